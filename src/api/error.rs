@@ -1,0 +1,88 @@
+//! `ApiError`: every way a REST call can fail, and its one mapping to an HTTP
+//! answer with the MaEVe error body `{"status": "...", "error": "..."}`.
+//!
+//! Client faults say what is wrong; server faults say "internal error" and
+//! leave the cause to the log.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::StoreError;
+
+/// A failed REST call.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or breaks a rule; the text names the field.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The addressed resource does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The route exists but not for this method.
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(String),
+    /// The body is larger than the configured limit.
+    #[error("request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The server cannot take the request now (store closing, queue full).
+    #[error("service unavailable, retry later")]
+    Unavailable,
+    /// Anything that is the server's fault; the cause is logged, not shown.
+    #[error("internal error")]
+    Internal,
+}
+
+/// The error body of every failed call (MaEVe `Status`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The HTTP status text, e.g. "Bad Request".
+    pub status: String,
+    /// What is wrong.
+    pub error: String,
+}
+
+impl ApiError {
+    /// A 404 for `what` (e.g. "charge station") named `id`.
+    pub fn not_found(what: &str, id: &str) -> Self {
+        ApiError::NotFound(format!("{what} {id:?} not found"))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        HttpResponse::build(status).json(ErrorBody {
+            status: status.canonical_reason().unwrap_or("Error").to_owned(),
+            error: self.to_string(),
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(reason, "store unavailable");
+                ApiError::Unavailable
+            }
+            StoreError::Backend(cause) => {
+                tracing::error!(%cause, "store call failed");
+                ApiError::Internal
+            }
+        }
+    }
+}

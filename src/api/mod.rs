@@ -1,0 +1,139 @@
+//! The REST API (actix-web): the MaEVe CSMS internal API under `/api/v0`,
+//! plus `/health` and `/api/openapi.json`.
+//!
+//! Handlers validate what comes in (`validate`, `json`), call the store, and
+//! map every failure through [`error::ApiError`] to a `{"status","error"}`
+//! body. Routes are registered in [`routes`] only, so the app served in tests
+//! is the one `main` serves.
+
+pub mod error;
+pub mod json;
+mod locations;
+pub mod openapi;
+mod paging;
+mod parties;
+mod registry;
+mod stations;
+mod tokens;
+mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, HttpRequest, HttpResponse, HttpServer};
+
+use crate::store::Store;
+use crate::Config;
+use error::ApiError;
+
+/// Body size limit when the app state is missing (never in practice).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler can reach.
+pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// Binds the REST listener and returns the server (not yet polled) and the
+/// address it is bound to.
+pub fn serve(config: &Config, store: Arc<dyn Store>) -> std::io::Result<(Server, SocketAddr)> {
+    let state = web::Data::new(AppState {
+        store,
+        max_body_bytes: config.api_max_body_bytes,
+    });
+    let mut server = HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(state.clone())
+            .configure(routes)
+    })
+    .bind(config.api_listen)?;
+    if let Some(workers) = config.api_workers {
+        server = server.workers(workers.max(1));
+    }
+    let addr = server.addrs().first().copied().unwrap_or(config.api_listen);
+    Ok((server.run(), addr))
+}
+
+/// Registers every route of the REST API.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default().error_handler(|e, _| {
+            ApiError::BadRequest(format!("invalid query string: {e}")).into()
+        }),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::BadRequest(format!("invalid path: {e}")).into()),
+    )
+    .service(resource("/health").route(web::get().to(health)))
+    .service(resource("/api/openapi.json").route(web::get().to(openapi::document)))
+    .service(
+        web::scope("/api/v0")
+            .service(
+                resource("/cs/{csId}")
+                    .route(web::post().to(stations::register))
+                    .route(web::get().to(stations::show)),
+            )
+            .service(resource("/cs/{csId}/auth").route(web::get().to(stations::auth)))
+            .service(
+                resource("/cs/{csId}/reconfigure").route(web::post().to(stations::reconfigure)),
+            )
+            .service(
+                resource("/cs/{csId}/certificates")
+                    .route(web::post().to(stations::install_certificates)),
+            )
+            .service(resource("/cs/{csId}/trigger").route(web::post().to(stations::trigger)))
+            .service(
+                resource("/cs/{csId}/setchargingprofile")
+                    .route(web::post().to(stations::set_charging_profile)),
+            )
+            .service(
+                resource("/token")
+                    .route(web::post().to(tokens::put))
+                    .route(web::get().to(tokens::list)),
+            )
+            .service(
+                resource("/token/{tokenUid}")
+                    .route(web::get().to(tokens::show))
+                    .route(web::delete().to(tokens::delete)),
+            )
+            .service(resource("/certificate").route(web::post().to(registry::upload_certificate)))
+            .service(
+                resource("/certificate/{certificateHash}")
+                    .route(web::get().to(registry::show_certificate))
+                    .route(web::delete().to(registry::delete_certificate)),
+            )
+            .service(resource("/register").route(web::post().to(parties::register)))
+            .service(resource("/location").route(web::get().to(locations::list)))
+            .service(
+                resource("/location/{locationId}")
+                    .route(web::post().to(locations::put))
+                    .route(web::get().to(locations::show)),
+            ),
+    )
+    .default_service(web::to(no_route));
+}
+
+/// A resource whose unmatched methods answer 405 with the error body.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|req: HttpRequest| async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed(req.method().to_string()))
+    }))
+}
+
+async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// `GET /health`: 200 once the server is up.
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "OK"}))
+}

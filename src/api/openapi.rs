@@ -1,0 +1,66 @@
+//! `GET /api/openapi.json`: the OpenAPI 3 document of the API as implemented,
+//! generated from the handlers' annotations and the record types.
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use utoipa::OpenApi;
+
+use super::{error, locations, parties, registry, stations, tokens};
+use crate::store;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "voltgate CSMS API",
+        description = "REST API of voltgate, compatible with the MaEVe CSMS internal API (v0).",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        stations::register,
+        stations::show,
+        stations::auth,
+        stations::reconfigure,
+        stations::install_certificates,
+        stations::trigger,
+        stations::set_charging_profile,
+        tokens::put,
+        tokens::list,
+        tokens::show,
+        tokens::delete,
+        registry::upload_certificate,
+        registry::show_certificate,
+        registry::delete_certificate,
+        parties::register,
+        locations::put,
+        locations::show,
+        locations::list,
+    ),
+    components(schemas(
+        error::ErrorBody,
+        store::ChargeStationAuth,
+        store::Token,
+        store::Location,
+        store::PendingWork,
+        store::StationRuntime,
+    ))
+)]
+struct ApiDoc;
+
+/// The document, rendered once.
+pub fn json() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| {
+            tracing::error!(%e, "cannot render the OpenAPI document");
+            "{}".to_owned()
+        })
+    })
+}
+
+/// Serves the document.
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(json())
+}

@@ -1,0 +1,305 @@
+//! `/api/v0/cs/{csId}...`: registering charge stations and queueing work for
+//! them (settings, certificates, triggers, charging profiles). Queued work is
+//! stored with a delivery status per item; the station engine delivers it.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::json::ValidJson;
+use super::validate::{invalid, station_id};
+use super::AppState;
+use crate::ocpp::schema::check_charging_profile;
+use crate::ocpp::setting_key::SettingKey;
+use crate::pki;
+use crate::store::{
+    CertificateUse, ChargeStationAuth, DeliveryStatus, NewChargingProfile, NewInstallCertificate,
+    PendingWork, Provisioning, StationRuntime, TriggerMessage,
+};
+
+/// Most settings in one reconfigure call.
+const MAX_SETTINGS_PER_CALL: usize = 500;
+/// Most certificates in one install call.
+const MAX_CERTIFICATES_PER_CALL: usize = 50;
+
+type Csid = web::Path<String>;
+
+/// A station as the fleet view shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StationView {
+    /// The station id.
+    id: String,
+    /// 0, 1 or 2 (see ChargeStationAuth).
+    security_profile: u8,
+    /// Whether a Basic auth username other than the id is tolerated.
+    invalid_username_allowed: bool,
+    /// Pending until configured and accepted at boot.
+    provisioning: Provisioning,
+    /// When it was first registered.
+    registered_at: DateTime<Utc>,
+    /// When its registration last changed.
+    updated_at: DateTime<Utc>,
+    /// What it reported while connected, if it ever connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runtime: Option<StationRuntime>,
+    /// Queued work with its delivery status.
+    pending_work: PendingWork,
+}
+
+/// Register a charge station (or replace its credentials). A new station is
+/// pending until it has been configured at its first boot.
+#[utoipa::path(post, path = "/api/v0/cs/{csId}", tag = "charge stations",
+    params(("csId" = String, Path, description = "The charge station id")),
+    request_body = ChargeStationAuth,
+    responses((status = 201, description = "Registered"), (status = 400, body = ErrorBody)))]
+pub async fn register(
+    state: web::Data<AppState>,
+    id: Csid,
+    ValidJson(auth): ValidJson<ChargeStationAuth>,
+) -> Result<HttpResponse, ApiError> {
+    station_id(&id)?;
+    match &auth.base64_sha256_password {
+        Some(hash) => {
+            let decoded = STANDARD.decode(hash).map_err(|e| {
+                invalid("base64SHA256Password", format!("not standard base64: {e}"))
+            })?;
+            if decoded.len() != 32 {
+                return Err(invalid(
+                    "base64SHA256Password",
+                    format!(
+                        "must encode the 32 bytes of a SHA-256 hash, not {}",
+                        decoded.len()
+                    ),
+                ));
+            }
+        }
+        None if auth.security_profile.uses_password() => {
+            return Err(invalid(
+                "base64SHA256Password",
+                "is required for security profiles 0 and 1 (Basic auth)",
+            ));
+        }
+        None => {}
+    }
+    state.store.register_station(&id, auth, Utc::now()).await?;
+    Ok(HttpResponse::Created().finish())
+}
+
+/// The station's registration, status and queued work.
+#[utoipa::path(get, path = "/api/v0/cs/{csId}", tag = "charge stations",
+    params(("csId" = String, Path, description = "The charge station id")),
+    responses((status = 200, body = StationView), (status = 404, body = ErrorBody)))]
+pub async fn show(state: web::Data<AppState>, id: Csid) -> Result<HttpResponse, ApiError> {
+    let station = state
+        .store
+        .station(&id)
+        .await?
+        .ok_or_else(|| unknown_station(&id))?;
+    let runtime = state.store.runtime(&id).await?;
+    let pending_work = state.store.pending_work(&id).await?;
+    Ok(HttpResponse::Ok().json(StationView {
+        id: station.id,
+        security_profile: station.auth.security_profile.into(),
+        invalid_username_allowed: station.auth.invalid_username_allowed,
+        provisioning: station.provisioning,
+        registered_at: station.registered_at,
+        updated_at: station.updated_at,
+        runtime,
+        pending_work,
+    }))
+}
+
+/// How the station authenticates (MaEVe `lookupChargeStationAuth`).
+#[utoipa::path(get, path = "/api/v0/cs/{csId}/auth", tag = "charge stations",
+    params(("csId" = String, Path, description = "The charge station id")),
+    responses((status = 200, body = ChargeStationAuth), (status = 404, body = ErrorBody)))]
+pub async fn auth(state: web::Data<AppState>, id: Csid) -> Result<HttpResponse, ApiError> {
+    let station = state
+        .store
+        .station(&id)
+        .await?
+        .ok_or_else(|| unknown_station(&id))?;
+    Ok(HttpResponse::Ok().json(station.auth))
+}
+
+/// Queue settings for the station: each key is a 1.6 configuration key or a
+/// 2.0.1 `Component[;instance][;evse]/Variable[;instance][;attribute]`.
+#[utoipa::path(post, path = "/api/v0/cs/{csId}/reconfigure", tag = "charge stations",
+    params(("csId" = String, Path, description = "The charge station id")),
+    request_body(content = BTreeMap<String, String>, description = "Setting name → value"),
+    responses((status = 200, description = "Queued"), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn reconfigure(
+    state: web::Data<AppState>,
+    id: Csid,
+    ValidJson(settings): ValidJson<BTreeMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    if settings.is_empty() {
+        return Err(ApiError::BadRequest(
+            "invalid body: no settings given".into(),
+        ));
+    }
+    if settings.len() > MAX_SETTINGS_PER_CALL {
+        return Err(ApiError::BadRequest(format!(
+            "invalid body: {} settings given, at most {MAX_SETTINGS_PER_CALL} per call",
+            settings.len()
+        )));
+    }
+    for (key, value) in &settings {
+        SettingKey::parse(key, value).map_err(|e| invalid(key, e))?;
+    }
+    state
+        .store
+        .add_settings(&id, settings.into_iter().collect(), Utc::now())
+        .await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// Certificates to install (MaEVe `ChargeStationInstallCertificates`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InstallCertificatesBody {
+    /// The certificates.
+    certificates: Vec<InstallCertificateItem>,
+}
+
+/// One certificate to install.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InstallCertificateItem {
+    /// What it is for.
+    #[serde(rename = "type")]
+    certificate_use: CertificateUse,
+    /// The PEM text.
+    certificate: String,
+    /// Pending (default), or Accepted/Rejected to record an outcome already known.
+    #[serde(default)]
+    status: Option<InstallStatus>,
+}
+
+/// Status an installation request may start with.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum InstallStatus {
+    /// Already installed.
+    Accepted,
+    /// Refused.
+    Rejected,
+    /// To be installed.
+    Pending,
+}
+
+/// Queue certificates for installation on the station.
+#[utoipa::path(post, path = "/api/v0/cs/{csId}/certificates", tag = "charge stations",
+    params(("csId" = String, Path, description = "The charge station id")),
+    request_body = InstallCertificatesBody,
+    responses((status = 200, description = "Queued"), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn install_certificates(
+    state: web::Data<AppState>,
+    id: Csid,
+    ValidJson(body): ValidJson<InstallCertificatesBody>,
+) -> Result<HttpResponse, ApiError> {
+    if body.certificates.is_empty() {
+        return Err(invalid("certificates", "no certificates given"));
+    }
+    if body.certificates.len() > MAX_CERTIFICATES_PER_CALL {
+        return Err(invalid(
+            "certificates",
+            format!("at most {MAX_CERTIFICATES_PER_CALL} per call"),
+        ));
+    }
+    let mut certificates = Vec::with_capacity(body.certificates.len());
+    for (index, item) in body.certificates.into_iter().enumerate() {
+        let der = pki::leaf_certificate_der(&item.certificate)
+            .map_err(|e| invalid(&format!("certificates[{index}].certificate"), e))?;
+        certificates.push(NewInstallCertificate {
+            certificate_id: pki::certificate_hash(&der),
+            certificate_use: item.certificate_use,
+            pem: item.certificate,
+            status: match item.status.unwrap_or(InstallStatus::Pending) {
+                InstallStatus::Accepted => DeliveryStatus::Accepted,
+                InstallStatus::Rejected => DeliveryStatus::Rejected,
+                InstallStatus::Pending => DeliveryStatus::Pending,
+            },
+        });
+    }
+    state
+        .store
+        .add_install_certificates(&id, certificates, Utc::now())
+        .await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// A trigger request (MaEVe `ChargeStationTrigger`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TriggerBody {
+    /// The message the station is to send.
+    trigger: TriggerMessage,
+}
+
+/// Ask the station to send a message.
+#[utoipa::path(post, path = "/api/v0/cs/{csId}/trigger", tag = "charge stations",
+    params(("csId" = String, Path, description = "The charge station id")),
+    request_body = TriggerBody,
+    responses((status = 200, description = "Queued"), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn trigger(
+    state: web::Data<AppState>,
+    id: Csid,
+    ValidJson(body): ValidJson<TriggerBody>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .store
+        .add_trigger(&id, body.trigger, Utc::now())
+        .await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// Where a charging profile applies.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargingProfileTarget {
+    /// EVSE the profile applies to; 0 (the default) is the whole station.
+    evse_id: Option<u32>,
+}
+
+/// Queue an OCPP 2.0.1 ChargingProfileType for the station (checked against
+/// the official schema; 1.6 stations get it translated at delivery).
+#[utoipa::path(post, path = "/api/v0/cs/{csId}/setchargingprofile", tag = "charge stations",
+    params(("csId" = String, Path, description = "The charge station id"), ChargingProfileTarget),
+    request_body(content = Object, description = "OCPP 2.0.1 ChargingProfileType"),
+    responses((status = 200, description = "Queued"), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn set_charging_profile(
+    state: web::Data<AppState>,
+    id: Csid,
+    target: web::Query<ChargingProfileTarget>,
+    ValidJson(profile): ValidJson<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    check_charging_profile(&profile).map_err(|errors| {
+        ApiError::BadRequest(format!("invalid charging profile: {}", errors.join("; ")))
+    })?;
+    let profile_id = profile["id"]
+        .as_i64()
+        .ok_or_else(|| invalid("id", "must be an integer"))?;
+    let profile = NewChargingProfile {
+        profile_id,
+        evse_id: target.evse_id.unwrap_or(0),
+        profile,
+    };
+    state
+        .store
+        .set_charging_profile(&id, profile, Utc::now())
+        .await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+fn unknown_station(id: &str) -> ApiError {
+    ApiError::not_found("charge station", id)
+}

@@ -1,0 +1,23 @@
+//! The `voltgate` binary: parses the command line and runs the server until
+//! SIGINT/SIGTERM, then closes the store.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use voltgate::config::Cli;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("VOLTGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let config = Cli::parse().into_config();
+    let mut app = voltgate::start(config).await?;
+    // actix-web stops the listener gracefully on SIGINT/SIGTERM.
+    let served = app.wait().await;
+    app.store().close().await;
+    served?;
+    Ok(())
+}

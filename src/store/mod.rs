@@ -1,0 +1,220 @@
+//! The store: domain records, one trait per aggregate, and the backends.
+//!
+//! The traits speak in domain records (`records`), never in backend types, so the
+//! REST API and the station engine work the same on every backend. Every write
+//! is durable when its future resolves: a caller that acknowledged a write to
+//! its own client (HTTP 201, CALLRESULT) may rely on it surviving a crash.
+//!
+//! Time is passed in (`now`) rather than read here, so tests control it and the
+//! backends stay deterministic.
+//!
+//! Backends:
+//! * [`redb`]: the embedded default, one file under `--data-dir`.
+
+pub mod records;
+pub mod redb;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use records::*;
+
+/// What can go wrong in a store call.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A record the call depends on does not exist (the value names it, e.g. "charge station").
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The backend failed. The text is for logs, never for API callers.
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    /// The store is shutting down or its write queue is closed.
+    #[error("store unavailable: {0}")]
+    Unavailable(&'static str),
+}
+
+impl StoreError {
+    /// True when the failure is the backend's, not a fact about the data.
+    pub fn is_backend(&self) -> bool {
+        !matches!(self, StoreError::NotFound(_))
+    }
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A window into an ordered list: skip `offset` records, return at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Records to skip from the start of the list.
+    pub offset: u64,
+    /// Most records to return.
+    pub limit: u32,
+}
+
+/// Charge stations: registration and auth, settings, pending work, runtime state.
+#[async_trait]
+pub trait StationStore: Send + Sync {
+    /// Registers a station or replaces its credentials. A new station starts in
+    /// [`Provisioning::Pending`]; an existing one keeps its state and pending work.
+    async fn register_station(
+        &self,
+        id: &str,
+        auth: ChargeStationAuth,
+        now: DateTime<Utc>,
+    ) -> StoreResult<StationRecord>;
+
+    /// The station's registration, if it is registered.
+    async fn station(&self, id: &str) -> StoreResult<Option<StationRecord>>;
+
+    /// Registered stations in id order.
+    async fn list_stations(&self, page: Page) -> StoreResult<Vec<StationRecord>>;
+
+    /// Sets the station's provisioning state. `NotFound` for an unknown station.
+    async fn set_provisioning(
+        &self,
+        id: &str,
+        provisioning: Provisioning,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Adds settings to deliver, each `Pending`; a key set again replaces the
+    /// earlier value and its status. `NotFound` for an unknown station.
+    async fn add_settings(
+        &self,
+        id: &str,
+        settings: Vec<(String, String)>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Adds certificates to install. A certificate already listed (same id) is
+    /// replaced. `NotFound` for an unknown station.
+    async fn add_install_certificates(
+        &self,
+        id: &str,
+        certificates: Vec<NewInstallCertificate>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Queues a trigger message and returns its record (with its sequence
+    /// number). `NotFound` for an unknown station.
+    async fn add_trigger(
+        &self,
+        id: &str,
+        trigger: TriggerMessage,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TriggerRecord>;
+
+    /// Stores a charging profile to deliver; one with the same profile id is
+    /// replaced, as OCPP does on the station. `NotFound` for an unknown station.
+    async fn set_charging_profile(
+        &self,
+        id: &str,
+        profile: NewChargingProfile,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Everything queued for the station with its delivery status, oldest first
+    /// within each kind. An unknown station has no work.
+    async fn pending_work(&self, id: &str) -> StoreResult<PendingWork>;
+
+    /// Records the delivery outcome of one queued item. `NotFound` when the
+    /// station or the item is unknown.
+    async fn set_delivery(
+        &self,
+        id: &str,
+        item: WorkItemRef,
+        delivery: Delivery,
+    ) -> StoreResult<()>;
+
+    /// What the station last reported about itself, if it ever connected.
+    async fn runtime(&self, id: &str) -> StoreResult<Option<StationRuntime>>;
+
+    /// Replaces the station's runtime state. `NotFound` for an unknown station.
+    async fn set_runtime(&self, id: &str, runtime: StationRuntime) -> StoreResult<()>;
+}
+
+/// Authorization tokens (RFID cards, app users, ...), keyed by uid.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Creates or replaces the token with this uid.
+    async fn put_token(&self, token: Token) -> StoreResult<()>;
+    /// The token with this uid.
+    async fn token(&self, uid: &str) -> StoreResult<Option<Token>>;
+    /// Tokens in uid order.
+    async fn list_tokens(&self, page: Page) -> StoreResult<Vec<Token>>;
+    /// Deletes the token; false when there was none.
+    async fn delete_token(&self, uid: &str) -> StoreResult<bool>;
+}
+
+/// Client certificates uploaded for proxy-terminated mutual TLS, keyed by hash.
+#[async_trait]
+pub trait CertificateStore: Send + Sync {
+    /// Stores the certificate under its hash (replacing an identical upload).
+    async fn put_certificate(&self, certificate: StoredCertificate) -> StoreResult<()>;
+    /// The certificate with this hash.
+    async fn certificate(&self, hash: &str) -> StoreResult<Option<StoredCertificate>>;
+    /// Deletes the certificate; false when there was none.
+    async fn delete_certificate(&self, hash: &str) -> StoreResult<bool>;
+}
+
+/// Charging locations with their EVSEs and connectors, keyed by location id.
+#[async_trait]
+pub trait LocationStore: Send + Sync {
+    /// Creates or replaces the location with this id.
+    async fn put_location(&self, location: Location) -> StoreResult<()>;
+    /// The location with this id.
+    async fn location(&self, id: &str) -> StoreResult<Option<Location>>;
+    /// Locations in id order.
+    async fn list_locations(&self, page: Page) -> StoreResult<Vec<Location>>;
+}
+
+/// Charging transactions and their meter values, per station.
+#[async_trait]
+pub trait TransactionStore: Send + Sync {
+    /// Applies one transaction event. Events are idempotent by `(station,
+    /// transaction, seq_no)`: a retried event changes nothing and returns
+    /// `Ok(false)`. The first event creates the transaction.
+    async fn apply_transaction_event(&self, event: TransactionEvent) -> StoreResult<bool>;
+    /// The transaction with its summary state.
+    async fn transaction(
+        &self,
+        station_id: &str,
+        transaction_id: &str,
+    ) -> StoreResult<Option<Transaction>>;
+    /// The station's transactions in transaction id order.
+    async fn list_transactions(
+        &self,
+        station_id: &str,
+        page: Page,
+    ) -> StoreResult<Vec<Transaction>>;
+    /// The transaction's meter values in event order, each with its seq_no.
+    async fn meter_values(
+        &self,
+        station_id: &str,
+        transaction_id: &str,
+        page: Page,
+    ) -> StoreResult<Vec<MeterValue>>;
+}
+
+/// OCPI parties registered with the CSMS, keyed by their credentials token.
+#[async_trait]
+pub trait OcpiPartyStore: Send + Sync {
+    /// Creates or replaces the registration for this token.
+    async fn put_party(&self, party: OcpiParty) -> StoreResult<()>;
+    /// The registration for this token.
+    async fn party(&self, token: &str) -> StoreResult<Option<OcpiParty>>;
+    /// Deletes the registration; false when there was none.
+    async fn delete_party(&self, token: &str) -> StoreResult<bool>;
+}
+
+/// Every aggregate in one handle: what the app holds as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store:
+    StationStore + TokenStore + CertificateStore + LocationStore + TransactionStore + OcpiPartyStore
+{
+    /// The backend's name for logs and metrics ("redb", "scylla").
+    fn backend(&self) -> &'static str;
+    /// Finishes queued writes and releases the backend (file locks, sessions).
+    async fn close(&self);
+}

@@ -1,0 +1,747 @@
+//! Domain records kept by the store, one type per thing the CSMS remembers.
+//!
+//! Closed sets (token types, connector standards, ...) are enums, so a value
+//! outside the set is refused where it enters (REST body, OCPP payload) and
+//! never reaches a backend. The serde names are the wire names of the MaEVe
+//! API (camelCase) and of OCPI (snake_case) where the record comes from there.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+// ---------------------------------------------------------------------------
+// Charge stations
+// ---------------------------------------------------------------------------
+
+/// How a station proves who it is, numbered as in the MaEVe API:
+/// 0 = Basic auth over ws, 1 = TLS + Basic auth, 2 = TLS client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "u8")]
+pub enum SecurityProfile {
+    /// Unsecured transport with HTTP Basic auth (OCPP security profile 1).
+    UnsecuredBasicAuth,
+    /// TLS with HTTP Basic auth (OCPP security profile 2).
+    TlsBasicAuth,
+    /// TLS with a client certificate (OCPP security profile 3).
+    TlsClientCertificate,
+}
+
+impl TryFrom<i64> for SecurityProfile {
+    type Error = String;
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        match value {
+            0 => Ok(Self::UnsecuredBasicAuth),
+            1 => Ok(Self::TlsBasicAuth),
+            2 => Ok(Self::TlsClientCertificate),
+            other => Err(format!("security profile must be 0, 1 or 2, not {other}")),
+        }
+    }
+}
+
+impl From<SecurityProfile> for u8 {
+    fn from(p: SecurityProfile) -> u8 {
+        match p {
+            SecurityProfile::UnsecuredBasicAuth => 0,
+            SecurityProfile::TlsBasicAuth => 1,
+            SecurityProfile::TlsClientCertificate => 2,
+        }
+    }
+}
+
+impl SecurityProfile {
+    /// True for the profiles that authenticate with a password.
+    pub fn uses_password(self) -> bool {
+        !matches!(self, SecurityProfile::TlsClientCertificate)
+    }
+}
+
+/// Connection details for a charge station (MaEVe `ChargeStationAuth`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargeStationAuth {
+    /// 0 = unsecured transport with basic auth, 1 = TLS with basic auth, 2 = TLS with client certificate.
+    #[schema(value_type = u8, minimum = 0, maximum = 2)]
+    pub security_profile: SecurityProfile,
+    /// base64 of the SHA-256 hash of the station's password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "base64SHA256Password")]
+    pub base64_sha256_password: Option<String>,
+    /// When true, a Basic auth username other than the station id is tolerated.
+    #[serde(default)]
+    pub invalid_username_allowed: bool,
+}
+
+/// Whether a registered station has been configured yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Provisioning {
+    /// Registered; its settings and certificates are still to be applied at boot.
+    Pending,
+    /// Configured and accepted.
+    Provisioned,
+}
+
+/// A registered charge station.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StationRecord {
+    /// The station's identity (the last path segment of its OCPP URL).
+    pub id: String,
+    /// How it authenticates.
+    pub auth: ChargeStationAuth,
+    /// Whether it has been configured yet.
+    pub provisioning: Provisioning,
+    /// When it was first registered.
+    pub registered_at: DateTime<Utc>,
+    /// When its registration last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a queued item stands on its way to the station.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum DeliveryStatus {
+    /// Not yet answered by the station (waiting for it to connect, or in flight).
+    Pending,
+    /// The station accepted it.
+    Accepted,
+    /// The station rejected it.
+    Rejected,
+    /// Accepted; takes effect after a reboot.
+    RebootRequired,
+    /// The station does not support it (unknown key, feature absent).
+    NotSupported,
+    /// The station does not implement the message (CALLERROR NotImplemented).
+    NotImplemented,
+    /// Delivery failed: CALLERROR or no answer in time. `Delivery::detail` says which.
+    Failed,
+}
+
+/// The delivery state of one queued item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// When the status last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Why it failed or was refused, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Delivery {
+    /// A fresh item waiting to be sent.
+    pub fn pending(now: DateTime<Utc>) -> Self {
+        Delivery {
+            status: DeliveryStatus::Pending,
+            updated_at: now,
+            detail: None,
+        }
+    }
+}
+
+/// One configuration key to set on the station.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingRecord {
+    /// 1.6 configuration key, or 2.0.1 `Component[;instance][;evse]/Variable[;instance][;attribute]`.
+    pub key: String,
+    /// The value to set.
+    pub value: String,
+    /// Its delivery state.
+    pub delivery: Delivery,
+}
+
+/// What an installed certificate is for (MaEVe certificate types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum CertificateUse {
+    /// V2G root certificate.
+    V2G,
+    /// Mobility operator root certificate.
+    MO,
+    /// Manufacturer root certificate.
+    MF,
+    /// CSMS root certificate.
+    CSMS,
+}
+
+/// A certificate queued for installation on a station, as the API hands it in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInstallCertificate {
+    /// base64url SHA-256 of the certificate's DER.
+    pub certificate_id: String,
+    /// What it is for.
+    pub certificate_use: CertificateUse,
+    /// The PEM text.
+    pub pem: String,
+    /// Initial status (`Pending` unless the caller says it is already installed or refused).
+    pub status: DeliveryStatus,
+}
+
+/// A certificate to install on the station, with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstallCertificateRecord {
+    /// base64url SHA-256 of the certificate's DER.
+    pub certificate_id: String,
+    /// What it is for.
+    #[serde(rename = "type")]
+    pub certificate_use: CertificateUse,
+    /// The PEM text.
+    pub certificate: String,
+    /// Its delivery state.
+    pub delivery: Delivery,
+}
+
+/// Messages the CSMS may ask a station to send (MaEVe trigger names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum TriggerMessage {
+    /// Send a BootNotification.
+    BootNotification,
+    /// Send StatusNotifications.
+    StatusNotification,
+    /// Start a certificate signing request for the V2G certificate.
+    SignV2GCertificate,
+    /// Start a certificate signing request for the charging station certificate.
+    SignChargingStationCertificate,
+    /// Start a certificate signing request for both.
+    SignCombinedCertificate,
+}
+
+/// A queued trigger with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerRecord {
+    /// Order of the request among this station's triggers (from 1).
+    pub seq: u64,
+    /// The message asked for.
+    pub trigger: TriggerMessage,
+    /// Its delivery state.
+    pub delivery: Delivery,
+}
+
+/// A charging profile as the API hands it in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewChargingProfile {
+    /// The profile's own `id`.
+    pub profile_id: i64,
+    /// The EVSE it applies to (0 = the whole station).
+    pub evse_id: u32,
+    /// The OCPP 2.0.1 ChargingProfileType, already checked against the schema.
+    pub profile: serde_json::Value,
+}
+
+/// A charging profile to set on the station, with its delivery state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargingProfileRecord {
+    /// The profile's own `id`.
+    pub profile_id: i64,
+    /// The EVSE it applies to (0 = the whole station).
+    pub evse_id: u32,
+    /// The OCPP 2.0.1 ChargingProfileType.
+    #[schema(value_type = Object)]
+    pub profile: serde_json::Value,
+    /// Its delivery state.
+    pub delivery: Delivery,
+}
+
+/// Everything queued for one station.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingWork {
+    /// Settings, in key order.
+    pub settings: Vec<SettingRecord>,
+    /// Certificates to install, in the order first requested.
+    pub certificates: Vec<InstallCertificateRecord>,
+    /// Triggers, oldest first.
+    pub triggers: Vec<TriggerRecord>,
+    /// Charging profiles, in profile id order.
+    pub charging_profiles: Vec<ChargingProfileRecord>,
+}
+
+impl PendingWork {
+    /// True when some setting or certificate has not been applied yet: such a
+    /// station is answered `Pending` at boot until it is.
+    pub fn has_unapplied_configuration(&self) -> bool {
+        let pending = |d: &Delivery| d.status == DeliveryStatus::Pending;
+        self.settings.iter().any(|s| pending(&s.delivery))
+            || self.certificates.iter().any(|c| pending(&c.delivery))
+    }
+}
+
+/// Names one queued item of a station.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkItemRef {
+    /// A setting, by key.
+    Setting(String),
+    /// A certificate, by certificate id.
+    Certificate(String),
+    /// A trigger, by sequence number.
+    Trigger(u64),
+    /// A charging profile, by profile id.
+    ChargingProfile(i64),
+}
+
+impl fmt::Display for WorkItemRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkItemRef::Setting(k) => write!(f, "setting {k}"),
+            WorkItemRef::Certificate(c) => write!(f, "certificate {c}"),
+            WorkItemRef::Trigger(s) => write!(f, "trigger {s}"),
+            WorkItemRef::ChargingProfile(p) => write!(f, "charging profile {p}"),
+        }
+    }
+}
+
+/// OCPP protocol versions voltgate speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum OcppVersion {
+    /// OCPP 1.6 (JSON, with the security extensions).
+    #[serde(rename = "1.6")]
+    V16,
+    /// OCPP 2.0.1.
+    #[serde(rename = "2.0.1")]
+    V201,
+}
+
+/// What a station said about itself in its last BootNotification.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BootInfo {
+    /// Vendor name.
+    pub vendor: String,
+    /// Model.
+    pub model: String,
+    /// Serial number, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    /// Firmware version, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_version: Option<String>,
+    /// Boot reason (2.0.1), when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The last reported status of one connector (or EVSE, for id "0").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorStatus {
+    /// The status as the station reported it (Available, Occupied, Charging, Faulted, ...).
+    pub status: String,
+    /// 1.6 error code, when not NoError.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// When the station says the status took effect (or when it arrived).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the station reported about itself while connected.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StationRuntime {
+    /// Protocol version of its last connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocpp_version: Option<OcppVersion>,
+    /// Its last BootNotification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<BootInfo>,
+    /// When it last booted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_boot: Option<DateTime<Utc>>,
+    /// When a message from it last arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Connector statuses by "evse/connector" (2.0.1) or connector id (1.6).
+    #[serde(default)]
+    pub connectors: BTreeMap<String, ConnectorStatus>,
+    /// The last firmware status notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_status: Option<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------
+
+/// The kind of an authorization token (OCPI token types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TokenType {
+    /// One-off token, e.g. a payment terminal session.
+    AdHocUser,
+    /// Token from an app.
+    AppUser,
+    /// Anything else.
+    Other,
+    /// RFID card.
+    Rfid,
+}
+
+/// How a station may cache a token (OCPI whitelist types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CacheMode {
+    /// Always cache; no need to ask the CSMS.
+    Always,
+    /// Cache allowed.
+    Allowed,
+    /// Cache allowed only while offline.
+    AllowedOffline,
+    /// Never cache.
+    Never,
+}
+
+/// An authorization token (MaEVe `Token`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    /// Country code of the issuing eMSP (2 letters).
+    pub country_code: String,
+    /// Party id of the issuing eMSP (3 characters).
+    pub party_id: String,
+    /// The kind of token.
+    #[serde(rename = "type")]
+    pub token_type: TokenType,
+    /// The unique token id.
+    pub uid: String,
+    /// The contract id (eMAID), normalized with its check digit.
+    pub contract_id: String,
+    /// The number printed on the card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visual_number: Option<String>,
+    /// Issuing company.
+    pub issuer: String,
+    /// Groups tokens that work as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// Whether the token may be used.
+    pub valid: bool,
+    /// Preferred language (ISO 639-1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_code: Option<String>,
+    /// How the token may be cached.
+    pub cache_mode: CacheMode,
+    /// When the record last changed (set by the CSMS; ignored on input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<DateTime<Utc>>,
+}
+
+// ---------------------------------------------------------------------------
+// Certificates
+// ---------------------------------------------------------------------------
+
+/// A client certificate uploaded by an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCertificate {
+    /// base64url (no padding) SHA-256 of the certificate's DER.
+    pub hash: String,
+    /// The PEM text as uploaded.
+    pub pem: String,
+    /// When it was uploaded.
+    pub uploaded_at: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------------------
+// Locations (OCPI shapes, snake_case)
+// ---------------------------------------------------------------------------
+
+/// Where a location's parking is (OCPI `ParkingType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ParkingType {
+    /// Along a motorway.
+    AlongMotorway,
+    /// In a parking garage.
+    ParkingGarage,
+    /// On a parking lot.
+    ParkingLot,
+    /// On a driveway.
+    OnDriveway,
+    /// On the street.
+    OnStreet,
+    /// In an underground garage.
+    UndergroundGarage,
+}
+
+/// Connector standards (OCPI `ConnectorType`); variants carry the wire names.
+#[allow(non_camel_case_types, missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum ConnectorStandard {
+    CHADEMO,
+    CHAOJI,
+    DOMESTIC_A,
+    DOMESTIC_B,
+    DOMESTIC_C,
+    DOMESTIC_D,
+    DOMESTIC_E,
+    DOMESTIC_F,
+    DOMESTIC_G,
+    DOMESTIC_H,
+    DOMESTIC_I,
+    DOMESTIC_J,
+    DOMESTIC_K,
+    DOMESTIC_L,
+    GBT_AC,
+    GBT_DC,
+    IEC_60309_2_single_16,
+    IEC_60309_2_three_16,
+    IEC_60309_2_three_32,
+    IEC_60309_2_three_64,
+    IEC_62196_T1,
+    IEC_62196_T1_COMBO,
+    IEC_62196_T2,
+    IEC_62196_T2_COMBO,
+    IEC_62196_T3A,
+    IEC_62196_T3C,
+    NEMA_5_20,
+    NEMA_6_30,
+    NEMA_6_50,
+    NEMA_10_30,
+    NEMA_10_50,
+    NEMA_14_30,
+    NEMA_14_50,
+    PANTOGRAPH_BOTTOM_UP,
+    PANTOGRAPH_TOP_DOWN,
+    TESLA_R,
+    TESLA_S,
+    UNKNOWN,
+}
+
+/// Socket or fixed cable (OCPI `ConnectorFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConnectorFormat {
+    /// A socket; the driver brings the cable.
+    Socket,
+    /// A cable fixed to the EVSE.
+    Cable,
+}
+
+/// Supply type (OCPI `PowerType`).
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum PowerType {
+    /// Single-phase AC.
+    AC_1_PHASE,
+    /// Three-phase AC.
+    AC_3_PHASE,
+    /// Direct current.
+    DC,
+}
+
+/// Latitude and longitude as decimal strings (OCPI `GeoLocation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GeoLocation {
+    /// Latitude in decimal degrees, -90 to 90.
+    pub latitude: String,
+    /// Longitude in decimal degrees, -180 to 180.
+    pub longitude: String,
+}
+
+/// A connector of an EVSE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Connector {
+    /// Connector id, unique within the EVSE.
+    pub id: String,
+    /// Plug standard.
+    pub standard: ConnectorStandard,
+    /// Socket or cable.
+    pub format: ConnectorFormat,
+    /// Supply type.
+    pub power_type: PowerType,
+    /// Maximum voltage in volts.
+    pub max_voltage: i32,
+    /// Maximum current in amperes.
+    pub max_amperage: i32,
+}
+
+/// An EVSE at a location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Evse {
+    /// Unique id of the EVSE within the operator's platform.
+    pub uid: String,
+    /// The EVSE id (eMI3), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evse_id: Option<String>,
+    /// Its connectors.
+    pub connectors: Vec<Connector>,
+}
+
+/// A charging location (MaEVe/OCPI `Location`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Location {
+    /// Location id (from the URL path).
+    #[serde(default)]
+    pub id: String,
+    /// Country code of the operator.
+    pub country_code: String,
+    /// Party id of the operator.
+    pub party_id: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Street and number.
+    pub address: String,
+    /// City or town.
+    pub city: String,
+    /// Postal code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-3 country code.
+    pub country: String,
+    /// Where it is.
+    pub coordinates: GeoLocation,
+    /// Kind of parking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parking_type: Option<ParkingType>,
+    /// Its EVSEs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evses: Option<Vec<Evse>>,
+    /// When the record last changed (set by the CSMS; ignored on input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<DateTime<Utc>>,
+}
+
+// ---------------------------------------------------------------------------
+// Transactions
+// ---------------------------------------------------------------------------
+
+/// Which part of a transaction's life an event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransactionEventKind {
+    /// The transaction started (1.6 StartTransaction, 2.0.1 Started).
+    Started,
+    /// Something changed or meter values arrived.
+    Updated,
+    /// The transaction ended (1.6 StopTransaction, 2.0.1 Ended).
+    Ended,
+}
+
+/// The token a transaction was authorized with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdTokenRef {
+    /// The token id as the station sent it.
+    pub id: String,
+    /// Its OCPP type (ISO14443, eMAID, Central, ...; "IdTag" for 1.6).
+    pub token_type: String,
+}
+
+/// One sampled value of a meter reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampledValue {
+    /// The reading.
+    pub value: f64,
+    /// What was measured (default Energy.Active.Import.Register).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measurand: Option<String>,
+    /// Phase, when per phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// Unit of the reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Why it was sampled (Sample.Periodic, Transaction.Begin, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Where it was measured (Outlet, Inlet, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// A meter reading: sampled values at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeterValue {
+    /// The seq_no of the event that carried it (set by the store on read).
+    #[serde(default)]
+    pub seq_no: u64,
+    /// When it was measured.
+    pub timestamp: DateTime<Utc>,
+    /// The values.
+    pub sampled_values: Vec<SampledValue>,
+}
+
+/// One event in a transaction's life, as a station reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransactionEvent {
+    /// The station that runs the transaction.
+    pub station_id: String,
+    /// The transaction id (2.0.1: the station's; 1.6: the one the CSMS assigned).
+    pub transaction_id: String,
+    /// The event's sequence number; events are idempotent by it.
+    pub seq_no: u64,
+    /// Started, Updated or Ended.
+    pub kind: TransactionEventKind,
+    /// When it happened at the station.
+    pub timestamp: DateTime<Utc>,
+    /// The token, when the event carries one.
+    pub id_token: Option<IdTokenRef>,
+    /// True when the station queued the event while offline.
+    pub offline: bool,
+    /// EVSE id, when known.
+    pub evse_id: Option<u32>,
+    /// Connector id, when known.
+    pub connector_id: Option<u32>,
+    /// Why it ended (on Ended, when given).
+    pub stop_reason: Option<String>,
+    /// Meter readings carried by the event.
+    pub meter_values: Vec<MeterValue>,
+}
+
+/// A transaction's summary: what its events add up to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// The station that runs it.
+    pub station_id: String,
+    /// Its id.
+    pub transaction_id: String,
+    /// The token it was authorized with (the latest one reported).
+    pub id_token: Option<IdTokenRef>,
+    /// When it started, once a Started event arrived.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended, once an Ended event arrived.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Why it ended.
+    pub stop_reason: Option<String>,
+    /// EVSE id, when known.
+    pub evse_id: Option<u32>,
+    /// Connector id, when known.
+    pub connector_id: Option<u32>,
+    /// Highest seq_no applied.
+    pub last_seq_no: u64,
+    /// Number of distinct events applied.
+    pub event_count: u64,
+    /// Number of meter values stored.
+    pub meter_value_count: u64,
+    /// True when any event was sent offline.
+    pub offline: bool,
+}
+
+// ---------------------------------------------------------------------------
+// OCPI parties
+// ---------------------------------------------------------------------------
+
+/// Where an OCPI party stands in the registration handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OcpiRegistrationStatus {
+    /// The token may only reach the registration endpoints.
+    Pending,
+    /// The token may reach every endpoint.
+    Registered,
+}
+
+/// An OCPI party known by its credentials token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OcpiParty {
+    /// CREDENTIALS_TOKEN_A for the party.
+    pub token: String,
+    /// The party's versions endpoint, when the CSMS is to start the handshake.
+    pub url: Option<String>,
+    /// Where the registration stands.
+    pub status: OcpiRegistrationStatus,
+    /// When it was registered.
+    pub registered_at: DateTime<Utc>,
+}

@@ -1,0 +1,92 @@
+//! The single-key aggregates on redb: tokens, uploaded certificates,
+//! locations and OCPI parties. Each is a table of JSON records keyed by id.
+
+use async_trait::async_trait;
+
+use super::{
+    get_one, list_page, put_one, remove_one, RedbStore, CERTIFICATES, LOCATIONS, OCPI_PARTIES,
+    TOKENS,
+};
+use crate::store::{
+    CertificateStore, Location, LocationStore, OcpiParty, OcpiPartyStore, Page, StoreResult,
+    StoredCertificate, Token, TokenStore,
+};
+
+#[async_trait]
+impl TokenStore for RedbStore {
+    async fn put_token(&self, token: Token) -> StoreResult<()> {
+        self.write(move |txn| put_one(txn, TOKENS, &token.uid, &token))
+            .await
+    }
+
+    async fn token(&self, uid: &str) -> StoreResult<Option<Token>> {
+        let uid = uid.to_owned();
+        self.read(move |txn| get_one(txn, TOKENS, &uid)).await
+    }
+
+    async fn list_tokens(&self, page: Page) -> StoreResult<Vec<Token>> {
+        self.read(move |txn| list_page(txn, TOKENS, page)).await
+    }
+
+    async fn delete_token(&self, uid: &str) -> StoreResult<bool> {
+        let uid = uid.to_owned();
+        self.write(move |txn| remove_one(txn, TOKENS, &uid)).await
+    }
+}
+
+#[async_trait]
+impl CertificateStore for RedbStore {
+    async fn put_certificate(&self, certificate: StoredCertificate) -> StoreResult<()> {
+        self.write(move |txn| put_one(txn, CERTIFICATES, &certificate.hash, &certificate))
+            .await
+    }
+
+    async fn certificate(&self, hash: &str) -> StoreResult<Option<StoredCertificate>> {
+        let hash = hash.to_owned();
+        self.read(move |txn| get_one(txn, CERTIFICATES, &hash))
+            .await
+    }
+
+    async fn delete_certificate(&self, hash: &str) -> StoreResult<bool> {
+        let hash = hash.to_owned();
+        self.write(move |txn| remove_one(txn, CERTIFICATES, &hash))
+            .await
+    }
+}
+
+#[async_trait]
+impl LocationStore for RedbStore {
+    async fn put_location(&self, location: Location) -> StoreResult<()> {
+        self.write(move |txn| put_one(txn, LOCATIONS, &location.id, &location))
+            .await
+    }
+
+    async fn location(&self, id: &str) -> StoreResult<Option<Location>> {
+        let id = id.to_owned();
+        self.read(move |txn| get_one(txn, LOCATIONS, &id)).await
+    }
+
+    async fn list_locations(&self, page: Page) -> StoreResult<Vec<Location>> {
+        self.read(move |txn| list_page(txn, LOCATIONS, page)).await
+    }
+}
+
+#[async_trait]
+impl OcpiPartyStore for RedbStore {
+    async fn put_party(&self, party: OcpiParty) -> StoreResult<()> {
+        self.write(move |txn| put_one(txn, OCPI_PARTIES, &party.token, &party))
+            .await
+    }
+
+    async fn party(&self, token: &str) -> StoreResult<Option<OcpiParty>> {
+        let token = token.to_owned();
+        self.read(move |txn| get_one(txn, OCPI_PARTIES, &token))
+            .await
+    }
+
+    async fn delete_party(&self, token: &str) -> StoreResult<bool> {
+        let token = token.to_owned();
+        self.write(move |txn| remove_one(txn, OCPI_PARTIES, &token))
+            .await
+    }
+}

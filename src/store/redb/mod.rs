@@ -1,0 +1,330 @@
+//! The embedded store: one redb file under `--data-dir`.
+//!
+//! Writes go through one writer thread that batches whatever is queued into a
+//! single transaction and commits it with `Durability::Immediate` (fsync):
+//! each write is durable before its caller hears back, and concurrent callers
+//! share the cost of one fsync (group commit). Reads run on tokio's blocking
+//! pool against MVCC snapshots, so they never wait for the writer and never
+//! block an actix worker.
+//!
+//! Records are stored as JSON values under typed redb keys; keys that start
+//! with the station id keep a station's rows together for prefix scans.
+
+mod catalog;
+mod stations;
+mod transactions;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Page, Store, StoreError, StoreResult};
+
+/// File name of the database inside the data directory.
+pub const FILE_NAME: &str = "voltgate.redb";
+
+/// Writes queued for the writer thread before callers wait for room.
+const WRITE_QUEUE_CAPACITY: usize = 4096;
+/// Most writes committed together in one transaction.
+const MAX_WRITES_PER_COMMIT: usize = 512;
+
+type Bytes = &'static [u8];
+/// A table keyed by one string, holding JSON records.
+pub(crate) type KeyedTable = TableDefinition<'static, &'static str, Bytes>;
+
+pub(crate) const STATIONS: TableDefinition<&str, Bytes> = TableDefinition::new("stations");
+pub(crate) const SETTINGS: TableDefinition<(&str, &str), Bytes> =
+    TableDefinition::new("station_settings");
+pub(crate) const INSTALL_CERTIFICATES: TableDefinition<(&str, &str), Bytes> =
+    TableDefinition::new("station_install_certificates");
+pub(crate) const TRIGGERS: TableDefinition<(&str, u64), Bytes> =
+    TableDefinition::new("station_triggers");
+pub(crate) const CHARGING_PROFILES: TableDefinition<(&str, i64), Bytes> =
+    TableDefinition::new("station_charging_profiles");
+pub(crate) const RUNTIME: TableDefinition<&str, Bytes> = TableDefinition::new("station_runtime");
+pub(crate) const TOKENS: TableDefinition<&str, Bytes> = TableDefinition::new("tokens");
+pub(crate) const CERTIFICATES: TableDefinition<&str, Bytes> = TableDefinition::new("certificates");
+pub(crate) const LOCATIONS: TableDefinition<&str, Bytes> = TableDefinition::new("locations");
+pub(crate) const OCPI_PARTIES: TableDefinition<&str, Bytes> = TableDefinition::new("ocpi_parties");
+pub(crate) const TRANSACTIONS: TableDefinition<(&str, &str), Bytes> =
+    TableDefinition::new("transactions");
+/// (station, transaction, seq_no) of every event applied: makes retries idempotent.
+pub(crate) const TRANSACTION_EVENTS: TableDefinition<(&str, &str, u64), u8> =
+    TableDefinition::new("transaction_events");
+/// (station, transaction, seq_no, index within the event) → meter value.
+pub(crate) const METER_VALUES: TableDefinition<(&str, &str, u64, u32), Bytes> =
+    TableDefinition::new("meter_values");
+
+/// A write waiting for the writer thread.
+trait WriteJob: Send {
+    /// Runs the write inside the shared transaction. An `Err` aborts the whole batch.
+    fn apply(&mut self, txn: &WriteTransaction) -> StoreResult<()>;
+    /// Tells the caller how it ended: `committed` is the batch's commit result.
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Job<T, F> {
+    op: Option<F>,
+    outcome: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> WriteJob for Job<T, F>
+where
+    T: Send,
+    F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send,
+{
+    fn apply(&mut self, txn: &WriteTransaction) -> StoreResult<()> {
+        let Some(op) = self.op.take() else {
+            return Ok(());
+        };
+        // A domain outcome (NotFound) is this caller's answer and leaves the
+        // batch alone; ops check before they write, so it leaves no partial
+        // write behind. A backend failure dooms the transaction.
+        match catch_unwind(AssertUnwindSafe(|| op(txn))) {
+            Ok(Err(e)) if e.is_backend() => Err(e),
+            Ok(outcome) => {
+                self.outcome = Some(outcome);
+                Ok(())
+            }
+            Err(_) => Err(StoreError::Backend("write operation panicked".into())),
+        }
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let result = match committed {
+            Ok(()) => self
+                .outcome
+                .unwrap_or_else(|| Err(StoreError::Backend("write was not applied".into()))),
+            Err(reason) => Err(StoreError::Backend(reason)),
+        };
+        // The caller may have gone away (request cancelled); the write stands.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The redb-backed [`Store`].
+pub struct RedbStore {
+    db: Arc<Database>,
+    writes: Mutex<Option<mpsc::Sender<Box<dyn WriteJob>>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl RedbStore {
+    /// Opens (or creates) `voltgate.redb` in `data_dir`, creating the directory
+    /// and every table, and starts the writer thread.
+    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create data dir {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(FILE_NAME);
+        let db = Database::create(&path)
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        create_tables(&db)?;
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE_CAPACITY);
+        let writer_db = db.clone();
+        let writer = std::thread::Builder::new()
+            .name("redb-writer".into())
+            .spawn(move || run_writer(&writer_db, rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
+        Ok(RedbStore {
+            db,
+            writes: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Runs `op` in the next write transaction and returns its outcome once committed.
+    async fn write<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        let sender = self
+            .writes
+            .lock()
+            .map_err(|_| StoreError::Unavailable("writer lock poisoned"))?
+            .clone()
+            .ok_or(StoreError::Unavailable("store is closed"))?;
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn WriteJob> = Box::new(Job {
+            op: Some(op),
+            outcome: None,
+            reply,
+        });
+        sender
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("writer stopped"))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("writer stopped"))?
+    }
+
+    /// Runs `op` against a snapshot on the blocking pool.
+    async fn read<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(backend)?;
+            op(&txn)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+}
+
+fn create_tables(db: &Database) -> StoreResult<()> {
+    let txn = db.begin_write().map_err(backend)?;
+    txn.open_table(STATIONS).map_err(backend)?;
+    txn.open_table(SETTINGS).map_err(backend)?;
+    txn.open_table(INSTALL_CERTIFICATES).map_err(backend)?;
+    txn.open_table(TRIGGERS).map_err(backend)?;
+    txn.open_table(CHARGING_PROFILES).map_err(backend)?;
+    txn.open_table(RUNTIME).map_err(backend)?;
+    txn.open_table(TOKENS).map_err(backend)?;
+    txn.open_table(CERTIFICATES).map_err(backend)?;
+    txn.open_table(LOCATIONS).map_err(backend)?;
+    txn.open_table(OCPI_PARTIES).map_err(backend)?;
+    txn.open_table(TRANSACTIONS).map_err(backend)?;
+    txn.open_table(TRANSACTION_EVENTS).map_err(backend)?;
+    txn.open_table(METER_VALUES).map_err(backend)?;
+    txn.commit().map_err(backend)
+}
+
+fn run_writer(db: &Database, mut queue: mpsc::Receiver<Box<dyn WriteJob>>) {
+    let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_WRITES_PER_COMMIT);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_WRITES_PER_COMMIT {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = commit_batch(db, &mut batch);
+        if let Err(reason) = &committed {
+            tracing::error!(%reason, writes = batch.len(), "store write batch failed");
+        }
+        for job in batch.drain(..) {
+            job.finish(committed.clone());
+        }
+    }
+}
+
+fn commit_batch(db: &Database, batch: &mut [Box<dyn WriteJob>]) -> Result<(), String> {
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    for job in batch.iter_mut() {
+        if let Err(e) = job.apply(&txn) {
+            let _ = txn.abort();
+            return Err(e.to_string());
+        }
+    }
+    txn.commit().map_err(|e| e.to_string())
+}
+
+#[async_trait]
+impl Store for RedbStore {
+    fn backend(&self) -> &'static str {
+        "redb"
+    }
+
+    async fn close(&self) {
+        // Dropping the sender ends the writer loop once the queue is drained.
+        if let Ok(mut writes) = self.writes.lock() {
+            writes.take();
+        }
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(writer) = writer {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
+    }
+}
+
+/// Maps any redb error to a backend failure.
+pub(crate) fn backend(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Backend(e.into().to_string())
+}
+
+/// Encodes a record for storage.
+pub(crate) fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Backend(format!("cannot encode record: {e}")))
+}
+
+/// Decodes a stored record.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Backend(format!("corrupt record in store: {e}")))
+}
+
+/// The records of a whole single-key table, windowed by `page`.
+pub(crate) fn list_page<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: KeyedTable,
+    page: Page,
+) -> StoreResult<Vec<T>> {
+    let table = txn.open_table(table).map_err(backend)?;
+    let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    for entry in table
+        .iter()
+        .map_err(backend)?
+        .skip(offset)
+        .take(page.limit as usize)
+    {
+        let (_, value) = entry.map_err(backend)?;
+        out.push(decode(value.value())?);
+    }
+    Ok(out)
+}
+
+/// One record of a single-key table.
+pub(crate) fn get_one<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: KeyedTable,
+    key: &str,
+) -> StoreResult<Option<T>> {
+    let table = txn.open_table(table).map_err(backend)?;
+    let value = table.get(key).map_err(backend)?;
+    value.map(|v| decode(v.value())).transpose()
+}
+
+/// Stores one record in a single-key table.
+pub(crate) fn put_one<T: Serialize>(
+    txn: &WriteTransaction,
+    table: KeyedTable,
+    key: &str,
+    value: &T,
+) -> StoreResult<()> {
+    let bytes = encode(value)?;
+    let mut table = txn.open_table(table).map_err(backend)?;
+    table.insert(key, bytes.as_slice()).map_err(backend)?;
+    Ok(())
+}
+
+/// Removes one record from a single-key table; true when there was one.
+pub(crate) fn remove_one(
+    txn: &WriteTransaction,
+    table: KeyedTable,
+    key: &str,
+) -> StoreResult<bool> {
+    let mut table = txn.open_table(table).map_err(backend)?;
+    let removed = table.remove(key).map_err(backend)?.is_some();
+    Ok(removed)
+}

@@ -1,0 +1,162 @@
+//! [`TransactionStore`] on redb. A transaction's summary is one row; its
+//! events are remembered by seq_no (for idempotent retries) and its meter
+//! values are rows of their own, so a long session appends small rows rather
+//! than rewriting an ever-growing record.
+
+use async_trait::async_trait;
+use redb::ReadableTable;
+
+use super::{backend, decode, encode, RedbStore, METER_VALUES, TRANSACTIONS, TRANSACTION_EVENTS};
+use crate::store::{
+    MeterValue, Page, StoreResult, Transaction, TransactionEvent, TransactionEventKind,
+    TransactionStore,
+};
+
+/// Folds one event into the transaction's summary.
+fn fold_event(summary: &mut Transaction, event: &TransactionEvent) {
+    if event.id_token.is_some() {
+        summary.id_token = event.id_token.clone();
+    }
+    match event.kind {
+        TransactionEventKind::Started => summary.started_at = Some(event.timestamp),
+        TransactionEventKind::Ended => {
+            summary.ended_at = Some(event.timestamp);
+            if event.stop_reason.is_some() {
+                summary.stop_reason = event.stop_reason.clone();
+            }
+        }
+        TransactionEventKind::Updated => {}
+    }
+    summary.evse_id = event.evse_id.or(summary.evse_id);
+    summary.connector_id = event.connector_id.or(summary.connector_id);
+    summary.last_seq_no = summary.last_seq_no.max(event.seq_no);
+    summary.event_count += 1;
+    summary.meter_value_count += event.meter_values.len() as u64;
+    summary.offline |= event.offline;
+}
+
+fn new_summary(event: &TransactionEvent) -> Transaction {
+    Transaction {
+        station_id: event.station_id.clone(),
+        transaction_id: event.transaction_id.clone(),
+        id_token: None,
+        started_at: None,
+        ended_at: None,
+        stop_reason: None,
+        evse_id: None,
+        connector_id: None,
+        last_seq_no: 0,
+        event_count: 0,
+        meter_value_count: 0,
+        offline: false,
+    }
+}
+
+#[async_trait]
+impl TransactionStore for RedbStore {
+    async fn apply_transaction_event(&self, event: TransactionEvent) -> StoreResult<bool> {
+        self.write(move |txn| {
+            let station = event.station_id.as_str();
+            let tx_id = event.transaction_id.as_str();
+            let mut seen = txn.open_table(TRANSACTION_EVENTS).map_err(backend)?;
+            if seen
+                .get((station, tx_id, event.seq_no))
+                .map_err(backend)?
+                .is_some()
+            {
+                return Ok(false);
+            }
+            let mut transactions = txn.open_table(TRANSACTIONS).map_err(backend)?;
+            let existing = transactions.get((station, tx_id)).map_err(backend)?;
+            let mut summary = match existing.map(|v| decode(v.value())) {
+                Some(decoded) => decoded?,
+                None => new_summary(&event),
+            };
+            fold_event(&mut summary, &event);
+            let bytes = encode(&summary)?;
+            transactions
+                .insert((station, tx_id), bytes.as_slice())
+                .map_err(backend)?;
+            seen.insert((station, tx_id, event.seq_no), 0u8)
+                .map_err(backend)?;
+            let mut meter_values = txn.open_table(METER_VALUES).map_err(backend)?;
+            for (index, value) in event.meter_values.iter().enumerate() {
+                let value = MeterValue {
+                    seq_no: event.seq_no,
+                    ..value.clone()
+                };
+                let bytes = encode(&value)?;
+                let index = u32::try_from(index).unwrap_or(u32::MAX);
+                meter_values
+                    .insert((station, tx_id, event.seq_no, index), bytes.as_slice())
+                    .map_err(backend)?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn transaction(
+        &self,
+        station_id: &str,
+        transaction_id: &str,
+    ) -> StoreResult<Option<Transaction>> {
+        let (station_id, transaction_id) = (station_id.to_owned(), transaction_id.to_owned());
+        self.read(move |txn| {
+            let table = txn.open_table(TRANSACTIONS).map_err(backend)?;
+            let value = table
+                .get((station_id.as_str(), transaction_id.as_str()))
+                .map_err(backend)?;
+            value.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn list_transactions(
+        &self,
+        station_id: &str,
+        page: Page,
+    ) -> StoreResult<Vec<Transaction>> {
+        let station_id = station_id.to_owned();
+        self.read(move |txn| {
+            let table = txn.open_table(TRANSACTIONS).map_err(backend)?;
+            let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
+            let mut out = Vec::new();
+            let rows = table.range((station_id.as_str(), "")..).map_err(backend)?;
+            let rows = rows.take_while(|entry| match entry {
+                Ok((key, _)) => key.value().0 == station_id,
+                Err(_) => true,
+            });
+            for entry in rows.skip(offset).take(page.limit as usize) {
+                let (_, value) = entry.map_err(backend)?;
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn meter_values(
+        &self,
+        station_id: &str,
+        transaction_id: &str,
+        page: Page,
+    ) -> StoreResult<Vec<MeterValue>> {
+        let (station_id, transaction_id) = (station_id.to_owned(), transaction_id.to_owned());
+        self.read(move |txn| {
+            let table = txn.open_table(METER_VALUES).map_err(backend)?;
+            let (s, t) = (station_id.as_str(), transaction_id.as_str());
+            let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
+            let mut out = Vec::new();
+            let rows = table
+                .range((s, t, 0, 0)..=(s, t, u64::MAX, u32::MAX))
+                .map_err(backend)?;
+            for entry in rows.skip(offset).take(page.limit as usize) {
+                let (_, value) = entry.map_err(backend)?;
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
