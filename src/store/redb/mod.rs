@@ -34,6 +34,8 @@ pub const FILE_NAME: &str = "voltgate.redb";
 
 /// Writes queued for the writer thread before callers wait for room.
 const WRITE_QUEUE_CAPACITY: usize = 4096;
+/// 10 ms steps `close` waits for running reads to let go of the file.
+const CLOSE_WAIT_STEPS: u32 = 500;
 /// Most writes committed together in one transaction.
 const MAX_WRITES_PER_COMMIT: usize = 512;
 
@@ -114,7 +116,8 @@ where
 
 /// The redb-backed [`Store`].
 pub struct RedbStore {
-    db: Arc<Database>,
+    /// `None` once closed. Reads hold a clone only while they run.
+    db: Mutex<Option<Arc<Database>>>,
     writes: Mutex<Option<mpsc::Sender<Box<dyn WriteJob>>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -141,7 +144,7 @@ impl RedbStore {
             .spawn(move || run_writer(&writer_db, rx))
             .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
         Ok(RedbStore {
-            db,
+            db: Mutex::new(Some(db)),
             writes: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
         })
@@ -180,7 +183,12 @@ impl RedbStore {
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
     {
-        let db = self.db.clone();
+        let db = self
+            .db
+            .lock()
+            .map_err(|_| StoreError::Unavailable("store lock poisoned"))?
+            .clone()
+            .ok_or(StoreError::Unavailable("store is closed"))?;
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(backend)?;
             op(&txn)
@@ -253,6 +261,22 @@ impl Store for RedbStore {
         let writer = self.writer.lock().ok().and_then(|mut w| w.take());
         if let Some(writer) = writer {
             let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
+        // The file lock goes with the last handle: wait (boundedly) for reads
+        // still running so that the same data dir can be opened again at once.
+        let db = self.db.lock().ok().and_then(|mut db| db.take());
+        if let Some(mut db) = db {
+            for _ in 0..CLOSE_WAIT_STEPS {
+                match Arc::try_unwrap(db) {
+                    Ok(db) => {
+                        drop(db);
+                        return;
+                    }
+                    Err(shared) => db = shared,
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            tracing::warn!("store closed while reads were still running");
         }
     }
 }

@@ -1,0 +1,780 @@
+//! The conformance cases. Each takes a fresh fixture and checks one promise
+//! of the store traits; times are fixed so results are exact.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use voltgate::store::*;
+
+use super::fixture::Fixture;
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_790_000_000 + seconds, 0).expect("valid time")
+}
+
+fn basic_auth(hash: &str) -> ChargeStationAuth {
+    ChargeStationAuth {
+        security_profile: SecurityProfile::UnsecuredBasicAuth,
+        base64_sha256_password: Some(hash.to_owned()),
+        invalid_username_allowed: false,
+    }
+}
+
+fn page(offset: u64, limit: u32) -> Page {
+    Page { offset, limit }
+}
+
+async fn registered(fx: &Fixture, id: &str) {
+    fx.store
+        .register_station(id, basic_auth("h"), t(0))
+        .await
+        .expect("register");
+}
+
+fn token(uid: &str) -> Token {
+    Token {
+        country_code: "GB".into(),
+        party_id: "TWK".into(),
+        token_type: TokenType::Rfid,
+        uid: uid.into(),
+        contract_id: "GBTWK012345678V".into(),
+        visual_number: Some("card 1".into()),
+        issuer: "Thoughtworks".into(),
+        group_id: None,
+        valid: true,
+        language_code: Some("en".into()),
+        cache_mode: CacheMode::Always,
+        last_updated: Some(t(5)),
+    }
+}
+
+fn location(id: &str) -> Location {
+    Location {
+        id: id.into(),
+        country_code: "GB".into(),
+        party_id: "TWK".into(),
+        name: Some("Depot".into()),
+        address: "1 High Street".into(),
+        city: "London".into(),
+        postal_code: Some("N1 1AA".into()),
+        country: "GBR".into(),
+        coordinates: GeoLocation {
+            latitude: "51.5".into(),
+            longitude: "-0.12".into(),
+        },
+        parking_type: Some(ParkingType::ParkingLot),
+        evses: Some(vec![Evse {
+            uid: "E1".into(),
+            evse_id: Some("GB*TWK*E1".into()),
+            connectors: vec![Connector {
+                id: "1".into(),
+                standard: ConnectorStandard::IEC_62196_T2,
+                format: ConnectorFormat::Socket,
+                power_type: PowerType::AC_3_PHASE,
+                max_voltage: 400,
+                max_amperage: 32,
+            }],
+        }]),
+        last_updated: Some(t(9)),
+    }
+}
+
+fn meter(at: i64, wh: f64) -> MeterValue {
+    MeterValue {
+        seq_no: 0,
+        timestamp: t(at),
+        sampled_values: vec![SampledValue {
+            value: wh,
+            measurand: Some("Energy.Active.Import.Register".into()),
+            phase: None,
+            unit: Some("Wh".into()),
+            context: Some("Sample.Periodic".into()),
+            location: None,
+        }],
+    }
+}
+
+fn event(station: &str, tx: &str, seq_no: u64, kind: TransactionEventKind) -> TransactionEvent {
+    TransactionEvent {
+        station_id: station.into(),
+        transaction_id: tx.into(),
+        seq_no,
+        kind,
+        timestamp: t(seq_no as i64 * 60),
+        id_token: None,
+        offline: false,
+        evse_id: Some(1),
+        connector_id: Some(1),
+        stop_reason: None,
+        meter_values: vec![meter(seq_no as i64 * 60, 1000.0 * seq_no as f64)],
+    }
+}
+
+pub async fn register_creates_a_pending_station(fx: Fixture) {
+    let record = fx
+        .store
+        .register_station("CS1", basic_auth("h1"), t(0))
+        .await
+        .unwrap();
+    assert_eq!(record.provisioning, Provisioning::Pending);
+    assert_eq!(record.registered_at, t(0));
+    let stored = fx
+        .store
+        .station("CS1")
+        .await
+        .unwrap()
+        .expect("station stored");
+    assert_eq!(stored, record);
+    assert_eq!(stored.auth, basic_auth("h1"));
+    assert_eq!(fx.store.station("CS2").await.unwrap(), None);
+}
+
+pub async fn reregister_keeps_state_and_replaces_credentials(fx: Fixture) {
+    registered(&fx, "CS1").await;
+    fx.store
+        .set_provisioning("CS1", Provisioning::Provisioned, t(1))
+        .await
+        .unwrap();
+    fx.store
+        .add_trigger("CS1", TriggerMessage::BootNotification, t(1))
+        .await
+        .unwrap();
+    let again = fx
+        .store
+        .register_station("CS1", basic_auth("h2"), t(2))
+        .await
+        .unwrap();
+    assert_eq!(again.auth, basic_auth("h2"));
+    assert_eq!(again.registered_at, t(0), "first registration time is kept");
+    assert_eq!(again.updated_at, t(2));
+    assert_eq!(again.provisioning, Provisioning::Provisioned);
+    assert_eq!(
+        fx.store.pending_work("CS1").await.unwrap().triggers.len(),
+        1
+    );
+}
+
+pub async fn unknown_station_has_no_work_and_refuses_new_work(fx: Fixture) {
+    assert_eq!(
+        fx.store.pending_work("nobody").await.unwrap(),
+        PendingWork::default()
+    );
+    let not_found = |r: StoreResult<()>| matches!(r, Err(StoreError::NotFound(_)));
+    assert!(not_found(
+        fx.store
+            .add_settings("nobody", vec![("K".into(), "V".into())], t(0))
+            .await
+    ));
+    assert!(matches!(
+        fx.store
+            .add_trigger("nobody", TriggerMessage::StatusNotification, t(0))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(not_found(
+        fx.store
+            .add_install_certificates("nobody", vec![], t(0))
+            .await
+    ));
+    let profile = NewChargingProfile {
+        profile_id: 1,
+        evse_id: 0,
+        profile: json!({"id": 1}),
+    };
+    assert!(not_found(
+        fx.store.set_charging_profile("nobody", profile, t(0)).await
+    ));
+    assert!(not_found(
+        fx.store
+            .set_runtime("nobody", StationRuntime::default())
+            .await
+    ));
+    assert!(not_found(
+        fx.store
+            .set_provisioning("nobody", Provisioning::Provisioned, t(0))
+            .await
+    ));
+    assert_eq!(
+        fx.store.pending_work("nobody").await.unwrap(),
+        PendingWork::default()
+    );
+    assert_eq!(fx.store.station("nobody").await.unwrap(), None);
+}
+
+pub async fn stations_list_in_id_order_with_paging(fx: Fixture) {
+    for id in ["c", "a", "b", "d"] {
+        registered(&fx, id).await;
+    }
+    let ids = |v: Vec<StationRecord>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(fx.store.list_stations(page(0, 10)).await.unwrap()),
+        ["a", "b", "c", "d"]
+    );
+    assert_eq!(
+        ids(fx.store.list_stations(page(1, 2)).await.unwrap()),
+        ["b", "c"]
+    );
+    assert!(fx
+        .store
+        .list_stations(page(4, 10))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(fx.store.list_stations(page(0, 0)).await.unwrap().is_empty());
+}
+
+pub async fn settings_are_queued_per_key_and_track_delivery(fx: Fixture) {
+    registered(&fx, "CS1").await;
+    let settings = vec![
+        ("B".to_owned(), "1".to_owned()),
+        ("A".to_owned(), "2".to_owned()),
+    ];
+    fx.store.add_settings("CS1", settings, t(1)).await.unwrap();
+    let accepted = Delivery {
+        status: DeliveryStatus::Accepted,
+        updated_at: t(2),
+        detail: None,
+    };
+    fx.store
+        .set_delivery("CS1", WorkItemRef::Setting("A".into()), accepted.clone())
+        .await
+        .unwrap();
+    let work = fx.store.pending_work("CS1").await.unwrap();
+    let keys: Vec<_> = work
+        .settings
+        .iter()
+        .map(|s| (s.key.as_str(), s.value.as_str()))
+        .collect();
+    assert_eq!(keys, [("A", "2"), ("B", "1")], "settings come in key order");
+    assert_eq!(work.settings[0].delivery, accepted);
+    assert_eq!(work.settings[1].delivery, Delivery::pending(t(1)));
+
+    // Setting a key again replaces its value and makes it pending again.
+    fx.store
+        .add_settings("CS1", vec![("A".into(), "3".into())], t(3))
+        .await
+        .unwrap();
+    let work = fx.store.pending_work("CS1").await.unwrap();
+    assert_eq!(work.settings.len(), 2);
+    assert_eq!(work.settings[0].value, "3");
+    assert_eq!(work.settings[0].delivery, Delivery::pending(t(3)));
+}
+
+pub async fn certificates_are_queued_per_id_and_track_delivery(fx: Fixture) {
+    registered(&fx, "CS1").await;
+    let cert = |id: &str, status| NewInstallCertificate {
+        certificate_id: id.into(),
+        certificate_use: CertificateUse::V2G,
+        pem: format!("pem of {id}"),
+        status,
+    };
+    let certs = vec![
+        cert("y", DeliveryStatus::Pending),
+        cert("x", DeliveryStatus::Accepted),
+    ];
+    fx.store
+        .add_install_certificates("CS1", certs, t(1))
+        .await
+        .unwrap();
+    let work = fx.store.pending_work("CS1").await.unwrap();
+    let seen: Vec<_> = work
+        .certificates
+        .iter()
+        .map(|c| (c.certificate_id.as_str(), c.delivery.status))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("x", DeliveryStatus::Accepted),
+            ("y", DeliveryStatus::Pending)
+        ]
+    );
+    assert_eq!(work.certificates[1].certificate, "pem of y");
+
+    let rejected = Delivery {
+        status: DeliveryStatus::Rejected,
+        updated_at: t(2),
+        detail: Some("InvalidCertificate".into()),
+    };
+    fx.store
+        .set_delivery(
+            "CS1",
+            WorkItemRef::Certificate("y".into()),
+            rejected.clone(),
+        )
+        .await
+        .unwrap();
+    // The same certificate requested again is queued again, not duplicated.
+    fx.store
+        .add_install_certificates("CS1", vec![cert("x", DeliveryStatus::Pending)], t(3))
+        .await
+        .unwrap();
+    let work = fx.store.pending_work("CS1").await.unwrap();
+    assert_eq!(work.certificates.len(), 2);
+    assert_eq!(work.certificates[0].delivery, Delivery::pending(t(3)));
+    assert_eq!(work.certificates[1].delivery, rejected);
+}
+
+pub async fn triggers_are_numbered_per_station(fx: Fixture) {
+    registered(&fx, "CS1").await;
+    registered(&fx, "CS2").await;
+    let a = fx
+        .store
+        .add_trigger("CS1", TriggerMessage::BootNotification, t(1))
+        .await
+        .unwrap();
+    let b = fx
+        .store
+        .add_trigger("CS1", TriggerMessage::StatusNotification, t(2))
+        .await
+        .unwrap();
+    let c = fx
+        .store
+        .add_trigger("CS2", TriggerMessage::SignV2GCertificate, t(3))
+        .await
+        .unwrap();
+    assert_eq!((a.seq, b.seq, c.seq), (1, 2, 1));
+    let failed = Delivery {
+        status: DeliveryStatus::Failed,
+        updated_at: t(4),
+        detail: Some("timeout".into()),
+    };
+    fx.store
+        .set_delivery("CS1", WorkItemRef::Trigger(1), failed.clone())
+        .await
+        .unwrap();
+    let work = fx.store.pending_work("CS1").await.unwrap();
+    assert_eq!(work.triggers.len(), 2);
+    assert_eq!(work.triggers[0].trigger, TriggerMessage::BootNotification);
+    assert_eq!(work.triggers[0].delivery, failed);
+    assert_eq!(work.triggers[1], b);
+}
+
+pub async fn charging_profiles_are_replaced_by_id(fx: Fixture) {
+    registered(&fx, "CS1").await;
+    for (id, evse, limit) in [(7, 1, 16.0), (-2, 0, 8.0), (7, 2, 32.0)] {
+        let profile = NewChargingProfile {
+            profile_id: id,
+            evse_id: evse,
+            profile: json!({"id": id, "limit": limit}),
+        };
+        fx.store
+            .set_charging_profile("CS1", profile, t(1))
+            .await
+            .unwrap();
+    }
+    let work = fx.store.pending_work("CS1").await.unwrap();
+    let seen: Vec<_> = work
+        .charging_profiles
+        .iter()
+        .map(|p| (p.profile_id, p.evse_id, p.profile["limit"].as_f64()))
+        .collect();
+    assert_eq!(seen, [(-2, 0, Some(8.0)), (7, 2, Some(32.0))]);
+    fx.store
+        .set_delivery(
+            "CS1",
+            WorkItemRef::ChargingProfile(-2),
+            Delivery {
+                status: DeliveryStatus::Accepted,
+                updated_at: t(2),
+                detail: None,
+            },
+        )
+        .await
+        .unwrap();
+    let work = fx.store.pending_work("CS1").await.unwrap();
+    assert_eq!(
+        work.charging_profiles[0].delivery.status,
+        DeliveryStatus::Accepted
+    );
+}
+
+pub async fn rows_of_similar_station_ids_stay_apart(fx: Fixture) {
+    // "A" is a prefix of "AB": a prefix scan done wrong would mix their rows.
+    for id in ["A", "AB", "A\u{0}"] {
+        registered(&fx, id).await;
+        fx.store
+            .add_settings(id, vec![(format!("key-{id}"), id.to_owned())], t(1))
+            .await
+            .unwrap();
+        fx.store
+            .add_trigger(id, TriggerMessage::BootNotification, t(1))
+            .await
+            .unwrap();
+        let profile = NewChargingProfile {
+            profile_id: 1,
+            evse_id: 0,
+            profile: json!({"of": id}),
+        };
+        fx.store
+            .set_charging_profile(id, profile, t(1))
+            .await
+            .unwrap();
+        fx.store
+            .apply_transaction_event(event(id, "T", 1, TransactionEventKind::Started))
+            .await
+            .unwrap();
+    }
+    for id in ["A", "AB", "A\u{0}"] {
+        let work = fx.store.pending_work(id).await.unwrap();
+        assert_eq!(work.settings.len(), 1, "{id:?}");
+        assert_eq!(work.settings[0].value, id);
+        assert_eq!(work.triggers.len(), 1, "{id:?}");
+        assert_eq!(work.charging_profiles.len(), 1, "{id:?}");
+        assert_eq!(work.charging_profiles[0].profile["of"], id);
+        let txs = fx.store.list_transactions(id, page(0, 10)).await.unwrap();
+        assert_eq!(txs.len(), 1, "{id:?}");
+        assert_eq!(txs[0].station_id, id);
+    }
+}
+
+pub async fn unapplied_configuration_is_reported(fx: Fixture) {
+    registered(&fx, "CS1").await;
+    assert!(!fx
+        .store
+        .pending_work("CS1")
+        .await
+        .unwrap()
+        .has_unapplied_configuration());
+    fx.store
+        .add_trigger("CS1", TriggerMessage::BootNotification, t(1))
+        .await
+        .unwrap();
+    assert!(
+        !fx.store
+            .pending_work("CS1")
+            .await
+            .unwrap()
+            .has_unapplied_configuration(),
+        "triggers are not configuration"
+    );
+    fx.store
+        .add_settings("CS1", vec![("K".into(), "V".into())], t(1))
+        .await
+        .unwrap();
+    assert!(fx
+        .store
+        .pending_work("CS1")
+        .await
+        .unwrap()
+        .has_unapplied_configuration());
+    let done = Delivery {
+        status: DeliveryStatus::RebootRequired,
+        updated_at: t(2),
+        detail: None,
+    };
+    fx.store
+        .set_delivery("CS1", WorkItemRef::Setting("K".into()), done)
+        .await
+        .unwrap();
+    assert!(!fx
+        .store
+        .pending_work("CS1")
+        .await
+        .unwrap()
+        .has_unapplied_configuration());
+}
+
+pub async fn delivery_of_unknown_item_is_not_found(fx: Fixture) {
+    registered(&fx, "CS1").await;
+    let d = Delivery::pending(t(1));
+    for item in [
+        WorkItemRef::Setting("nope".into()),
+        WorkItemRef::Certificate("nope".into()),
+        WorkItemRef::Trigger(99),
+        WorkItemRef::ChargingProfile(99),
+    ] {
+        let result = fx.store.set_delivery("CS1", item.clone(), d.clone()).await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound(_))),
+            "{item}: {result:?}"
+        );
+    }
+    let result = fx
+        .store
+        .set_delivery("nobody", WorkItemRef::Trigger(1), d)
+        .await;
+    assert!(matches!(result, Err(StoreError::NotFound(_))));
+}
+
+pub async fn provisioning_and_runtime_roundtrip(fx: Fixture) {
+    registered(&fx, "CS1").await;
+    fx.store
+        .set_provisioning("CS1", Provisioning::Provisioned, t(5))
+        .await
+        .unwrap();
+    let station = fx.store.station("CS1").await.unwrap().unwrap();
+    assert_eq!(
+        (station.provisioning, station.updated_at),
+        (Provisioning::Provisioned, t(5))
+    );
+
+    assert_eq!(fx.store.runtime("CS1").await.unwrap(), None);
+    let runtime = StationRuntime {
+        ocpp_version: Some(OcppVersion::V201),
+        boot: Some(BootInfo {
+            vendor: "Acme".into(),
+            model: "Volt 1".into(),
+            serial_number: Some("SN1".into()),
+            firmware_version: Some("1.2.3".into()),
+            reason: Some("PowerUp".into()),
+        }),
+        last_boot: Some(t(6)),
+        last_seen: Some(t(7)),
+        connectors: BTreeMap::from([(
+            "1/1".to_owned(),
+            ConnectorStatus {
+                status: "Available".into(),
+                error_code: None,
+                updated_at: t(7),
+            },
+        )]),
+        firmware_status: Some("Installed".into()),
+    };
+    fx.store.set_runtime("CS1", runtime.clone()).await.unwrap();
+    assert_eq!(fx.store.runtime("CS1").await.unwrap(), Some(runtime));
+}
+
+pub async fn tokens_roundtrip_list_and_delete(fx: Fixture) {
+    for uid in ["C", "A", "B"] {
+        fx.store.put_token(token(uid)).await.unwrap();
+    }
+    assert_eq!(fx.store.token("A").await.unwrap(), Some(token("A")));
+    assert_eq!(fx.store.token("Z").await.unwrap(), None);
+    let mut changed = token("A");
+    changed.valid = false;
+    fx.store.put_token(changed.clone()).await.unwrap();
+    assert_eq!(fx.store.token("A").await.unwrap(), Some(changed));
+
+    let uids = |v: Vec<Token>| v.into_iter().map(|t| t.uid).collect::<Vec<_>>();
+    assert_eq!(
+        uids(fx.store.list_tokens(page(0, 100)).await.unwrap()),
+        ["A", "B", "C"]
+    );
+    assert_eq!(
+        uids(fx.store.list_tokens(page(2, 100)).await.unwrap()),
+        ["C"]
+    );
+    assert!(fx.store.list_tokens(page(3, 100)).await.unwrap().is_empty());
+    assert!(fx
+        .store
+        .list_tokens(page(u64::MAX, 100))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(fx.store.list_tokens(page(0, 0)).await.unwrap().is_empty());
+
+    assert!(fx.store.delete_token("B").await.unwrap());
+    assert!(!fx.store.delete_token("B").await.unwrap());
+    assert_eq!(
+        uids(fx.store.list_tokens(page(0, 100)).await.unwrap()),
+        ["A", "C"]
+    );
+}
+
+pub async fn certificates_roundtrip_and_delete(fx: Fixture) {
+    let cert = StoredCertificate {
+        hash: "h1".into(),
+        pem: "pem".into(),
+        uploaded_at: t(1),
+    };
+    fx.store.put_certificate(cert.clone()).await.unwrap();
+    assert_eq!(fx.store.certificate("h1").await.unwrap(), Some(cert));
+    assert_eq!(fx.store.certificate("h2").await.unwrap(), None);
+    assert!(fx.store.delete_certificate("h1").await.unwrap());
+    assert!(!fx.store.delete_certificate("h1").await.unwrap());
+    assert_eq!(fx.store.certificate("h1").await.unwrap(), None);
+}
+
+pub async fn locations_roundtrip_and_list(fx: Fixture) {
+    for id in ["L2", "L1"] {
+        fx.store.put_location(location(id)).await.unwrap();
+    }
+    assert_eq!(fx.store.location("L1").await.unwrap(), Some(location("L1")));
+    assert_eq!(fx.store.location("L3").await.unwrap(), None);
+    let mut moved = location("L2");
+    moved.city = "Leeds".into();
+    fx.store.put_location(moved.clone()).await.unwrap();
+    let all = fx.store.list_locations(page(0, 10)).await.unwrap();
+    assert_eq!(all, [location("L1"), moved]);
+    assert_eq!(fx.store.list_locations(page(1, 1)).await.unwrap().len(), 1);
+}
+
+pub async fn ocpi_parties_roundtrip_and_delete(fx: Fixture) {
+    let party = OcpiParty {
+        token: "tok".into(),
+        url: Some("https://emsp.example/ocpi/versions".into()),
+        status: OcpiRegistrationStatus::Pending,
+        registered_at: t(1),
+    };
+    fx.store.put_party(party.clone()).await.unwrap();
+    assert_eq!(fx.store.party("tok").await.unwrap(), Some(party.clone()));
+    let registered = OcpiParty {
+        status: OcpiRegistrationStatus::Registered,
+        ..party
+    };
+    fx.store.put_party(registered.clone()).await.unwrap();
+    assert_eq!(fx.store.party("tok").await.unwrap(), Some(registered));
+    assert!(fx.store.delete_party("tok").await.unwrap());
+    assert!(!fx.store.delete_party("tok").await.unwrap());
+    assert_eq!(fx.store.party("tok").await.unwrap(), None);
+}
+
+pub async fn transaction_events_are_idempotent_by_seq_no(fx: Fixture) {
+    let started = event("CS1", "T1", 0, TransactionEventKind::Started);
+    assert!(fx
+        .store
+        .apply_transaction_event(started.clone())
+        .await
+        .unwrap());
+    assert!(
+        !fx.store
+            .apply_transaction_event(started.clone())
+            .await
+            .unwrap(),
+        "retry is a no-op"
+    );
+    let tx = fx.store.transaction("CS1", "T1").await.unwrap().unwrap();
+    assert_eq!((tx.event_count, tx.meter_value_count), (1, 1));
+    let values = fx
+        .store
+        .meter_values("CS1", "T1", page(0, 10))
+        .await
+        .unwrap();
+    assert_eq!(values.len(), 1, "the retry stored no second meter value");
+}
+
+pub async fn transactions_fold_their_events(fx: Fixture) {
+    let mut started = event("CS1", "T1", 0, TransactionEventKind::Started);
+    started.id_token = Some(IdTokenRef {
+        id: "DEADBEEF".into(),
+        token_type: "ISO14443".into(),
+    });
+    let mut updated = event("CS1", "T1", 1, TransactionEventKind::Updated);
+    updated.offline = true;
+    let mut ended = event("CS1", "T1", 2, TransactionEventKind::Ended);
+    ended.stop_reason = Some("EVDisconnected".into());
+    // Events may arrive out of order (offline queue): the summary is the same.
+    for e in [ended, started, updated] {
+        assert!(fx.store.apply_transaction_event(e).await.unwrap());
+    }
+    let tx = fx.store.transaction("CS1", "T1").await.unwrap().unwrap();
+    assert_eq!(tx.started_at, Some(t(0)));
+    assert_eq!(tx.ended_at, Some(t(120)));
+    assert_eq!(tx.stop_reason.as_deref(), Some("EVDisconnected"));
+    assert_eq!(
+        tx.id_token.as_ref().map(|t| t.id.as_str()),
+        Some("DEADBEEF")
+    );
+    assert_eq!(
+        (tx.last_seq_no, tx.event_count, tx.meter_value_count),
+        (2, 3, 3)
+    );
+    assert!(tx.offline);
+    let values = fx
+        .store
+        .meter_values("CS1", "T1", page(0, 10))
+        .await
+        .unwrap();
+    let seqs: Vec<_> = values
+        .iter()
+        .map(|v| (v.seq_no, v.sampled_values[0].value))
+        .collect();
+    assert_eq!(
+        seqs,
+        [(0, 0.0), (1, 1000.0), (2, 2000.0)],
+        "meter values in event order"
+    );
+    assert_eq!(fx.store.transaction("CS1", "T2").await.unwrap(), None);
+}
+
+pub async fn transactions_and_meter_values_page(fx: Fixture) {
+    for tx in ["T3", "T1", "T2"] {
+        fx.store
+            .apply_transaction_event(event("CS1", tx, 0, TransactionEventKind::Started))
+            .await
+            .unwrap();
+    }
+    let mut many = event("CS1", "T1", 1, TransactionEventKind::Updated);
+    many.meter_values = (0..5).map(|i| meter(100 + i, i as f64)).collect();
+    fx.store.apply_transaction_event(many).await.unwrap();
+
+    let ids = |v: Vec<Transaction>| v.into_iter().map(|t| t.transaction_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(fx
+            .store
+            .list_transactions("CS1", page(0, 10))
+            .await
+            .unwrap()),
+        ["T1", "T2", "T3"]
+    );
+    assert_eq!(
+        ids(fx.store.list_transactions("CS1", page(1, 1)).await.unwrap()),
+        ["T2"]
+    );
+    assert!(fx
+        .store
+        .list_transactions("CS2", page(0, 10))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let values = fx
+        .store
+        .meter_values("CS1", "T1", page(2, 3))
+        .await
+        .unwrap();
+    let got: Vec<_> = values.iter().map(|v| v.sampled_values[0].value).collect();
+    assert_eq!(
+        got,
+        [1.0, 2.0, 3.0],
+        "one start value, then the five of seq 1 in order"
+    );
+}
+
+pub async fn concurrent_writes_all_land(fx: Fixture) {
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = fx.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.put_token(token(&format!("U{i:03}"))).await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("write");
+    }
+    let all = fx.store.list_tokens(page(0, 100)).await.unwrap().len()
+        + fx.store.list_tokens(page(100, 100)).await.unwrap().len();
+    assert_eq!(all, 200);
+}
+
+pub async fn writes_survive_reopen(mut fx: Fixture) {
+    registered(&fx, "CS1").await;
+    fx.store
+        .add_settings("CS1", vec![("K".into(), "V".into())], t(1))
+        .await
+        .unwrap();
+    fx.store.put_token(token("A")).await.unwrap();
+    fx.store.put_location(location("L1")).await.unwrap();
+    fx.store
+        .apply_transaction_event(event("CS1", "T1", 0, TransactionEventKind::Started))
+        .await
+        .unwrap();
+    fx.reopen().await;
+    assert!(fx.store.station("CS1").await.unwrap().is_some());
+    assert_eq!(
+        fx.store.pending_work("CS1").await.unwrap().settings.len(),
+        1
+    );
+    assert_eq!(fx.store.token("A").await.unwrap(), Some(token("A")));
+    assert_eq!(fx.store.location("L1").await.unwrap(), Some(location("L1")));
+    assert!(fx.store.transaction("CS1", "T1").await.unwrap().is_some());
+    assert!(
+        !fx.store
+            .apply_transaction_event(event("CS1", "T1", 0, TransactionEventKind::Started))
+            .await
+            .unwrap(),
+        "seen events are remembered across restarts"
+    );
+}

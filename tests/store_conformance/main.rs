@@ -1,0 +1,65 @@
+//! The store conformance suite: one set of cases (`cases.rs`) that every
+//! backend must pass, instantiated per backend by `conformance!`.
+//!
+//! Backends that need an outside service (ScyllaDB) return no fixture when
+//! the service is not configured, and their cases print that they skipped.
+
+mod cases;
+mod fixture;
+
+use std::future::Future;
+
+use fixture::Fixture;
+
+/// Runs one case on a fresh fixture, or says why it cannot.
+async fn run<Fut: Future<Output = ()>>(
+    fixture: Result<Fixture, String>,
+    case: impl FnOnce(Fixture) -> Fut,
+) {
+    match fixture {
+        Ok(fixture) => case(fixture).await,
+        Err(why) => eprintln!("skipped: {why}"),
+    }
+}
+
+macro_rules! conformance {
+    ($backend:ident, $open:expr, [$($case:ident),* $(,)?]) => {
+        mod $backend {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    run($open.await, cases::$case).await
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    redb,
+    Fixture::redb(),
+    [
+        register_creates_a_pending_station,
+        reregister_keeps_state_and_replaces_credentials,
+        unknown_station_has_no_work_and_refuses_new_work,
+        stations_list_in_id_order_with_paging,
+        settings_are_queued_per_key_and_track_delivery,
+        certificates_are_queued_per_id_and_track_delivery,
+        triggers_are_numbered_per_station,
+        charging_profiles_are_replaced_by_id,
+        rows_of_similar_station_ids_stay_apart,
+        unapplied_configuration_is_reported,
+        delivery_of_unknown_item_is_not_found,
+        provisioning_and_runtime_roundtrip,
+        tokens_roundtrip_list_and_delete,
+        certificates_roundtrip_and_delete,
+        locations_roundtrip_and_list,
+        ocpi_parties_roundtrip_and_delete,
+        transaction_events_are_idempotent_by_seq_no,
+        transactions_fold_their_events,
+        transactions_and_meter_values_page,
+        concurrent_writes_all_land,
+        writes_survive_reopen,
+    ]
+);
