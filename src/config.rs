@@ -44,6 +44,7 @@ impl Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address of the OCPP-J WebSocket listener (stations connect to ws://HOST:PORT/ws/{csId}).
+    /// (The station engine is not built yet: nothing listens here so far.)
     #[arg(long, env = "VOLTGATE_WS_LISTEN", default_value = "0.0.0.0:9310")]
     pub ws_listen: SocketAddr,
 

@@ -1,6 +1,8 @@
 //! The `voltgate` binary: parses the command line and runs the server until
 //! SIGINT/SIGTERM, then closes the store.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -9,6 +11,7 @@ use voltgate::config::Cli;
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_env("VOLTGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )

@@ -86,3 +86,46 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body_of(e: ApiError) -> (u16, serde_json::Value) {
+        let response = e.error_response();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().try_into_bytes().expect("plain body");
+        (status, serde_json::from_slice(&bytes).expect("JSON body"))
+    }
+
+    #[test]
+    fn backend_failures_are_500_without_details() {
+        let (status, body) = body_of(StoreError::Backend("disk /secret/path failed".into()).into());
+        assert_eq!(status, 500);
+        assert_eq!(
+            body,
+            serde_json::json!({"status": "Internal Server Error", "error": "internal error"})
+        );
+    }
+
+    #[test]
+    fn every_variant_has_the_error_body() {
+        for (e, code, status) in [
+            (ApiError::BadRequest("x".into()), 400, "Bad Request"),
+            (ApiError::NotFound("x".into()), 404, "Not Found"),
+            (
+                ApiError::MethodNotAllowed("PUT".into()),
+                405,
+                "Method Not Allowed",
+            ),
+            (ApiError::PayloadTooLarge(10), 413, "Payload Too Large"),
+            (ApiError::Unavailable, 503, "Service Unavailable"),
+        ] {
+            let (got, body) = body_of(e);
+            assert_eq!(got, code);
+            assert_eq!(body["status"], status);
+            assert!(body["error"].as_str().is_some_and(|s| !s.is_empty()));
+        }
+    }
+}

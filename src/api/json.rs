@@ -52,7 +52,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
 }
 
 /// Decodes `body` as `T`, naming the field that does not fit.
+///
+/// Every body of this API is a JSON object; serde would otherwise also fill a
+/// struct from an array by position, which no caller means.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        return Err(ApiError::BadRequest(
+            "invalid body: expected a JSON object".into(),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -1,0 +1,185 @@
+//! Starting the real server on 127.0.0.1 (random port, temporary data dir)
+//! and talking to it with a real HTTP client.
+
+use std::path::Path;
+
+use awc::http::Method;
+use base64::Engine;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+use voltgate::{App, Config};
+
+/// A running server with its own data directory.
+pub struct TestServer {
+    /// The app.
+    pub app: App,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Kept so the directory lives as long as the server.
+    pub dir: TempDir,
+}
+
+/// Starts a server with test settings in a fresh directory.
+pub async fn start() -> TestServer {
+    start_with(|_| {}).await
+}
+
+/// Starts a server with test settings changed by `adjust`.
+pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_tests(dir.path());
+    adjust(&mut config);
+    let app = start_in(config).await;
+    let base = format!("http://{}", app.api_addr());
+    TestServer { app, base, dir }
+}
+
+/// Starts the app as `main` does.
+pub async fn start_in(config: Config) -> App {
+    voltgate::start(config).await.expect("server starts")
+}
+
+/// Test settings on `dir`.
+pub fn config_in(dir: &Path) -> Config {
+    Config::for_tests(dir)
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// The body as JSON (`Null` when empty).
+    pub body: Value,
+    /// The Location header, when present.
+    pub location: Option<String>,
+}
+
+impl Reply {
+    /// Asserts a `{"status","error"}` failure with `code` whose error mentions `needle`.
+    #[track_caller]
+    pub fn assert_error(&self, code: u16, needle: &str) {
+        assert_eq!(self.status, code, "{self:?}");
+        let error = self.body["error"].as_str().unwrap_or_default();
+        assert!(self.body["status"].is_string(), "no status in {self:?}");
+        assert!(
+            error.contains(needle),
+            "error {error:?} does not mention {needle:?}"
+        );
+    }
+}
+
+impl TestServer {
+    /// Sends `body` (raw bytes) with `method` to `path`.
+    pub async fn send(&self, method: Method, path: &str, body: impl Into<Vec<u8>>) -> Reply {
+        let client = awc::Client::default();
+        let mut response = client
+            .request(method, format!("{}{path}", self.base))
+            .insert_header(("content-type", "application/json"))
+            .send_body(body.into())
+            .await
+            .expect("request sent");
+        let bytes = response
+            .body()
+            .limit(16 * 1024 * 1024)
+            .await
+            .expect("body read");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Reply {
+            status: response.status().as_u16(),
+            body,
+            location,
+        }
+    }
+
+    /// POSTs JSON.
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, serde_json::to_vec(body).expect("json"))
+            .await
+    }
+
+    /// POSTs raw text.
+    pub async fn post_raw(&self, path: &str, body: &str) -> Reply {
+        self.send(Method::POST, path, body.as_bytes().to_vec())
+            .await
+    }
+
+    /// GETs.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, Vec::new()).await
+    }
+
+    /// DELETEs.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, Vec::new()).await
+    }
+
+    /// Registers a station with profile 0 and password `secret`.
+    pub async fn register(&self, id: &str) {
+        let reply = self
+            .post(&format!("/api/v0/cs/{id}"), &auth_body("secret"))
+            .await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+    }
+}
+
+/// base64(SHA-256(password)), as the API stores it.
+pub fn password_hash(password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(password.as_bytes()))
+}
+
+/// A profile 0 registration body.
+pub fn auth_body(password: &str) -> Value {
+    json!({"securityProfile": 0, "base64SHA256Password": password_hash(password)})
+}
+
+/// A valid token body.
+pub fn token_body(uid: &str) -> Value {
+    json!({
+        "countryCode": "GB", "partyId": "TWK", "type": "RFID", "uid": uid,
+        "contractId": "GB-TWK-012345678", "issuer": "Thoughtworks", "valid": true,
+        "cacheMode": "ALWAYS"
+    })
+}
+
+/// A valid location body.
+pub fn location_body() -> Value {
+    json!({
+        "country_code": "GB", "party_id": "TWK", "name": "Depot", "address": "1 High Street",
+        "city": "London", "postal_code": "N1 1AA", "country": "GBR",
+        "coordinates": {"latitude": "51.5072", "longitude": "-0.1276"},
+        "parking_type": "PARKING_LOT",
+        "evses": [{"uid": "E1", "evse_id": "GB*TWK*E1", "connectors": [
+            {"id": "1", "standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE",
+             "max_voltage": 400, "max_amperage": 32}
+        ]}]
+    })
+}
+
+/// A valid OCPP 2.0.1 ChargingProfileType.
+pub fn charging_profile_body(id: i64) -> Value {
+    json!({
+        "id": id, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [{"id": 1, "chargingRateUnit": "W", "startSchedule": "2026-11-21T00:00:00Z",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}]}]
+    })
+}
+
+/// The test certificate and its MaEVe hash (computed with openssl).
+pub fn test_certificate() -> (String, String) {
+    let pem = include_str!("../fixtures/cert.pem").to_owned();
+    let hash = include_str!("../fixtures/cert.pem.hash").trim().to_owned();
+    (pem, hash)
+}

@@ -1,0 +1,10 @@
+//! REST API integration tests: the real server on 127.0.0.1 with a real HTTP
+//! client. One binary for all of them keeps link time down.
+
+mod common;
+mod durability;
+mod errors;
+mod locations;
+mod registry;
+mod stations;
+mod tokens;
