@@ -21,7 +21,8 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    WriteTransaction,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -237,7 +238,11 @@ fn run_writer(db: &Database, mut queue: mpsc::Receiver<Box<dyn WriteJob>>) {
 }
 
 fn commit_batch(db: &Database, batch: &mut [Box<dyn WriteJob>]) -> Result<(), String> {
-    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    let mut txn = db.begin_write().map_err(|e| e.to_string())?;
+    // The default, stated because the API's promise rests on it: fsync before
+    // any caller in the batch hears back.
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| e.to_string())?;
     for job in batch.iter_mut() {
         if let Err(e) = job.apply(&txn) {
             let _ = txn.abort();
