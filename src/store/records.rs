@@ -295,16 +295,8 @@ impl fmt::Display for WorkItemRef {
     }
 }
 
-/// OCPP protocol versions voltgate speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-pub enum OcppVersion {
-    /// OCPP 1.6 (JSON, with the security extensions).
-    #[serde(rename = "1.6")]
-    V16,
-    /// OCPP 2.0.1.
-    #[serde(rename = "2.0.1")]
-    V201,
-}
+/// OCPP protocol versions (defined with the protocol).
+pub use crate::ocpp::Version as OcppVersion;
 
 /// What a station said about itself in its last BootNotification.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
