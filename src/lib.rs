@@ -17,6 +17,7 @@ pub mod config;
 pub mod emaid;
 pub mod ocpp;
 pub mod pki;
+pub mod station;
 pub mod store;
 
 use std::net::SocketAddr;

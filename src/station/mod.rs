@@ -1,0 +1,5 @@
+//! Connected charge stations: the pure session state machine, the handlers
+//! for what stations send, the commands sent to them, and the actor that
+//! ties a WebSocket to all of it.
+
+pub mod session;
