@@ -15,6 +15,7 @@
 pub mod api;
 pub mod config;
 pub mod emaid;
+pub mod metrics;
 pub mod ocpp;
 pub mod pki;
 pub mod station;

@@ -2,4 +2,5 @@
 //! for what stations send, the commands sent to them, and the actor that
 //! ties a WebSocket to all of it.
 
+pub mod handlers;
 pub mod session;

@@ -188,6 +188,9 @@ pub trait TransactionStore: Send + Sync {
         station_id: &str,
         page: Page,
     ) -> StoreResult<Vec<Transaction>>;
+    /// A new OCPP 1.6 transaction id: unique across the store, never reused,
+    /// positive and within `i32` as 1.6 requires.
+    async fn next_transaction_number(&self) -> StoreResult<i32>;
     /// The transaction's meter values in event order, each with its seq_no.
     async fn meter_values(
         &self,

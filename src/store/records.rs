@@ -352,6 +352,43 @@ pub struct StationRuntime {
     /// The last firmware status notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware_status: Option<String>,
+    /// The last diagnostics (1.6) status notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics_status: Option<String>,
+    /// The last log upload status notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_status: Option<String>,
+    /// The most recent security events, oldest first (at most [`MAX_SECURITY_EVENTS`]).
+    #[serde(default)]
+    pub security_events: Vec<SecurityEvent>,
+}
+
+/// Security events kept per station in its runtime record.
+pub const MAX_SECURITY_EVENTS: usize = 20;
+
+/// A security event a station reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityEvent {
+    /// The event type (e.g. FirmwareUpdated, TamperDetectionActivated).
+    pub kind: String,
+    /// When it happened at the station.
+    pub timestamp: DateTime<Utc>,
+    /// Technical detail, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tech_info: Option<String>,
+}
+
+impl StationRuntime {
+    /// Keeps a security event, dropping the oldest beyond the bound.
+    pub fn push_security_event(&mut self, event: SecurityEvent) {
+        self.security_events.push(event);
+        let excess = self
+            .security_events
+            .len()
+            .saturating_sub(MAX_SECURITY_EVENTS);
+        self.security_events.drain(..excess);
+    }
 }
 
 // ---------------------------------------------------------------------------

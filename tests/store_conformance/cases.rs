@@ -531,6 +531,13 @@ pub async fn provisioning_and_runtime_roundtrip(fx: Fixture) {
             },
         )]),
         firmware_status: Some("Installed".into()),
+        diagnostics_status: None,
+        log_status: Some("Uploaded".into()),
+        security_events: vec![SecurityEvent {
+            kind: "FirmwareUpdated".into(),
+            timestamp: t(8),
+            tech_info: None,
+        }],
     };
     fx.store.set_runtime("CS1", runtime.clone()).await.unwrap();
     assert_eq!(fx.store.runtime("CS1").await.unwrap(), Some(runtime));
@@ -776,5 +783,19 @@ pub async fn writes_survive_reopen(mut fx: Fixture) {
             .await
             .unwrap(),
         "seen events are remembered across restarts"
+    );
+}
+
+pub async fn transaction_numbers_are_unique_and_survive_reopen(mut fx: Fixture) {
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        seen.push(fx.store.next_transaction_number().await.unwrap());
+    }
+    assert_eq!(seen, [1, 2, 3, 4, 5]);
+    fx.reopen().await;
+    assert_eq!(
+        fx.store.next_transaction_number().await.unwrap(),
+        6,
+        "never reused after a restart"
     );
 }

@@ -59,6 +59,7 @@ conformance!(
         transaction_events_are_idempotent_by_seq_no,
         transactions_fold_their_events,
         transactions_and_meter_values_page,
+        transaction_numbers_are_unique_and_survive_reopen,
         concurrent_writes_all_land,
         writes_survive_reopen,
     ]

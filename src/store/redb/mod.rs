@@ -63,6 +63,8 @@ pub(crate) const TRANSACTIONS: TableDefinition<(&str, &str), Bytes> =
 /// (station, transaction, seq_no) of every event applied: makes retries idempotent.
 pub(crate) const TRANSACTION_EVENTS: TableDefinition<(&str, &str, u64), u8> =
     TableDefinition::new("transaction_events");
+/// Named counters (the 1.6 transaction id).
+pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// (station, transaction, seq_no, index within the event) → meter value.
 pub(crate) const METER_VALUES: TableDefinition<(&str, &str, u64, u32), Bytes> =
     TableDefinition::new("meter_values");
@@ -214,6 +216,7 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     txn.open_table(TRANSACTIONS).map_err(backend)?;
     txn.open_table(TRANSACTION_EVENTS).map_err(backend)?;
     txn.open_table(METER_VALUES).map_err(backend)?;
+    txn.open_table(COUNTERS).map_err(backend)?;
     txn.commit().map_err(backend)
 }
 

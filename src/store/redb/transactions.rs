@@ -6,11 +6,16 @@
 use async_trait::async_trait;
 use redb::ReadableTable;
 
-use super::{backend, decode, encode, RedbStore, METER_VALUES, TRANSACTIONS, TRANSACTION_EVENTS};
+use super::{
+    backend, decode, encode, RedbStore, COUNTERS, METER_VALUES, TRANSACTIONS, TRANSACTION_EVENTS,
+};
 use crate::store::{
-    MeterValue, Page, StoreResult, Transaction, TransactionEvent, TransactionEventKind,
+    MeterValue, Page, StoreError, StoreResult, Transaction, TransactionEvent, TransactionEventKind,
     TransactionStore,
 };
+
+/// The counter behind OCPP 1.6 transaction ids.
+const V16_TRANSACTION_COUNTER: &str = "v16_transaction_id";
 
 /// Folds one event into the transaction's summary.
 fn fold_event(summary: &mut Transaction, event: &TransactionEvent) {
@@ -132,6 +137,25 @@ impl TransactionStore for RedbStore {
                 out.push(decode(value.value())?);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn next_transaction_number(&self) -> StoreResult<i32> {
+        self.write(|txn| {
+            let mut counters = txn.open_table(COUNTERS).map_err(backend)?;
+            let last = counters
+                .get(V16_TRANSACTION_COUNTER)
+                .map_err(backend)?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            let next = last + 1;
+            let number = i32::try_from(next)
+                .map_err(|_| StoreError::Backend("OCPP 1.6 transaction ids exhausted".into()))?;
+            counters
+                .insert(V16_TRANSACTION_COUNTER, next)
+                .map_err(backend)?;
+            Ok(number)
         })
         .await
     }

@@ -1,0 +1,224 @@
+//! What voltgate answers to each station-initiated action, and what it
+//! stores of it. Handlers are async functions over the store traits; the
+//! actor runs one at a time per station (the session hands them out in
+//! order), so a handler may read, change and write the station's runtime
+//! record without racing another.
+//!
+//! Per version: `v16` and `v201`; the shared rules (token decisions, boot
+//! verdicts, meter value conversion) live here.
+
+mod pnc;
+#[cfg(test)]
+mod tests;
+mod v16;
+mod v201;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+use crate::ocpp::error::ErrorCode;
+use crate::ocpp::Version;
+use crate::store::{BootInfo, Provisioning, StationRuntime, Store, StoreError, Token};
+
+/// What every handler can reach.
+pub struct Env {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Heartbeat interval told to accepted stations, in seconds.
+    pub heartbeat_interval_secs: u32,
+    /// Interval after which a station answered `Pending` boots again, in seconds.
+    pub pending_boot_interval_secs: u32,
+}
+
+/// One connected station as the handlers see it.
+pub struct Station {
+    /// Its id.
+    pub id: String,
+    /// The protocol version of this connection.
+    pub version: Version,
+    runtime: Mutex<StationRuntime>,
+}
+
+impl Station {
+    /// A station with the runtime record loaded at connect.
+    pub fn new(id: String, version: Version, runtime: StationRuntime) -> Self {
+        Station {
+            id,
+            version,
+            runtime: Mutex::new(runtime),
+        }
+    }
+
+    /// Changes the in-memory runtime record and returns a copy to store.
+    pub fn update_runtime(&self, change: impl FnOnce(&mut StationRuntime)) -> StationRuntime {
+        let mut runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(&mut runtime);
+        runtime.clone()
+    }
+
+    /// Records that a message arrived; kept in memory, stored with the next write.
+    pub fn seen(&self, now: DateTime<Utc>) {
+        self.update_runtime(|r| r.last_seen = Some(now));
+    }
+}
+
+/// What a BootNotification was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootVerdict {
+    /// Provisioned: the station may operate.
+    Accepted,
+    /// Settings or certificates are still to be applied first.
+    Pending,
+}
+
+/// A handler's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handled {
+    /// The CALLRESULT payload.
+    pub response: Value,
+    /// Set for BootNotification: what the actor must do next.
+    pub boot: Option<BootVerdict>,
+}
+
+impl Handled {
+    fn reply(response: Value) -> Self {
+        Handled {
+            response,
+            boot: None,
+        }
+    }
+}
+
+/// A handler failure, as the CALLERROR to send.
+pub type Failure = (ErrorCode, String);
+
+fn internal(e: StoreError) -> Failure {
+    tracing::error!(error = %e, "store call failed while handling a station message");
+    (ErrorCode::Internal, "internal error".to_owned())
+}
+
+/// Handles one station CALL that the session admitted and schema-checked.
+pub async fn handle(
+    env: Arc<Env>,
+    station: Arc<Station>,
+    action: String,
+    payload: Value,
+    now: DateTime<Utc>,
+) -> Result<Handled, Failure> {
+    station.seen(now);
+    let result = match station.version {
+        Version::V16 => v16::handle(&env, &station, &action, &payload, now).await,
+        Version::V201 => v201::handle(&env, &station, &action, &payload, now).await,
+    };
+    result.map_err(|e| match e {
+        HandlerError::Store(e) => internal(e),
+        HandlerError::Refused(code, why) => (code, why),
+    })
+}
+
+/// Why a handler could not answer with a CALLRESULT.
+#[derive(Debug)]
+pub(crate) enum HandlerError {
+    /// The store failed: InternalError.
+    Store(StoreError),
+    /// The payload passed the schema but breaks a rule of the protocol.
+    Refused(ErrorCode, String),
+}
+
+impl From<StoreError> for HandlerError {
+    fn from(e: StoreError) -> Self {
+        HandlerError::Store(e)
+    }
+}
+
+pub(crate) type HandlerResult = Result<Handled, HandlerError>;
+
+/// RFC 3339 UTC with seconds, as OCPP timestamps are written.
+pub(crate) fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Reads an OCPP timestamp; `fallback` when absent or unreadable.
+pub(crate) fn parse_time(value: &Value, fallback: DateTime<Utc>) -> DateTime<Utc> {
+    value
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(fallback)
+}
+
+/// An optional string field.
+pub(crate) fn opt_str(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_owned)
+}
+
+/// The answer to BootNotification: stores what the station said and decides
+/// whether it may operate yet.
+pub(crate) async fn boot(
+    env: &Env,
+    station: &Station,
+    info: BootInfo,
+    now: DateTime<Utc>,
+) -> Result<(BootVerdict, u32), HandlerError> {
+    let work = env.store.pending_work(&station.id).await?;
+    let verdict = if work.has_unapplied_configuration() {
+        BootVerdict::Pending
+    } else {
+        BootVerdict::Accepted
+    };
+    if verdict == BootVerdict::Accepted {
+        let registered = env.store.station(&station.id).await?;
+        if registered.is_some_and(|s| s.provisioning == Provisioning::Pending) {
+            env.store
+                .set_provisioning(&station.id, Provisioning::Provisioned, now)
+                .await?;
+        }
+    }
+    let runtime = station.update_runtime(|r| {
+        r.ocpp_version = Some(station.version);
+        r.boot = Some(info);
+        r.last_boot = Some(now);
+    });
+    env.store.set_runtime(&station.id, runtime).await?;
+    let interval = match verdict {
+        BootVerdict::Accepted => env.heartbeat_interval_secs,
+        BootVerdict::Pending => env.pending_boot_interval_secs,
+    };
+    Ok((verdict, interval))
+}
+
+/// Stores the runtime record after a change.
+pub(crate) async fn store_runtime(
+    env: &Env,
+    station: &Station,
+    change: impl FnOnce(&mut StationRuntime),
+) -> Result<(), HandlerError> {
+    let runtime = station.update_runtime(change);
+    env.store.set_runtime(&station.id, runtime).await?;
+    Ok(())
+}
+
+/// What the token store says about an id token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TokenDecision {
+    /// Known and valid.
+    Accepted(Box<Token>),
+    /// Known and not valid (revoked or suspended).
+    Blocked,
+    /// Not known.
+    Unknown,
+}
+
+/// Looks the token up by uid.
+pub(crate) async fn decide_token(env: &Env, id_token: &str) -> Result<TokenDecision, HandlerError> {
+    Ok(match env.store.token(id_token).await? {
+        Some(token) if token.valid => TokenDecision::Accepted(Box::new(token)),
+        Some(_) => TokenDecision::Blocked,
+        None => TokenDecision::Unknown,
+    })
+}

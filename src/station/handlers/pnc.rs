@@ -1,0 +1,67 @@
+//! ISO 15118 Plug & Charge for OCPP 1.6, tunnelled through DataTransfer with
+//! vendor `org.openchargealliance.iso15118pnc`: the `data` field carries the
+//! OCPP 2.0.1 message as a JSON string, and so does the answer.
+//!
+//! Token authorization is answered from the token store. The certificate
+//! services (CSR signing, OCSP, contract certificates) need outside services
+//! that voltgate does not have configured: they get the protocol's failure
+//! status, counted, never an invented success.
+
+use serde_json::{json, Value};
+
+use super::{decide_token, Env, HandlerError, TokenDecision};
+use crate::metrics::unconfigured_service;
+
+/// The DataTransfer answer for one PnC message.
+pub(super) async fn handle(
+    env: &Env,
+    message_id: Option<&str>,
+    data: Option<&str>,
+) -> Result<Value, HandlerError> {
+    let Some(request) = data
+        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(Value::is_object)
+    else {
+        return Ok(json!({"status": "Rejected"}));
+    };
+    let inner = match message_id {
+        Some("Authorize") => {
+            let Some(id_token) = request["idToken"]["idToken"].as_str() else {
+                return Ok(json!({"status": "Rejected"}));
+            };
+            json!({ "idTokenInfo": id_token_info(env, id_token).await? })
+        }
+        Some("SignCertificate") => {
+            unconfigured_service("certificate_authority");
+            json!({"status": "Rejected"})
+        }
+        Some("GetCertificateStatus") => {
+            unconfigured_service("ocsp_responder");
+            json!({"status": "Failed"})
+        }
+        Some("Get15118EVCertificate") => {
+            unconfigured_service("contract_certificate_pool");
+            json!({"status": "Failed", "exiResponse": ""})
+        }
+        _ => return Ok(json!({"status": "UnknownMessageId"})),
+    };
+    Ok(json!({"status": "Accepted", "data": inner.to_string()}))
+}
+
+/// 2.0.1 `IdTokenInfoType` for an id token looked up by uid.
+pub(super) async fn id_token_info(env: &Env, id_token: &str) -> Result<Value, HandlerError> {
+    Ok(match decide_token(env, id_token).await? {
+        TokenDecision::Accepted(token) => {
+            let mut info = json!({"status": "Accepted"});
+            if let Some(group) = token.group_id {
+                info["groupIdToken"] = json!({"idToken": group, "type": "Central"});
+            }
+            if let Some(language) = token.language_code {
+                info["language1"] = json!(language);
+            }
+            info
+        }
+        TokenDecision::Blocked => json!({"status": "Blocked"}),
+        TokenDecision::Unknown => json!({"status": "Unknown"}),
+    })
+}

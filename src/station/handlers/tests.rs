@@ -1,0 +1,491 @@
+//! Handler tests against a real (redb) store: every handled action answers
+//! within the official response schema, and what it stores is there.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::{handle, BootVerdict, Env, Station};
+use crate::ocpp::schema::{check, Direction};
+use crate::ocpp::Version;
+use crate::store::redb::RedbStore;
+use crate::store::*;
+
+struct Fixture {
+    env: Arc<Env>,
+    _dir: tempfile::TempDir,
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_790_000_000, 0).expect("time")
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("dir");
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir.path()).expect("store"));
+    let auth = ChargeStationAuth {
+        security_profile: SecurityProfile::UnsecuredBasicAuth,
+        base64_sha256_password: Some("x".into()),
+        invalid_username_allowed: false,
+    };
+    store
+        .register_station("CS1", auth, now())
+        .await
+        .expect("register");
+    let env = Env {
+        store,
+        heartbeat_interval_secs: 300,
+        pending_boot_interval_secs: 15,
+    };
+    Fixture {
+        env: Arc::new(env),
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    fn station(&self, version: Version) -> Arc<Station> {
+        Arc::new(Station::new(
+            "CS1".into(),
+            version,
+            StationRuntime::default(),
+        ))
+    }
+
+    /// Handles `action` and checks request and response against the schemas.
+    async fn call(&self, station: &Arc<Station>, action: &str, payload: Value) -> super::Handled {
+        let version = station.version;
+        assert_eq!(
+            check(version, action, Direction::Request, &payload),
+            Ok(()),
+            "test payload of {action}"
+        );
+        let handled = handle(
+            self.env.clone(),
+            station.clone(),
+            action.into(),
+            payload,
+            now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{action}: {e:?}"));
+        let valid = check(version, action, Direction::Response, &handled.response);
+        assert_eq!(
+            valid,
+            Ok(()),
+            "{version:?} {action} answered {}",
+            handled.response
+        );
+        handled
+    }
+
+    async fn token(&self, uid: &str, valid: bool) {
+        self.env
+            .store
+            .put_token(Token {
+                country_code: "GB".into(),
+                party_id: "TWK".into(),
+                token_type: TokenType::Rfid,
+                uid: uid.into(),
+                contract_id: "GBTWK012345678V".into(),
+                visual_number: None,
+                issuer: "I".into(),
+                group_id: Some("G1".into()),
+                valid,
+                language_code: None,
+                cache_mode: CacheMode::Always,
+                last_updated: None,
+            })
+            .await
+            .expect("token");
+    }
+}
+
+fn v16_meter(ts: &str, wh: &str) -> Value {
+    json!([{"timestamp": ts, "sampledValue": [{"value": wh, "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}])
+}
+
+#[tokio::test]
+async fn every_v16_action_answers_within_the_schema() {
+    let fx = fixture().await;
+    fx.token("TAG1", true).await;
+    let s = fx.station(Version::V16);
+    let pnc = "org.openchargealliance.iso15118pnc";
+    let cases = [
+        (
+            "BootNotification",
+            json!({"chargePointVendor": "Acme", "chargePointModel": "One"}),
+        ),
+        ("Heartbeat", json!({})),
+        (
+            "StatusNotification",
+            json!({"connectorId": 1, "errorCode": "NoError", "status": "Available"}),
+        ),
+        ("Authorize", json!({"idTag": "TAG1"})),
+        (
+            "MeterValues",
+            json!({"connectorId": 1, "meterValue": v16_meter("2026-11-21T10:00:00Z", "10")}),
+        ),
+        (
+            "DataTransfer",
+            json!({"vendorId": "acme", "messageId": "x"}),
+        ),
+        (
+            "DataTransfer",
+            json!({"vendorId": pnc, "messageId": "Authorize", "data": "{\"idToken\":{\"idToken\":\"TAG1\",\"type\":\"eMAID\"}}"}),
+        ),
+        (
+            "DataTransfer",
+            json!({"vendorId": pnc, "messageId": "SignCertificate", "data": "{\"csr\":\"x\"}"}),
+        ),
+        (
+            "DataTransfer",
+            json!({"vendorId": pnc, "messageId": "GetCertificateStatus", "data": "{}"}),
+        ),
+        (
+            "DataTransfer",
+            json!({"vendorId": pnc, "messageId": "Get15118EVCertificate", "data": "{}"}),
+        ),
+        (
+            "DataTransfer",
+            json!({"vendorId": pnc, "messageId": "Nope", "data": "{}"}),
+        ),
+        (
+            "SecurityEventNotification",
+            json!({"type": "FirmwareUpdated", "timestamp": "2026-11-21T10:00:00Z"}),
+        ),
+        ("FirmwareStatusNotification", json!({"status": "Installed"})),
+        (
+            "SignedFirmwareStatusNotification",
+            json!({"status": "Installed", "requestId": 1}),
+        ),
+        (
+            "DiagnosticsStatusNotification",
+            json!({"status": "Uploaded"}),
+        ),
+        (
+            "LogStatusNotification",
+            json!({"status": "Uploaded", "requestId": 1}),
+        ),
+        (
+            "SignCertificate",
+            json!({"csr": "-----BEGIN CERTIFICATE REQUEST-----"}),
+        ),
+    ];
+    for (action, payload) in cases {
+        fx.call(&s, action, payload).await;
+    }
+    let runtime = fx
+        .env
+        .store
+        .runtime("CS1")
+        .await
+        .unwrap()
+        .expect("runtime stored");
+    assert_eq!(runtime.connectors["1"].status, "Available");
+    assert_eq!(runtime.firmware_status.as_deref(), Some("Installed"));
+    assert_eq!(runtime.diagnostics_status.as_deref(), Some("Uploaded"));
+    assert_eq!(runtime.security_events[0].kind, "FirmwareUpdated");
+    assert_eq!(
+        runtime.boot.as_ref().map(|b| b.vendor.as_str()),
+        Some("Acme")
+    );
+}
+
+#[tokio::test]
+async fn pnc_authorize_answers_from_the_token_store() {
+    let fx = fixture().await;
+    fx.token("EMAID1", true).await;
+    let s = fx.station(Version::V16);
+    let data = |id: &str| {
+        json!({"vendorId": "org.openchargealliance.iso15118pnc", "messageId": "Authorize",
+        "data": json!({"idToken": {"idToken": id, "type": "eMAID"}}).to_string()})
+    };
+    let answer = fx.call(&s, "DataTransfer", data("EMAID1")).await.response;
+    assert_eq!(answer["status"], "Accepted");
+    let inner: Value = serde_json::from_str(answer["data"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["idTokenInfo"]["status"], "Accepted");
+    let answer = fx.call(&s, "DataTransfer", data("NOPE")).await.response;
+    let inner: Value = serde_json::from_str(answer["data"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["idTokenInfo"]["status"], "Unknown");
+    let signed = fx.call(&s, "DataTransfer", json!({"vendorId": "org.openchargealliance.iso15118pnc", "messageId": "SignCertificate", "data": "{}"})).await.response;
+    let inner: Value = serde_json::from_str(signed["data"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        inner["status"], "Rejected",
+        "no CA configured: a failure, not an invented success"
+    );
+}
+
+#[tokio::test]
+async fn every_v201_action_answers_within_the_schema() {
+    let fx = fixture().await;
+    fx.token("TOK1", true).await;
+    let s = fx.station(Version::V201);
+    let id_token = json!({"idToken": "TOK1", "type": "ISO14443"});
+    let sampled = json!([{"timestamp": "2026-11-21T10:00:00Z", "sampledValue": [{"value": 1.5, "unitOfMeasure": {"unit": "kWh", "multiplier": 3}}]}]);
+    let cases = [
+        (
+            "BootNotification",
+            json!({"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V", "serialNumber": "S1", "firmwareVersion": "1.0"}}),
+        ),
+        ("Heartbeat", json!({})),
+        (
+            "StatusNotification",
+            json!({"timestamp": "2026-11-21T10:00:00Z", "connectorStatus": "Occupied", "evseId": 1, "connectorId": 2}),
+        ),
+        ("Authorize", json!({"idToken": id_token})),
+        (
+            "TransactionEvent",
+            json!({"eventType": "Started", "timestamp": "2026-11-21T10:00:00Z", "triggerReason": "Authorized", "seqNo": 0, "transactionInfo": {"transactionId": "TX1"}, "idToken": id_token, "evse": {"id": 1, "connectorId": 2}}),
+        ),
+        (
+            "TransactionEvent",
+            json!({"eventType": "Updated", "timestamp": "2026-11-21T10:05:00Z", "triggerReason": "MeterValuePeriodic", "seqNo": 1, "transactionInfo": {"transactionId": "TX1"}, "meterValue": sampled}),
+        ),
+        ("MeterValues", json!({"evseId": 1, "meterValue": sampled})),
+        (
+            "NotifyReport",
+            json!({"requestId": 1, "generatedAt": "2026-11-21T10:00:00Z", "seqNo": 0}),
+        ),
+        (
+            "NotifyEvent",
+            json!({"generatedAt": "2026-11-21T10:00:00Z", "seqNo": 0, "eventData": [{"eventId": 1, "timestamp": "2026-11-21T10:00:00Z", "trigger": "Alerting", "actualValue": "1", "eventNotificationType": "HardWiredNotification", "component": {"name": "C"}, "variable": {"name": "V"}}]}),
+        ),
+        (
+            "SecurityEventNotification",
+            json!({"type": "TamperDetectionActivated", "timestamp": "2026-11-21T10:00:00Z"}),
+        ),
+        ("FirmwareStatusNotification", json!({"status": "Installed"})),
+        ("LogStatusNotification", json!({"status": "Uploaded"})),
+        ("SignCertificate", json!({"csr": "x"})),
+        (
+            "GetCertificateStatus",
+            json!({"ocspRequestData": {"hashAlgorithm": "SHA256", "issuerNameHash": "a", "issuerKeyHash": "b", "serialNumber": "c", "responderURL": "http://ocsp"}}),
+        ),
+        (
+            "Get15118EVCertificate",
+            json!({"iso15118SchemaVersion": "urn:iso:15118:2:2013:MsgDef", "action": "Install", "exiRequest": "AAAA"}),
+        ),
+        ("DataTransfer", json!({"vendorId": "acme"})),
+        (
+            "ClearedChargingLimit",
+            json!({"chargingLimitSource": "EMS"}),
+        ),
+        (
+            "NotifyChargingLimit",
+            json!({"chargingLimit": {"chargingLimitSource": "EMS"}}),
+        ),
+        (
+            "NotifyEVChargingNeeds",
+            json!({"evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "AC_three_phase"}}),
+        ),
+        (
+            "ReportChargingProfiles",
+            json!({"requestId": 1, "chargingLimitSource": "CSO", "evseId": 1, "tbc": false, "chargingProfile": [{"id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Absolute", "chargingSchedule": [{"id": 1, "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 1.0}]}]}]}),
+        ),
+    ];
+    for (action, payload) in cases {
+        fx.call(&s, action, payload).await;
+    }
+    let runtime = fx.env.store.runtime("CS1").await.unwrap().expect("runtime");
+    assert_eq!(runtime.connectors["1/2"].status, "Occupied");
+    assert_eq!(
+        runtime.boot.as_ref().and_then(|b| b.reason.as_deref()),
+        Some("PowerUp")
+    );
+    let tx = fx
+        .env
+        .store
+        .transaction("CS1", "TX1")
+        .await
+        .unwrap()
+        .expect("transaction");
+    assert_eq!(
+        (tx.evse_id, tx.connector_id, tx.event_count),
+        (Some(1), Some(2), 2)
+    );
+    let values = fx
+        .env
+        .store
+        .meter_values(
+            "CS1",
+            "TX1",
+            Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        values[0].sampled_values[0].value, 1500.0,
+        "multiplier applied"
+    );
+}
+
+#[tokio::test]
+async fn boot_is_pending_until_configuration_is_applied() {
+    let fx = fixture().await;
+    fx.env
+        .store
+        .add_settings(
+            "CS1",
+            vec![("HeartbeatInterval".into(), "60".into())],
+            now(),
+        )
+        .await
+        .unwrap();
+    let s = fx.station(Version::V16);
+    let boot = json!({"chargePointVendor": "Acme", "chargePointModel": "One"});
+    let handled = fx.call(&s, "BootNotification", boot.clone()).await;
+    assert_eq!(handled.boot, Some(BootVerdict::Pending));
+    assert_eq!(
+        (
+            handled.response["status"].as_str(),
+            handled.response["interval"].as_u64()
+        ),
+        (Some("Pending"), Some(15))
+    );
+    assert_eq!(
+        fx.env
+            .store
+            .station("CS1")
+            .await
+            .unwrap()
+            .unwrap()
+            .provisioning,
+        Provisioning::Pending
+    );
+
+    let applied = Delivery {
+        status: DeliveryStatus::Accepted,
+        updated_at: now(),
+        detail: None,
+    };
+    fx.env
+        .store
+        .set_delivery(
+            "CS1",
+            WorkItemRef::Setting("HeartbeatInterval".into()),
+            applied,
+        )
+        .await
+        .unwrap();
+    let handled = fx.call(&s, "BootNotification", boot).await;
+    assert_eq!(handled.boot, Some(BootVerdict::Accepted));
+    assert_eq!(handled.response["interval"], 300);
+    assert_eq!(
+        fx.env
+            .store
+            .station("CS1")
+            .await
+            .unwrap()
+            .unwrap()
+            .provisioning,
+        Provisioning::Provisioned
+    );
+}
+
+#[tokio::test]
+async fn token_status_follows_the_store() {
+    let fx = fixture().await;
+    fx.token("GOOD", true).await;
+    fx.token("REVOKED", false).await;
+    let v16 = fx.station(Version::V16);
+    let v201 = fx.station(Version::V201);
+    for (tag, s16, s201) in [
+        ("GOOD", "Accepted", "Accepted"),
+        ("REVOKED", "Blocked", "Blocked"),
+        ("NOBODY", "Invalid", "Unknown"),
+    ] {
+        let a = fx
+            .call(&v16, "Authorize", json!({ "idTag": tag }))
+            .await
+            .response;
+        assert_eq!(a["idTagInfo"]["status"], s16, "{tag}");
+        let b = fx
+            .call(
+                &v201,
+                "Authorize",
+                json!({"idToken": {"idToken": tag, "type": "ISO14443"}}),
+            )
+            .await
+            .response;
+        assert_eq!(b["idTokenInfo"]["status"], s201, "{tag}");
+    }
+    let free = fx
+        .call(
+            &v201,
+            "Authorize",
+            json!({"idToken": {"idToken": "", "type": "NoAuthorization"}}),
+        )
+        .await
+        .response;
+    assert_eq!(free["idTokenInfo"]["status"], "Accepted");
+}
+
+#[tokio::test]
+async fn v16_transactions_get_ids_and_are_stored() {
+    let fx = fixture().await;
+    fx.token("TAG1", true).await;
+    let s = fx.station(Version::V16);
+    let start = json!({"connectorId": 1, "idTag": "TAG1", "meterStart": 100, "timestamp": "2026-11-21T10:00:00Z"});
+    let started = fx.call(&s, "StartTransaction", start).await.response;
+    let id = started["transactionId"].as_i64().expect("id");
+    assert_eq!(started["idTagInfo"]["status"], "Accepted");
+    let second = fx.call(&s, "StartTransaction", json!({"connectorId": 2, "idTag": "TAG1", "meterStart": 0, "timestamp": "2026-11-21T10:00:00Z"})).await.response;
+    assert_ne!(second["transactionId"], started["transactionId"]);
+
+    let meter = json!({"connectorId": 1, "transactionId": id, "meterValue": v16_meter("2026-11-21T10:10:00Z", "600")});
+    fx.call(&s, "MeterValues", meter.clone()).await;
+    fx.call(&s, "MeterValues", meter).await; // a retry stores nothing new
+    let stop = json!({"transactionId": id, "meterStop": 1100, "timestamp": "2026-11-21T10:30:00Z", "reason": "EVDisconnected"});
+    assert_eq!(
+        fx.call(&s, "StopTransaction", stop).await.response,
+        json!({})
+    );
+
+    let tx = fx
+        .env
+        .store
+        .transaction("CS1", &id.to_string())
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(tx.stop_reason.as_deref(), Some("EVDisconnected"));
+    assert_eq!(tx.event_count, 3);
+    let values = fx
+        .env
+        .store
+        .meter_values(
+            "CS1",
+            &id.to_string(),
+            Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    let wh: Vec<f64> = values.iter().map(|v| v.sampled_values[0].value).collect();
+    assert_eq!(wh, [100.0, 600.0, 1100.0]);
+}
+
+#[tokio::test]
+async fn v201_transaction_event_retries_are_idempotent() {
+    let fx = fixture().await;
+    let s = fx.station(Version::V201);
+    let event = json!({"eventType": "Started", "timestamp": "2026-11-21T10:00:00Z", "triggerReason": "CablePluggedIn", "seqNo": 0, "offline": true, "transactionInfo": {"transactionId": "T9"}});
+    fx.call(&s, "TransactionEvent", event.clone()).await;
+    fx.call(&s, "TransactionEvent", event).await;
+    let tx = fx
+        .env
+        .store
+        .transaction("CS1", "T9")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(tx.event_count, 1);
+    assert!(tx.offline);
+}

@@ -1,0 +1,282 @@
+//! OCPP 1.6 station-initiated actions.
+//!
+//! 1.6 transactions have no seqNo, so events get one that makes retries
+//! idempotent: StartTransaction is 0, StopTransaction is `u64::MAX`, and a
+//! MeterValues message is keyed by its first sample's time in milliseconds
+//! (a retried message carries the same samples).
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::pnc;
+use super::{
+    boot, decide_token, opt_str, parse_time, store_runtime, timestamp, BootVerdict, Env, Handled,
+    HandlerError, HandlerResult, Station, TokenDecision,
+};
+use crate::metrics::unconfigured_service;
+use crate::ocpp::error::ErrorCode;
+use crate::store::{
+    BootInfo, ConnectorStatus, IdTokenRef, MeterValue, SampledValue, SecurityEvent,
+    TransactionEvent, TransactionEventKind,
+};
+
+/// The vendor id of the ISO 15118 Plug & Charge messages tunnelled through DataTransfer.
+pub const PNC_VENDOR_ID: &str = "org.openchargealliance.iso15118pnc";
+
+pub(super) async fn handle(
+    env: &Env,
+    station: &Station,
+    action: &str,
+    p: &Value,
+    now: DateTime<Utc>,
+) -> HandlerResult {
+    match action {
+        "BootNotification" => {
+            let info = BootInfo {
+                vendor: p["chargePointVendor"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                model: p["chargePointModel"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                serial_number: opt_str(&p["chargePointSerialNumber"])
+                    .or_else(|| opt_str(&p["chargeBoxSerialNumber"])),
+                firmware_version: opt_str(&p["firmwareVersion"]),
+                reason: None,
+            };
+            let (verdict, interval) = boot(env, station, info, now).await?;
+            let status = match verdict {
+                BootVerdict::Accepted => "Accepted",
+                BootVerdict::Pending => "Pending",
+            };
+            Ok(Handled {
+                response: json!({"status": status, "currentTime": timestamp(now), "interval": interval}),
+                boot: Some(verdict),
+            })
+        }
+        "Heartbeat" => Ok(Handled::reply(json!({"currentTime": timestamp(now)}))),
+        "StatusNotification" => {
+            let connector = p["connectorId"].as_u64().unwrap_or(0).to_string();
+            let error_code = opt_str(&p["errorCode"]).filter(|c| c != "NoError");
+            let status = ConnectorStatus {
+                status: p["status"].as_str().unwrap_or_default().to_owned(),
+                error_code,
+                updated_at: parse_time(&p["timestamp"], now),
+            };
+            store_runtime(env, station, |r| {
+                r.connectors.insert(connector, status);
+            })
+            .await?;
+            Ok(Handled::reply(json!({})))
+        }
+        "Authorize" => {
+            let info = id_tag_info(env, p["idTag"].as_str().unwrap_or_default()).await?;
+            Ok(Handled::reply(json!({ "idTagInfo": info })))
+        }
+        "StartTransaction" => start_transaction(env, station, p, now).await,
+        "StopTransaction" => stop_transaction(env, station, p, now).await,
+        "MeterValues" => {
+            let values = meter_values(&p["meterValue"], now);
+            let transaction_id = p["transactionId"]
+                .as_i64()
+                .map(|id| id.to_string())
+                .unwrap_or_default();
+            let seq_no = values
+                .first()
+                .map_or(0, |v| v.timestamp.timestamp_millis().max(1) as u64);
+            let event = TransactionEvent {
+                station_id: station.id.clone(),
+                transaction_id,
+                seq_no,
+                kind: TransactionEventKind::Updated,
+                timestamp: values.first().map_or(now, |v| v.timestamp),
+                id_token: None,
+                offline: false,
+                evse_id: None,
+                connector_id: p["connectorId"].as_u64().map(|c| c as u32),
+                stop_reason: None,
+                meter_values: values,
+            };
+            env.store.apply_transaction_event(event).await?;
+            Ok(Handled::reply(json!({})))
+        }
+        "DataTransfer" => {
+            if p["vendorId"] == PNC_VENDOR_ID {
+                Ok(Handled::reply(
+                    pnc::handle(env, p["messageId"].as_str(), p["data"].as_str()).await?,
+                ))
+            } else {
+                Ok(Handled::reply(json!({"status": "UnknownVendorId"})))
+            }
+        }
+        "SecurityEventNotification" => {
+            let event = SecurityEvent {
+                kind: p["type"].as_str().unwrap_or_default().to_owned(),
+                timestamp: parse_time(&p["timestamp"], now),
+                tech_info: opt_str(&p["techInfo"]),
+            };
+            store_runtime(env, station, |r| r.push_security_event(event)).await?;
+            Ok(Handled::reply(json!({})))
+        }
+        "FirmwareStatusNotification" | "SignedFirmwareStatusNotification" => {
+            let status = opt_str(&p["status"]);
+            store_runtime(env, station, |r| r.firmware_status = status).await?;
+            Ok(Handled::reply(json!({})))
+        }
+        "DiagnosticsStatusNotification" => {
+            let status = opt_str(&p["status"]);
+            store_runtime(env, station, |r| r.diagnostics_status = status).await?;
+            Ok(Handled::reply(json!({})))
+        }
+        "LogStatusNotification" => {
+            let status = opt_str(&p["status"]);
+            store_runtime(env, station, |r| r.log_status = status).await?;
+            Ok(Handled::reply(json!({})))
+        }
+        "SignCertificate" => {
+            // No certificate authority is configured to sign the CSR.
+            unconfigured_service("certificate_authority");
+            Ok(Handled::reply(json!({"status": "Rejected"})))
+        }
+        other => Err(HandlerError::Refused(
+            ErrorCode::NotSupported,
+            format!("{other} is not supported"),
+        )),
+    }
+}
+
+/// 1.6 `IdTagInfo` for an id tag.
+async fn id_tag_info(env: &Env, id_tag: &str) -> Result<Value, HandlerError> {
+    Ok(match decide_token(env, id_tag).await? {
+        TokenDecision::Accepted(token) => {
+            let mut info = json!({"status": "Accepted"});
+            // parentIdTag is at most 20 characters in 1.6.
+            if let Some(group) = token.group_id.filter(|g| g.chars().count() <= 20) {
+                info["parentIdTag"] = json!(group);
+            }
+            info
+        }
+        TokenDecision::Blocked => json!({"status": "Blocked"}),
+        TokenDecision::Unknown => json!({"status": "Invalid"}),
+    })
+}
+
+fn id_tag(p: &Value) -> Option<IdTokenRef> {
+    p["idTag"].as_str().map(|id| IdTokenRef {
+        id: id.to_owned(),
+        token_type: "IdTag".to_owned(),
+    })
+}
+
+fn energy_register(wh: i64, at: DateTime<Utc>, context: &str) -> MeterValue {
+    MeterValue {
+        seq_no: 0,
+        timestamp: at,
+        sampled_values: vec![SampledValue {
+            value: wh as f64,
+            measurand: Some("Energy.Active.Import.Register".to_owned()),
+            phase: None,
+            unit: Some("Wh".to_owned()),
+            context: Some(context.to_owned()),
+            location: None,
+        }],
+    }
+}
+
+async fn start_transaction(
+    env: &Env,
+    station: &Station,
+    p: &Value,
+    now: DateTime<Utc>,
+) -> HandlerResult {
+    let info = id_tag_info(env, p["idTag"].as_str().unwrap_or_default()).await?;
+    let transaction_id = env.store.next_transaction_number().await?;
+    let started = parse_time(&p["timestamp"], now);
+    let event = TransactionEvent {
+        station_id: station.id.clone(),
+        transaction_id: transaction_id.to_string(),
+        seq_no: 0,
+        kind: TransactionEventKind::Started,
+        timestamp: started,
+        id_token: id_tag(p),
+        offline: false,
+        evse_id: None,
+        connector_id: p["connectorId"].as_u64().map(|c| c as u32),
+        stop_reason: None,
+        meter_values: vec![energy_register(
+            p["meterStart"].as_i64().unwrap_or(0),
+            started,
+            "Transaction.Begin",
+        )],
+    };
+    env.store.apply_transaction_event(event).await?;
+    Ok(Handled::reply(
+        json!({"transactionId": transaction_id, "idTagInfo": info}),
+    ))
+}
+
+async fn stop_transaction(
+    env: &Env,
+    station: &Station,
+    p: &Value,
+    now: DateTime<Utc>,
+) -> HandlerResult {
+    let stopped = parse_time(&p["timestamp"], now);
+    let mut values = meter_values(&p["transactionData"], now);
+    values.push(energy_register(
+        p["meterStop"].as_i64().unwrap_or(0),
+        stopped,
+        "Transaction.End",
+    ));
+    let event = TransactionEvent {
+        station_id: station.id.clone(),
+        transaction_id: p["transactionId"].as_i64().unwrap_or_default().to_string(),
+        seq_no: u64::MAX,
+        kind: TransactionEventKind::Ended,
+        timestamp: stopped,
+        id_token: id_tag(p),
+        offline: false,
+        evse_id: None,
+        connector_id: None,
+        stop_reason: opt_str(&p["reason"]).or_else(|| Some("Local".to_owned())),
+        meter_values: values,
+    };
+    env.store.apply_transaction_event(event).await?;
+    let response = match p["idTag"].as_str() {
+        Some(tag) => json!({ "idTagInfo": id_tag_info(env, tag).await? }),
+        None => json!({}),
+    };
+    Ok(Handled::reply(response))
+}
+
+/// 1.6 `MeterValue[]` to records; samples whose value is not a number
+/// (e.g. signed data) are left out.
+pub(super) fn meter_values(list: &Value, now: DateTime<Utc>) -> Vec<MeterValue> {
+    let Some(list) = list.as_array() else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|mv| MeterValue {
+            seq_no: 0,
+            timestamp: parse_time(&mv["timestamp"], now),
+            sampled_values: mv["sampledValue"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|sv| {
+                    let value = sv["value"].as_str()?.trim().parse::<f64>().ok()?;
+                    Some(SampledValue {
+                        value,
+                        measurand: opt_str(&sv["measurand"]),
+                        phase: opt_str(&sv["phase"]),
+                        unit: opt_str(&sv["unit"]),
+                        context: opt_str(&sv["context"]),
+                        location: opt_str(&sv["location"]),
+                    })
+                })
+                .collect(),
+        })
+        .collect()
+}

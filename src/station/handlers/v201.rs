@@ -1,0 +1,230 @@
+//! OCPP 2.0.1 station-initiated actions.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::pnc::id_token_info;
+use super::{
+    boot, opt_str, parse_time, store_runtime, timestamp, BootVerdict, Env, Handled, HandlerError,
+    HandlerResult, Station,
+};
+use crate::metrics::unconfigured_service;
+use crate::ocpp::error::ErrorCode;
+use crate::store::{
+    BootInfo, ConnectorStatus, IdTokenRef, MeterValue, SampledValue, SecurityEvent,
+    TransactionEvent, TransactionEventKind,
+};
+
+pub(super) async fn handle(
+    env: &Env,
+    station: &Station,
+    action: &str,
+    p: &Value,
+    now: DateTime<Utc>,
+) -> HandlerResult {
+    let empty = || Ok(Handled::reply(json!({})));
+    match action {
+        "BootNotification" => {
+            let cs = &p["chargingStation"];
+            let info = BootInfo {
+                vendor: cs["vendorName"].as_str().unwrap_or_default().to_owned(),
+                model: cs["model"].as_str().unwrap_or_default().to_owned(),
+                serial_number: opt_str(&cs["serialNumber"]),
+                firmware_version: opt_str(&cs["firmwareVersion"]),
+                reason: opt_str(&p["reason"]),
+            };
+            let (verdict, interval) = boot(env, station, info, now).await?;
+            let status = match verdict {
+                BootVerdict::Accepted => "Accepted",
+                BootVerdict::Pending => "Pending",
+            };
+            Ok(Handled {
+                response: json!({"status": status, "currentTime": timestamp(now), "interval": interval}),
+                boot: Some(verdict),
+            })
+        }
+        "Heartbeat" => Ok(Handled::reply(json!({"currentTime": timestamp(now)}))),
+        "StatusNotification" => {
+            let key = format!(
+                "{}/{}",
+                p["evseId"].as_u64().unwrap_or(0),
+                p["connectorId"].as_u64().unwrap_or(0)
+            );
+            let status = ConnectorStatus {
+                status: p["connectorStatus"].as_str().unwrap_or_default().to_owned(),
+                error_code: None,
+                updated_at: parse_time(&p["timestamp"], now),
+            };
+            store_runtime(env, station, |r| {
+                r.connectors.insert(key, status);
+            })
+            .await?;
+            empty()
+        }
+        "Authorize" => {
+            let id_token = &p["idToken"];
+            let info = token_info(env, id_token).await?;
+            if p.get("certificate").is_some() || p.get("iso15118CertificateHashData").is_some() {
+                // Checking the contract certificate needs an OCSP responder.
+                unconfigured_service("ocsp_responder");
+            }
+            Ok(Handled::reply(json!({ "idTokenInfo": info })))
+        }
+        "TransactionEvent" => transaction_event(env, station, p, now).await,
+        "MeterValues" => {
+            let values = meter_values(&p["meterValue"], now);
+            let seq_no = values
+                .first()
+                .map_or(0, |v| v.timestamp.timestamp_millis().max(1) as u64);
+            let event = TransactionEvent {
+                station_id: station.id.clone(),
+                transaction_id: String::new(),
+                seq_no,
+                kind: TransactionEventKind::Updated,
+                timestamp: values.first().map_or(now, |v| v.timestamp),
+                id_token: None,
+                offline: false,
+                evse_id: p["evseId"].as_u64().map(|e| e as u32),
+                connector_id: None,
+                stop_reason: None,
+                meter_values: values,
+            };
+            env.store.apply_transaction_event(event).await?;
+            empty()
+        }
+        "SecurityEventNotification" => {
+            let event = SecurityEvent {
+                kind: p["type"].as_str().unwrap_or_default().to_owned(),
+                timestamp: parse_time(&p["timestamp"], now),
+                tech_info: opt_str(&p["techInfo"]),
+            };
+            store_runtime(env, station, |r| r.push_security_event(event)).await?;
+            empty()
+        }
+        "FirmwareStatusNotification" => {
+            let status = opt_str(&p["status"]);
+            store_runtime(env, station, |r| r.firmware_status = status).await?;
+            empty()
+        }
+        "LogStatusNotification" => {
+            let status = opt_str(&p["status"]);
+            store_runtime(env, station, |r| r.log_status = status).await?;
+            empty()
+        }
+        "SignCertificate" => {
+            unconfigured_service("certificate_authority");
+            Ok(Handled::reply(json!({"status": "Rejected"})))
+        }
+        "GetCertificateStatus" => {
+            unconfigured_service("ocsp_responder");
+            Ok(Handled::reply(json!({"status": "Failed"})))
+        }
+        "Get15118EVCertificate" => {
+            unconfigured_service("contract_certificate_pool");
+            Ok(Handled::reply(
+                json!({"status": "Failed", "exiResponse": ""}),
+            ))
+        }
+        "DataTransfer" => Ok(Handled::reply(json!({"status": "UnknownVendorId"}))),
+        "NotifyEVChargingNeeds" => {
+            // No smart charging service computes schedules for EVs.
+            unconfigured_service("smart_charging");
+            Ok(Handled::reply(json!({"status": "Rejected"})))
+        }
+        "NotifyReport"
+        | "NotifyEvent"
+        | "ClearedChargingLimit"
+        | "NotifyChargingLimit"
+        | "ReportChargingProfiles" => empty(),
+        other => Err(HandlerError::Refused(
+            ErrorCode::NotSupported,
+            format!("{other} is not supported"),
+        )),
+    }
+}
+
+async fn token_info(env: &Env, id_token: &Value) -> Result<Value, HandlerError> {
+    if id_token["type"] == "NoAuthorization" {
+        return Ok(json!({"status": "Accepted"}));
+    }
+    id_token_info(env, id_token["idToken"].as_str().unwrap_or_default()).await
+}
+
+async fn transaction_event(
+    env: &Env,
+    station: &Station,
+    p: &Value,
+    now: DateTime<Utc>,
+) -> HandlerResult {
+    let kind = match p["eventType"].as_str() {
+        Some("Started") => TransactionEventKind::Started,
+        Some("Ended") => TransactionEventKind::Ended,
+        _ => TransactionEventKind::Updated,
+    };
+    let info = &p["transactionInfo"];
+    let id_token = p["idToken"].as_object().map(|t| IdTokenRef {
+        id: t
+            .get("idToken")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        token_type: t
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    });
+    let event = TransactionEvent {
+        station_id: station.id.clone(),
+        transaction_id: info["transactionId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        seq_no: p["seqNo"].as_u64().unwrap_or(0),
+        kind,
+        timestamp: parse_time(&p["timestamp"], now),
+        id_token,
+        offline: p["offline"].as_bool().unwrap_or(false),
+        evse_id: p["evse"]["id"].as_u64().map(|e| e as u32),
+        connector_id: p["evse"]["connectorId"].as_u64().map(|c| c as u32),
+        stop_reason: opt_str(&info["stoppedReason"]),
+        meter_values: meter_values(&p["meterValue"], now),
+    };
+    // Idempotent by seqNo: a retried event is answered again, stored once.
+    env.store.apply_transaction_event(event).await?;
+    let response = match p.get("idToken") {
+        Some(token) => json!({ "idTokenInfo": token_info(env, token).await? }),
+        None => json!({}),
+    };
+    Ok(Handled::reply(response))
+}
+
+/// 2.0.1 `MeterValueType[]` to records.
+fn meter_values(list: &Value, now: DateTime<Utc>) -> Vec<MeterValue> {
+    let Some(list) = list.as_array() else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|mv| MeterValue {
+            seq_no: 0,
+            timestamp: parse_time(&mv["timestamp"], now),
+            sampled_values: mv["sampledValue"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|sv| {
+                    let multiplier = sv["unitOfMeasure"]["multiplier"].as_i64().unwrap_or(0);
+                    let value = sv["value"].as_f64()? * 10f64.powi(multiplier as i32);
+                    Some(SampledValue {
+                        value,
+                        measurand: opt_str(&sv["measurand"]),
+                        phase: opt_str(&sv["phase"]),
+                        unit: opt_str(&sv["unitOfMeasure"]["unit"]),
+                        context: opt_str(&sv["context"]),
+                        location: opt_str(&sv["location"]),
+                    })
+                })
+                .collect(),
+        })
+        .collect()
+}
