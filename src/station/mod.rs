@@ -2,5 +2,6 @@
 //! for what stations send, the commands sent to them, and the actor that
 //! ties a WebSocket to all of it.
 
+pub mod commands;
 pub mod handlers;
 pub mod session;
