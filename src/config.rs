@@ -44,7 +44,6 @@ impl Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address of the OCPP-J WebSocket listener (stations connect to ws://HOST:PORT/ws/{csId}).
-    /// (The station engine is not built yet: nothing listens here so far.)
     #[arg(long, env = "VOLTGATE_WS_LISTEN", default_value = "0.0.0.0:9310")]
     pub ws_listen: SocketAddr,
 
@@ -72,9 +71,54 @@ pub struct Config {
     /// Worker threads of the REST listener (default: one per CPU core).
     #[arg(long, env = "VOLTGATE_API_WORKERS")]
     pub api_workers: Option<usize>,
+
+    /// Worker threads of the OCPP listener (default: one per CPU core).
+    #[arg(long, env = "VOLTGATE_WS_WORKERS")]
+    pub ws_workers: Option<usize>,
+
+    /// Heartbeat interval told to accepted stations, in seconds.
+    #[arg(long, env = "VOLTGATE_HEARTBEAT_INTERVAL_SECS", default_value_t = 300)]
+    pub heartbeat_interval_secs: u32,
+
+    /// Interval after which a station answered Pending at boot tries again, in seconds.
+    #[arg(
+        long,
+        env = "VOLTGATE_PENDING_BOOT_INTERVAL_SECS",
+        default_value_t = 15
+    )]
+    pub pending_boot_interval_secs: u32,
+
+    /// A connection without any traffic (messages, pongs) for this long is closed, in
+    /// seconds (default: twice the heartbeat interval plus 30 s). Pings go out at a third of it.
+    #[arg(long, env = "VOLTGATE_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+
+    /// How long a station has to answer a CSMS call, in seconds.
+    #[arg(long, env = "VOLTGATE_CALL_TIMEOUT_SECS", default_value_t = 30)]
+    pub call_timeout_secs: u64,
+
+    /// Longest wait of a REST call with ?wait=true for the station's answer, in seconds.
+    #[arg(long, env = "VOLTGATE_WAIT_TIMEOUT_SECS", default_value_t = 35)]
+    pub wait_timeout_secs: u64,
+
+    /// Longest OCPP message accepted; a longer one is answered with a CALLERROR.
+    #[arg(long, env = "VOLTGATE_OCPP_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub ocpp_max_message_bytes: usize,
+
+    /// Largest WebSocket message; a larger one closes the connection (code 1009).
+    #[arg(long, env = "VOLTGATE_WS_MAX_FRAME_BYTES", default_value_t = 1024 * 1024)]
+    pub ws_max_frame_bytes: usize,
 }
 
 impl Config {
+    /// The idle bound: as given, or twice the heartbeat interval plus 30 s.
+    pub fn idle_timeout(&self) -> std::time::Duration {
+        let secs = self
+            .idle_timeout_secs
+            .unwrap_or(2 * u64::from(self.heartbeat_interval_secs) + 30);
+        std::time::Duration::from_secs(secs.max(1))
+    }
+
     /// Settings for tests: loopback listeners on free ports, data in `data_dir`,
     /// one REST worker.
     pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
@@ -86,6 +130,14 @@ impl Config {
             scylla_keyspace: "voltgate".into(),
             api_max_body_bytes: 1024 * 1024,
             api_workers: Some(1),
+            ws_workers: Some(1),
+            heartbeat_interval_secs: 300,
+            pending_boot_interval_secs: 15,
+            idle_timeout_secs: None,
+            call_timeout_secs: 30,
+            wait_timeout_secs: 35,
+            ocpp_max_message_bytes: 64 * 1024,
+            ws_max_frame_bytes: 1024 * 1024,
         }
     }
 }

@@ -4,7 +4,10 @@
 //! * `config`: every setting, as a flag and a `VOLTGATE_*` env var.
 //! * `api`: the REST API (actix-web): handlers, validation, error mapping, OpenAPI.
 //! * `store`: domain records, one trait per aggregate, the redb backend.
-//! * `ocpp`: the protocol, no I/O (the official JSON schemas so far).
+//! * `ocpp`: the protocol, no I/O: frames, CALLERROR codes, schemas, actions.
+//! * `station`: the pure session, the handlers, commands, and the actor per connection.
+//! * `supervisor`: the sharded registry of connected stations; routes commands.
+//! * `auth`: station authentication at the handshake.
 //! * `pki`, `emaid`: certificate and contract-id rules the API enforces.
 //!
 //! [`start`] builds the whole app exactly as `main` does; tests call it with
@@ -13,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod emaid;
 pub mod metrics;
@@ -20,15 +24,24 @@ pub mod ocpp;
 pub mod pki;
 pub mod station;
 pub mod store;
+pub mod supervisor;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use actix_web::dev::ServerHandle;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, HttpServer};
 
 pub use config::Config;
+use station::actor::Engine;
+use station::endpoint;
+use station::handlers::Env;
+use station::session::Limits;
 use store::redb::RedbStore;
 use store::Store;
+use supervisor::{Registry, ShardThreads};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +65,10 @@ pub enum StartError {
 /// A running voltgate: its bound addresses and the handles to stop it.
 pub struct App {
     api_addr: SocketAddr,
-    server: ServerHandle,
-    server_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    ws_addr: SocketAddr,
+    servers: Vec<ServerHandle>,
+    server_tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    shard_threads: ShardThreads,
     store: Arc<dyn Store>,
 }
 
@@ -63,24 +78,40 @@ impl App {
         self.api_addr
     }
 
+    /// Where the OCPP listener listens.
+    pub fn ws_addr(&self) -> SocketAddr {
+        self.ws_addr
+    }
+
     /// The store the app runs on.
     pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
     }
 
-    /// Resolves when the server stops by itself (or on a signal, in `main`).
+    /// Resolves when a listener stops (on SIGINT/SIGTERM, in `main`), after
+    /// stopping the other one too.
     pub async fn wait(&mut self) -> std::io::Result<()> {
-        match (&mut self.server_task).await {
-            Ok(result) => result,
-            Err(e) => Err(std::io::Error::other(e)),
+        let (result, _, rest) = futures_util::future::select_all(self.server_tasks.drain(..)).await;
+        for server in &self.servers {
+            server.stop(true).await;
         }
+        for task in rest {
+            let _ = task.await;
+        }
+        result.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 
-    /// Stops accepting, lets in-flight requests finish, then closes the store
-    /// (every acknowledged write is already on disk; this releases the file).
+    /// Stops accepting, lets in-flight requests finish, closes station
+    /// sockets, then closes the store (every acknowledged write is already on
+    /// disk; this releases the file).
     pub async fn stop(self) {
-        self.server.stop(true).await;
-        let _ = self.server_task.await;
+        for server in &self.servers {
+            server.stop(true).await;
+        }
+        for task in self.server_tasks {
+            let _ = task.await;
+        }
+        self.shard_threads.stop();
         self.store.close().await;
     }
 }
@@ -101,18 +132,67 @@ pub async fn start(config: Config) -> Result<App, StartError> {
             .await
             .map_err(|e| store::StoreError::Backend(format!("store open task failed: {e}")))??,
     );
-    let (server, api_addr) =
-        api::serve(&config, store.clone()).map_err(|source| StartError::Bind {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (registry, shard_threads) = Registry::start(threads * 8, threads);
+    let engine = engine(&config, store.clone(), registry.clone());
+    let (ws_server, ws_addr) = serve_ocpp(&config, engine).map_err(|source| StartError::Bind {
+        addr: config.ws_listen,
+        source,
+    })?;
+    let (api_server, api_addr) =
+        api::serve(&config, store.clone(), registry).map_err(|source| StartError::Bind {
             addr: config.api_listen,
             source,
         })?;
-    let handle = server.handle();
-    let server_task = tokio::spawn(server);
-    tracing::info!(%api_addr, backend = store.backend(), "voltgate REST API listening");
+    let servers = vec![ws_server.handle(), api_server.handle()];
+    let server_tasks = vec![tokio::spawn(ws_server), tokio::spawn(api_server)];
+    tracing::info!(%api_addr, %ws_addr, backend = store.backend(), "voltgate listening");
     Ok(App {
         api_addr,
-        server: handle,
-        server_task,
+        ws_addr,
+        servers,
+        server_tasks,
+        shard_threads,
         store,
     })
+}
+
+fn engine(config: &Config, store: Arc<dyn Store>, registry: Registry) -> Arc<Engine> {
+    for version in [ocpp::Version::V16, ocpp::Version::V201] {
+        ocpp::schema::warm_up(version, ocpp::actions::handled(version).iter().copied());
+    }
+    let env = Env {
+        store,
+        heartbeat_interval_secs: config.heartbeat_interval_secs,
+        pending_boot_interval_secs: config.pending_boot_interval_secs,
+    };
+    let limits = Limits {
+        call_timeout: Duration::from_secs(config.call_timeout_secs.max(1)),
+        max_message_bytes: config.ocpp_max_message_bytes,
+        ..Limits::default()
+    };
+    let engine = Engine::new(
+        Arc::new(env),
+        registry,
+        limits,
+        config.idle_timeout(),
+        config.ws_max_frame_bytes,
+    );
+    Arc::new(engine)
+}
+
+/// Binds the OCPP listener.
+fn serve_ocpp(config: &Config, engine: Arc<Engine>) -> std::io::Result<(Server, SocketAddr)> {
+    let data = web::Data::new(engine);
+    let mut server = HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .configure(endpoint::routes)
+    })
+    .bind(config.ws_listen)?;
+    if let Some(workers) = config.ws_workers {
+        server = server.workers(workers.max(1));
+    }
+    let addr = server.addrs().first().copied().unwrap_or(config.ws_listen);
+    Ok((server.run(), addr))
 }

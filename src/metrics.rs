@@ -7,6 +7,8 @@
 /// responder, certificate authority, contract certificate pool, smart
 /// charging) is not configured. Label `service`.
 pub const UNCONFIGURED_SERVICE: &str = "voltgate_unconfigured_service_answers_total";
+/// Connected stations, by OCPP `version`.
+pub const STATIONS_CONNECTED: &str = "voltgate_stations_connected";
 /// Station connection attempts refused before the upgrade. Label `reason`.
 pub const AUTH_FAILURES: &str = "voltgate_auth_failures_total";
 /// Connections closed, by `reason`.

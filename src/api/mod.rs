@@ -6,7 +6,9 @@
 //! body. Routes are registered in [`routes`] only, so the app served in tests
 //! is the one `main` serves.
 
+mod delivery;
 pub mod error;
+mod fleet;
 pub mod json;
 mod locations;
 pub mod openapi;
@@ -19,11 +21,13 @@ mod validate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, HttpRequest, HttpResponse, HttpServer};
 
 use crate::store::Store;
+use crate::supervisor::Registry;
 use crate::Config;
 use error::ApiError;
 
@@ -34,16 +38,26 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     /// The store.
     pub store: Arc<dyn Store>,
+    /// The connected stations.
+    pub registry: Registry,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Longest `?wait=true` wait for a station's answer.
+    pub wait_timeout: Duration,
 }
 
 /// Binds the REST listener and returns the server (not yet polled) and the
 /// address it is bound to.
-pub fn serve(config: &Config, store: Arc<dyn Store>) -> std::io::Result<(Server, SocketAddr)> {
+pub fn serve(
+    config: &Config,
+    store: Arc<dyn Store>,
+    registry: Registry,
+) -> std::io::Result<(Server, SocketAddr)> {
     let state = web::Data::new(AppState {
         store,
+        registry,
         max_body_bytes: config.api_max_body_bytes,
+        wait_timeout: Duration::from_secs(config.wait_timeout_secs.max(1)),
     });
     let mut server = HttpServer::new(move || {
         actix_web::App::new()
@@ -73,10 +87,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/api/openapi.json").route(web::get().to(openapi::document)))
     .service(
         web::scope("/api/v0")
+            .service(resource("/cs").route(web::get().to(fleet::list)))
             .service(
                 resource("/cs/{csId}")
                     .route(web::post().to(stations::register))
-                    .route(web::get().to(stations::show)),
+                    .route(web::get().to(fleet::show)),
             )
             .service(resource("/cs/{csId}/auth").route(web::get().to(stations::auth)))
             .service(

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{error, locations, parties, registry, stations, tokens};
+use super::{error, fleet, locations, parties, registry, stations, tokens};
 use crate::store;
 
 #[derive(OpenApi)]
@@ -18,7 +18,8 @@ use crate::store;
     ),
     paths(
         stations::register,
-        stations::show,
+        fleet::show,
+        fleet::list,
         stations::auth,
         stations::reconfigure,
         stations::install_certificates,

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use actix_web::{web, HttpResponse};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
+use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::delivery::{dispatch, DeliveryReply, WaitQuery};
 use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
 use super::validate::{invalid, station_id};
@@ -19,8 +20,9 @@ use crate::ocpp::schema::check_charging_profile;
 use crate::ocpp::setting_key::SettingKey;
 use crate::pki;
 use crate::store::{
-    CertificateUse, ChargeStationAuth, DeliveryStatus, NewChargingProfile, NewInstallCertificate,
-    PendingWork, Provisioning, StationRuntime, TriggerMessage,
+    CertificateUse, ChargeStationAuth, ChargingProfileRecord, Delivery, DeliveryStatus,
+    InstallCertificateRecord, NewChargingProfile, NewInstallCertificate, PendingWork,
+    SettingRecord, TriggerMessage,
 };
 
 /// Most settings in one reconfigure call.
@@ -29,29 +31,6 @@ const MAX_SETTINGS_PER_CALL: usize = 500;
 const MAX_CERTIFICATES_PER_CALL: usize = 50;
 
 type Csid = web::Path<String>;
-
-/// A station as the fleet view shows it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StationView {
-    /// The station id.
-    id: String,
-    /// 0, 1 or 2 (see ChargeStationAuth).
-    security_profile: u8,
-    /// Whether a Basic auth username other than the id is tolerated.
-    invalid_username_allowed: bool,
-    /// Pending until configured and accepted at boot.
-    provisioning: Provisioning,
-    /// When it was first registered.
-    registered_at: DateTime<Utc>,
-    /// When its registration last changed.
-    updated_at: DateTime<Utc>,
-    /// What it reported while connected, if it ever connected.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    runtime: Option<StationRuntime>,
-    /// Queued work with its delivery status.
-    pending_work: PendingWork,
-}
 
 /// Register a charge station (or replace its credentials). A new station is
 /// pending until it has been configured at its first boot.
@@ -92,30 +71,6 @@ pub async fn register(
     Ok(HttpResponse::Created().finish())
 }
 
-/// The station's registration, status and queued work.
-#[utoipa::path(get, path = "/api/v0/cs/{csId}", tag = "charge stations",
-    params(("csId" = String, Path, description = "The charge station id")),
-    responses((status = 200, body = StationView), (status = 404, body = ErrorBody)))]
-pub async fn show(state: web::Data<AppState>, id: Csid) -> Result<HttpResponse, ApiError> {
-    let station = state
-        .store
-        .station(&id)
-        .await?
-        .ok_or_else(|| unknown_station(&id))?;
-    let runtime = state.store.runtime(&id).await?;
-    let pending_work = state.store.pending_work(&id).await?;
-    Ok(HttpResponse::Ok().json(StationView {
-        id: station.id,
-        security_profile: station.auth.security_profile.into(),
-        invalid_username_allowed: station.auth.invalid_username_allowed,
-        provisioning: station.provisioning,
-        registered_at: station.registered_at,
-        updated_at: station.updated_at,
-        runtime,
-        pending_work,
-    }))
-}
-
 /// How the station authenticates (MaEVe `lookupChargeStationAuth`).
 #[utoipa::path(get, path = "/api/v0/cs/{csId}/auth", tag = "charge stations",
     params(("csId" = String, Path, description = "The charge station id")),
@@ -132,13 +87,15 @@ pub async fn auth(state: web::Data<AppState>, id: Csid) -> Result<HttpResponse, 
 /// Queue settings for the station: each key is a 1.6 configuration key or a
 /// 2.0.1 `Component[;instance][;evse]/Variable[;instance][;attribute]`.
 #[utoipa::path(post, path = "/api/v0/cs/{csId}/reconfigure", tag = "charge stations",
-    params(("csId" = String, Path, description = "The charge station id")),
+    params(("csId" = String, Path, description = "The charge station id"), WaitQuery),
     request_body(content = BTreeMap<String, String>, description = "Setting name → value"),
-    responses((status = 200, description = "Queued"), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Queued (and delivered at once when connected); with ?wait=true the station's answers", body = DeliveryReply),
+        (status = 202, description = "With ?wait=true: not answered yet (station offline, busy or slow); delivery continues", body = DeliveryReply),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn reconfigure(
     state: web::Data<AppState>,
     id: Csid,
+    wait: web::Query<WaitQuery>,
     ValidJson(settings): ValidJson<BTreeMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     if settings.is_empty() {
@@ -155,11 +112,24 @@ pub async fn reconfigure(
     for (key, value) in &settings {
         SettingKey::parse(key, value).map_err(|e| invalid(key, e))?;
     }
+    let now = Utc::now();
+    let records = settings
+        .iter()
+        .map(|(key, value)| SettingRecord {
+            key: key.clone(),
+            value: value.clone(),
+            delivery: Delivery::pending(now),
+        })
+        .collect();
     state
         .store
-        .add_settings(&id, settings.into_iter().collect(), Utc::now())
+        .add_settings(&id, settings.into_iter().collect(), now)
         .await?;
-    Ok(HttpResponse::Ok().finish())
+    let work = PendingWork {
+        settings: records,
+        ..PendingWork::default()
+    };
+    dispatch(&state, &id, work, wait.wait()).await
 }
 
 /// Certificates to install (MaEVe `ChargeStationInstallCertificates`).
@@ -195,13 +165,15 @@ pub enum InstallStatus {
 
 /// Queue certificates for installation on the station.
 #[utoipa::path(post, path = "/api/v0/cs/{csId}/certificates", tag = "charge stations",
-    params(("csId" = String, Path, description = "The charge station id")),
+    params(("csId" = String, Path, description = "The charge station id"), WaitQuery),
     request_body = InstallCertificatesBody,
-    responses((status = 200, description = "Queued"), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Queued (and delivered at once when connected); with ?wait=true the station's answers", body = DeliveryReply),
+        (status = 202, description = "With ?wait=true: not answered yet (station offline, busy or slow); delivery continues", body = DeliveryReply),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn install_certificates(
     state: web::Data<AppState>,
     id: Csid,
+    wait: web::Query<WaitQuery>,
     ValidJson(body): ValidJson<InstallCertificatesBody>,
 ) -> Result<HttpResponse, ApiError> {
     if body.certificates.is_empty() {
@@ -228,11 +200,31 @@ pub async fn install_certificates(
             },
         });
     }
+    let now = Utc::now();
+    // The last request for a certificate wins, as in the store.
+    let mut records: Vec<InstallCertificateRecord> = Vec::new();
+    for c in &certificates {
+        records.retain(|r| r.certificate_id != c.certificate_id);
+        records.push(InstallCertificateRecord {
+            certificate_id: c.certificate_id.clone(),
+            certificate_use: c.certificate_use,
+            certificate: c.pem.clone(),
+            delivery: Delivery {
+                status: c.status,
+                updated_at: now,
+                detail: None,
+            },
+        });
+    }
     state
         .store
-        .add_install_certificates(&id, certificates, Utc::now())
+        .add_install_certificates(&id, certificates, now)
         .await?;
-    Ok(HttpResponse::Ok().finish())
+    let work = PendingWork {
+        certificates: records,
+        ..PendingWork::default()
+    };
+    dispatch(&state, &id, work, wait.wait()).await
 }
 
 /// A trigger request (MaEVe `ChargeStationTrigger`).
@@ -244,20 +236,26 @@ pub struct TriggerBody {
 
 /// Ask the station to send a message.
 #[utoipa::path(post, path = "/api/v0/cs/{csId}/trigger", tag = "charge stations",
-    params(("csId" = String, Path, description = "The charge station id")),
+    params(("csId" = String, Path, description = "The charge station id"), WaitQuery),
     request_body = TriggerBody,
-    responses((status = 200, description = "Queued"), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Queued (and delivered at once when connected); with ?wait=true the station's answers", body = DeliveryReply),
+        (status = 202, description = "With ?wait=true: not answered yet (station offline, busy or slow); delivery continues", body = DeliveryReply),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn trigger(
     state: web::Data<AppState>,
     id: Csid,
+    wait: web::Query<WaitQuery>,
     ValidJson(body): ValidJson<TriggerBody>,
 ) -> Result<HttpResponse, ApiError> {
-    state
+    let record = state
         .store
         .add_trigger(&id, body.trigger, Utc::now())
         .await?;
-    Ok(HttpResponse::Ok().finish())
+    let work = PendingWork {
+        triggers: vec![record],
+        ..PendingWork::default()
+    };
+    dispatch(&state, &id, work, wait.wait()).await
 }
 
 /// Where a charging profile applies.
@@ -267,6 +265,8 @@ pub async fn trigger(
 pub struct ChargingProfileTarget {
     /// EVSE the profile applies to; 0 (the default) is the whole station.
     evse_id: Option<u32>,
+    /// Wait (bounded) for the station's answer.
+    wait: Option<bool>,
 }
 
 /// Queue an OCPP 2.0.1 ChargingProfileType for the station (checked against
@@ -274,8 +274,9 @@ pub struct ChargingProfileTarget {
 #[utoipa::path(post, path = "/api/v0/cs/{csId}/setchargingprofile", tag = "charge stations",
     params(("csId" = String, Path, description = "The charge station id"), ChargingProfileTarget),
     request_body(content = Object, description = "OCPP 2.0.1 ChargingProfileType"),
-    responses((status = 200, description = "Queued"), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Queued (and delivered at once when connected); with ?wait=true the station's answers", body = DeliveryReply),
+        (status = 202, description = "With ?wait=true: not answered yet (station offline, busy or slow); delivery continues", body = DeliveryReply),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_charging_profile(
     state: web::Data<AppState>,
     id: Csid,
@@ -288,16 +289,25 @@ pub async fn set_charging_profile(
     let profile_id = profile["id"]
         .as_i64()
         .ok_or_else(|| invalid("id", "must be an integer"))?;
-    let profile = NewChargingProfile {
+    let now = Utc::now();
+    let evse_id = target.evse_id.unwrap_or(0);
+    let record = ChargingProfileRecord {
         profile_id,
-        evse_id: target.evse_id.unwrap_or(0),
+        evse_id,
+        profile: profile.clone(),
+        delivery: Delivery::pending(now),
+    };
+    let new = NewChargingProfile {
+        profile_id,
+        evse_id,
         profile,
     };
-    state
-        .store
-        .set_charging_profile(&id, profile, Utc::now())
-        .await?;
-    Ok(HttpResponse::Ok().finish())
+    state.store.set_charging_profile(&id, new, now).await?;
+    let work = PendingWork {
+        charging_profiles: vec![record],
+        ..PendingWork::default()
+    };
+    dispatch(&state, &id, work, target.wait.unwrap_or(false)).await
 }
 
 fn unknown_station(id: &str) -> ApiError {

@@ -2,6 +2,8 @@
 //! for what stations send, the commands sent to them, and the actor that
 //! ties a WebSocket to all of it.
 
+pub mod actor;
 pub mod commands;
+pub mod endpoint;
 pub mod handlers;
 pub mod session;

@@ -272,7 +272,7 @@ impl PendingWork {
 }
 
 /// Names one queued item of a station.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum WorkItemRef {
     /// A setting, by key.
     Setting(String),

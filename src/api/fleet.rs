@@ -1,0 +1,145 @@
+//! The fleet view: `GET /api/v0/cs/{csId}` (one station in full) and
+//! `GET /api/v0/cs` (stations in id order, optionally only the connected or
+//! the disconnected ones).
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::paging::PageQuery;
+use super::AppState;
+use crate::store::{Page, PendingWork, Provisioning, StationRecord, StationRuntime};
+
+/// A station as the fleet view shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StationView {
+    /// The station id.
+    id: String,
+    /// 0, 1 or 2 (see ChargeStationAuth).
+    security_profile: u8,
+    /// Whether a Basic auth username other than the id is tolerated.
+    invalid_username_allowed: bool,
+    /// Pending until configured and accepted at boot.
+    provisioning: Provisioning,
+    /// Whether it has a live connection to this node.
+    connected: bool,
+    /// When it was first registered.
+    registered_at: DateTime<Utc>,
+    /// When its registration last changed.
+    updated_at: DateTime<Utc>,
+    /// What it reported while connected (version, boot details, last seen, connectors, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runtime: Option<StationRuntime>,
+    /// Queued work with its delivery status (only on the single-station view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending_work: Option<PendingWork>,
+}
+
+fn view(
+    station: StationRecord,
+    connected: bool,
+    runtime: Option<StationRuntime>,
+    pending_work: Option<PendingWork>,
+) -> StationView {
+    StationView {
+        id: station.id,
+        security_profile: station.auth.security_profile.into(),
+        invalid_username_allowed: station.auth.invalid_username_allowed,
+        provisioning: station.provisioning,
+        connected,
+        registered_at: station.registered_at,
+        updated_at: station.updated_at,
+        runtime,
+        pending_work,
+    }
+}
+
+/// The station's registration, connection, runtime state and queued work.
+#[utoipa::path(get, path = "/api/v0/cs/{csId}", tag = "charge stations",
+    params(("csId" = String, Path, description = "The charge station id")),
+    responses((status = 200, body = StationView), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let station = state
+        .store
+        .station(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("charge station", &id))?;
+    let runtime = state.store.runtime(&id).await?;
+    let pending_work = state.store.pending_work(&id).await?;
+    let connected = state.registry.is_connected(&id).await;
+    Ok(HttpResponse::Ok().json(view(station, connected, runtime, Some(pending_work))))
+}
+
+/// Filter of the station list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConnectedFilter {
+    /// Only connected (true) or only disconnected (false) stations.
+    connected: Option<bool>,
+}
+
+/// Registered stations in id order, paged like tokens.
+#[utoipa::path(get, path = "/api/v0/cs", tag = "charge stations", params(PageQuery, ConnectedFilter),
+    responses((status = 200, body = Vec<StationView>), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<ConnectedFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.page();
+    let connected = state.registry.connected().await;
+    let is_connected = |id: &str| connected.binary_search_by(|c| c.as_str().cmp(id)).is_ok();
+    let stations: Vec<StationRecord> = match filter.connected {
+        None => state.store.list_stations(page).await?,
+        Some(true) => {
+            let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
+            let mut out = Vec::new();
+            for id in connected.iter().skip(offset).take(page.limit as usize) {
+                if let Some(station) = state.store.station(id).await? {
+                    out.push(station);
+                }
+            }
+            out
+        }
+        Some(false) => {
+            // Scan in store order, skipping connected ones, until the page is full.
+            const BATCH: u32 = 500;
+            let (mut out, mut skipped, mut cursor) = (Vec::new(), 0u64, 0u64);
+            while out.len() < page.limit as usize {
+                let batch = state
+                    .store
+                    .list_stations(Page {
+                        offset: cursor,
+                        limit: BATCH,
+                    })
+                    .await?;
+                let done = batch.len() < BATCH as usize;
+                cursor += batch.len() as u64;
+                for station in batch.into_iter().filter(|s| !is_connected(&s.id)) {
+                    if skipped < page.offset {
+                        skipped += 1;
+                    } else if out.len() < page.limit as usize {
+                        out.push(station);
+                    }
+                }
+                if done {
+                    break;
+                }
+            }
+            out
+        }
+    };
+    let mut views = Vec::with_capacity(stations.len());
+    for station in stations {
+        let runtime = state.store.runtime(&station.id).await?;
+        let connected = is_connected(&station.id);
+        views.push(view(station, connected, runtime, None));
+    }
+    Ok(HttpResponse::Ok().json(views))
+}

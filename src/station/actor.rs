@@ -1,0 +1,701 @@
+//! `StationActor`: one per WebSocket connection, the thin shell around the
+//! pure [`Session`]. It feeds the session what arrives (text, timer, work to
+//! deliver) and carries out the effects: frames out, handlers run as spawned
+//! futures (never `ctx.wait`, which would stall pings), answers recorded in
+//! the store and passed to waiting HTTP callers.
+//!
+//! Delivery follows the boot: nothing is sent before the station's
+//! BootNotification; a station answered `Pending` gets its settings and
+//! certificates, then a reset when a setting needs one or a TriggerMessage
+//! for a new BootNotification; an accepted station gets everything queued.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web_actors::ws;
+use chrono::Utc;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::commands::{self, Planned, Purpose};
+use super::handlers::{self, BootVerdict, Env, Station};
+use super::session::{CallOutcome, Effect, Limits, Session};
+use crate::metrics::{CALL_ERRORS_SENT, CONNECTIONS_CLOSED, MESSAGES_IGNORED};
+use crate::ocpp::Version;
+use crate::store::{Delivery, DeliveryStatus, PendingWork, StationRuntime, WorkItemRef};
+use crate::supervisor::{Connect, ConnectionId, Disconnect, Registry};
+
+/// What the engine needs, shared by all connections of a node.
+pub struct Engine {
+    /// Handler environment (store, intervals).
+    pub env: Arc<Env>,
+    /// The registry of connected stations.
+    pub registry: Registry,
+    /// Session limits.
+    pub limits: Limits,
+    /// How often an idle connection is pinged.
+    pub ping_interval: Duration,
+    /// A connection silent for this long is closed.
+    pub idle_timeout: Duration,
+    /// Largest WebSocket frame accepted; larger ones close the connection.
+    pub max_frame_bytes: usize,
+    next_connection: AtomicU64,
+}
+
+impl Engine {
+    /// The engine for a node.
+    pub fn new(
+        env: Arc<Env>,
+        registry: Registry,
+        limits: Limits,
+        idle_timeout: Duration,
+        max_frame_bytes: usize,
+    ) -> Self {
+        Engine {
+            env,
+            registry,
+            limits,
+            ping_interval: (idle_timeout / 3).max(Duration::from_secs(1)),
+            idle_timeout,
+            max_frame_bytes,
+            next_connection: AtomicU64::new(1),
+        }
+    }
+}
+
+/// What the answers to one delivery request add up to.
+pub type DeliveryReport = Vec<(WorkItemRef, Delivery)>;
+
+/// Deliver queued work to the station now; `waiter` hears how each item ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    /// The items (already stored as pending).
+    pub work: PendingWork,
+    /// Who waits for the answers, if anyone.
+    pub waiter: Option<oneshot::Sender<DeliveryReport>>,
+}
+
+/// A newer connection of the same station took over: close this one.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Replaced;
+
+/// The session's tag for a CSMS CALL.
+#[derive(Debug)]
+pub struct Tag {
+    purpose: Purpose,
+    waiter: Option<u64>,
+    /// The request payload, kept for SetVariables to match results to keys.
+    sent: Option<Value>,
+}
+
+struct Waiter {
+    remaining: usize,
+    report: DeliveryReport,
+    reply: oneshot::Sender<DeliveryReport>,
+}
+
+/// The actor of one station connection.
+pub struct StationActor {
+    engine: Arc<Engine>,
+    station: Arc<Station>,
+    connection: ConnectionId,
+    session: Session<Tag>,
+    boot: Option<BootVerdict>,
+    /// Items in the session's queue or in flight: not queued twice.
+    queued: HashSet<WorkItemRef>,
+    waiters: HashMap<u64, Waiter>,
+    next_waiter: u64,
+    reboot_needed: bool,
+    reboot_asked: bool,
+    timer: Option<(Instant, SpawnHandle)>,
+    last_activity: Instant,
+    fragments: Option<Vec<u8>>,
+    close_reason: &'static str,
+}
+
+impl StationActor {
+    /// An actor for a connection of station `id` speaking `version`.
+    pub fn new(engine: Arc<Engine>, id: String, version: Version, runtime: StationRuntime) -> Self {
+        let connection = engine.next_connection.fetch_add(1, Ordering::Relaxed);
+        let session = Session::new(version, engine.limits);
+        StationActor {
+            station: Arc::new(Station::new(id, version, runtime)),
+            engine,
+            connection,
+            session,
+            boot: None,
+            queued: HashSet::new(),
+            waiters: HashMap::new(),
+            next_waiter: 1,
+            reboot_needed: false,
+            reboot_asked: false,
+            timer: None,
+            last_activity: Instant::now(),
+            fragments: None,
+            close_reason: "normal",
+        }
+    }
+
+    fn version(&self) -> Version {
+        self.station.version
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        let mut effects = Vec::new();
+        self.session.handle_text(Instant::now(), text, &mut effects);
+        self.run(effects, ctx);
+    }
+
+    fn run(&mut self, effects: Vec<Effect<Tag>>, ctx: &mut ws::WebsocketContext<Self>) {
+        for effect in effects {
+            match effect {
+                Effect::Send(text) => ctx.text(text),
+                Effect::Handle {
+                    id,
+                    action,
+                    payload,
+                } => self.spawn_handler(id, action, payload, ctx),
+                Effect::Answered {
+                    tag,
+                    action,
+                    outcome,
+                } => self.on_answered(tag, action, outcome, ctx),
+                Effect::Refused { code } => {
+                    metrics::counter!(CALL_ERRORS_SENT, "code" => code.label()).increment(1);
+                }
+                Effect::Ignored { reason } => {
+                    metrics::counter!(MESSAGES_IGNORED, "reason" => reason).increment(1);
+                }
+            }
+        }
+        self.arm_timer(ctx);
+    }
+
+    fn spawn_handler(
+        &mut self,
+        id: String,
+        action: String,
+        payload: Value,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let future = handlers::handle(
+            self.engine.env.clone(),
+            self.station.clone(),
+            action,
+            payload,
+            Utc::now(),
+        );
+        ctx.spawn(future.into_actor(self).map(move |result, act, ctx| {
+            let boot = result.as_ref().ok().and_then(|handled| handled.boot);
+            let mut effects = Vec::new();
+            act.session
+                .handle_reply(&id, result.map(|handled| handled.response), &mut effects);
+            act.run(effects, ctx);
+            if let Some(verdict) = boot {
+                act.on_boot(verdict, ctx);
+            }
+        }));
+    }
+
+    /// After a BootNotification: deliver what the verdict allows.
+    fn on_boot(&mut self, verdict: BootVerdict, ctx: &mut ws::WebsocketContext<Self>) {
+        self.boot = Some(verdict);
+        self.reboot_asked = false;
+        let store = self.engine.env.store.clone();
+        let id = self.station.id.clone();
+        ctx.spawn(async move { store.pending_work(&id).await }.into_actor(self).map(|work, act, ctx| match work {
+            Ok(work) => act.enqueue(work, None, ctx),
+            Err(e) => tracing::error!(error = %e, station = %act.station.id, "cannot load pending work at boot"),
+        }));
+    }
+
+    /// Queues the still-pending items of `work` that the boot state allows.
+    fn enqueue(
+        &mut self,
+        work: PendingWork,
+        waiter: Option<oneshot::Sender<DeliveryReport>>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let now = Utc::now();
+        let version = self.version();
+        let open = |d: &Delivery| d.status == DeliveryStatus::Pending;
+        let fresh = |item: &WorkItemRef, queued: &HashSet<WorkItemRef>| !queued.contains(item);
+        let mut planned: Vec<Planned> = Vec::new();
+        let mut held: DeliveryReport = Vec::new();
+        let settings: Vec<_> = work
+            .settings
+            .into_iter()
+            .filter(|s| {
+                open(&s.delivery) && fresh(&WorkItemRef::Setting(s.key.clone()), &self.queued)
+            })
+            .collect();
+        let config_allowed = self.boot.is_some();
+        let all_allowed = self.boot == Some(BootVerdict::Accepted);
+        if config_allowed {
+            planned.extend(commands::settings(version, &settings, now));
+        } else {
+            held.extend(
+                settings
+                    .into_iter()
+                    .map(|s| (WorkItemRef::Setting(s.key), s.delivery)),
+            );
+        }
+        for cert in work.certificates.into_iter().filter(|c| open(&c.delivery)) {
+            let item = WorkItemRef::Certificate(cert.certificate_id.clone());
+            if !fresh(&item, &self.queued) {
+                continue;
+            }
+            if config_allowed {
+                planned.push(commands::certificate(version, &cert));
+            } else {
+                held.push((item, cert.delivery));
+            }
+        }
+        for trigger in work.triggers.into_iter().filter(|t| open(&t.delivery)) {
+            let item = WorkItemRef::Trigger(trigger.seq);
+            if !fresh(&item, &self.queued) {
+                continue;
+            }
+            if all_allowed {
+                planned.push(commands::trigger(version, &trigger));
+            } else {
+                held.push((item, trigger.delivery));
+            }
+        }
+        for profile in work
+            .charging_profiles
+            .into_iter()
+            .filter(|p| open(&p.delivery))
+        {
+            let item = WorkItemRef::ChargingProfile(profile.profile_id);
+            if !fresh(&item, &self.queued) {
+                continue;
+            }
+            if all_allowed {
+                planned.push(commands::charging_profile(version, &profile, now));
+            } else {
+                held.push((item, profile.delivery));
+            }
+        }
+
+        let waiter_id = waiter.map(|reply| {
+            let id = self.next_waiter;
+            self.next_waiter += 1;
+            self.waiters.insert(
+                id,
+                Waiter {
+                    remaining: 0,
+                    report: held,
+                    reply,
+                },
+            );
+            id
+        });
+        let mut settled: DeliveryReport = Vec::new();
+        let mut effects = Vec::new();
+        for plan in planned {
+            match plan {
+                Ok(call) => {
+                    let Purpose::Work(items) = &call.tag else {
+                        continue;
+                    };
+                    let items = items.clone();
+                    let sent = (call.action == "SetVariables").then(|| call.payload.clone());
+                    let tagged = super::session::OutboundCall {
+                        action: call.action,
+                        payload: call.payload,
+                        tag: Tag {
+                            purpose: call.tag,
+                            waiter: waiter_id,
+                            sent,
+                        },
+                    };
+                    match self
+                        .session
+                        .queue_call(Instant::now(), tagged, &mut effects)
+                    {
+                        Ok(()) => {
+                            if let Some(w) = waiter_id.and_then(|id| self.waiters.get_mut(&id)) {
+                                w.remaining += items.len();
+                            }
+                            self.queued.extend(items);
+                        }
+                        Err(_) => {
+                            metrics::counter!(crate::metrics::BACKPRESSURE_REJECTIONS, "stage" => "session_queue").increment(1);
+                            // Left pending in the store: delivered at the next boot.
+                            let d = Delivery {
+                                status: DeliveryStatus::Pending,
+                                updated_at: now,
+                                detail: Some("station queue full; retried at next boot".into()),
+                            };
+                            self.note_for_waiter(
+                                waiter_id,
+                                items.into_iter().map(|i| (i, d.clone())).collect(),
+                            );
+                        }
+                    }
+                }
+                Err(result) => settled.push(result),
+            }
+        }
+        self.run(effects, ctx);
+        if settled.is_empty() {
+            self.finish_waiter_if_done(waiter_id);
+        } else {
+            self.record(settled, waiter_id, false, ctx);
+        }
+    }
+
+    fn note_for_waiter(&mut self, waiter: Option<u64>, results: DeliveryReport) {
+        if let Some(w) = waiter.and_then(|id| self.waiters.get_mut(&id)) {
+            w.report.extend(results);
+        }
+    }
+
+    fn finish_waiter_if_done(&mut self, waiter: Option<u64>) {
+        let Some(id) = waiter else { return };
+        if self.waiters.get(&id).is_some_and(|w| w.remaining == 0) {
+            if let Some(w) = self.waiters.remove(&id) {
+                let _ = w.reply.send(w.report);
+            }
+        }
+    }
+
+    /// Stores delivery results, then tells the waiter and takes the next step.
+    /// `answered` says the items were in the session (counted by the waiter).
+    fn record(
+        &mut self,
+        results: DeliveryReport,
+        waiter: Option<u64>,
+        answered: bool,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let store = self.engine.env.store.clone();
+        let id = self.station.id.clone();
+        let to_store = results.clone();
+        ctx.spawn(
+            async move {
+                for (item, delivery) in to_store {
+                    if let Err(e) = store.set_delivery(&id, item.clone(), delivery).await {
+                        tracing::error!(error = %e, station = %id, %item, "cannot record delivery");
+                    }
+                }
+            }
+            .into_actor(self)
+            .map(move |(), act, ctx| {
+                if let Some(w) = waiter.and_then(|id| act.waiters.get_mut(&id)) {
+                    if answered {
+                        w.remaining = w.remaining.saturating_sub(results.len());
+                    }
+                    w.report.extend(results);
+                }
+                act.finish_waiter_if_done(waiter);
+                act.after_work(ctx);
+            }),
+        );
+    }
+
+    fn on_answered(
+        &mut self,
+        tag: Tag,
+        action: &'static str,
+        outcome: CallOutcome,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        match tag.purpose {
+            Purpose::Work(items) => {
+                let sent = tag.sent.unwrap_or(Value::Null);
+                let timeout = self.engine.limits.call_timeout.as_secs();
+                let results =
+                    commands::outcome(&items, action, &sent, &outcome, Utc::now(), timeout);
+                for (item, delivery) in &results {
+                    self.queued.remove(item);
+                    if delivery.status == DeliveryStatus::RebootRequired {
+                        self.reboot_needed = true;
+                    }
+                }
+                self.record(results, tag.waiter, true, ctx);
+            }
+            Purpose::Reset | Purpose::Reboot => {
+                tracing::info!(station = %self.station.id, action, ?outcome, "station answered");
+                self.after_work(ctx);
+            }
+        }
+    }
+
+    /// Once the queue is empty: reset for settings that need it, or ask a
+    /// configured `Pending` station to boot again.
+    fn after_work(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if !self.session.is_idle() || !self.queued.is_empty() {
+            return;
+        }
+        let call = if self.reboot_needed {
+            self.reboot_needed = false;
+            commands::reset(self.version())
+        } else if self.boot == Some(BootVerdict::Pending) && !self.reboot_asked {
+            self.reboot_asked = true;
+            commands::reboot_trigger()
+        } else {
+            return;
+        };
+        let mut effects = Vec::new();
+        let tagged = super::session::OutboundCall {
+            action: call.action,
+            payload: call.payload,
+            tag: Tag {
+                purpose: call.tag,
+                waiter: None,
+                sent: None,
+            },
+        };
+        if self
+            .session
+            .queue_call(Instant::now(), tagged, &mut effects)
+            .is_ok()
+        {
+            self.run(effects, ctx);
+        }
+    }
+
+    fn arm_timer(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let deadline = self.session.poll_timeout();
+        if self.timer.as_ref().map(|(at, _)| *at) == deadline {
+            return;
+        }
+        if let Some((_, handle)) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(at) = deadline {
+            let wait = at.saturating_duration_since(Instant::now());
+            let handle = ctx.run_later(wait, |act, ctx| {
+                act.timer = None;
+                let mut effects = Vec::new();
+                act.session.handle_timeout(Instant::now(), &mut effects);
+                act.run(effects, ctx);
+            });
+            self.timer = Some((at, handle));
+        }
+    }
+
+    fn close(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        code: ws::CloseCode,
+        reason: &'static str,
+        why: &str,
+    ) {
+        self.close_reason = reason;
+        ctx.close(Some(ws::CloseReason {
+            code,
+            description: Some(why.to_owned()),
+        }));
+        ctx.stop();
+    }
+
+    fn on_fragment(&mut self, item: actix_http::ws::Item, ctx: &mut ws::WebsocketContext<Self>) {
+        let limit = self.engine.max_frame_bytes;
+        let (start, chunk, last) = match item {
+            actix_http::ws::Item::FirstText(b) => (true, b, false),
+            actix_http::ws::Item::FirstBinary(_) => {
+                return self.close(
+                    ctx,
+                    ws::CloseCode::Unsupported,
+                    "protocol_error",
+                    "OCPP-J is text",
+                )
+            }
+            actix_http::ws::Item::Continue(b) => (false, b, false),
+            actix_http::ws::Item::Last(b) => (false, b, true),
+        };
+        let buffer = if start {
+            self.fragments.insert(Vec::new())
+        } else {
+            match self.fragments.as_mut() {
+                Some(buffer) => buffer,
+                None => {
+                    return self.close(
+                        ctx,
+                        ws::CloseCode::Protocol,
+                        "protocol_error",
+                        "continuation without a first frame",
+                    )
+                }
+            }
+        };
+        if buffer.len() + chunk.len() > limit {
+            self.fragments = None;
+            return self.close(
+                ctx,
+                ws::CloseCode::Size,
+                "protocol_error",
+                "message too large",
+            );
+        }
+        buffer.extend_from_slice(&chunk);
+        if last {
+            let bytes = self.fragments.take().unwrap_or_default();
+            match String::from_utf8(bytes) {
+                Ok(text) => self.on_text(&text, ctx),
+                Err(_) => self.close(
+                    ctx,
+                    ws::CloseCode::Invalid,
+                    "protocol_error",
+                    "text message is not UTF-8",
+                ),
+            }
+        }
+    }
+}
+
+impl Actor for StationActor {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(64);
+        let connect = Connect {
+            id: self.station.id.clone(),
+            connection: self.connection,
+            addr: ctx.address(),
+        };
+        let registry = self.engine.registry.clone();
+        ctx.spawn(
+            async move { registry.connect(connect).await }
+                .into_actor(self)
+                .map(|result, act, ctx| {
+                    if result.is_err() {
+                        act.close(
+                            ctx,
+                            ws::CloseCode::Again,
+                            "overloaded",
+                            "registry busy, retry later",
+                        );
+                    }
+                }),
+        );
+        metrics::gauge!(crate::metrics::STATIONS_CONNECTED, "version" => self.version().label())
+            .increment(1.0);
+        ctx.run_interval(self.engine.ping_interval, |act, ctx| {
+            if act.last_activity.elapsed() > act.engine.idle_timeout {
+                act.close(ctx, ws::CloseCode::Away, "timeout", "no traffic");
+            } else {
+                ctx.ping(b"");
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.engine.registry.disconnect(Disconnect {
+            id: self.station.id.clone(),
+            connection: self.connection,
+        });
+        metrics::gauge!(crate::metrics::STATIONS_CONNECTED, "version" => self.version().label())
+            .decrement(1.0);
+        metrics::counter!(CONNECTIONS_CLOSED, "reason" => self.close_reason).increment(1);
+        // Calls in flight or queued stay pending in the store: delivered at the next boot.
+        self.session.drain();
+        for (_, waiter) in self.waiters.drain() {
+            let _ = waiter.reply.send(waiter.report);
+        }
+        // Keep what the station last reported, including when it was last seen.
+        let store = self.engine.env.store.clone();
+        let id = self.station.id.clone();
+        let runtime = self.station.update_runtime(|_| {});
+        actix::spawn(async move {
+            if let Err(e) = store.set_runtime(&id, runtime).await {
+                tracing::warn!(error = %e, station = %id, "cannot store runtime state at disconnect");
+            }
+        });
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for StationActor {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_activity = Instant::now();
+        match msg {
+            Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
+            Ok(ws::Message::Continuation(item)) => self.on_fragment(item, ctx),
+            Ok(ws::Message::Binary(_)) => self.close(
+                ctx,
+                ws::CloseCode::Unsupported,
+                "protocol_error",
+                "OCPP-J is text",
+            ),
+            Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
+            Ok(ws::Message::Pong(_) | ws::Message::Nop) => {}
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Err(ws::ProtocolError::Overflow) => self.close(
+                ctx,
+                ws::CloseCode::Size,
+                "protocol_error",
+                "frame too large",
+            ),
+            Err(e) => {
+                tracing::debug!(station = %self.station.id, error = %e, "websocket protocol error");
+                self.close(
+                    ctx,
+                    ws::CloseCode::Protocol,
+                    "protocol_error",
+                    "websocket protocol error",
+                );
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Deliver> for StationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
+        self.enqueue(msg.work, msg.waiter, ctx);
+    }
+}
+
+impl Handler<Replaced> for StationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Replaced, ctx: &mut Self::Context) {
+        self.close(
+            ctx,
+            ws::CloseCode::Policy,
+            "replaced",
+            "replaced by a newer connection",
+        );
+    }
+}
+
+/// The actor for a handshake that offered no subprotocol voltgate speaks:
+/// OCPP-J says to complete the handshake without one and close at once.
+pub struct NoProtocol;
+
+impl Actor for NoProtocol {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        metrics::counter!(CONNECTIONS_CLOSED, "reason" => "no_subprotocol").increment(1);
+        ctx.close(Some(ws::CloseReason {
+            code: ws::CloseCode::Protocol,
+            description: Some(
+                "no supported OCPP subprotocol offered (ocpp2.0.1, ocpp1.6)".to_owned(),
+            ),
+        }));
+        ctx.stop();
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for NoProtocol {
+    fn handle(&mut self, _: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

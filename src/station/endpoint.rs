@@ -1,0 +1,79 @@
+//! `GET /ws/{csId}` on the OCPP listener: authentication and subprotocol
+//! negotiation before the upgrade, then a [`StationActor`] for the socket.
+//!
+//! Unknown stations and wrong credentials get 401 before any upgrade; the
+//! reason is counted, the password never logged. A handshake that offers no
+//! subprotocol voltgate speaks is completed without one and closed at once,
+//! as OCPP-J says.
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+
+use super::actor::{Engine, NoProtocol, StationActor};
+use crate::auth::{self, Refusal, Transport};
+use crate::metrics::AUTH_FAILURES;
+use crate::ocpp::Version;
+
+/// Registers the OCPP routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws/{csId}", web::get().to(connect))
+        .default_service(web::to(|| async {
+            HttpResponse::NotFound().body("OCPP endpoint is /ws/{csId}\n")
+        }));
+}
+
+async fn connect(
+    req: HttpRequest,
+    stream: web::Payload,
+    id: web::Path<String>,
+    engine: web::Data<Arc<Engine>>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let id = id.into_inner();
+    let store = &engine.env.store;
+    let registration = match store.station(&id).await {
+        Ok(Some(registration)) => registration,
+        Ok(None) => return Ok(refuse(&id, Refusal::UnknownStation)),
+        Err(e) => {
+            tracing::error!(error = %e, station = %id, "store failed during station authentication");
+            return Ok(HttpResponse::ServiceUnavailable().finish());
+        }
+    };
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Err(refusal) = auth::check(&id, &registration.auth, authorization, Transport::Plain) {
+        return Ok(refuse(&id, refusal));
+    }
+    let offered = req
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim);
+    let Some(version) = Version::negotiate(offered) else {
+        return ws::WsResponseBuilder::new(NoProtocol, &req, stream).start();
+    };
+    let runtime = store.runtime(&id).await.ok().flatten().unwrap_or_default();
+    tracing::info!(station = %id, version = version.label(), "station connected");
+    let actor = StationActor::new(engine.get_ref().clone(), id, version, runtime);
+    let protocols = [version.subprotocol()];
+    ws::WsResponseBuilder::new(actor, &req, stream)
+        .protocols(&protocols)
+        .frame_size(engine.max_frame_bytes)
+        .start()
+}
+
+fn refuse(id: &str, refusal: Refusal) -> HttpResponse {
+    metrics::counter!(AUTH_FAILURES, "reason" => refusal.label()).increment(1);
+    tracing::info!(station = %id, reason = refusal.label(), "station connection refused");
+    HttpResponse::Unauthorized()
+        .insert_header((
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"voltgate\""),
+        ))
+        .finish()
+}

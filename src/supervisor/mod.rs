@@ -1,0 +1,248 @@
+//! The registry of connected stations: which actor holds which station's
+//! connection, and routing of REST commands to it.
+//!
+//! Stations are sharded by a hash of their id over several `Shard` actors,
+//! which run on their own arbiter threads: connect/disconnect storms and
+//! command fan-out spread over shards and cores instead of queueing on one
+//! mailbox. Every mailbox on the way is bounded; a full one is reported as
+//! [`RouteError::Busy`], never buffered without limit.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use actix::prelude::*;
+
+use crate::metrics::BACKPRESSURE_REJECTIONS;
+use crate::station::actor::{Deliver, Replaced, StationActor};
+
+/// Messages a shard may hold before senders are told it is busy.
+const SHARD_MAILBOX_CAPACITY: usize = 4096;
+
+/// Why a command could not be handed to a station's actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// The station has no live connection on this node.
+    #[error("the station is not connected")]
+    NotConnected,
+    /// A mailbox on the way is full.
+    #[error("the station's command queue is full, retry later")]
+    Busy,
+}
+
+/// Identifies one connection (a station may reconnect; the old one must not
+/// unregister the new one).
+pub type ConnectionId = u64;
+
+/// Registers a connection; an older one for the same station is told to close.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect {
+    /// Station id.
+    pub id: String,
+    /// This connection.
+    pub connection: ConnectionId,
+    /// Its actor.
+    pub addr: Addr<StationActor>,
+}
+
+/// Unregisters a connection (ignored when a newer one replaced it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    /// Station id.
+    pub id: String,
+    /// The connection that ended.
+    pub connection: ConnectionId,
+}
+
+/// Hands work to a station's actor.
+#[derive(Message)]
+#[rtype(result = "Result<(), RouteError>")]
+struct Route {
+    id: String,
+    deliver: Deliver,
+}
+
+/// Is this station connected?
+#[derive(Message)]
+#[rtype(result = "bool")]
+struct IsConnected(String);
+
+/// Ids of the stations connected through this shard.
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+struct ListConnected;
+
+/// One shard of the registry.
+#[derive(Default)]
+struct Shard {
+    stations: HashMap<String, (ConnectionId, Addr<StationActor>)>,
+}
+
+impl Actor for Shard {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(SHARD_MAILBOX_CAPACITY);
+    }
+}
+
+impl Handler<Connect> for Shard {
+    type Result = ();
+
+    fn handle(&mut self, msg: Connect, _: &mut Self::Context) {
+        if let Some((old, old_addr)) = self.stations.insert(msg.id, (msg.connection, msg.addr)) {
+            if old != msg.connection {
+                // One message to one actor: the replaced connection must hear it.
+                old_addr.do_send(Replaced);
+            }
+        }
+    }
+}
+
+impl Handler<Disconnect> for Shard {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnect, _: &mut Self::Context) {
+        if self
+            .stations
+            .get(&msg.id)
+            .is_some_and(|(conn, _)| *conn == msg.connection)
+        {
+            self.stations.remove(&msg.id);
+        }
+    }
+}
+
+impl Shard {
+    fn live(&mut self, id: &str) -> Option<&Addr<StationActor>> {
+        // A connection whose Disconnect was lost (full mailbox) is dropped here.
+        if self
+            .stations
+            .get(id)
+            .is_some_and(|(_, addr)| !addr.connected())
+        {
+            self.stations.remove(id);
+        }
+        self.stations.get(id).map(|(_, addr)| addr)
+    }
+}
+
+impl Handler<Route> for Shard {
+    type Result = Result<(), RouteError>;
+
+    fn handle(&mut self, msg: Route, _: &mut Self::Context) -> Self::Result {
+        let addr = self.live(&msg.id).ok_or(RouteError::NotConnected)?;
+        addr.try_send(msg.deliver).map_err(|e| match e {
+            SendError::Full(_) => {
+                metrics::counter!(BACKPRESSURE_REJECTIONS, "stage" => "station_mailbox")
+                    .increment(1);
+                RouteError::Busy
+            }
+            SendError::Closed(_) => RouteError::NotConnected,
+        })
+    }
+}
+
+impl Handler<IsConnected> for Shard {
+    type Result = bool;
+
+    fn handle(&mut self, msg: IsConnected, _: &mut Self::Context) -> bool {
+        self.live(&msg.0).is_some()
+    }
+}
+
+impl Handler<ListConnected> for Shard {
+    type Result = Vec<String>;
+
+    fn handle(&mut self, _: ListConnected, _: &mut Self::Context) -> Vec<String> {
+        self.stations.retain(|_, (_, addr)| addr.connected());
+        self.stations.keys().cloned().collect()
+    }
+}
+
+/// The sharded registry; cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    shards: Vec<Addr<Shard>>,
+}
+
+/// The arbiter threads the shards run on; stop them when the app stops.
+pub struct ShardThreads(Vec<Arbiter>);
+
+impl ShardThreads {
+    /// Stops the threads.
+    pub fn stop(self) {
+        for arbiter in self.0 {
+            arbiter.stop();
+        }
+    }
+}
+
+impl Registry {
+    /// Starts `shards` shards on `threads` arbiter threads.
+    pub fn start(shards: usize, threads: usize) -> (Registry, ShardThreads) {
+        let threads: Vec<Arbiter> = (0..threads.max(1)).map(|_| Arbiter::new()).collect();
+        let shards = (0..shards.max(1))
+            .map(|i| {
+                Shard::start_in_arbiter(&threads[i % threads.len()].handle(), |_| Shard::default())
+            })
+            .collect();
+        (Registry { shards }, ShardThreads(threads))
+    }
+
+    fn shard(&self, id: &str) -> &Addr<Shard> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut hasher);
+        &self.shards[(hasher.finish() % self.shards.len() as u64) as usize]
+    }
+
+    /// Registers a connection, waiting for room in the shard's mailbox.
+    pub async fn connect(&self, msg: Connect) -> Result<(), RouteError> {
+        self.shard(&msg.id)
+            .send(msg)
+            .await
+            .map_err(|_| RouteError::Busy)
+    }
+
+    /// Unregisters a connection without waiting (from an actor's `stopping`).
+    pub fn disconnect(&self, msg: Disconnect) {
+        if self.shard(&msg.id).try_send(msg).is_err() {
+            // The shard drops dead addresses on its own when next asked.
+            metrics::counter!(BACKPRESSURE_REJECTIONS, "stage" => "registry_disconnect")
+                .increment(1);
+        }
+    }
+
+    /// Hands work to the station's actor.
+    pub async fn deliver(&self, id: &str, deliver: Deliver) -> Result<(), RouteError> {
+        // `send` waits while the shard's bounded mailbox is full (it drains
+        // fast); the station's own mailbox is tried without waiting.
+        let route = Route {
+            id: id.to_owned(),
+            deliver,
+        };
+        self.shard(id)
+            .send(route)
+            .await
+            .map_err(|_| RouteError::Busy)?
+    }
+
+    /// Whether the station has a live connection.
+    pub async fn is_connected(&self, id: &str) -> bool {
+        self.shard(id)
+            .send(IsConnected(id.to_owned()))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Ids of all connected stations, sorted.
+    pub async fn connected(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        for shard in &self.shards {
+            ids.extend(shard.send(ListConnected).await.unwrap_or_default());
+        }
+        ids.sort();
+        ids
+    }
+}
