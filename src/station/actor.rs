@@ -435,7 +435,9 @@ impl StationActor {
             return;
         }
         let call = if self.reboot_needed {
+            // The reset reboots the station: no separate boot trigger after it.
             self.reboot_needed = false;
+            self.reboot_asked = true;
             commands::reset(self.version())
         } else if self.boot == Some(BootVerdict::Pending) && !self.reboot_asked {
             self.reboot_asked = true;
