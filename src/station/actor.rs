@@ -116,13 +116,26 @@ pub struct StationActor {
     last_activity: Instant,
     fragments: Option<Vec<u8>>,
     close_reason: &'static str,
+    resume_on_first_message: bool,
 }
 
 impl StationActor {
     /// An actor for a connection of station `id` speaking `version`.
-    pub fn new(engine: Arc<Engine>, id: String, version: Version, runtime: StationRuntime) -> Self {
+    ///
+    /// `accepted_before`: the station was provisioned and accepted on an
+    /// earlier connection, so it may go on without booting again.
+    pub fn new(
+        engine: Arc<Engine>,
+        id: String,
+        version: Version,
+        runtime: StationRuntime,
+        accepted_before: bool,
+    ) -> Self {
         let connection = engine.next_connection.fetch_add(1, Ordering::Relaxed);
-        let session = Session::new(version, engine.limits);
+        let mut session = Session::new(version, engine.limits);
+        if accepted_before {
+            session.set_booted();
+        }
         StationActor {
             station: Arc::new(Station::new(id, version, runtime)),
             engine,
@@ -138,6 +151,7 @@ impl StationActor {
             last_activity: Instant::now(),
             fragments: None,
             close_reason: "normal",
+            resume_on_first_message: accepted_before,
         }
     }
 
@@ -183,6 +197,11 @@ impl StationActor {
         payload: Value,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
+        if std::mem::take(&mut self.resume_on_first_message) && action != "BootNotification" {
+            // Accepted on an earlier connection and back without rebooting:
+            // its first message shows it is operating; deliver what waits.
+            self.on_boot(BootVerdict::Accepted, ctx);
+        }
         let future = handlers::handle(
             self.engine.env.clone(),
             self.station.clone(),
@@ -197,6 +216,7 @@ impl StationActor {
                 .handle_reply(&id, result.map(|handled| handled.response), &mut effects);
             act.run(effects, ctx);
             if let Some(verdict) = boot {
+                act.session.set_booted();
                 act.on_boot(verdict, ctx);
             }
         }));

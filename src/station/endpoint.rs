@@ -16,6 +16,7 @@ use super::actor::{Engine, NoProtocol, StationActor};
 use crate::auth::{self, Refusal, Transport};
 use crate::metrics::AUTH_FAILURES;
 use crate::ocpp::Version;
+use crate::store::Provisioning;
 
 /// Registers the OCPP routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -59,7 +60,17 @@ async fn connect(
     };
     let runtime = store.runtime(&id).await.ok().flatten().unwrap_or_default();
     tracing::info!(station = %id, version = version.label(), "station connected");
-    let actor = StationActor::new(engine.get_ref().clone(), id, version, runtime);
+    // Stations do not boot again after a network drop: one accepted before
+    // goes on without a BootNotification.
+    let accepted_before =
+        registration.provisioning == Provisioning::Provisioned && runtime.last_boot.is_some();
+    let actor = StationActor::new(
+        engine.get_ref().clone(),
+        id,
+        version,
+        runtime,
+        accepted_before,
+    );
     let protocols = [version.subprotocol()];
     ws::WsResponseBuilder::new(actor, &req, stream)
         .protocols(&protocols)

@@ -134,6 +134,7 @@ pub struct Session<T> {
     calls: VecDeque<OutboundCall<T>>,
     handling: Option<String>,
     requests: VecDeque<Request>,
+    booted: bool,
 }
 
 impl<T> Session<T> {
@@ -147,7 +148,16 @@ impl<T> Session<T> {
             calls: VecDeque::new(),
             handling: None,
             requests: VecDeque::new(),
+            booted: false,
         }
+    }
+
+    /// Marks the station as booted: it was answered a BootNotification on
+    /// this connection, or was accepted before and reconnected (stations do
+    /// not boot again after a mere network drop). Until then, only
+    /// BootNotification is admitted.
+    pub fn set_booted(&mut self) {
+        self.booted = true;
     }
 
     /// The protocol version of the connection.
@@ -211,6 +221,9 @@ impl<T> Session<T> {
         }
         if let Err(v) = schema::check(self.version, &action, Direction::Request, &payload) {
             return self.refuse(&id, v.code, &v.message, out);
+        }
+        if !self.booted && action != "BootNotification" {
+            return self.refuse(&id, ErrorCode::Security, "send BootNotification first", out);
         }
         if self.handling.is_none() {
             self.handling = Some(id.clone());
@@ -380,7 +393,23 @@ mod tests {
     }
 
     fn session(version: Version) -> S {
-        Session::new(version, Limits::default())
+        let mut s = Session::new(version, Limits::default());
+        s.set_booted();
+        s
+    }
+
+    #[test]
+    fn only_boot_notification_before_the_station_booted() {
+        let (mut s, mut fx) = (S::new(Version::V201, Limits::default()), Vec::new());
+        s.handle_text(t0(), r#"[2,"m1","Heartbeat",{}]"#, &mut fx);
+        assert_eq!(
+            sent(&fx)[0],
+            json!([4, "m1", "SecurityError", "send BootNotification first", {}])
+        );
+        fx.clear();
+        let boot = r#"[2,"m2","BootNotification",{"reason":"PowerUp","chargingStation":{"model":"M","vendorName":"V"}}]"#;
+        s.handle_text(t0(), boot, &mut fx);
+        assert!(matches!(&fx[0], Effect::Handle { action, .. } if action == "BootNotification"));
     }
 
     fn sent(fx: &[Effect<u32>]) -> Vec<Value> {
@@ -506,6 +535,7 @@ mod tests {
             ..Limits::default()
         };
         let (mut s, mut fx) = (S::new(Version::V201, limits), Vec::new());
+        s.set_booted();
         let text = format!(
             r#"[2,"big","DataTransfer",{{"vendorId":"v","data":"{}"}}]"#,
             "x".repeat(200)
@@ -544,6 +574,7 @@ mod tests {
             ..Limits::default()
         };
         let (mut s, mut fx) = (S::new(Version::V201, limits), Vec::new());
+        s.set_booted();
         for id in ["a", "b", "c"] {
             s.handle_text(t0(), &format!(r#"[2,"{id}","Heartbeat",{{}}]"#), &mut fx);
         }

@@ -111,38 +111,91 @@ async fn subprotocol_is_the_first_supported_offer() {
     assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1002);
 }
 
-/// A WebSocket handshake by hand: returns the response head and the first frame's bytes.
+/// A WebSocket handshake by hand: returns the response head and the first
+/// frame's bytes.
 async fn raw_handshake(addr: std::net::SocketAddr, id: &str, protocols: &str) -> (String, Vec<u8>) {
+    let (head, mut conn) = raw_handshake_open(addr, id, protocols).await;
+    let frame = conn.read_at_least(4).await;
+    (head, frame)
+}
+
+/// A raw connection after a handshake written by hand.
+struct RawConnection {
+    tcp: tokio::net::TcpStream,
+    pending: Vec<u8>,
+}
+
+impl RawConnection {
+    /// Reads until at least `n` bytes are buffered (bounded wait); returns them all.
+    async fn read_at_least(&mut self, n: usize) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 1024];
+        while self.pending.len() < n {
+            let read =
+                tokio::time::timeout(std::time::Duration::from_secs(10), self.tcp.read(&mut buf))
+                    .await
+                    .expect("bytes in time")
+                    .expect("read");
+            assert!(
+                read > 0,
+                "connection closed with {} bytes buffered",
+                self.pending.len()
+            );
+            self.pending.extend_from_slice(&buf[..read]);
+        }
+        std::mem::take(&mut self.pending)
+    }
+}
+
+/// Reads server frames (unmasked, short) until a close frame; returns its code.
+async fn read_close_code(conn: &mut RawConnection) -> u16 {
+    let mut bytes = Vec::new();
+    loop {
+        if bytes.len() < 2 {
+            bytes.extend(conn.read_at_least(2 - bytes.len()).await);
+            continue;
+        }
+        let len = usize::from(bytes[1] & 0x7f);
+        assert!(len < 126, "short control frames only");
+        if bytes.len() < 2 + len {
+            let more = conn.read_at_least(2 + len - bytes.len()).await;
+            bytes.extend(more);
+            continue;
+        }
+        if bytes[0] == 0x88 {
+            return u16::from_be_bytes([bytes[2], bytes[3]]);
+        }
+        bytes.drain(..2 + len); // a ping: deliberately left unanswered
+    }
+}
+
+async fn raw_handshake_open(
+    addr: std::net::SocketAddr,
+    id: &str,
+    protocols: &str,
+) -> (String, RawConnection) {
     use base64::Engine;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    use tokio::io::AsyncWriteExt;
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{id}:secret"));
     let request = format!(
         "GET /ws/{id} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
          Sec-WebSocket-Protocol: {protocols}\r\nAuthorization: Basic {auth}\r\n\r\n"
     );
-    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut conn = RawConnection {
+        tcp,
+        pending: Vec::new(),
+    };
+    conn.tcp.write_all(request.as_bytes()).await.expect("write");
     let mut received = Vec::new();
-    let mut buf = [0u8; 1024];
-    let deadline = std::time::Duration::from_secs(10);
     loop {
-        let n = tokio::time::timeout(deadline, tcp.read(&mut buf))
-            .await
-            .expect("answer in time")
-            .expect("read");
-        received.extend_from_slice(&buf[..n]);
+        received.extend(conn.read_at_least(1).await);
         if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
-            if received.len() >= end + 4 + 4 || n == 0 {
-                let head = String::from_utf8_lossy(&received[..end]).into_owned();
-                return (head, received[end + 4..].to_vec());
-            }
+            let head = String::from_utf8_lossy(&received[..end]).into_owned();
+            conn.pending = received[end + 4..].to_vec();
+            return (head, conn);
         }
-        assert!(
-            n > 0,
-            "connection closed early: {}",
-            String::from_utf8_lossy(&received)
-        );
     }
 }
 
@@ -483,6 +536,11 @@ async fn bad_frames_are_answered_and_the_session_goes_on() {
         ("ocpp1.6", "FormationViolation"),
     ] {
         let mut cs = connect(s.app.ws_addr(), "CS1", protocol).await;
+        if protocol == "ocpp1.6" {
+            cs.boot_16().await;
+        } else {
+            cs.boot_201().await;
+        }
         let big = format!(r#"[2,"big","Heartbeat",{{"pad":"{}"}}]"#, "x".repeat(2000));
         let occurrence = if protocol == "ocpp1.6" {
             "OccurenceConstraintViolation"
@@ -573,4 +631,54 @@ async fn fleet_list_filters_by_connection() {
         s.get("/api/v0/cs?connected=true").await.body[0]["connected"],
         true
     );
+}
+
+#[actix_web::test]
+async fn nothing_but_boot_notification_before_the_first_boot() {
+    let s = registered("CS1").await;
+    let mut cs = connect(s.app.ws_addr(), "CS1", "ocpp2.0.1").await;
+    let refused = cs.call("Heartbeat", json!({})).await;
+    assert_eq!(
+        (refused[0].as_u64(), refused[2].as_str()),
+        (Some(4), Some("SecurityError"))
+    );
+    assert_eq!(cs.boot_201().await["status"], "Accepted");
+    assert!(cs.ok("Heartbeat", json!({})).await["currentTime"].is_string());
+}
+
+#[actix_web::test]
+async fn an_accepted_station_reconnects_without_booting_and_gets_its_work() {
+    let s = registered("CS1").await;
+    let mut cs = connect(s.app.ws_addr(), "CS1", "ocpp1.6").await;
+    assert_eq!(cs.boot_16().await["status"], "Accepted");
+    drop(cs);
+    // Queued while the station is away (network drop, no reboot).
+    assert_eq!(
+        s.post(
+            "/api/v0/cs/CS1/trigger",
+            &json!({"trigger": "StatusNotification"})
+        )
+        .await
+        .status,
+        200
+    );
+    let mut cs = connect(s.app.ws_addr(), "CS1", "ocpp1.6").await;
+    assert!(
+        cs.ok("Heartbeat", json!({})).await["currentTime"].is_string(),
+        "no BootNotification needed"
+    );
+    let (id, payload) = cs.expect_call("TriggerMessage").await;
+    assert_eq!(payload, json!({"requestedMessage": "StatusNotification"}));
+    cs.reply(&id, json!({"status": "Accepted"})).await;
+}
+
+#[actix_web::test]
+async fn a_silent_connection_is_closed() {
+    let s = start_with(|c| c.idle_timeout_secs = Some(1)).await;
+    s.register("CS1").await;
+    // Written by hand so that nothing answers the server's pings.
+    let (head, mut bytes) = raw_handshake_open(s.app.ws_addr(), "CS1", "ocpp2.0.1").await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let code = read_close_code(&mut bytes).await;
+    assert_eq!(code, 1001, "closed as going away after no traffic");
 }
