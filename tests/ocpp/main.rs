@@ -682,3 +682,94 @@ async fn a_silent_connection_is_closed() {
     let code = read_close_code(&mut bytes).await;
     assert_eq!(code, 1001, "closed as going away after no traffic");
 }
+
+#[actix_web::test]
+async fn certificates_and_profiles_reach_both_versions() {
+    let s = registered("CS201").await;
+    s.register("CS16").await;
+    let (pem, hash) = common::test_certificate();
+    let certs = json!({"certificates": [{"type": "V2G", "certificate": pem}]});
+
+    // Connected 2.0.1 station: InstallCertificate at once.
+    let mut cs = connect(s.app.ws_addr(), "CS201", "ocpp2.0.1").await;
+    cs.boot_201().await;
+    assert_eq!(
+        s.post("/api/v0/cs/CS201/certificates", &certs).await.status,
+        200
+    );
+    let (id, payload) = cs.expect_call("InstallCertificate").await;
+    assert_eq!(
+        (
+            payload["certificateType"].as_str(),
+            payload["certificate"].as_str()
+        ),
+        (Some("V2GRootCertificate"), Some(pem.as_str()))
+    );
+    cs.reply(&id, json!({"status": "Accepted"})).await;
+
+    // A 1.6 station that connects later: the V2G root goes through the PnC
+    // DataTransfer while it is Pending; the profile follows once accepted.
+    assert_eq!(
+        s.post("/api/v0/cs/CS16/certificates", &certs).await.status,
+        200
+    );
+    assert_eq!(
+        s.post(
+            "/api/v0/cs/CS16/setchargingprofile?evseId=1",
+            &common::charging_profile_body(7)
+        )
+        .await
+        .status,
+        200
+    );
+    let mut old = connect(s.app.ws_addr(), "CS16", "ocpp1.6").await;
+    assert_eq!(
+        old.boot_16().await["status"],
+        "Pending",
+        "a certificate is configuration"
+    );
+    let (id, payload) = old.expect_call("DataTransfer").await;
+    assert_eq!(
+        (payload["vendorId"].as_str(), payload["messageId"].as_str()),
+        (
+            Some("org.openchargealliance.iso15118pnc"),
+            Some("InstallCertificate")
+        )
+    );
+    let inner: Value = serde_json::from_str(payload["data"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["certificateType"], "V2GRootCertificate");
+    old.reply(
+        &id,
+        json!({"status": "Accepted", "data": "{\"status\":\"Accepted\"}"}),
+    )
+    .await;
+    let (id, _) = old.expect_call("TriggerMessage").await;
+    old.reply(&id, json!({"status": "Accepted"})).await;
+    assert_eq!(old.boot_16().await["status"], "Accepted");
+    let (id, payload) = old.expect_call("SetChargingProfile").await;
+    assert_eq!(payload["connectorId"], 1);
+    assert_eq!(payload["csChargingProfiles"]["chargingProfileId"], 7);
+    assert_eq!(
+        payload["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"],
+        "W"
+    );
+    old.reply(&id, json!({"status": "Accepted"})).await;
+    old.ok("Heartbeat", json!({})).await;
+
+    let work = wait_for_status(
+        &s,
+        "CS16",
+        "/pendingWork/chargingProfiles/0/delivery/status",
+        "Accepted",
+    )
+    .await;
+    assert_eq!(work["certificates"][0]["certificateId"], hash.as_str());
+    assert_eq!(work["certificates"][0]["delivery"]["status"], "Accepted");
+    wait_for_status(
+        &s,
+        "CS201",
+        "/pendingWork/certificates/0/delivery/status",
+        "Accepted",
+    )
+    .await;
+}
