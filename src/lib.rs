@@ -126,6 +126,10 @@ pub async fn start(config: Config) -> Result<App, StartError> {
             uri.join(",")
         )));
     }
+    // Install the recorder before anything records.
+    metrics::prometheus();
+    // Install the recorder before anything records.
+    crate::metrics::prometheus();
     let data_dir = config.data_dir.clone();
     let store: Arc<dyn Store> = Arc::new(
         tokio::task::spawn_blocking(move || RedbStore::open(&data_dir))

@@ -84,6 +84,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .error_handler(|e, _| ApiError::BadRequest(format!("invalid path: {e}")).into()),
     )
     .service(resource("/health").route(web::get().to(health)))
+    .service(resource("/metrics").route(web::get().to(metrics)))
     .service(resource("/api/openapi.json").route(web::get().to(openapi::document)))
     .service(
         web::scope("/api/v0")
@@ -146,6 +147,13 @@ async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         req.method(),
         req.path()
     )))
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::metrics::render())
 }
 
 /// `GET /health`: 200 once the server is up.

@@ -22,6 +22,8 @@ const PATIENCE: Duration = Duration::from_secs(10);
 pub struct Station {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,
+    /// CSMS CALLs that arrived while we waited for an answer.
+    calls: std::collections::VecDeque<Value>,
     /// The subprotocol the server picked.
     pub protocol: Option<String>,
 }
@@ -57,6 +59,7 @@ pub async fn connect_as(
     Ok(Station {
         ws,
         next_id: 1,
+        calls: Default::default(),
         protocol,
     })
 }
@@ -126,9 +129,16 @@ impl Station {
         self.next_id += 1;
         self.send_text(&json!([2, id, action, payload]).to_string())
             .await;
-        let answer = self.recv().await;
-        assert_eq!(answer[1], id, "answer to {action} carries its id: {answer}");
-        answer
+        loop {
+            let frame = self.recv().await;
+            if frame[0] == 2 {
+                // The CSMS may call us at any time; keep it for expect_call.
+                self.calls.push_back(frame);
+                continue;
+            }
+            assert_eq!(frame[1], id, "answer to {action} carries its id: {frame}");
+            return frame;
+        }
     }
 
     /// Sends a CALL and returns the CALLRESULT payload (panics on CALLERROR).
@@ -140,7 +150,10 @@ impl Station {
 
     /// Waits for a CSMS CALL of `action`; returns (message id, payload).
     pub async fn expect_call(&mut self, action: &str) -> (String, Value) {
-        let frame = self.recv().await;
+        let frame = match self.calls.pop_front() {
+            Some(frame) => frame,
+            None => self.recv().await,
+        };
         assert_eq!(
             (frame[0].as_u64(), frame[2].as_str()),
             (Some(2), Some(action)),

@@ -78,6 +78,28 @@ async fn handshake_refuses_what_does_not_belong() {
             .await
             .is_ok()
     );
+    // Every refusal is counted by reason, on /metrics.
+    let metrics = metrics_text(&s).await;
+    for reason in [
+        "unknown_station",
+        "wrong_password",
+        "wrong_username",
+        "no_credentials",
+        "tls_required",
+    ] {
+        let line = format!("voltgate_auth_failures_total{{reason=\"{reason}\"}}");
+        assert!(metrics.contains(&line), "{reason} missing in\n{metrics}");
+    }
+}
+
+async fn metrics_text(s: &TestServer) -> String {
+    let mut response = awc::Client::default()
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(response.status().as_u16(), 200);
+    String::from_utf8(response.body().await.expect("body").to_vec()).expect("text")
 }
 
 #[actix_web::test]

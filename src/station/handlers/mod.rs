@@ -63,7 +63,12 @@ impl Station {
 
     /// Records that a message arrived; kept in memory, stored with the next write.
     pub fn seen(&self, now: DateTime<Utc>) {
-        self.update_runtime(|r| r.last_seen = Some(now));
+        // No copy here: this runs for every message.
+        let mut runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        runtime.last_seen = Some(now);
     }
 }
 
