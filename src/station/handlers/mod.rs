@@ -20,7 +20,9 @@ use serde_json::Value;
 
 use crate::ocpp::error::ErrorCode;
 use crate::ocpp::Version;
-use crate::store::{BootInfo, Provisioning, StationRuntime, Store, StoreError, Token};
+use crate::store::{
+    BootInfo, Provisioning, SecurityEvent, StationRuntime, Store, StoreError, Token,
+};
 
 /// What every handler can reach.
 pub struct Env {
@@ -162,14 +164,14 @@ pub(crate) fn opt_str(value: &Value) -> Option<String> {
     value.as_str().map(str::to_owned)
 }
 
-/// The answer to BootNotification: stores what the station said and decides
-/// whether it may operate yet.
+/// The answer to BootNotification (the same shape in 1.6 and 2.0.1): stores
+/// what the station said and decides whether it may operate yet.
 pub(crate) async fn boot(
     env: &Env,
     station: &Station,
     info: BootInfo,
     now: DateTime<Utc>,
-) -> Result<(BootVerdict, u32), HandlerError> {
+) -> HandlerResult {
     let work = env.store.pending_work(&station.id).await?;
     let verdict = if work.has_unapplied_configuration() {
         BootVerdict::Pending
@@ -190,11 +192,31 @@ pub(crate) async fn boot(
         r.last_boot = Some(now);
     });
     env.store.set_runtime(&station.id, runtime).await?;
-    let interval = match verdict {
-        BootVerdict::Accepted => env.heartbeat_interval_secs,
-        BootVerdict::Pending => env.pending_boot_interval_secs,
+    let (status, interval) = match verdict {
+        BootVerdict::Accepted => ("Accepted", env.heartbeat_interval_secs),
+        BootVerdict::Pending => ("Pending", env.pending_boot_interval_secs),
     };
-    Ok((verdict, interval))
+    Ok(Handled {
+        response: serde_json::json!({"status": status, "currentTime": timestamp(now), "interval": interval}),
+        boot: Some(verdict),
+    })
+}
+
+/// SecurityEventNotification (the same fields in 1.6 and 2.0.1): kept in the
+/// runtime record's bounded list.
+pub(crate) async fn security_event(
+    env: &Env,
+    station: &Station,
+    p: &Value,
+    now: DateTime<Utc>,
+) -> HandlerResult {
+    let event = SecurityEvent {
+        kind: p["type"].as_str().unwrap_or_default().to_owned(),
+        timestamp: parse_time(&p["timestamp"], now),
+        tech_info: opt_str(&p["techInfo"]),
+    };
+    store_runtime(env, station, |r| r.push_security_event(event)).await?;
+    Ok(Handled::reply(serde_json::json!({})))
 }
 
 /// Stores the runtime record after a change.

@@ -10,14 +10,14 @@ use serde_json::{json, Value};
 
 use super::pnc;
 use super::{
-    boot, decide_token, opt_str, parse_time, store_runtime, timestamp, BootVerdict, Env, Handled,
-    HandlerError, HandlerResult, Station, TokenDecision,
+    boot, decide_token, opt_str, parse_time, security_event, store_runtime, timestamp, Env,
+    Handled, HandlerError, HandlerResult, Station, TokenDecision,
 };
 use crate::metrics::unconfigured_service;
 use crate::ocpp::error::ErrorCode;
 use crate::store::{
-    BootInfo, ConnectorStatus, IdTokenRef, MeterValue, SampledValue, SecurityEvent,
-    TransactionEvent, TransactionEventKind,
+    BootInfo, ConnectorStatus, IdTokenRef, MeterValue, SampledValue, TransactionEvent,
+    TransactionEventKind,
 };
 
 /// The vendor id of the ISO 15118 Plug & Charge messages tunnelled through DataTransfer.
@@ -46,15 +46,7 @@ pub(super) async fn handle(
                 firmware_version: opt_str(&p["firmwareVersion"]),
                 reason: None,
             };
-            let (verdict, interval) = boot(env, station, info, now).await?;
-            let status = match verdict {
-                BootVerdict::Accepted => "Accepted",
-                BootVerdict::Pending => "Pending",
-            };
-            Ok(Handled {
-                response: json!({"status": status, "currentTime": timestamp(now), "interval": interval}),
-                boot: Some(verdict),
-            })
+            boot(env, station, info, now).await
         }
         "Heartbeat" => Ok(Handled::reply(json!({"currentTime": timestamp(now)}))),
         "StatusNotification" => {
@@ -111,15 +103,7 @@ pub(super) async fn handle(
                 Ok(Handled::reply(json!({"status": "UnknownVendorId"})))
             }
         }
-        "SecurityEventNotification" => {
-            let event = SecurityEvent {
-                kind: p["type"].as_str().unwrap_or_default().to_owned(),
-                timestamp: parse_time(&p["timestamp"], now),
-                tech_info: opt_str(&p["techInfo"]),
-            };
-            store_runtime(env, station, |r| r.push_security_event(event)).await?;
-            Ok(Handled::reply(json!({})))
-        }
+        "SecurityEventNotification" => security_event(env, station, p, now).await,
         "FirmwareStatusNotification" | "SignedFirmwareStatusNotification" => {
             let status = opt_str(&p["status"]);
             store_runtime(env, station, |r| r.firmware_status = status).await?;

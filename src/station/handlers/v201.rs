@@ -5,14 +5,14 @@ use serde_json::{json, Value};
 
 use super::pnc::id_token_info;
 use super::{
-    boot, opt_str, parse_time, store_runtime, timestamp, BootVerdict, Env, Handled, HandlerError,
-    HandlerResult, Station,
+    boot, opt_str, parse_time, security_event, store_runtime, timestamp, Env, Handled,
+    HandlerError, HandlerResult, Station,
 };
 use crate::metrics::unconfigured_service;
 use crate::ocpp::error::ErrorCode;
 use crate::store::{
-    BootInfo, ConnectorStatus, IdTokenRef, MeterValue, SampledValue, SecurityEvent,
-    TransactionEvent, TransactionEventKind,
+    BootInfo, ConnectorStatus, IdTokenRef, MeterValue, SampledValue, TransactionEvent,
+    TransactionEventKind,
 };
 
 pub(super) async fn handle(
@@ -33,15 +33,7 @@ pub(super) async fn handle(
                 firmware_version: opt_str(&cs["firmwareVersion"]),
                 reason: opt_str(&p["reason"]),
             };
-            let (verdict, interval) = boot(env, station, info, now).await?;
-            let status = match verdict {
-                BootVerdict::Accepted => "Accepted",
-                BootVerdict::Pending => "Pending",
-            };
-            Ok(Handled {
-                response: json!({"status": status, "currentTime": timestamp(now), "interval": interval}),
-                boot: Some(verdict),
-            })
+            boot(env, station, info, now).await
         }
         "Heartbeat" => Ok(Handled::reply(json!({"currentTime": timestamp(now)}))),
         "StatusNotification" => {
@@ -92,15 +84,7 @@ pub(super) async fn handle(
             env.store.apply_transaction_event(event).await?;
             empty()
         }
-        "SecurityEventNotification" => {
-            let event = SecurityEvent {
-                kind: p["type"].as_str().unwrap_or_default().to_owned(),
-                timestamp: parse_time(&p["timestamp"], now),
-                tech_info: opt_str(&p["techInfo"]),
-            };
-            store_runtime(env, station, |r| r.push_security_event(event)).await?;
-            empty()
-        }
+        "SecurityEventNotification" => security_event(env, station, p, now).await,
         "FirmwareStatusNotification" => {
             let status = opt_str(&p["status"]);
             store_runtime(env, station, |r| r.firmware_status = status).await?;
