@@ -243,65 +243,59 @@ impl StationActor {
     ) {
         let now = Utc::now();
         let version = self.version();
-        let open = |d: &Delivery| d.status == DeliveryStatus::Pending;
-        let fresh = |item: &WorkItemRef, queued: &HashSet<WorkItemRef>| !queued.contains(item);
-        let mut planned: Vec<Planned> = Vec::new();
-        let mut held: DeliveryReport = Vec::new();
-        let settings: Vec<_> = work
-            .settings
-            .into_iter()
-            .filter(|s| {
-                open(&s.delivery) && fresh(&WorkItemRef::Setting(s.key.clone()), &self.queued)
-            })
-            .collect();
+        // Configuration may go to a station answered Pending; the rest waits
+        // for an accepted boot. Held items stay pending for the next boot.
         let config_allowed = self.boot.is_some();
         let all_allowed = self.boot == Some(BootVerdict::Accepted);
+        let mut planned: Vec<Planned> = Vec::new();
+        let mut held: DeliveryReport = Vec::new();
+        let queued = &self.queued;
+
+        let settings = sendable(work.settings, queued, |s| {
+            (WorkItemRef::Setting(s.key.clone()), &s.delivery)
+        });
         if config_allowed {
-            planned.extend(commands::settings(version, &settings, now));
+            let records: Vec<_> = settings.into_iter().map(|(_, s)| s).collect();
+            planned.extend(commands::settings(version, &records, now));
         } else {
-            held.extend(
-                settings
-                    .into_iter()
-                    .map(|s| (WorkItemRef::Setting(s.key), s.delivery)),
-            );
+            held.extend(settings.into_iter().map(|(item, s)| (item, s.delivery)));
         }
-        for cert in work.certificates.into_iter().filter(|c| open(&c.delivery)) {
-            let item = WorkItemRef::Certificate(cert.certificate_id.clone());
-            if !fresh(&item, &self.queued) {
-                continue;
-            }
-            if config_allowed {
-                planned.push(commands::certificate(version, &cert));
-            } else {
-                held.push((item, cert.delivery));
-            }
-        }
-        for trigger in work.triggers.into_iter().filter(|t| open(&t.delivery)) {
-            let item = WorkItemRef::Trigger(trigger.seq);
-            if !fresh(&item, &self.queued) {
-                continue;
-            }
-            if all_allowed {
-                planned.push(commands::trigger(version, &trigger));
-            } else {
-                held.push((item, trigger.delivery));
-            }
-        }
-        for profile in work
-            .charging_profiles
-            .into_iter()
-            .filter(|p| open(&p.delivery))
-        {
-            let item = WorkItemRef::ChargingProfile(profile.profile_id);
-            if !fresh(&item, &self.queued) {
-                continue;
-            }
-            if all_allowed {
-                planned.push(commands::charging_profile(version, &profile, now));
-            } else {
-                held.push((item, profile.delivery));
-            }
-        }
+        let certificates = sendable(work.certificates, queued, |c| {
+            (
+                WorkItemRef::Certificate(c.certificate_id.clone()),
+                &c.delivery,
+            )
+        });
+        plan_or_hold(
+            certificates,
+            config_allowed,
+            &mut planned,
+            &mut held,
+            |c| commands::certificate(version, c),
+            |c| c.delivery,
+        );
+        let triggers = sendable(work.triggers, queued, |t| {
+            (WorkItemRef::Trigger(t.seq), &t.delivery)
+        });
+        plan_or_hold(
+            triggers,
+            all_allowed,
+            &mut planned,
+            &mut held,
+            |t| commands::trigger(version, t),
+            |t| t.delivery,
+        );
+        let profiles = sendable(work.charging_profiles, queued, |p| {
+            (WorkItemRef::ChargingProfile(p.profile_id), &p.delivery)
+        });
+        plan_or_hold(
+            profiles,
+            all_allowed,
+            &mut planned,
+            &mut held,
+            |p| commands::charging_profile(version, p, now),
+            |p| p.delivery,
+        );
 
         let waiter_id = waiter.map(|reply| {
             let id = self.next_waiter;
@@ -570,6 +564,42 @@ impl StationActor {
                     "text message is not UTF-8",
                 ),
             }
+        }
+    }
+}
+
+/// The records still pending and not already queued on this connection,
+/// each with the item it is.
+fn sendable<R>(
+    records: Vec<R>,
+    queued: &HashSet<WorkItemRef>,
+    identify: impl Fn(&R) -> (WorkItemRef, &Delivery),
+) -> Vec<(WorkItemRef, R)> {
+    records
+        .into_iter()
+        .filter_map(|record| {
+            let (item, delivery) = identify(&record);
+            let open = delivery.status == DeliveryStatus::Pending && !queued.contains(&item);
+            open.then_some((item, record))
+        })
+        .collect()
+}
+
+/// Plans a CALL per record when `allowed`, else holds the record back
+/// (reported with its current delivery).
+fn plan_or_hold<R>(
+    records: Vec<(WorkItemRef, R)>,
+    allowed: bool,
+    planned: &mut Vec<Planned>,
+    held: &mut DeliveryReport,
+    plan: impl Fn(&R) -> Planned,
+    delivery: impl Fn(R) -> Delivery,
+) {
+    for (item, record) in records {
+        if allowed {
+            planned.push(plan(&record));
+        } else {
+            held.push((item, delivery(record)));
         }
     }
 }
