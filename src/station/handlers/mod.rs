@@ -21,7 +21,8 @@ use serde_json::Value;
 use crate::ocpp::error::ErrorCode;
 use crate::ocpp::Version;
 use crate::store::{
-    BootInfo, Provisioning, SecurityEvent, StationRuntime, Store, StoreError, Token,
+    BootInfo, MeterValue, Provisioning, SampledValue, SecurityEvent, StationRuntime, Store,
+    StoreError, Token,
 };
 
 /// What every handler can reach.
@@ -248,4 +249,39 @@ pub(crate) async fn decide_token(env: &Env, id_token: &str) -> Result<TokenDecis
         Some(_) => TokenDecision::Blocked,
         None => TokenDecision::Unknown,
     })
+}
+
+/// OCPP `MeterValue[]` to records. The versions differ only in how a sampled
+/// value's number and unit are written: `sample` reads those, and samples it
+/// cannot read (e.g. 1.6 signed data) are left out.
+pub(crate) fn meter_values(
+    list: &Value,
+    now: DateTime<Utc>,
+    sample: impl Fn(&Value) -> Option<(f64, Option<String>)>,
+) -> Vec<MeterValue> {
+    let Some(list) = list.as_array() else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|mv| MeterValue {
+            seq_no: 0,
+            timestamp: parse_time(&mv["timestamp"], now),
+            sampled_values: mv["sampledValue"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|sv| {
+                    let (value, unit) = sample(sv)?;
+                    Some(SampledValue {
+                        value,
+                        measurand: opt_str(&sv["measurand"]),
+                        phase: opt_str(&sv["phase"]),
+                        unit,
+                        context: opt_str(&sv["context"]),
+                        location: opt_str(&sv["location"]),
+                    })
+                })
+                .collect(),
+        })
+        .collect()
 }

@@ -238,29 +238,8 @@ async fn stop_transaction(
 /// 1.6 `MeterValue[]` to records; samples whose value is not a number
 /// (e.g. signed data) are left out.
 pub(super) fn meter_values(list: &Value, now: DateTime<Utc>) -> Vec<MeterValue> {
-    let Some(list) = list.as_array() else {
-        return Vec::new();
-    };
-    list.iter()
-        .map(|mv| MeterValue {
-            seq_no: 0,
-            timestamp: parse_time(&mv["timestamp"], now),
-            sampled_values: mv["sampledValue"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|sv| {
-                    let value = sv["value"].as_str()?.trim().parse::<f64>().ok()?;
-                    Some(SampledValue {
-                        value,
-                        measurand: opt_str(&sv["measurand"]),
-                        phase: opt_str(&sv["phase"]),
-                        unit: opt_str(&sv["unit"]),
-                        context: opt_str(&sv["context"]),
-                        location: opt_str(&sv["location"]),
-                    })
-                })
-                .collect(),
-        })
-        .collect()
+    super::meter_values(list, now, |sv| {
+        let value = sv["value"].as_str()?.trim().parse::<f64>().ok()?;
+        Some((value, opt_str(&sv["unit"])))
+    })
 }

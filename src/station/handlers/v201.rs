@@ -11,8 +11,7 @@ use super::{
 use crate::metrics::unconfigured_service;
 use crate::ocpp::error::ErrorCode;
 use crate::store::{
-    BootInfo, ConnectorStatus, IdTokenRef, MeterValue, SampledValue, TransactionEvent,
-    TransactionEventKind,
+    BootInfo, ConnectorStatus, IdTokenRef, MeterValue, TransactionEvent, TransactionEventKind,
 };
 
 pub(super) async fn handle(
@@ -183,32 +182,11 @@ async fn transaction_event(
     Ok(Handled::reply(response))
 }
 
-/// 2.0.1 `MeterValueType[]` to records.
+/// 2.0.1 `MeterValueType[]` to records, with the unit multiplier applied.
 fn meter_values(list: &Value, now: DateTime<Utc>) -> Vec<MeterValue> {
-    let Some(list) = list.as_array() else {
-        return Vec::new();
-    };
-    list.iter()
-        .map(|mv| MeterValue {
-            seq_no: 0,
-            timestamp: parse_time(&mv["timestamp"], now),
-            sampled_values: mv["sampledValue"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|sv| {
-                    let multiplier = sv["unitOfMeasure"]["multiplier"].as_i64().unwrap_or(0);
-                    let value = sv["value"].as_f64()? * 10f64.powi(multiplier as i32);
-                    Some(SampledValue {
-                        value,
-                        measurand: opt_str(&sv["measurand"]),
-                        phase: opt_str(&sv["phase"]),
-                        unit: opt_str(&sv["unitOfMeasure"]["unit"]),
-                        context: opt_str(&sv["context"]),
-                        location: opt_str(&sv["location"]),
-                    })
-                })
-                .collect(),
-        })
-        .collect()
+    super::meter_values(list, now, |sv| {
+        let multiplier = sv["unitOfMeasure"]["multiplier"].as_i64().unwrap_or(0);
+        let value = sv["value"].as_f64()? * 10f64.powi(multiplier as i32);
+        Some((value, opt_str(&sv["unitOfMeasure"]["unit"])))
+    })
 }
