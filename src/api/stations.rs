@@ -20,9 +20,8 @@ use crate::ocpp::schema::check_charging_profile;
 use crate::ocpp::setting_key::SettingKey;
 use crate::pki;
 use crate::store::{
-    CertificateUse, ChargeStationAuth, ChargingProfileRecord, Delivery, DeliveryStatus,
-    InstallCertificateRecord, NewChargingProfile, NewInstallCertificate, PendingWork,
-    SettingRecord, TriggerMessage,
+    CertificateUse, ChargeStationAuth, DeliveryStatus, NewChargingProfile, NewInstallCertificate,
+    PendingWork, TriggerMessage,
 };
 
 /// Most settings in one reconfigure call.
@@ -112,18 +111,9 @@ pub async fn reconfigure(
     for (key, value) in &settings {
         SettingKey::parse(key, value).map_err(|e| invalid(key, e))?;
     }
-    let now = Utc::now();
-    let records = settings
-        .iter()
-        .map(|(key, value)| SettingRecord {
-            key: key.clone(),
-            value: value.clone(),
-            delivery: Delivery::pending(now),
-        })
-        .collect();
-    state
+    let records = state
         .store
-        .add_settings(&id, settings.into_iter().collect(), now)
+        .add_settings(&id, settings.into_iter().collect(), Utc::now())
         .await?;
     let work = PendingWork {
         settings: records,
@@ -200,25 +190,9 @@ pub async fn install_certificates(
             },
         });
     }
-    let now = Utc::now();
-    // The last request for a certificate wins, as in the store.
-    let mut records: Vec<InstallCertificateRecord> = Vec::new();
-    for c in &certificates {
-        records.retain(|r| r.certificate_id != c.certificate_id);
-        records.push(InstallCertificateRecord {
-            certificate_id: c.certificate_id.clone(),
-            certificate_use: c.certificate_use,
-            certificate: c.pem.clone(),
-            delivery: Delivery {
-                status: c.status,
-                updated_at: now,
-                detail: None,
-            },
-        });
-    }
-    state
+    let records = state
         .store
-        .add_install_certificates(&id, certificates, now)
+        .add_install_certificates(&id, certificates, Utc::now())
         .await?;
     let work = PendingWork {
         certificates: records,
@@ -289,20 +263,15 @@ pub async fn set_charging_profile(
     let profile_id = profile["id"]
         .as_i64()
         .ok_or_else(|| invalid("id", "must be an integer"))?;
-    let now = Utc::now();
-    let evse_id = target.evse_id.unwrap_or(0);
-    let record = ChargingProfileRecord {
-        profile_id,
-        evse_id,
-        profile: profile.clone(),
-        delivery: Delivery::pending(now),
-    };
     let new = NewChargingProfile {
         profile_id,
-        evse_id,
+        evse_id: target.evse_id.unwrap_or(0),
         profile,
     };
-    state.store.set_charging_profile(&id, new, now).await?;
+    let record = state
+        .store
+        .set_charging_profile(&id, new, Utc::now())
+        .await?;
     let work = PendingWork {
         charging_profiles: vec![record],
         ..PendingWork::default()

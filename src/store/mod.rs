@@ -78,23 +78,25 @@ pub trait StationStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// Adds settings to deliver, each `Pending`; a key set again replaces the
-    /// earlier value and its status. `NotFound` for an unknown station.
+    /// Adds settings to deliver, each `Pending`, and returns their records; a
+    /// key set again replaces the earlier value and its status. `NotFound`
+    /// for an unknown station.
     async fn add_settings(
         &self,
         id: &str,
         settings: Vec<(String, String)>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Vec<SettingRecord>>;
 
-    /// Adds certificates to install. A certificate already listed (same id) is
-    /// replaced. `NotFound` for an unknown station.
+    /// Adds certificates to install and returns their records. A certificate
+    /// already listed (same id, also within the call) is replaced: the last
+    /// request wins. `NotFound` for an unknown station.
     async fn add_install_certificates(
         &self,
         id: &str,
         certificates: Vec<NewInstallCertificate>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Vec<InstallCertificateRecord>>;
 
     /// Queues a trigger message and returns its record (with its sequence
     /// number). `NotFound` for an unknown station.
@@ -105,14 +107,15 @@ pub trait StationStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<TriggerRecord>;
 
-    /// Stores a charging profile to deliver; one with the same profile id is
-    /// replaced, as OCPP does on the station. `NotFound` for an unknown station.
+    /// Stores a charging profile to deliver and returns its record; one with
+    /// the same profile id is replaced, as OCPP does on the station.
+    /// `NotFound` for an unknown station.
     async fn set_charging_profile(
         &self,
         id: &str,
         profile: NewChargingProfile,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<ChargingProfileRecord>;
 
     /// Everything queued for the station with its delivery status, oldest first
     /// within each kind. An unknown station has no work.

@@ -165,6 +165,7 @@ pub async fn unknown_station_has_no_work_and_refuses_new_work(fx: Fixture) {
         fx.store
             .add_settings("nobody", vec![("K".into(), "V".into())], t(0))
             .await
+            .map(drop)
     ));
     assert!(matches!(
         fx.store
@@ -176,6 +177,7 @@ pub async fn unknown_station_has_no_work_and_refuses_new_work(fx: Fixture) {
         fx.store
             .add_install_certificates("nobody", vec![], t(0))
             .await
+            .map(drop)
     ));
     let profile = NewChargingProfile {
         profile_id: 1,
@@ -183,7 +185,10 @@ pub async fn unknown_station_has_no_work_and_refuses_new_work(fx: Fixture) {
         profile: json!({"id": 1}),
     };
     assert!(not_found(
-        fx.store.set_charging_profile("nobody", profile, t(0)).await
+        fx.store
+            .set_charging_profile("nobody", profile, t(0))
+            .await
+            .map(drop)
     ));
     assert!(not_found(
         fx.store
@@ -230,7 +235,19 @@ pub async fn settings_are_queued_per_key_and_track_delivery(fx: Fixture) {
         ("B".to_owned(), "1".to_owned()),
         ("A".to_owned(), "2".to_owned()),
     ];
-    fx.store.add_settings("CS1", settings, t(1)).await.unwrap();
+    let returned = fx.store.add_settings("CS1", settings, t(1)).await.unwrap();
+    let keys: Vec<_> = returned
+        .iter()
+        .map(|s| (s.key.as_str(), s.delivery.status))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("B", DeliveryStatus::Pending),
+            ("A", DeliveryStatus::Pending)
+        ],
+        "returns what it stored"
+    );
     let accepted = Delivery {
         status: DeliveryStatus::Accepted,
         updated_at: t(2),
@@ -270,13 +287,27 @@ pub async fn certificates_are_queued_per_id_and_track_delivery(fx: Fixture) {
         status,
     };
     let certs = vec![
+        cert("x", DeliveryStatus::Rejected),
         cert("y", DeliveryStatus::Pending),
         cert("x", DeliveryStatus::Accepted),
     ];
-    fx.store
+    let returned = fx
+        .store
         .add_install_certificates("CS1", certs, t(1))
         .await
         .unwrap();
+    let ids: Vec<_> = returned
+        .iter()
+        .map(|c| (c.certificate_id.as_str(), c.delivery.status))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("y", DeliveryStatus::Pending),
+            ("x", DeliveryStatus::Accepted)
+        ],
+        "the last request wins"
+    );
     let work = fx.store.pending_work("CS1").await.unwrap();
     let seen: Vec<_> = work
         .certificates
@@ -359,10 +390,13 @@ pub async fn charging_profiles_are_replaced_by_id(fx: Fixture) {
             evse_id: evse,
             profile: json!({"id": id, "limit": limit}),
         };
-        fx.store
+        let record = fx
+            .store
             .set_charging_profile("CS1", profile, t(1))
             .await
             .unwrap();
+        assert_eq!((record.profile_id, record.evse_id), (id, evse));
+        assert_eq!(record.delivery, Delivery::pending(t(1)));
     }
     let work = fx.store.pending_work("CS1").await.unwrap();
     let seen: Vec<_> = work

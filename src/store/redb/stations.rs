@@ -164,11 +164,12 @@ impl StationStore for RedbStore {
         id: &str,
         settings: Vec<(String, String)>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<SettingRecord>> {
         let id = id.to_owned();
         self.write(move |txn| {
             require_station(txn, &id)?;
             let mut table = txn.open_table(SETTINGS).map_err(backend)?;
+            let mut records = Vec::with_capacity(settings.len());
             for (key, value) in settings {
                 let record = SettingRecord {
                     key,
@@ -179,8 +180,10 @@ impl StationStore for RedbStore {
                 table
                     .insert((id.as_str(), record.key.as_str()), bytes.as_slice())
                     .map_err(backend)?;
+                records.retain(|r: &SettingRecord| r.key != record.key);
+                records.push(record);
             }
-            Ok(())
+            Ok(records)
         })
         .await
     }
@@ -190,11 +193,12 @@ impl StationStore for RedbStore {
         id: &str,
         certificates: Vec<NewInstallCertificate>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<InstallCertificateRecord>> {
         let id = id.to_owned();
         self.write(move |txn| {
             require_station(txn, &id)?;
             let mut table = txn.open_table(INSTALL_CERTIFICATES).map_err(backend)?;
+            let mut records = Vec::with_capacity(certificates.len());
             for cert in certificates {
                 let record = InstallCertificateRecord {
                     certificate_id: cert.certificate_id,
@@ -213,8 +217,12 @@ impl StationStore for RedbStore {
                         bytes.as_slice(),
                     )
                     .map_err(backend)?;
+                records.retain(|r: &InstallCertificateRecord| {
+                    r.certificate_id != record.certificate_id
+                });
+                records.push(record);
             }
-            Ok(())
+            Ok(records)
         })
         .await
     }
@@ -256,7 +264,7 @@ impl StationStore for RedbStore {
         id: &str,
         profile: NewChargingProfile,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<ChargingProfileRecord> {
         let id = id.to_owned();
         self.write(move |txn| {
             require_station(txn, &id)?;
@@ -271,7 +279,7 @@ impl StationStore for RedbStore {
             table
                 .insert((id.as_str(), record.profile_id), bytes.as_slice())
                 .map_err(backend)?;
-            Ok(())
+            Ok(record)
         })
         .await
     }
