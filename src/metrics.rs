@@ -1,7 +1,22 @@
-//! Metric names (Prometheus, through the `metrics` facade). Labels come from
-//! closed sets only: never a station id or a raw path, so cardinality does
-//! not grow with the fleet. Recording without an installed recorder is a
-//! no-op, so the pure core and the tests pay nothing for it.
+//! Metric names (Prometheus, through the `metrics` facade) and the
+//! functions that record them. Labels come from closed sets only: never a
+//! station id or a raw path, so cardinality does not grow with the fleet.
+//! Recording without an installed recorder is a no-op, so the pure core and
+//! the tests pay nothing for it.
+//!
+//! Metrics recorded per OCPP message keep their handles in a small cache:
+//! building a labelled key and looking it up in the recorder's registry on
+//! every message would cost more than handling a Heartbeat.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{OnceLock, RwLock};
+use std::time::Duration;
+
+use metrics::{Counter, Histogram};
+
+use crate::ocpp::frame::MessageKind;
+use crate::ocpp::Version;
 
 /// Answers given with a failure status because an outside service (OCSP
 /// responder, certificate authority, contract certificate pool, smart
@@ -9,16 +24,172 @@
 pub const UNCONFIGURED_SERVICE: &str = "voltgate_unconfigured_service_answers_total";
 /// Connected stations, by OCPP `version`.
 pub const STATIONS_CONNECTED: &str = "voltgate_stations_connected";
+/// Station connections opened (upgraded to OCPP), by `version`.
+pub const CONNECTIONS_OPENED: &str = "voltgate_connections_opened_total";
 /// Station connection attempts refused before the upgrade. Label `reason`.
 pub const AUTH_FAILURES: &str = "voltgate_auth_failures_total";
-/// Connections closed, by `reason`.
+/// Connections closed or refused, by `reason`.
 pub const CONNECTIONS_CLOSED: &str = "voltgate_connections_closed_total";
-/// CALLERRORs sent to stations, by `code`.
-pub const CALL_ERRORS_SENT: &str = "voltgate_ocpp_call_errors_sent_total";
+/// OCPP messages received, by `version`, `action`, `type`.
+pub const MESSAGES_RECEIVED: &str = "voltgate_ocpp_messages_received_total";
+/// OCPP messages sent, by `version`, `action`, `type`.
+pub const MESSAGES_SENT: &str = "voltgate_ocpp_messages_sent_total";
+/// Time to handle a station CALL (store included), by `version`, `action`.
+pub const HANDLER_DURATION: &str = "voltgate_ocpp_handler_duration_seconds";
+/// Time from sending a CSMS CALL to its answer, by `version`, `action`.
+pub const CALL_ROUND_TRIP: &str = "voltgate_ocpp_call_round_trip_seconds";
+/// CSMS CALLs that got no answer in time, by `version`, `action`.
+pub const CALL_TIMEOUTS: &str = "voltgate_ocpp_call_timeouts_total";
+/// CALLERRORs, by `code` and `direction` (sent, received).
+pub const CALL_ERRORS: &str = "voltgate_ocpp_call_errors_total";
 /// Messages dropped as OCPP-J says (answers to nothing, broken answers), by `reason`.
 pub const MESSAGES_IGNORED: &str = "voltgate_ocpp_messages_ignored_total";
 /// Commands refused because a mailbox or queue on the path was full, by `stage`.
 pub const BACKPRESSURE_REJECTIONS: &str = "voltgate_backpressure_rejections_total";
+/// REST commands to stations, by `action` and `result`.
+pub const COMMANDS: &str = "voltgate_commands_total";
+/// Time from a `?wait=true` REST command to the station's answers, by `action`.
+pub const COMMAND_ROUND_TRIP: &str = "voltgate_command_round_trip_seconds";
+/// HTTP requests, by `route` (template), `method`, `status`.
+pub const HTTP_REQUESTS: &str = "voltgate_http_requests_total";
+/// HTTP request duration, by `route` and `method`.
+pub const HTTP_DURATION: &str = "voltgate_http_request_duration_seconds";
+/// Store operation duration, by `backend` and `operation`.
+pub const STORE_DURATION: &str = "voltgate_store_operation_duration_seconds";
+/// Store operations that failed, by `backend` and `operation`.
+pub const STORE_ERRORS: &str = "voltgate_store_errors_total";
+
+/// Which way a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flow {
+    /// From the station.
+    Received,
+    /// To the station.
+    Sent,
+}
+
+impl Flow {
+    fn label(self) -> &'static str {
+        match self {
+            Flow::Received => "received",
+            Flow::Sent => "sent",
+        }
+    }
+}
+
+/// Metric handles registered once per label set.
+struct HandleCache<K, H> {
+    map: OnceLock<RwLock<HashMap<K, H>>>,
+}
+
+impl<K: Eq + Hash, H> HandleCache<K, H> {
+    const fn new() -> Self {
+        HandleCache {
+            map: OnceLock::new(),
+        }
+    }
+
+    fn with(&self, key: K, register: impl FnOnce() -> H, record: impl FnOnce(&H)) {
+        let map = self.map.get_or_init(Default::default);
+        if let Ok(handles) = map.read() {
+            if let Some(handle) = handles.get(&key) {
+                return record(handle);
+            }
+        }
+        let handle = register();
+        record(&handle);
+        if let Ok(mut handles) = map.write() {
+            handles.entry(key).or_insert(handle);
+        }
+    }
+}
+
+/// Counts one OCPP message.
+pub fn ocpp_message(flow: Flow, version: Version, kind: MessageKind, action: &'static str) {
+    static HANDLES: HandleCache<(Flow, Version, MessageKind, &'static str), Counter> =
+        HandleCache::new();
+    let name = match flow {
+        Flow::Received => MESSAGES_RECEIVED,
+        Flow::Sent => MESSAGES_SENT,
+    };
+    HANDLES.with(
+        (flow, version, kind, action),
+        || metrics::counter!(name, "version" => version.label(), "action" => action, "type" => kind.label()),
+        |counter| counter.increment(1),
+    );
+}
+
+/// Records how long a station CALL took to handle.
+pub fn handler_duration(version: Version, action: &'static str, elapsed: Duration) {
+    static HANDLES: HandleCache<(Version, &'static str), Histogram> = HandleCache::new();
+    HANDLES.with(
+        (version, action),
+        || metrics::histogram!(HANDLER_DURATION, "version" => version.label(), "action" => action),
+        |histogram| histogram.record(elapsed),
+    );
+}
+
+/// Records how a CSMS CALL ended: its round trip, or a timeout.
+pub fn call_answered(version: Version, action: &'static str, round_trip: Option<Duration>) {
+    static HANDLES: HandleCache<(Version, &'static str), Histogram> = HandleCache::new();
+    match round_trip {
+        Some(elapsed) => HANDLES.with(
+            (version, action),
+            || metrics::histogram!(CALL_ROUND_TRIP, "version" => version.label(), "action" => action),
+            |histogram| histogram.record(elapsed),
+        ),
+        None => metrics::counter!(CALL_TIMEOUTS, "version" => version.label(), "action" => action)
+            .increment(1),
+    }
+}
+
+/// Counts one CALLERROR; `code` is a closed-set label.
+pub fn call_error(flow: Flow, code: &'static str) {
+    static HANDLES: HandleCache<(Flow, &'static str), Counter> = HandleCache::new();
+    HANDLES.with(
+        (flow, code),
+        || metrics::counter!(CALL_ERRORS, "code" => code, "direction" => flow.label()),
+        |counter| counter.increment(1),
+    );
+}
+
+/// Counts one REST command and how it went.
+pub fn command(action: &'static str, result: &'static str) {
+    metrics::counter!(COMMANDS, "action" => action, "result" => result).increment(1);
+}
+
+/// Records the time from a waited REST command to the station's answers.
+pub fn command_round_trip(action: &'static str, elapsed: Duration) {
+    metrics::histogram!(COMMAND_ROUND_TRIP, "action" => action).record(elapsed);
+}
+
+/// Records one store operation.
+pub fn store_operation(
+    backend: &'static str,
+    operation: &'static str,
+    elapsed: Duration,
+    ok: bool,
+) {
+    static HANDLES: HandleCache<(&'static str, &'static str), Histogram> = HandleCache::new();
+    HANDLES.with(
+        (backend, operation),
+        || metrics::histogram!(STORE_DURATION, "backend" => backend, "operation" => operation),
+        |histogram| histogram.record(elapsed),
+    );
+    if !ok {
+        metrics::counter!(STORE_ERRORS, "backend" => backend, "operation" => operation)
+            .increment(1);
+    }
+}
+
+/// Records one HTTP request. `route` is the matched route template (or
+/// "unmatched"), never the raw path.
+pub fn http_request(route: String, method: &'static str, status: u16, elapsed: Duration) {
+    metrics::histogram!(HTTP_DURATION, "route" => route.clone(), "method" => method)
+        .record(elapsed);
+    metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status.to_string())
+        .increment(1);
+}
 
 /// Counts one answer given without the outside service it needs.
 pub fn unconfigured_service(service: &'static str) {

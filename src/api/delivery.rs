@@ -119,26 +119,32 @@ fn reply(status: StatusCode, report: DeliveryReport, reason: Option<&str>) -> Ht
     })
 }
 
-/// Routes `work` (already stored) to the station; waits for its answers when asked.
+/// Routes `work` (already stored) to the station; waits for its answers when
+/// asked. `action` names the command for metrics.
 pub async fn dispatch(
     state: &AppState,
+    action: &'static str,
     id: &str,
     work: PendingWork,
     wait: bool,
 ) -> Result<HttpResponse, ApiError> {
     if !wait {
-        match state
+        let result = match state
             .registry
             .deliver(id, Deliver { work, waiter: None })
             .await
         {
-            Ok(()) | Err(RouteError::NotConnected) => {}
+            Ok(()) => "routed",
+            Err(RouteError::NotConnected) => "not_connected",
             Err(RouteError::Busy) => {
-                tracing::warn!(station = %id, "station busy; work stays pending until its next boot")
+                tracing::warn!(station = %id, "station busy; work stays pending until its next boot");
+                "busy"
             }
-        }
+        };
+        crate::metrics::command(action, result);
         return Ok(HttpResponse::Ok().finish());
     }
+    let started = std::time::Instant::now();
     let pending = as_report(&work);
     let (tx, rx) = oneshot::channel();
     match state
@@ -153,6 +159,7 @@ pub async fn dispatch(
         .await
     {
         Err(RouteError::NotConnected) => {
+            crate::metrics::command(action, "not_connected");
             return Ok(reply(
                 StatusCode::OK,
                 pending,
@@ -160,6 +167,7 @@ pub async fn dispatch(
             ));
         }
         Err(RouteError::Busy) => {
+            crate::metrics::command(action, "busy");
             return Ok(reply(
                 StatusCode::OK,
                 pending,
@@ -169,16 +177,26 @@ pub async fn dispatch(
         Ok(()) => {}
     }
     match tokio::time::timeout(state.wait_timeout, rx).await {
-        Ok(Ok(report)) => Ok(reply(StatusCode::OK, report, None)),
-        Ok(Err(_)) => Ok(reply(
-            StatusCode::OK,
-            pending,
-            Some("the connection closed; the station gets this at its next boot"),
-        )),
-        Err(_) => Ok(reply(
-            StatusCode::OK,
-            pending,
-            Some("no answer in time; delivery goes on"),
-        )),
+        Ok(Ok(report)) => {
+            crate::metrics::command(action, "answered");
+            crate::metrics::command_round_trip(action, started.elapsed());
+            Ok(reply(StatusCode::OK, report, None))
+        }
+        Ok(Err(_)) => {
+            crate::metrics::command(action, "connection_closed");
+            Ok(reply(
+                StatusCode::OK,
+                pending,
+                Some("the connection closed; the station gets this at its next boot"),
+            ))
+        }
+        Err(_) => {
+            crate::metrics::command(action, "timeout");
+            Ok(reply(
+                StatusCode::OK,
+                pending,
+                Some("no answer in time; delivery goes on"),
+            ))
+        }
     }
 }

@@ -62,6 +62,7 @@ pub fn serve(
     let mut server = HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())
+            .wrap(actix_web::middleware::from_fn(measure))
             .configure(routes)
     })
     .bind(config.api_listen)?;
@@ -147,6 +148,41 @@ async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         req.method(),
         req.path()
     )))
+}
+
+/// Counts and times every request by route template (never the raw path:
+/// cardinality must not grow with station ids).
+async fn measure(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = method_label(req.method());
+    let response = next.call(req).await;
+    let status = match &response {
+        Ok(response) => response.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    crate::metrics::http_request(route, method, status, started.elapsed());
+    response
+}
+
+/// A closed-set label for a request method (clients may send any token).
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -119,7 +119,7 @@ pub async fn reconfigure(
         settings: records,
         ..PendingWork::default()
     };
-    dispatch(&state, &id, work, wait.wait()).await
+    dispatch(&state, "reconfigure", &id, work, wait.wait()).await
 }
 
 /// Certificates to install (MaEVe `ChargeStationInstallCertificates`).
@@ -198,7 +198,7 @@ pub async fn install_certificates(
         certificates: records,
         ..PendingWork::default()
     };
-    dispatch(&state, &id, work, wait.wait()).await
+    dispatch(&state, "certificates", &id, work, wait.wait()).await
 }
 
 /// A trigger request (MaEVe `ChargeStationTrigger`).
@@ -229,7 +229,7 @@ pub async fn trigger(
         triggers: vec![record],
         ..PendingWork::default()
     };
-    dispatch(&state, &id, work, wait.wait()).await
+    dispatch(&state, "trigger", &id, work, wait.wait()).await
 }
 
 /// Where a charging profile applies.
@@ -276,7 +276,14 @@ pub async fn set_charging_profile(
         charging_profiles: vec![record],
         ..PendingWork::default()
     };
-    dispatch(&state, &id, work, target.wait.unwrap_or(false)).await
+    dispatch(
+        &state,
+        "setchargingprofile",
+        &id,
+        work,
+        target.wait.unwrap_or(false),
+    )
+    .await
 }
 
 fn unknown_station(id: &str) -> ApiError {

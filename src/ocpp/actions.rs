@@ -55,6 +55,20 @@ pub fn handled(version: Version) -> &'static [&'static str] {
     }
 }
 
+/// Label for actions outside the closed set (metrics).
+pub const OTHER: &str = "other";
+
+/// A closed-set label for a station-initiated action: its name when
+/// voltgate handles it, [`OTHER`] otherwise (a station may send anything; a
+/// metric label must not grow with what it sends).
+pub fn label(version: Version, action: &str) -> &'static str {
+    handled(version)
+        .iter()
+        .find(|handled| **handled == action)
+        .copied()
+        .unwrap_or(OTHER)
+}
+
 /// `Ok` when voltgate answers this action, else the CALLERROR code to send.
 pub fn admit(version: Version, action: &str) -> Result<(), ErrorCode> {
     if handled(version).contains(&action) {
@@ -69,6 +83,14 @@ pub fn admit(version: Version, action: &str) -> Result<(), ErrorCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_handled_names_or_other() {
+        assert_eq!(label(Version::V16, "Heartbeat"), "Heartbeat");
+        assert_eq!(label(Version::V201, "TransactionEvent"), "TransactionEvent");
+        assert_eq!(label(Version::V16, "TransactionEvent"), OTHER);
+        assert_eq!(label(Version::V201, "station-chosen-123"), OTHER);
+    }
 
     #[test]
     fn every_handled_action_has_a_schema() {

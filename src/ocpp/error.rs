@@ -59,6 +59,31 @@ impl ErrorCode {
         }
     }
 
+    /// Every code.
+    pub const ALL: [ErrorCode; 12] = [
+        ErrorCode::Format,
+        ErrorCode::Generic,
+        ErrorCode::Internal,
+        ErrorCode::MessageTypeNotSupported,
+        ErrorCode::NotImplemented,
+        ErrorCode::NotSupported,
+        ErrorCode::OccurrenceConstraintViolation,
+        ErrorCode::PropertyConstraintViolation,
+        ErrorCode::Protocol,
+        ErrorCode::RpcFramework,
+        ErrorCode::Security,
+        ErrorCode::TypeConstraintViolation,
+    ];
+
+    /// The code a wire name stands for, in either version's spelling. Where
+    /// 1.6 sends two codes under one name (GenericError, FormationViolation),
+    /// the more general code comes first in [`ErrorCode::ALL`] and wins.
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|code| code.name(Version::V16) == name || code.name(Version::V201) == name)
+    }
+
     /// A closed-set label for metrics (version independent).
     pub fn label(self) -> &'static str {
         self.name(Version::V201)
@@ -105,6 +130,30 @@ mod tests {
         for (code, v16, v201) in expect {
             assert_eq!(code.name(Version::V16), v16, "{code:?}");
             assert_eq!(code.name(Version::V201), v201, "{code:?}");
+        }
+        assert_eq!(expect.len(), ErrorCode::ALL.len());
+    }
+
+    #[test]
+    fn wire_names_read_back_in_both_spellings() {
+        assert_eq!(
+            ErrorCode::from_name("OccurenceConstraintViolation"),
+            Some(OccurrenceConstraintViolation)
+        );
+        assert_eq!(
+            ErrorCode::from_name("OccurrenceConstraintViolation"),
+            Some(OccurrenceConstraintViolation)
+        );
+        assert_eq!(ErrorCode::from_name("FormationViolation"), Some(Format));
+        assert_eq!(ErrorCode::from_name("FormatViolation"), Some(Format));
+        assert_eq!(ErrorCode::from_name("GenericError"), Some(Generic));
+        assert_eq!(
+            ErrorCode::from_name("RpcFrameworkError"),
+            Some(RpcFramework)
+        );
+        assert_eq!(ErrorCode::from_name("NoSuchError"), None);
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_name(code.name(Version::V201)), Some(code));
         }
     }
 }

@@ -15,6 +15,31 @@ pub const MAX_MESSAGE_ID_CHARS: usize = 36;
 /// The id OCPP-J prescribes for a CALLERROR when the message id cannot be read.
 pub const UNKNOWN_MESSAGE_ID: &str = "-1";
 
+/// The kind of an OCPP-J message, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// `[2, ...]`.
+    Call,
+    /// `[3, ...]`.
+    CallResult,
+    /// `[4, ...]`.
+    CallError,
+    /// Not a readable OCPP-J frame.
+    Invalid,
+}
+
+impl MessageKind {
+    /// A closed-set label.
+    pub fn label(self) -> &'static str {
+        match self {
+            MessageKind::Call => "CALL",
+            MessageKind::CallResult => "CALLRESULT",
+            MessageKind::CallError => "CALLERROR",
+            MessageKind::Invalid => "invalid",
+        }
+    }
+}
+
 /// A parsed OCPP-J message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {

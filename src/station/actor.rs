@@ -23,8 +23,9 @@ use tokio::sync::oneshot;
 use super::commands::{self, Planned, Purpose};
 use super::handlers::{self, BootVerdict, Env, Station};
 use super::session::{CallOutcome, Effect, Limits, Session};
-use crate::metrics::{CALL_ERRORS_SENT, CONNECTIONS_CLOSED, MESSAGES_IGNORED};
-use crate::ocpp::Version;
+use crate::metrics::{Flow, CONNECTIONS_CLOSED, MESSAGES_IGNORED};
+use crate::ocpp::error::ErrorCode;
+use crate::ocpp::{actions, Version};
 use crate::store::{Delivery, DeliveryStatus, PendingWork, StationRuntime, WorkItemRef};
 use crate::supervisor::{Connect, ConnectionId, Disconnect, Registry};
 
@@ -168,7 +169,13 @@ impl StationActor {
     fn run(&mut self, effects: Vec<Effect<Tag>>, ctx: &mut ws::WebsocketContext<Self>) {
         for effect in effects {
             match effect {
-                Effect::Send(text) => ctx.text(text),
+                Effect::Send { text, kind, action } => {
+                    crate::metrics::ocpp_message(Flow::Sent, self.version(), kind, action);
+                    ctx.text(text);
+                }
+                Effect::Received { kind, action } => {
+                    crate::metrics::ocpp_message(Flow::Received, self.version(), kind, action);
+                }
                 Effect::Handle {
                     id,
                     action,
@@ -178,10 +185,17 @@ impl StationActor {
                     tag,
                     action,
                     outcome,
-                } => self.on_answered(tag, action, outcome, ctx),
-                Effect::Refused { code } => {
-                    metrics::counter!(CALL_ERRORS_SENT, "code" => code.label()).increment(1);
+                    round_trip,
+                } => {
+                    crate::metrics::call_answered(self.version(), action, round_trip);
+                    if let CallOutcome::Error { code, .. } = &outcome {
+                        let label =
+                            ErrorCode::from_name(code).map_or(actions::OTHER, ErrorCode::label);
+                        crate::metrics::call_error(Flow::Received, label);
+                    }
+                    self.on_answered(tag, action, outcome, ctx)
                 }
+                Effect::Refused { code } => crate::metrics::call_error(Flow::Sent, code.label()),
                 Effect::Ignored { reason } => {
                     metrics::counter!(MESSAGES_IGNORED, "reason" => reason).increment(1);
                 }
@@ -202,6 +216,8 @@ impl StationActor {
             // its first message shows it is operating; deliver what waits.
             self.on_boot(BootVerdict::Accepted, ctx);
         }
+        let label = actions::label(self.version(), &action);
+        let started = Instant::now();
         let future = handlers::handle(
             self.engine.env.clone(),
             self.station.clone(),
@@ -210,6 +226,7 @@ impl StationActor {
             Utc::now(),
         );
         ctx.spawn(future.into_actor(self).map(move |result, act, ctx| {
+            crate::metrics::handler_duration(act.version(), label, started.elapsed());
             let boot = result.as_ref().ok().and_then(|handled| handled.boot);
             let mut effects = Vec::new();
             act.session
@@ -631,6 +648,8 @@ impl Actor for StationActor {
         );
         metrics::gauge!(crate::metrics::STATIONS_CONNECTED, "version" => self.version().label())
             .increment(1.0);
+        metrics::counter!(crate::metrics::CONNECTIONS_OPENED, "version" => self.version().label())
+            .increment(1);
         ctx.run_interval(self.engine.ping_interval, |act, ctx| {
             if act.last_activity.elapsed() > act.engine.idle_timeout {
                 act.close(ctx, ws::CloseCode::Away, "timeout", "no traffic");

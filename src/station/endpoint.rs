@@ -80,6 +80,7 @@ async fn connect(
 
 fn refuse(id: &str, refusal: Refusal) -> HttpResponse {
     metrics::counter!(AUTH_FAILURES, "reason" => refusal.label()).increment(1);
+    metrics::counter!(crate::metrics::CONNECTIONS_CLOSED, "reason" => "auth_failure").increment(1);
     tracing::info!(station = %id, reason = refusal.label(), "station connection refused");
     HttpResponse::Unauthorized()
         .insert_header((

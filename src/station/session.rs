@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::ocpp::error::ErrorCode;
-use crate::ocpp::frame::{self, Claimed, Frame, UNKNOWN_MESSAGE_ID};
+use crate::ocpp::frame::{self, Claimed, Frame, MessageKind, UNKNOWN_MESSAGE_ID};
 use crate::ocpp::schema::{self, Direction};
 use crate::ocpp::{actions, Version};
 
@@ -76,7 +76,22 @@ pub enum CallOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect<T> {
     /// Send this text frame.
-    Send(String),
+    Send {
+        /// The frame.
+        text: String,
+        /// Its kind (metrics).
+        kind: MessageKind,
+        /// The action it belongs to, from a closed set (metrics).
+        action: &'static str,
+    },
+    /// A message came in (metrics): its kind and the action it belongs to,
+    /// from a closed set ([`NO_ACTION`] when it belongs to none).
+    Received {
+        /// Its kind.
+        kind: MessageKind,
+        /// The action label.
+        action: &'static str,
+    },
     /// Handle this (valid) station CALL, then call [`Session::handle_reply`].
     Handle {
         /// Its message id.
@@ -94,6 +109,8 @@ pub enum Effect<T> {
         action: &'static str,
         /// How it ended.
         outcome: CallOutcome,
+        /// From sending the CALL to its answer; `None` on timeout.
+        round_trip: Option<Duration>,
     },
     /// A CALLERROR was sent for a station CALL (for metrics and logs).
     Refused {
@@ -107,12 +124,17 @@ pub enum Effect<T> {
     },
 }
 
+/// The action label of a message that belongs to no known action (an
+/// unreadable frame, an answer to nothing).
+pub const NO_ACTION: &str = "none";
+
 /// The CSMS CALL waiting for its answer.
 #[derive(Debug)]
 struct InFlight<T> {
     id: String,
     action: &'static str,
     tag: T,
+    sent_at: Instant,
     deadline: Instant,
 }
 
@@ -124,6 +146,13 @@ struct Request {
     payload: Value,
 }
 
+/// The station CALL being handled.
+#[derive(Debug)]
+struct Handling {
+    id: String,
+    label: &'static str,
+}
+
 /// The session state of one connection.
 #[derive(Debug)]
 pub struct Session<T> {
@@ -132,7 +161,7 @@ pub struct Session<T> {
     next_id: u64,
     in_flight: Option<InFlight<T>>,
     calls: VecDeque<OutboundCall<T>>,
-    handling: Option<String>,
+    handling: Option<Handling>,
     requests: VecDeque<Request>,
     booted: bool,
 }
@@ -183,10 +212,10 @@ impl<T> Session<T> {
                 text.len(),
                 self.limits.max_message_bytes
             );
-            match frame::sniff_id(text) {
-                Some(id) => self.refuse(&id, ErrorCode::Format, &reason, out),
-                None => self.refuse(UNKNOWN_MESSAGE_ID, ErrorCode::Format, &reason, out),
-            }
+            received(out, MessageKind::Invalid, NO_ACTION);
+            let id = frame::sniff_id(text);
+            let id = id.as_deref().unwrap_or(UNKNOWN_MESSAGE_ID);
+            self.refuse(id, NO_ACTION, ErrorCode::Format, &reason, out);
             return;
         }
         match frame::parse(text) {
@@ -201,32 +230,42 @@ impl<T> Session<T> {
                 code,
                 description,
             }) => self.on_answer(now, &id, Err((code, description)), out),
-            Err(e) if e.claimed == Claimed::Answer => out.push(Effect::Ignored {
-                reason: "malformed answer",
-            }),
+            Err(e) if e.claimed == Claimed::Answer => {
+                received(out, MessageKind::Invalid, NO_ACTION);
+                out.push(Effect::Ignored {
+                    reason: "malformed answer",
+                });
+            }
             Err(e) => {
-                let id = e.id.as_deref().unwrap_or(UNKNOWN_MESSAGE_ID).to_owned();
-                self.refuse(&id, e.code, &e.reason, out);
+                received(out, MessageKind::Invalid, NO_ACTION);
+                let id = e.id.as_deref().unwrap_or(UNKNOWN_MESSAGE_ID);
+                self.refuse(id, NO_ACTION, e.code, &e.reason, out);
             }
         }
     }
 
     fn on_call(&mut self, id: String, action: String, payload: Value, out: &mut Vec<Effect<T>>) {
+        let label = actions::label(self.version, &action);
+        received(out, MessageKind::Call, label);
         if let Err(code) = actions::admit(self.version, &action) {
             let why = match code {
                 ErrorCode::NotSupported => format!("{action} is not supported by this CSMS"),
                 _ => format!("{action} is not an OCPP {} action", self.version.label()),
             };
-            return self.refuse(&id, code, &why, out);
+            return self.refuse(&id, label, code, &why, out);
         }
         if let Err(v) = schema::check(self.version, &action, Direction::Request, &payload) {
-            return self.refuse(&id, v.code, &v.message, out);
+            return self.refuse(&id, label, v.code, &v.message, out);
         }
         if !self.booted && action != "BootNotification" {
-            return self.refuse(&id, ErrorCode::Security, "send BootNotification first", out);
+            let why = "send BootNotification first";
+            return self.refuse(&id, label, ErrorCode::Security, why, out);
         }
         if self.handling.is_none() {
-            self.handling = Some(id.clone());
+            self.handling = Some(Handling {
+                id: id.clone(),
+                label,
+            });
             out.push(Effect::Handle {
                 id,
                 action,
@@ -239,12 +278,8 @@ impl<T> Session<T> {
                 payload,
             });
         } else {
-            self.refuse(
-                &id,
-                ErrorCode::RpcFramework,
-                "too many requests waiting for an answer",
-                out,
-            );
+            let why = "too many requests waiting for an answer";
+            self.refuse(&id, label, ErrorCode::RpcFramework, why, out);
         }
     }
 
@@ -256,14 +291,25 @@ impl<T> Session<T> {
         result: Result<Value, (ErrorCode, String)>,
         out: &mut Vec<Effect<T>>,
     ) {
+        let label = match &self.handling {
+            Some(handling) if handling.id == id => handling.label,
+            _ => NO_ACTION,
+        };
         match result {
-            Ok(payload) => out.push(Effect::Send(frame::call_result(id, &payload))),
-            Err((code, why)) => self.refuse(id, code, &why, out),
+            Ok(payload) => out.push(Effect::Send {
+                text: frame::call_result(id, &payload),
+                kind: MessageKind::CallResult,
+                action: label,
+            }),
+            Err((code, why)) => self.refuse(id, label, code, &why, out),
         }
-        if self.handling.as_deref() == Some(id) {
+        if self.handling.as_ref().is_some_and(|h| h.id == id) {
             self.handling = None;
             if let Some(next) = self.requests.pop_front() {
-                self.handling = Some(next.id.clone());
+                self.handling = Some(Handling {
+                    id: next.id.clone(),
+                    label: actions::label(self.version, &next.action),
+                });
                 out.push(Effect::Handle {
                     id: next.id,
                     action: next.action,
@@ -273,12 +319,19 @@ impl<T> Session<T> {
         }
     }
 
-    fn refuse(&self, id: &str, code: ErrorCode, why: &str, out: &mut Vec<Effect<T>>) {
-        out.push(Effect::Send(frame::call_error(
-            id,
-            code.name(self.version),
-            why,
-        )));
+    fn refuse(
+        &self,
+        id: &str,
+        action: &'static str,
+        code: ErrorCode,
+        why: &str,
+        out: &mut Vec<Effect<T>>,
+    ) {
+        out.push(Effect::Send {
+            text: frame::call_error(id, code.name(self.version), why),
+            kind: MessageKind::CallError,
+            action,
+        });
         out.push(Effect::Refused { code });
     }
 
@@ -289,8 +342,13 @@ impl<T> Session<T> {
         answer: Result<Value, (String, String)>,
         out: &mut Vec<Effect<T>>,
     ) {
+        let kind = match answer {
+            Ok(_) => MessageKind::CallResult,
+            Err(_) => MessageKind::CallError,
+        };
         let matches = self.in_flight.as_ref().is_some_and(|call| call.id == id);
         if !matches {
+            received(out, kind, NO_ACTION);
             out.push(Effect::Ignored {
                 reason: "answer to no pending call",
             });
@@ -299,6 +357,7 @@ impl<T> Session<T> {
         let Some(call) = self.in_flight.take() else {
             return;
         };
+        received(out, kind, call.action);
         let outcome = match answer {
             Ok(payload) => {
                 match schema::check(self.version, call.action, Direction::Response, &payload) {
@@ -312,6 +371,7 @@ impl<T> Session<T> {
             tag: call.tag,
             action: call.action,
             outcome,
+            round_trip: Some(now.saturating_duration_since(call.sent_at)),
         });
         self.send_next(now, out);
     }
@@ -340,11 +400,16 @@ impl<T> Session<T> {
         };
         let id = self.next_id.to_string();
         self.next_id += 1;
-        out.push(Effect::Send(frame::call(&id, call.action, &call.payload)));
+        out.push(Effect::Send {
+            text: frame::call(&id, call.action, &call.payload),
+            kind: MessageKind::Call,
+            action: call.action,
+        });
         self.in_flight = Some(InFlight {
             id,
             action: call.action,
             tag: call.tag,
+            sent_at: now,
             deadline: now + self.limits.call_timeout,
         });
     }
@@ -366,6 +431,7 @@ impl<T> Session<T> {
                     tag: call.tag,
                     action: call.action,
                     outcome: CallOutcome::Timeout,
+                    round_trip: None,
                 });
             }
             self.send_next(now, out);
@@ -379,6 +445,10 @@ impl<T> Session<T> {
         tags.extend(self.calls.drain(..).map(|c| c.tag));
         tags
     }
+}
+
+fn received<T>(out: &mut Vec<Effect<T>>, kind: MessageKind, action: &'static str) {
+    out.push(Effect::Received { kind, action });
 }
 
 #[cfg(test)]
@@ -409,13 +479,15 @@ mod tests {
         fx.clear();
         let boot = r#"[2,"m2","BootNotification",{"reason":"PowerUp","chargingStation":{"model":"M","vendorName":"V"}}]"#;
         s.handle_text(t0(), boot, &mut fx);
-        assert!(matches!(&fx[0], Effect::Handle { action, .. } if action == "BootNotification"));
+        assert!(matches!(&fx[1], Effect::Handle { action, .. } if action == "BootNotification"));
     }
 
     fn sent(fx: &[Effect<u32>]) -> Vec<Value> {
         fx.iter()
             .filter_map(|e| match e {
-                Effect::Send(text) => Some(serde_json::from_str(text).expect("valid JSON sent")),
+                Effect::Send { text, .. } => {
+                    Some(serde_json::from_str(text).expect("valid JSON sent"))
+                }
                 _ => None,
             })
             .collect()
@@ -435,11 +507,17 @@ mod tests {
         s.handle_text(t0(), r#"[2,"m1","Heartbeat",{}]"#, &mut fx);
         assert_eq!(
             fx,
-            vec![Effect::Handle {
-                id: "m1".into(),
-                action: "Heartbeat".into(),
-                payload: json!({})
-            }]
+            vec![
+                Effect::Received {
+                    kind: MessageKind::Call,
+                    action: "Heartbeat"
+                },
+                Effect::Handle {
+                    id: "m1".into(),
+                    action: "Heartbeat".into(),
+                    payload: json!({})
+                }
+            ]
         );
         fx.clear();
         s.handle_reply(
@@ -448,8 +526,37 @@ mod tests {
             &mut fx,
         );
         assert_eq!(
-            sent(&fx),
-            vec![json!([3, "m1", {"currentTime": "2026-11-21T00:00:00Z"}])]
+            fx,
+            vec![Effect::Send {
+                text: r#"[3,"m1",{"currentTime":"2026-11-21T00:00:00Z"}]"#.into(),
+                kind: MessageKind::CallResult,
+                action: "Heartbeat"
+            }]
+        );
+    }
+
+    #[test]
+    fn traffic_labels_stay_in_a_closed_set() {
+        let (mut s, mut fx) = (session(Version::V16), Vec::new());
+        s.handle_text(t0(), r#"[2,"x","MadeUpAction42",{}]"#, &mut fx);
+        s.handle_text(t0(), "not json", &mut fx);
+        let labels: Vec<(MessageKind, &str)> = fx
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Received { kind, action } | Effect::Send { kind, action, .. } => {
+                    Some((*kind, *action))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            vec![
+                (MessageKind::Call, actions::OTHER),
+                (MessageKind::CallError, actions::OTHER),
+                (MessageKind::Invalid, NO_ACTION),
+                (MessageKind::CallError, NO_ACTION),
+            ]
         );
     }
 
@@ -604,15 +711,30 @@ mod tests {
         );
         assert_eq!(calls[0], json!([2, "1", "Reset", {"type": "Immediate"}]));
         fx.clear();
-        s.handle_text(t0(), r#"[3,"1",{"status":"Accepted"}]"#, &mut fx);
+        let sent_at = t0();
+        s.handle_text(
+            sent_at + Duration::from_millis(7),
+            r#"[3,"1",{"status":"Accepted"}]"#,
+            &mut fx,
+        );
         assert_eq!(
             fx[0],
-            Effect::Answered {
-                tag: 1,
-                action: "Reset",
-                outcome: CallOutcome::Result(json!({"status": "Accepted"}))
+            Effect::Received {
+                kind: MessageKind::CallResult,
+                action: "Reset"
             }
         );
+        let Effect::Answered {
+            tag: 1,
+            action: "Reset",
+            outcome,
+            round_trip,
+        } = &fx[1]
+        else {
+            panic!("{fx:?}");
+        };
+        assert_eq!(outcome, &CallOutcome::Result(json!({"status": "Accepted"})));
+        assert!(round_trip.expect("answered") >= Duration::from_millis(7));
         assert_eq!(
             sent(&fx),
             vec![json!([2, "2", "Reset", {"type": "Immediate"}])]
@@ -627,15 +749,21 @@ mod tests {
         s.handle_text(t0(), r#"[3,"999",{"status":"Accepted"}]"#, &mut fx);
         assert_eq!(
             fx,
-            vec![Effect::Ignored {
-                reason: "answer to no pending call"
-            }]
+            vec![
+                Effect::Received {
+                    kind: MessageKind::CallResult,
+                    action: NO_ACTION
+                },
+                Effect::Ignored {
+                    reason: "answer to no pending call"
+                }
+            ]
         );
         fx.clear();
         s.handle_text(t0(), r#"[3,"1",{"status":"Maybe"}]"#, &mut fx);
         assert!(
             matches!(
-                &fx[0],
+                &fx[1],
                 Effect::Answered {
                     tag: 1,
                     outcome: CallOutcome::Invalid(_),
@@ -647,17 +775,23 @@ mod tests {
         s.queue_call(t0(), reset(2), &mut fx).unwrap();
         fx.clear();
         s.handle_text(t0(), r#"[4,"2","NotSupported","no",{}]"#, &mut fx);
+        assert_eq!(fx.len(), 2, "{fx:?}");
         assert_eq!(
-            fx,
-            vec![Effect::Answered {
+            fx[0],
+            Effect::Received {
+                kind: MessageKind::CallError,
+                action: "Reset"
+            }
+        );
+        assert!(matches!(
+            &fx[1],
+            Effect::Answered {
                 tag: 2,
                 action: "Reset",
-                outcome: CallOutcome::Error {
-                    code: "NotSupported".into(),
-                    description: "no".into()
-                }
-            }]
-        );
+                outcome: CallOutcome::Error { code, description },
+                round_trip: Some(_),
+            } if code == "NotSupported" && description == "no"
+        ));
         assert!(s.is_idle());
     }
 
@@ -696,7 +830,8 @@ mod tests {
             Effect::Answered {
                 tag: 1,
                 action: "TriggerMessage",
-                outcome: CallOutcome::Timeout
+                outcome: CallOutcome::Timeout,
+                round_trip: None,
             }
         );
         assert_eq!(sent(&fx)[0][1], "2");
@@ -704,10 +839,10 @@ mod tests {
         fx.clear();
         s.handle_text(deadline, r#"[3,"1",{"status":"Accepted"}]"#, &mut fx);
         assert_eq!(
-            fx,
-            vec![Effect::Ignored {
+            fx.last(),
+            Some(&Effect::Ignored {
                 reason: "answer to no pending call"
-            }]
+            })
         );
     }
 
@@ -731,9 +866,15 @@ mod tests {
         s.handle_text(t0(), r#"[3,"1"]"#, &mut fx);
         assert_eq!(
             fx,
-            vec![Effect::Ignored {
-                reason: "malformed answer"
-            }]
+            vec![
+                Effect::Received {
+                    kind: MessageKind::Invalid,
+                    action: NO_ACTION
+                },
+                Effect::Ignored {
+                    reason: "malformed answer"
+                }
+            ]
         );
     }
 }

@@ -214,6 +214,23 @@ pub trait OcpiPartyStore: Send + Sync {
     async fn delete_party(&self, token: &str) -> StoreResult<bool>;
 }
 
+/// Runs one store operation and records its duration and failure (every
+/// backend's operations go through this, so the metrics compare).
+pub(crate) async fn timed<T>(
+    backend: &'static str,
+    operation: &'static str,
+    op: impl std::future::Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    let started = std::time::Instant::now();
+    let result = op.await;
+    let ok = !matches!(
+        result,
+        Err(StoreError::Backend(_) | StoreError::Unavailable(_))
+    );
+    crate::metrics::store_operation(backend, operation, started.elapsed(), ok);
+    result
+}
+
 /// Every aggregate in one handle: what the app holds as `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:

@@ -6,6 +6,7 @@ mod client;
 #[allow(dead_code)]
 #[path = "../api/common.rs"]
 mod common;
+mod metrics;
 
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -13,14 +14,18 @@ use tokio_tungstenite::tungstenite::Message;
 use client::{connect, connect_as, refused_status};
 use common::{start, start_with, token_body, TestServer};
 
-async fn registered(id: &str) -> TestServer {
+pub(crate) async fn registered(id: &str) -> TestServer {
     let s = start().await;
     s.register(id).await;
     s
 }
 
 /// Runs an HTTP call while the test plays the station; returns its reply.
-fn spawn_post(s: &TestServer, path: &str, body: Value) -> tokio::task::JoinHandle<common::Reply> {
+pub(crate) fn spawn_post(
+    s: &TestServer,
+    path: &str,
+    body: Value,
+) -> tokio::task::JoinHandle<common::Reply> {
     let base = s.base.clone();
     let path = path.to_owned();
     actix_web::rt::spawn(async move {
@@ -79,7 +84,7 @@ async fn handshake_refuses_what_does_not_belong() {
             .is_ok()
     );
     // Every refusal is counted by reason, on /metrics.
-    let metrics = metrics_text(&s).await;
+    let metrics = metrics::scrape(&s).await;
     for reason in [
         "unknown_station",
         "wrong_password",
@@ -90,16 +95,6 @@ async fn handshake_refuses_what_does_not_belong() {
         let line = format!("voltgate_auth_failures_total{{reason=\"{reason}\"}}");
         assert!(metrics.contains(&line), "{reason} missing in\n{metrics}");
     }
-}
-
-async fn metrics_text(s: &TestServer) -> String {
-    let mut response = awc::Client::default()
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .expect("scrape");
-    assert_eq!(response.status().as_u16(), 200);
-    String::from_utf8(response.body().await.expect("body").to_vec()).expect("text")
 }
 
 #[actix_web::test]

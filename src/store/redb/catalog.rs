@@ -15,78 +15,95 @@ use crate::store::{
 #[async_trait]
 impl TokenStore for RedbStore {
     async fn put_token(&self, token: Token) -> StoreResult<()> {
-        self.write(move |txn| put_one(txn, TOKENS, &token.uid, &token))
-            .await
+        self.write("put_token", move |txn| {
+            put_one(txn, TOKENS, &token.uid, &token)
+        })
+        .await
     }
 
     async fn token(&self, uid: &str) -> StoreResult<Option<Token>> {
         let uid = uid.to_owned();
-        self.read(move |txn| get_one(txn, TOKENS, &uid)).await
+        self.read("token", move |txn| get_one(txn, TOKENS, &uid))
+            .await
     }
 
     async fn list_tokens(&self, page: Page) -> StoreResult<Vec<Token>> {
-        self.read(move |txn| list_page(txn, TOKENS, page)).await
+        self.read("list_tokens", move |txn| list_page(txn, TOKENS, page))
+            .await
     }
 
     async fn delete_token(&self, uid: &str) -> StoreResult<bool> {
         let uid = uid.to_owned();
-        self.write(move |txn| remove_one(txn, TOKENS, &uid)).await
+        self.write("delete_token", move |txn| remove_one(txn, TOKENS, &uid))
+            .await
     }
 }
 
 #[async_trait]
 impl CertificateStore for RedbStore {
     async fn put_certificate(&self, certificate: StoredCertificate) -> StoreResult<()> {
-        self.write(move |txn| put_one(txn, CERTIFICATES, &certificate.hash, &certificate))
-            .await
+        self.write("put_certificate", move |txn| {
+            put_one(txn, CERTIFICATES, &certificate.hash, &certificate)
+        })
+        .await
     }
 
     async fn certificate(&self, hash: &str) -> StoreResult<Option<StoredCertificate>> {
         let hash = hash.to_owned();
-        self.read(move |txn| get_one(txn, CERTIFICATES, &hash))
+        self.read("certificate", move |txn| get_one(txn, CERTIFICATES, &hash))
             .await
     }
 
     async fn delete_certificate(&self, hash: &str) -> StoreResult<bool> {
         let hash = hash.to_owned();
-        self.write(move |txn| remove_one(txn, CERTIFICATES, &hash))
-            .await
+        self.write("delete_certificate", move |txn| {
+            remove_one(txn, CERTIFICATES, &hash)
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl LocationStore for RedbStore {
     async fn put_location(&self, location: Location) -> StoreResult<()> {
-        self.write(move |txn| put_one(txn, LOCATIONS, &location.id, &location))
-            .await
+        self.write("put_location", move |txn| {
+            put_one(txn, LOCATIONS, &location.id, &location)
+        })
+        .await
     }
 
     async fn location(&self, id: &str) -> StoreResult<Option<Location>> {
         let id = id.to_owned();
-        self.read(move |txn| get_one(txn, LOCATIONS, &id)).await
+        self.read("location", move |txn| get_one(txn, LOCATIONS, &id))
+            .await
     }
 
     async fn list_locations(&self, page: Page) -> StoreResult<Vec<Location>> {
-        self.read(move |txn| list_page(txn, LOCATIONS, page)).await
+        self.read("list_locations", move |txn| list_page(txn, LOCATIONS, page))
+            .await
     }
 }
 
 #[async_trait]
 impl OcpiPartyStore for RedbStore {
     async fn put_party(&self, party: OcpiParty) -> StoreResult<()> {
-        self.write(move |txn| put_one(txn, OCPI_PARTIES, &party.token, &party))
-            .await
+        self.write("put_party", move |txn| {
+            put_one(txn, OCPI_PARTIES, &party.token, &party)
+        })
+        .await
     }
 
     async fn party(&self, token: &str) -> StoreResult<Option<OcpiParty>> {
         let token = token.to_owned();
-        self.read(move |txn| get_one(txn, OCPI_PARTIES, &token))
+        self.read("party", move |txn| get_one(txn, OCPI_PARTIES, &token))
             .await
     }
 
     async fn delete_party(&self, token: &str) -> StoreResult<bool> {
         let token = token.to_owned();
-        self.write(move |txn| remove_one(txn, OCPI_PARTIES, &token))
-            .await
+        self.write("delete_party", move |txn| {
+            remove_one(txn, OCPI_PARTIES, &token)
+        })
+        .await
     }
 }

@@ -28,10 +28,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Page, Store, StoreError, StoreResult};
+use super::{timed, Page, Store, StoreError, StoreResult};
 
 /// File name of the database inside the data directory.
 pub const FILE_NAME: &str = "voltgate.redb";
+/// The backend's name (metrics, logs).
+const BACKEND: &str = "redb";
 
 /// Writes queued for the writer thread before callers wait for room.
 const WRITE_QUEUE_CAPACITY: usize = 4096;
@@ -153,8 +155,17 @@ impl RedbStore {
         })
     }
 
-    /// Runs `op` in the next write transaction and returns its outcome once committed.
-    async fn write<T, F>(&self, op: F) -> StoreResult<T>
+    /// Runs `op` in the next write transaction and returns its outcome once
+    /// committed. `operation` names it for metrics.
+    async fn write<T, F>(&self, operation: &'static str, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        timed(BACKEND, operation, self.write_untimed(op)).await
+    }
+
+    async fn write_untimed<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send + 'static,
@@ -180,8 +191,17 @@ impl RedbStore {
             .map_err(|_| StoreError::Unavailable("writer stopped"))?
     }
 
-    /// Runs `op` against a snapshot on the blocking pool.
-    async fn read<T, F>(&self, op: F) -> StoreResult<T>
+    /// Runs `op` against a snapshot on the blocking pool. `operation` names
+    /// it for metrics.
+    async fn read<T, F>(&self, operation: &'static str, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        timed(BACKEND, operation, self.read_untimed(op)).await
+    }
+
+    async fn read_untimed<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
@@ -258,7 +278,7 @@ fn commit_batch(db: &Database, batch: &mut [Box<dyn WriteJob>]) -> Result<(), St
 #[async_trait]
 impl Store for RedbStore {
     fn backend(&self) -> &'static str {
-        "redb"
+        BACKEND
     }
 
     async fn close(&self) {

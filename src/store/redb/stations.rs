@@ -101,7 +101,7 @@ impl StationStore for RedbStore {
         now: DateTime<Utc>,
     ) -> StoreResult<StationRecord> {
         let id = id.to_owned();
-        self.write(move |txn| {
+        self.write("register_station", move |txn| {
             let existing = match require_station(txn, &id) {
                 Ok(record) => Some(record),
                 Err(StoreError::NotFound(_)) => None,
@@ -129,11 +129,13 @@ impl StationStore for RedbStore {
 
     async fn station(&self, id: &str) -> StoreResult<Option<StationRecord>> {
         let id = id.to_owned();
-        self.read(move |txn| get_one(txn, STATIONS, &id)).await
+        self.read("station", move |txn| get_one(txn, STATIONS, &id))
+            .await
     }
 
     async fn list_stations(&self, page: Page) -> StoreResult<Vec<StationRecord>> {
-        self.read(move |txn| list_page(txn, STATIONS, page)).await
+        self.read("list_stations", move |txn| list_page(txn, STATIONS, page))
+            .await
     }
 
     async fn set_provisioning(
@@ -143,7 +145,7 @@ impl StationStore for RedbStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let id = id.to_owned();
-        self.write(move |txn| {
+        self.write("set_provisioning", move |txn| {
             let record = require_station(txn, &id)?;
             put_one(
                 txn,
@@ -166,7 +168,7 @@ impl StationStore for RedbStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<SettingRecord>> {
         let id = id.to_owned();
-        self.write(move |txn| {
+        self.write("add_settings", move |txn| {
             require_station(txn, &id)?;
             let mut table = txn.open_table(SETTINGS).map_err(backend)?;
             let mut records = Vec::with_capacity(settings.len());
@@ -195,7 +197,7 @@ impl StationStore for RedbStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<InstallCertificateRecord>> {
         let id = id.to_owned();
-        self.write(move |txn| {
+        self.write("add_install_certificates", move |txn| {
             require_station(txn, &id)?;
             let mut table = txn.open_table(INSTALL_CERTIFICATES).map_err(backend)?;
             let mut records = Vec::with_capacity(certificates.len());
@@ -234,7 +236,7 @@ impl StationStore for RedbStore {
         now: DateTime<Utc>,
     ) -> StoreResult<TriggerRecord> {
         let id = id.to_owned();
-        self.write(move |txn| {
+        self.write("add_trigger", move |txn| {
             require_station(txn, &id)?;
             let mut table = txn.open_table(TRIGGERS).map_err(backend)?;
             let last = table
@@ -266,7 +268,7 @@ impl StationStore for RedbStore {
         now: DateTime<Utc>,
     ) -> StoreResult<ChargingProfileRecord> {
         let id = id.to_owned();
-        self.write(move |txn| {
+        self.write("set_charging_profile", move |txn| {
             require_station(txn, &id)?;
             let record = ChargingProfileRecord {
                 profile_id: profile.profile_id,
@@ -286,7 +288,7 @@ impl StationStore for RedbStore {
 
     async fn pending_work(&self, id: &str) -> StoreResult<PendingWork> {
         let id = id.to_owned();
-        self.read(move |txn| {
+        self.read("pending_work", move |txn| {
             Ok(PendingWork {
                 settings: station_rows_by_name(txn, SETTINGS, &id)?,
                 certificates: station_rows_by_name(txn, INSTALL_CERTIFICATES, &id)?,
@@ -304,7 +306,7 @@ impl StationStore for RedbStore {
         delivery: Delivery,
     ) -> StoreResult<()> {
         let id = id.to_owned();
-        self.write(move |txn| {
+        self.write("set_delivery", move |txn| {
             require_station(txn, &id)?;
             let id = id.as_str();
             match &item {
@@ -335,12 +337,13 @@ impl StationStore for RedbStore {
 
     async fn runtime(&self, id: &str) -> StoreResult<Option<StationRuntime>> {
         let id = id.to_owned();
-        self.read(move |txn| get_one(txn, RUNTIME, &id)).await
+        self.read("runtime", move |txn| get_one(txn, RUNTIME, &id))
+            .await
     }
 
     async fn set_runtime(&self, id: &str, runtime: StationRuntime) -> StoreResult<()> {
         let id = id.to_owned();
-        self.write(move |txn| {
+        self.write("set_runtime", move |txn| {
             require_station(txn, &id)?;
             put_one(txn, RUNTIME, &id, &runtime)
         })

@@ -60,7 +60,7 @@ fn new_summary(event: &TransactionEvent) -> Transaction {
 #[async_trait]
 impl TransactionStore for RedbStore {
     async fn apply_transaction_event(&self, event: TransactionEvent) -> StoreResult<bool> {
-        self.write(move |txn| {
+        self.write("apply_transaction_event", move |txn| {
             let station = event.station_id.as_str();
             let tx_id = event.transaction_id.as_str();
             let mut seen = txn.open_table(TRANSACTION_EVENTS).map_err(backend)?;
@@ -107,7 +107,7 @@ impl TransactionStore for RedbStore {
         transaction_id: &str,
     ) -> StoreResult<Option<Transaction>> {
         let (station_id, transaction_id) = (station_id.to_owned(), transaction_id.to_owned());
-        self.read(move |txn| {
+        self.read("transaction", move |txn| {
             let table = txn.open_table(TRANSACTIONS).map_err(backend)?;
             let value = table
                 .get((station_id.as_str(), transaction_id.as_str()))
@@ -123,7 +123,7 @@ impl TransactionStore for RedbStore {
         page: Page,
     ) -> StoreResult<Vec<Transaction>> {
         let station_id = station_id.to_owned();
-        self.read(move |txn| {
+        self.read("list_transactions", move |txn| {
             let table = txn.open_table(TRANSACTIONS).map_err(backend)?;
             let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
             let mut out = Vec::new();
@@ -142,7 +142,7 @@ impl TransactionStore for RedbStore {
     }
 
     async fn next_transaction_number(&self) -> StoreResult<i32> {
-        self.write(|txn| {
+        self.write("next_transaction_number", |txn| {
             let mut counters = txn.open_table(COUNTERS).map_err(backend)?;
             let last = counters
                 .get(V16_TRANSACTION_COUNTER)
@@ -167,7 +167,7 @@ impl TransactionStore for RedbStore {
         page: Page,
     ) -> StoreResult<Vec<MeterValue>> {
         let (station_id, transaction_id) = (station_id.to_owned(), transaction_id.to_owned());
-        self.read(move |txn| {
+        self.read("meter_values", move |txn| {
             let table = txn.open_table(METER_VALUES).map_err(backend)?;
             let (s, t) = (station_id.as_str(), transaction_id.as_str());
             let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
