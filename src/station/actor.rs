@@ -23,8 +23,8 @@ use tokio::sync::oneshot;
 use super::commands::{self, Planned, Purpose};
 use super::handlers::{self, BootVerdict, Env, Station};
 use super::session::{CallOutcome, Effect, Limits, Session};
-use crate::metrics::{Flow, CONNECTIONS_CLOSED, MESSAGES_IGNORED};
-use crate::ocpp::error::ErrorCode;
+use super::traffic;
+use crate::metrics::CONNECTIONS_CLOSED;
 use crate::ocpp::{actions, Version};
 use crate::store::{Delivery, DeliveryStatus, PendingWork, StationRuntime, WorkItemRef};
 use crate::supervisor::{Connect, ConnectionId, Disconnect, Registry};
@@ -168,14 +168,9 @@ impl StationActor {
 
     fn run(&mut self, effects: Vec<Effect<Tag>>, ctx: &mut ws::WebsocketContext<Self>) {
         for effect in effects {
+            traffic::record(self.version(), &effect);
             match effect {
-                Effect::Send { text, kind, action } => {
-                    crate::metrics::ocpp_message(Flow::Sent, self.version(), kind, action);
-                    ctx.text(text);
-                }
-                Effect::Received { kind, action } => {
-                    crate::metrics::ocpp_message(Flow::Received, self.version(), kind, action);
-                }
+                Effect::Send { text, .. } => ctx.text(text),
                 Effect::Handle {
                     id,
                     action,
@@ -185,20 +180,9 @@ impl StationActor {
                     tag,
                     action,
                     outcome,
-                    round_trip,
-                } => {
-                    crate::metrics::call_answered(self.version(), action, round_trip);
-                    if let CallOutcome::Error { code, .. } = &outcome {
-                        let label =
-                            ErrorCode::from_name(code).map_or(actions::OTHER, ErrorCode::label);
-                        crate::metrics::call_error(Flow::Received, label);
-                    }
-                    self.on_answered(tag, action, outcome, ctx)
-                }
-                Effect::Refused { code } => crate::metrics::call_error(Flow::Sent, code.label()),
-                Effect::Ignored { reason } => {
-                    metrics::counter!(MESSAGES_IGNORED, "reason" => reason).increment(1);
-                }
+                    ..
+                } => self.on_answered(tag, action, outcome, ctx),
+                Effect::Received { .. } | Effect::Refused { .. } | Effect::Ignored { .. } => {}
             }
         }
         self.arm_timer(ctx);

@@ -7,3 +7,4 @@ pub mod commands;
 pub mod endpoint;
 pub mod handlers;
 pub mod session;
+pub mod traffic;
