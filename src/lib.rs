@@ -62,6 +62,9 @@ pub enum StartError {
     Unsupported(String),
 }
 
+/// Pending connections the OCPP listener lets the kernel queue.
+const OCPP_ACCEPT_BACKLOG: u32 = 8192;
+
 /// A running voltgate: its bound addresses and the handles to stop it.
 pub struct App {
     api_addr: SocketAddr,
@@ -193,6 +196,10 @@ fn serve_ocpp(config: &Config, engine: Arc<Engine>) -> std::io::Result<(Server, 
             .app_data(data.clone())
             .configure(endpoint::routes)
     })
+    // A fleet reconnecting together (after an outage or a restart) fills the
+    // accept queue at once; a short one sends stations into SYN retries of
+    // 1 s, 3 s, 7 s. The kernel caps this at net.core.somaxconn.
+    .backlog(OCPP_ACCEPT_BACKLOG)
     .bind(config.ws_listen)?;
     if let Some(workers) = config.ws_workers {
         server = server.workers(workers.max(1));
