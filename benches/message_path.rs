@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use voltgate::metrics::{self, Flow};
 use voltgate::ocpp::frame::{self, MessageKind};
 use voltgate::ocpp::schema::{self, Direction};
-use voltgate::ocpp::Version;
+use voltgate::ocpp::{actions, Version};
 use voltgate::station::actor::{Deliver, Engine, StationActor};
 use voltgate::station::handlers::{self, Env, Station};
 use voltgate::station::session::{Effect, Limits, Session};
@@ -168,6 +168,8 @@ fn session_heartbeat(c: &mut Criterion) {
                     payload,
                 } = effect
                 {
+                    let label = actions::label(Version::V201, &action);
+                    let started = Instant::now();
                     let handled = ready(handlers::handle(
                         env.clone(),
                         station.clone(),
@@ -175,6 +177,7 @@ fn session_heartbeat(c: &mut Criterion) {
                         payload,
                         Utc::now(),
                     ));
+                    metrics::handler_duration(Version::V201, label, started.elapsed());
                     let mut answers = Vec::new();
                     session.handle_reply(&id, handled.map(|h| h.response), &mut answers);
                     for answer in answers {
