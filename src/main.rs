@@ -17,10 +17,21 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Cli::parse().into_config();
+    raise_open_file_limit();
     let mut app = voltgate::start(config).await?;
     // actix-web stops the listener gracefully on SIGINT/SIGTERM.
     let served = app.wait().await;
     app.store().close().await;
     served?;
     Ok(())
+}
+
+/// Every connected station holds a socket: lift the soft open-file limit to
+/// the hard one (many systems start services at 1,024), and say what it is,
+/// since it bounds the fleet one node can hold.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open-file limit (bounds the connected stations)"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
 }
