@@ -147,56 +147,38 @@ pub async fn dispatch(
     let started = std::time::Instant::now();
     let pending = as_report(&work);
     let (tx, rx) = oneshot::channel();
-    match state
-        .registry
-        .deliver(
-            id,
-            Deliver {
-                work,
-                waiter: Some(tx),
-            },
-        )
-        .await
-    {
-        Err(RouteError::NotConnected) => {
-            crate::metrics::command(action, "not_connected");
-            return Ok(reply(
-                StatusCode::OK,
-                pending,
-                Some("the station is not connected; it gets this at its next boot"),
-            ));
-        }
-        Err(RouteError::Busy) => {
-            crate::metrics::command(action, "busy");
-            return Ok(reply(
-                StatusCode::OK,
-                pending,
-                Some("the station is busy; it gets this at its next boot"),
-            ));
-        }
-        Ok(()) => {}
-    }
-    match tokio::time::timeout(state.wait_timeout, rx).await {
-        Ok(Ok(report)) => {
-            crate::metrics::command(action, "answered");
-            crate::metrics::command_round_trip(action, started.elapsed());
-            Ok(reply(StatusCode::OK, report, None))
-        }
-        Ok(Err(_)) => {
-            crate::metrics::command(action, "connection_closed");
-            Ok(reply(
-                StatusCode::OK,
+    let deliver = Deliver {
+        work,
+        waiter: Some(tx),
+    };
+    let (result, report, reason) = match state.registry.deliver(id, deliver).await {
+        Err(RouteError::NotConnected) => (
+            "not_connected",
+            pending,
+            Some("the station is not connected; it gets this at its next boot"),
+        ),
+        Err(RouteError::Busy) => (
+            "busy",
+            pending,
+            Some("the station is busy; it gets this at its next boot"),
+        ),
+        Ok(()) => match tokio::time::timeout(state.wait_timeout, rx).await {
+            Ok(Ok(report)) => {
+                crate::metrics::command_round_trip(action, started.elapsed());
+                ("answered", report, None)
+            }
+            Ok(Err(_)) => (
+                "connection_closed",
                 pending,
                 Some("the connection closed; the station gets this at its next boot"),
-            ))
-        }
-        Err(_) => {
-            crate::metrics::command(action, "timeout");
-            Ok(reply(
-                StatusCode::OK,
+            ),
+            Err(_) => (
+                "timeout",
                 pending,
                 Some("no answer in time; delivery goes on"),
-            ))
-        }
-    }
+            ),
+        },
+    };
+    crate::metrics::command(action, result);
+    Ok(reply(StatusCode::OK, report, reason))
 }

@@ -162,33 +162,28 @@ impl RedbStore {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send + 'static,
     {
-        timed(BACKEND, operation, self.write_untimed(op)).await
-    }
-
-    async fn write_untimed<T, F>(&self, op: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send + 'static,
-    {
-        let sender = self
-            .writes
-            .lock()
-            .map_err(|_| StoreError::Unavailable("writer lock poisoned"))?
-            .clone()
-            .ok_or(StoreError::Unavailable("store is closed"))?;
-        let (reply, answer) = oneshot::channel();
-        let job: Box<dyn WriteJob> = Box::new(Job {
-            op: Some(op),
-            outcome: None,
-            reply,
-        });
-        sender
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Unavailable("writer stopped"))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("writer stopped"))?
+        timed(BACKEND, operation, async move {
+            let sender = self
+                .writes
+                .lock()
+                .map_err(|_| StoreError::Unavailable("writer lock poisoned"))?
+                .clone()
+                .ok_or(StoreError::Unavailable("store is closed"))?;
+            let (reply, answer) = oneshot::channel();
+            let job: Box<dyn WriteJob> = Box::new(Job {
+                op: Some(op),
+                outcome: None,
+                reply,
+            });
+            sender
+                .send(job)
+                .await
+                .map_err(|_| StoreError::Unavailable("writer stopped"))?;
+            answer
+                .await
+                .map_err(|_| StoreError::Unavailable("writer stopped"))?
+        })
+        .await
     }
 
     /// Runs `op` against a snapshot on the blocking pool. `operation` names
@@ -198,26 +193,21 @@ impl RedbStore {
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
     {
-        timed(BACKEND, operation, self.read_untimed(op)).await
-    }
-
-    async fn read_untimed<T, F>(&self, op: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
-    {
-        let db = self
-            .db
-            .lock()
-            .map_err(|_| StoreError::Unavailable("store lock poisoned"))?
-            .clone()
-            .ok_or(StoreError::Unavailable("store is closed"))?;
-        tokio::task::spawn_blocking(move || {
-            let txn = db.begin_read().map_err(backend)?;
-            op(&txn)
+        timed(BACKEND, operation, async move {
+            let db = self
+                .db
+                .lock()
+                .map_err(|_| StoreError::Unavailable("store lock poisoned"))?
+                .clone()
+                .ok_or(StoreError::Unavailable("store is closed"))?;
+            tokio::task::spawn_blocking(move || {
+                let txn = db.begin_read().map_err(backend)?;
+                op(&txn)
+            })
+            .await
+            .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
         })
         .await
-        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
     }
 }
 
