@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::paging::PageQuery;
+use super::paging::{with_next_cursor, PageQuery};
 use super::AppState;
 use crate::store::{Page, PendingWork, Provisioning, StationRecord, StationRuntime};
 
@@ -84,7 +84,7 @@ pub struct ConnectedFilter {
     connected: Option<bool>,
 }
 
-/// Registered stations in id order, paged like tokens.
+/// Registered stations in id order, paged like tokens (`X-Next-Cursor` on a full page).
 #[utoipa::path(get, path = "/api/v0/cs", tag = "charge stations", params(PageQuery, ConnectedFilter),
     responses((status = 200, body = Vec<StationView>), (status = 400, body = ErrorBody)))]
 pub async fn list(
@@ -92,15 +92,17 @@ pub async fn list(
     page: web::Query<PageQuery>,
     filter: web::Query<ConnectedFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.page();
+    let page = page.page()?;
     let connected = state.registry.connected().await;
     let is_connected = |id: &str| connected.binary_search_by(|c| c.as_str().cmp(id)).is_ok();
     let stations: Vec<StationRecord> = match filter.connected {
-        None => state.store.list_stations(page).await?,
+        None => state.store.list_stations(page.clone()).await?,
         Some(true) => {
             let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
+            let after = page.after.as_deref().unwrap_or("");
             let mut out = Vec::new();
-            for id in connected.iter().skip(offset).take(page.limit as usize) {
+            let ids = connected.iter().filter(|id| id.as_str() > after);
+            for id in ids.skip(offset).take(page.limit as usize) {
                 if let Some(station) = state.store.station(id).await? {
                     out.push(station);
                 }
@@ -108,19 +110,22 @@ pub async fn list(
             out
         }
         Some(false) => {
-            // Scan in store order, skipping connected ones, until the page is full.
+            // Seek through the store in id order, skipping connected ones,
+            // until the page is full.
             const BATCH: u32 = 500;
-            let (mut out, mut skipped, mut cursor) = (Vec::new(), 0u64, 0u64);
+            let (mut out, mut skipped) = (Vec::new(), 0u64);
+            let mut after = page.after.clone();
             while out.len() < page.limit as usize {
                 let batch = state
                     .store
                     .list_stations(Page {
-                        offset: cursor,
+                        offset: 0,
                         limit: BATCH,
+                        after: after.clone(),
                     })
                     .await?;
                 let done = batch.len() < BATCH as usize;
-                cursor += batch.len() as u64;
+                after = batch.last().map(|s| s.id.clone());
                 for station in batch.into_iter().filter(|s| !is_connected(&s.id)) {
                     if skipped < page.offset {
                         skipped += 1;
@@ -135,11 +140,13 @@ pub async fn list(
             out
         }
     };
+    let last = stations.last().map(|s| s.id.clone());
     let mut views = Vec::with_capacity(stations.len());
     for station in stations {
         let runtime = state.store.runtime(&station.id).await?;
         let connected = is_connected(&station.id);
         views.push(view(station, connected, runtime, None));
     }
-    Ok(HttpResponse::Ok().json(views))
+    let mut response = with_next_cursor(HttpResponse::Ok(), &page, views.len(), last.as_deref());
+    Ok(response.json(views))
 }

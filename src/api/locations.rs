@@ -5,7 +5,7 @@ use chrono::Utc;
 
 use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
-use super::paging::PageQuery;
+use super::paging::{with_next_cursor, PageQuery};
 use super::validate::{coordinate, invalid, length, optional_length};
 use super::AppState;
 use crate::store::Location;
@@ -50,14 +50,17 @@ pub async fn show(state: web::Data<AppState>, id: LocationId) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(location))
 }
 
-/// Locations in id order.
+/// Locations in id order; a full page carries `X-Next-Cursor`.
 #[utoipa::path(get, path = "/api/v0/location", tag = "locations", params(PageQuery),
     responses((status = 200, body = Vec<Location>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.store.list_locations(query.page()).await?))
+    let page = query.page()?;
+    let locations = state.store.list_locations(page.clone()).await?;
+    let last = locations.last().map(|l| l.id.as_str());
+    Ok(with_next_cursor(HttpResponse::Ok(), &page, locations.len(), last).json(&locations))
 }
 
 /// OCPI field rules beyond the JSON types.

@@ -6,7 +6,7 @@ use chrono::Utc;
 
 use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
-use super::paging::PageQuery;
+use super::paging::{with_next_cursor, PageQuery};
 use super::validate::{invalid, length, optional_length};
 use super::AppState;
 use crate::emaid;
@@ -40,15 +40,17 @@ pub async fn put(
         .finish())
 }
 
-/// Tokens in uid order.
+/// Tokens in uid order; a full page carries `X-Next-Cursor`.
 #[utoipa::path(get, path = "/api/v0/token", tag = "tokens", params(PageQuery),
     responses((status = 200, body = Vec<Token>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let tokens = state.store.list_tokens(query.page()).await?;
-    Ok(HttpResponse::Ok().json(tokens))
+    let page = query.page()?;
+    let tokens = state.store.list_tokens(page.clone()).await?;
+    let last = tokens.last().map(|t| t.uid.as_str());
+    Ok(with_next_cursor(HttpResponse::Ok(), &page, tokens.len(), last).json(&tokens))
 }
 
 /// One token.

@@ -43,13 +43,32 @@ impl StoreError {
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A window into an ordered list: skip `offset` records, return at most `limit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A window into an ordered list: start after the key `after` (or at the
+/// start), skip `offset` records, return at most `limit`.
+///
+/// `after` is the seek cursor: a list key (station id, token uid, location id,
+/// transaction id) at which the previous page ended. Every backend serves it
+/// without reading the records before it; `offset` costs reading the records
+/// it skips, so it is for short lists and MaEVe compatibility.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
-    /// Records to skip from the start of the list.
+    /// Records to skip (after `after`, when given).
     pub offset: u64,
     /// Most records to return.
     pub limit: u32,
+    /// Start after this key (exclusive).
+    pub after: Option<String>,
+}
+
+impl Page {
+    /// `limit` records after skipping `offset` from the start of the list.
+    pub fn new(offset: u64, limit: u32) -> Page {
+        Page {
+            offset,
+            limit,
+            after: None,
+        }
+    }
 }
 
 /// Charge stations: registration and auth, settings, pending work, runtime state.
@@ -195,6 +214,8 @@ pub trait TransactionStore: Send + Sync {
     /// positive and within `i32` as 1.6 requires.
     async fn next_transaction_number(&self) -> StoreResult<i32>;
     /// The transaction's meter values in event order, each with its seq_no.
+    /// Pages by `offset` only: a meter value has no key of its own to seek
+    /// to, and `after` is refused as a backend error.
     async fn meter_values(
         &self,
         station_id: &str,

@@ -54,6 +54,8 @@ pub struct Reply {
     pub body: Value,
     /// The Location header, when present.
     pub location: Option<String>,
+    /// The X-Next-Cursor header of a full list page, when present.
+    pub next_cursor: Option<String>,
 }
 
 impl Reply {
@@ -91,15 +93,18 @@ impl TestServer {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
         };
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         Reply {
             status: response.status().as_u16(),
+            location: header("location"),
+            next_cursor: header("x-next-cursor"),
             body,
-            location,
         }
     }
 

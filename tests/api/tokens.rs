@@ -116,6 +116,24 @@ async fn token_list_pages_in_uid_order() {
         ["T05", "T06", "T07"]
     );
     assert_eq!(uids(s.get("/api/v0/token?offset=20").await).len(), 5);
+
+    // The seek cursor: a full page names where the next one starts.
+    let mut walked = Vec::new();
+    let mut path = "/api/v0/token?limit=10".to_owned();
+    loop {
+        let reply = s.get(&path).await;
+        let cursor = reply.next_cursor.clone();
+        walked.extend(uids(reply));
+        match cursor {
+            Some(cursor) => path = format!("/api/v0/token?limit=10&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let all: Vec<String> = (0..25).map(|i| format!("T{i:02}")).collect();
+    assert_eq!(walked, all, "cursor pages walk every token once, in order");
+    s.get("/api/v0/token?cursor=%2A%2A")
+        .await
+        .assert_error(400, "cursor");
     assert!(uids(s.get("/api/v0/token?offset=25").await).is_empty());
     assert!(uids(s.get("/api/v0/token?offset=1000000").await).is_empty());
     assert!(uids(s.get("/api/v0/token?limit=0").await).is_empty());

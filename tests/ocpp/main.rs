@@ -45,6 +45,7 @@ pub(crate) fn spawn_post(
             status: response.status().as_u16(),
             body,
             location: None,
+            next_cursor: None,
         }
     })
 }

@@ -44,6 +44,7 @@ conformance!(
         reregister_keeps_state_and_replaces_credentials,
         unknown_station_has_no_work_and_refuses_new_work,
         stations_list_in_id_order_with_paging,
+        cursor_pages_walk_every_record_once,
         settings_are_queued_per_key_and_track_delivery,
         certificates_are_queued_per_id_and_track_delivery,
         triggers_are_numbered_per_station,

@@ -308,14 +308,7 @@ async fn every_v201_action_answers_within_the_schema() {
     let values = fx
         .env
         .store
-        .meter_values(
-            "CS1",
-            "TX1",
-            Page {
-                offset: 0,
-                limit: 10,
-            },
-        )
+        .meter_values("CS1", "TX1", Page::new(0, 10))
         .await
         .unwrap();
     assert_eq!(
@@ -458,14 +451,7 @@ async fn v16_transactions_get_ids_and_are_stored() {
     let values = fx
         .env
         .store
-        .meter_values(
-            "CS1",
-            &id.to_string(),
-            Page {
-                offset: 0,
-                limit: 10,
-            },
-        )
+        .meter_values("CS1", &id.to_string(), Page::new(0, 10))
         .await
         .unwrap();
     let wh: Vec<f64> = values.iter().map(|v| v.sampled_values[0].value).collect();

@@ -14,6 +14,7 @@ mod catalog;
 mod stations;
 mod transactions;
 
+use std::ops::Bound;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -21,8 +22,7 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
-    WriteTransaction,
+    Database, Durability, ReadTransaction, ReadableDatabase, TableDefinition, WriteTransaction,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -323,9 +323,13 @@ pub(crate) fn list_page<T: DeserializeOwned>(
 ) -> StoreResult<Vec<T>> {
     let table = txn.open_table(table).map_err(backend)?;
     let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
+    let start = match page.after.as_deref() {
+        Some(after) => Bound::Excluded(after),
+        None => Bound::Unbounded,
+    };
     let mut out = Vec::new();
     for entry in table
-        .iter()
+        .range::<&str>((start, Bound::Unbounded))
         .map_err(backend)?
         .skip(offset)
         .take(page.limit as usize)

@@ -127,11 +127,20 @@ impl TransactionStore for RedbStore {
             let table = txn.open_table(TRANSACTIONS).map_err(backend)?;
             let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
             let mut out = Vec::new();
-            let rows = table.range((station_id.as_str(), "")..).map_err(backend)?;
-            let rows = rows.take_while(|entry| match entry {
-                Ok((key, _)) => key.value().0 == station_id,
-                Err(_) => true,
-            });
+            // Empty ids are refused at the API, so "" is below every key.
+            let after = page.after.as_deref().unwrap_or("");
+            let rows = table
+                .range((station_id.as_str(), after)..)
+                .map_err(backend)?;
+            let rows = rows
+                .take_while(|entry| match entry {
+                    Ok((key, _)) => key.value().0 == station_id,
+                    Err(_) => true,
+                })
+                .filter(|entry| match (entry, page.after.as_deref()) {
+                    (Ok((key, _)), Some(after)) => key.value().1 != after,
+                    _ => true,
+                });
             for entry in rows.skip(offset).take(page.limit as usize) {
                 let (_, value) = entry.map_err(backend)?;
                 out.push(decode(value.value())?);
@@ -166,6 +175,11 @@ impl TransactionStore for RedbStore {
         transaction_id: &str,
         page: Page,
     ) -> StoreResult<Vec<MeterValue>> {
+        if page.after.is_some() {
+            return Err(StoreError::Backend(
+                "meter values page by offset only".into(),
+            ));
+        }
         let (station_id, transaction_id) = (station_id.to_owned(), transaction_id.to_owned());
         self.read("meter_values", move |txn| {
             let table = txn.open_table(METER_VALUES).map_err(backend)?;
