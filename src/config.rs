@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::store::scylla::ScyllaSettings;
+
 /// voltgate: an OCPP-J charge station management engine.
 #[derive(Debug, Parser)]
 #[command(
@@ -55,14 +57,9 @@ pub struct Config {
     #[arg(long, env = "VOLTGATE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// ScyllaDB contact points, host:port[,host:port]; switches the store to ScyllaDB.
-    /// (The ScyllaDB backend is not built yet: giving this flag stops with an error.)
-    #[arg(long, env = "VOLTGATE_SCYLLA_URI", value_delimiter = ',')]
-    pub scylla_uri: Option<Vec<String>>,
-
-    /// ScyllaDB keyspace (with --scylla-uri).
-    #[arg(long, env = "VOLTGATE_SCYLLA_KEYSPACE", default_value = "voltgate")]
-    pub scylla_keyspace: String,
+    /// The ScyllaDB store: used instead of the embedded one when --scylla-uri is given.
+    #[command(flatten)]
+    pub scylla: ScyllaSettings,
 
     /// Largest REST request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "VOLTGATE_API_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -126,8 +123,7 @@ impl Config {
             ws_listen: ([127, 0, 0, 1], 0).into(),
             api_listen: ([127, 0, 0, 1], 0).into(),
             data_dir: data_dir.into(),
-            scylla_uri: None,
-            scylla_keyspace: "voltgate".into(),
+            scylla: ScyllaSettings::unset(),
             api_max_body_bytes: 1024 * 1024,
             api_workers: Some(1),
             ws_workers: Some(1),
@@ -152,7 +148,8 @@ mod tests {
         assert_eq!(config.ws_listen.to_string(), "0.0.0.0:9310");
         assert_eq!(config.api_listen.to_string(), "127.0.0.1:9410");
         assert_eq!(config.data_dir, PathBuf::from("./data"));
-        assert_eq!(config.scylla_uri, None);
+        assert_eq!(config.scylla.uri, None);
+        assert_eq!(config.scylla.replication.to_string(), "1");
     }
 
     #[test]
@@ -164,13 +161,16 @@ mod tests {
             "127.0.0.1:1",
             "--scylla-uri",
             "a:9042,b:9042",
+            "--scylla-replication",
+            "dc1:3",
         ])
         .into_config();
         assert_eq!(config.api_listen.to_string(), "127.0.0.1:1");
         assert_eq!(
-            config.scylla_uri,
+            config.scylla.uri,
             Some(vec!["a:9042".to_owned(), "b:9042".to_owned()])
         );
+        assert_eq!(config.scylla.replication.to_string(), "dc1:3");
     }
 
     #[test]

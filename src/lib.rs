@@ -40,6 +40,7 @@ use station::endpoint;
 use station::handlers::Env;
 use station::session::Limits;
 use store::redb::RedbStore;
+use store::scylla::ScyllaStore;
 use store::Store;
 use supervisor::{Registry, ShardThreads};
 
@@ -57,9 +58,6 @@ pub enum StartError {
         /// Why binding failed.
         source: std::io::Error,
     },
-    /// The configuration asks for something this build cannot do.
-    #[error("{0}")]
-    Unsupported(String),
 }
 
 /// Pending connections the OCPP listener lets the kernel queue.
@@ -122,23 +120,9 @@ impl App {
 /// Opens the store and starts the listeners. Must run inside an actix system
 /// (`#[actix_web::main]`, `#[actix_web::test]`).
 pub async fn start(config: Config) -> Result<App, StartError> {
-    if let Some(uri) = &config.scylla_uri {
-        return Err(StartError::Unsupported(format!(
-            "--scylla-uri {} was given, but the ScyllaDB backend is not built yet; \
-             omit it to use the embedded store in --data-dir",
-            uri.join(",")
-        )));
-    }
-    // Install the recorder before anything records.
-    metrics::prometheus();
     // Install the recorder before anything records.
     crate::metrics::prometheus();
-    let data_dir = config.data_dir.clone();
-    let store: Arc<dyn Store> = Arc::new(
-        tokio::task::spawn_blocking(move || RedbStore::open(&data_dir))
-            .await
-            .map_err(|e| store::StoreError::Backend(format!("store open task failed: {e}")))??,
-    );
+    let store = open_store(&config).await?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (registry, shard_threads) = Registry::start(threads * 8, threads);
     let engine = engine(&config, store.clone(), registry.clone());
@@ -162,6 +146,19 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         shard_threads,
         store,
     })
+}
+
+/// The ScyllaDB store when --scylla-uri is given, else the embedded one.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    if config.scylla.uri.is_some() {
+        let store = ScyllaStore::connect(&config.scylla).await?;
+        return Ok(Arc::new(store));
+    }
+    let data_dir = config.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || RedbStore::open(&data_dir))
+        .await
+        .map_err(|e| store::StoreError::Backend(format!("store open task failed: {e}")))??;
+    Ok(Arc::new(store))
 }
 
 fn engine(config: &Config, store: Arc<dyn Store>, registry: Registry) -> Arc<Engine> {

@@ -10,9 +10,11 @@
 //!
 //! Backends:
 //! * [`redb`]: the embedded default, one file under `--data-dir`.
+//! * [`scylla`]: ScyllaDB (or Cassandra 4+), for large fleets and several nodes.
 
 pub mod records;
 pub mod redb;
+pub mod scylla;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

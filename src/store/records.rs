@@ -748,6 +748,50 @@ pub struct Transaction {
     pub offline: bool,
 }
 
+impl Transaction {
+    /// The summary before any event of `event`'s transaction was applied.
+    pub fn empty_for(event: &TransactionEvent) -> Transaction {
+        Transaction {
+            station_id: event.station_id.clone(),
+            transaction_id: event.transaction_id.clone(),
+            id_token: None,
+            started_at: None,
+            ended_at: None,
+            stop_reason: None,
+            evse_id: None,
+            connector_id: None,
+            last_seq_no: 0,
+            event_count: 0,
+            meter_value_count: 0,
+            offline: false,
+        }
+    }
+
+    /// Folds one (not yet applied) event into the summary. Every backend
+    /// folds with this, so summaries agree whatever the store.
+    pub fn fold(&mut self, event: &TransactionEvent) {
+        if event.id_token.is_some() {
+            self.id_token = event.id_token.clone();
+        }
+        match event.kind {
+            TransactionEventKind::Started => self.started_at = Some(event.timestamp),
+            TransactionEventKind::Ended => {
+                self.ended_at = Some(event.timestamp);
+                if event.stop_reason.is_some() {
+                    self.stop_reason = event.stop_reason.clone();
+                }
+            }
+            TransactionEventKind::Updated => {}
+        }
+        self.evse_id = event.evse_id.or(self.evse_id);
+        self.connector_id = event.connector_id.or(self.connector_id);
+        self.last_seq_no = self.last_seq_no.max(event.seq_no);
+        self.event_count += 1;
+        self.meter_value_count += event.meter_values.len() as u64;
+        self.offline |= event.offline;
+    }
+}
+
 // ---------------------------------------------------------------------------
 // OCPI parties
 // ---------------------------------------------------------------------------

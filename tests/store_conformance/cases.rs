@@ -920,11 +920,14 @@ pub async fn transaction_numbers_are_unique_and_survive_reopen(mut fx: Fixture) 
     for _ in 0..5 {
         seen.push(fx.store.next_transaction_number().await.unwrap());
     }
-    assert_eq!(seen, [1, 2, 3, 4, 5]);
+    // Unique and increasing; a backend may reserve ids in blocks, so after
+    // a restart the next one is only promised to be above every earlier one.
+    assert!(seen[0] > 0);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
     fx.reopen().await;
-    assert_eq!(
-        fx.store.next_transaction_number().await.unwrap(),
-        6,
-        "never reused after a restart"
+    let after_restart = fx.store.next_transaction_number().await.unwrap();
+    assert!(
+        after_restart > seen[4],
+        "{after_restart} reused after a restart (had {seen:?})"
     );
 }

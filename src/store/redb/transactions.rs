@@ -10,52 +10,11 @@ use super::{
     backend, decode, encode, RedbStore, COUNTERS, METER_VALUES, TRANSACTIONS, TRANSACTION_EVENTS,
 };
 use crate::store::{
-    MeterValue, Page, StoreError, StoreResult, Transaction, TransactionEvent, TransactionEventKind,
-    TransactionStore,
+    MeterValue, Page, StoreError, StoreResult, Transaction, TransactionEvent, TransactionStore,
 };
 
 /// The counter behind OCPP 1.6 transaction ids.
 const V16_TRANSACTION_COUNTER: &str = "v16_transaction_id";
-
-/// Folds one event into the transaction's summary.
-fn fold_event(summary: &mut Transaction, event: &TransactionEvent) {
-    if event.id_token.is_some() {
-        summary.id_token = event.id_token.clone();
-    }
-    match event.kind {
-        TransactionEventKind::Started => summary.started_at = Some(event.timestamp),
-        TransactionEventKind::Ended => {
-            summary.ended_at = Some(event.timestamp);
-            if event.stop_reason.is_some() {
-                summary.stop_reason = event.stop_reason.clone();
-            }
-        }
-        TransactionEventKind::Updated => {}
-    }
-    summary.evse_id = event.evse_id.or(summary.evse_id);
-    summary.connector_id = event.connector_id.or(summary.connector_id);
-    summary.last_seq_no = summary.last_seq_no.max(event.seq_no);
-    summary.event_count += 1;
-    summary.meter_value_count += event.meter_values.len() as u64;
-    summary.offline |= event.offline;
-}
-
-fn new_summary(event: &TransactionEvent) -> Transaction {
-    Transaction {
-        station_id: event.station_id.clone(),
-        transaction_id: event.transaction_id.clone(),
-        id_token: None,
-        started_at: None,
-        ended_at: None,
-        stop_reason: None,
-        evse_id: None,
-        connector_id: None,
-        last_seq_no: 0,
-        event_count: 0,
-        meter_value_count: 0,
-        offline: false,
-    }
-}
 
 #[async_trait]
 impl TransactionStore for RedbStore {
@@ -75,9 +34,9 @@ impl TransactionStore for RedbStore {
             let existing = transactions.get((station, tx_id)).map_err(backend)?;
             let mut summary = match existing.map(|v| decode(v.value())) {
                 Some(decoded) => decoded?,
-                None => new_summary(&event),
+                None => Transaction::empty_for(&event),
             };
-            fold_event(&mut summary, &event);
+            summary.fold(&event);
             let bytes = encode(&summary)?;
             transactions
                 .insert((station, tx_id), bytes.as_slice())

@@ -1,0 +1,198 @@
+//! Tokens, uploaded certificates, locations and OCPI parties on ScyllaDB:
+//! one partition per record, listed through the directory.
+
+use async_trait::async_trait;
+use futures_util::future::try_join_all;
+use scylla::value::CqlTimestamp;
+
+use super::directory::Kind;
+use super::{from_json, name_of, parse_name, time, timestamp, to_json, ScyllaStore, BACKEND};
+use crate::store::{
+    timed, CertificateStore, Location, LocationStore, OcpiParty, OcpiPartyStore, Page, StoreResult,
+    StoredCertificate, Token, TokenStore,
+};
+
+impl ScyllaStore {
+    async fn find_token(&self, uid: &str) -> StoreResult<Option<Token>> {
+        self.row::<(String,)>(&self.statements.token_get, (uid,))
+            .await?
+            .map(|(record,)| from_json(&record))
+            .transpose()
+    }
+
+    async fn find_location(&self, id: &str) -> StoreResult<Option<Location>> {
+        self.row::<(String,)>(&self.statements.location_get, (id,))
+            .await?
+            .map(|(record,)| from_json(&record))
+            .transpose()
+    }
+
+    async fn find_certificate(&self, hash: &str) -> StoreResult<Option<StoredCertificate>> {
+        let row = self
+            .row::<(String, CqlTimestamp)>(&self.statements.certificate_get, (hash,))
+            .await?;
+        row.map(|(pem, uploaded_at)| {
+            Ok(StoredCertificate {
+                hash: hash.to_owned(),
+                pem,
+                uploaded_at: time(uploaded_at)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn find_party(&self, token: &str) -> StoreResult<Option<OcpiParty>> {
+        let row = self
+            .row::<(Option<String>, String, CqlTimestamp)>(&self.statements.party_get, (token,))
+            .await?;
+        row.map(|(url, status, registered_at)| {
+            Ok(OcpiParty {
+                token: token.to_owned(),
+                url,
+                status: parse_name(status)?,
+                registered_at: time(registered_at)?,
+            })
+        })
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl TokenStore for ScyllaStore {
+    async fn put_token(&self, token: Token) -> StoreResult<()> {
+        timed(BACKEND, "put_token", async {
+            let record = to_json(&token)?;
+            self.batch(
+                &self.statements.token_put,
+                ((token.uid.as_str(), record), Kind::Token.row(&token.uid)),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn token(&self, uid: &str) -> StoreResult<Option<Token>> {
+        timed(BACKEND, "token", self.find_token(uid)).await
+    }
+
+    async fn list_tokens(&self, page: Page) -> StoreResult<Vec<Token>> {
+        timed(BACKEND, "list_tokens", async {
+            let uids = self.directory_page(Kind::Token, &page).await?;
+            let tokens = try_join_all(uids.iter().map(|uid| self.find_token(uid))).await?;
+            Ok(tokens.into_iter().flatten().collect())
+        })
+        .await
+    }
+
+    async fn delete_token(&self, uid: &str) -> StoreResult<bool> {
+        timed(BACKEND, "delete_token", async {
+            let existed = self.find_token(uid).await?.is_some();
+            self.batch(
+                &self.statements.token_delete,
+                ((uid,), Kind::Token.row(uid)),
+            )
+            .await?;
+            Ok(existed)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CertificateStore for ScyllaStore {
+    async fn put_certificate(&self, certificate: StoredCertificate) -> StoreResult<()> {
+        timed(BACKEND, "put_certificate", async {
+            self.execute(
+                &self.statements.certificate_put,
+                (
+                    certificate.hash.as_str(),
+                    certificate.pem.as_str(),
+                    timestamp(certificate.uploaded_at),
+                ),
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn certificate(&self, hash: &str) -> StoreResult<Option<StoredCertificate>> {
+        timed(BACKEND, "certificate", self.find_certificate(hash)).await
+    }
+
+    async fn delete_certificate(&self, hash: &str) -> StoreResult<bool> {
+        timed(BACKEND, "delete_certificate", async {
+            let existed = self.find_certificate(hash).await?.is_some();
+            self.execute(&self.statements.certificate_delete, (hash,))
+                .await?;
+            Ok(existed)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl LocationStore for ScyllaStore {
+    async fn put_location(&self, location: Location) -> StoreResult<()> {
+        timed(BACKEND, "put_location", async {
+            let record = to_json(&location)?;
+            self.batch(
+                &self.statements.location_put,
+                (
+                    (location.id.as_str(), record),
+                    Kind::Location.row(&location.id),
+                ),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn location(&self, id: &str) -> StoreResult<Option<Location>> {
+        timed(BACKEND, "location", self.find_location(id)).await
+    }
+
+    async fn list_locations(&self, page: Page) -> StoreResult<Vec<Location>> {
+        timed(BACKEND, "list_locations", async {
+            let ids = self.directory_page(Kind::Location, &page).await?;
+            let locations = try_join_all(ids.iter().map(|id| self.find_location(id))).await?;
+            Ok(locations.into_iter().flatten().collect())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl OcpiPartyStore for ScyllaStore {
+    async fn put_party(&self, party: OcpiParty) -> StoreResult<()> {
+        timed(BACKEND, "put_party", async {
+            let status = name_of(&party.status)?;
+            self.execute(
+                &self.statements.party_put,
+                (
+                    party.token.as_str(),
+                    party.url.as_deref(),
+                    status.as_str(),
+                    timestamp(party.registered_at),
+                ),
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn party(&self, token: &str) -> StoreResult<Option<OcpiParty>> {
+        timed(BACKEND, "party", self.find_party(token)).await
+    }
+
+    async fn delete_party(&self, token: &str) -> StoreResult<bool> {
+        timed(BACKEND, "delete_party", async {
+            let existed = self.find_party(token).await?.is_some();
+            self.execute(&self.statements.party_delete, (token,))
+                .await?;
+            Ok(existed)
+        })
+        .await
+    }
+}

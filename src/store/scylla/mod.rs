@@ -1,0 +1,307 @@
+//! The ScyllaDB store (Apache Cassandra 4+ works too): one keyspace shared by
+//! every voltgate node, for fleets past one disk.
+//!
+//! At start the store connects with explicit bounds (request and connection
+//! timeouts, the driver's default retry policy for idempotent statements, a
+//! fixed pool per shard, token-aware and optionally DC-local routing),
+//! creates the keyspace and tables when missing and refuses an incompatible
+//! one (`schema`), and prepares every statement once (`statements`).
+//!
+//! Writes are at LOCAL_QUORUM, lightweight transactions at LOCAL_SERIAL;
+//! a write is acknowledged once a quorum of replicas holds it. The data
+//! model, and which writes are LWTs, is documented in `schema/scylla.cql`.
+
+mod catalog;
+mod directory;
+mod schema;
+pub mod settings;
+mod statements;
+mod stations;
+mod transactions;
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::client::PoolSize;
+use scylla::deserialize::row::DeserializeRow;
+use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::policies::retry::DefaultRetryPolicy;
+use scylla::response::query_result::QueryResult;
+use scylla::serialize::batch::BatchValues;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::batch::Batch;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::{Consistency, SerialConsistency};
+use scylla::value::{CqlTimestamp, CqlValue, Row};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use settings::{Replication, ScyllaSettings};
+use statements::Statements;
+
+use super::{Delivery, DeliveryStatus, Store, StoreError, StoreResult};
+
+/// The backend's name (metrics, logs).
+const BACKEND: &str = "scylla";
+
+/// The ScyllaDB store.
+pub struct ScyllaStore {
+    session: Session,
+    statements: Statements,
+    keyspace: String,
+    /// OCPP 1.6 transaction ids reserved by this node and not yet handed out.
+    transaction_ids: tokio::sync::Mutex<transactions::IdBlock>,
+}
+
+impl ScyllaStore {
+    /// Connects, creates or checks the schema and prepares the statements.
+    /// Fails with a message saying what is wrong: no contact point answers,
+    /// authentication failed, the keyspace holds an incompatible schema.
+    pub async fn connect(settings: &ScyllaSettings) -> StoreResult<ScyllaStore> {
+        let nodes = settings.uri.clone().unwrap_or_default();
+        if nodes.is_empty() {
+            return Err(StoreError::Backend("--scylla-uri names no node".into()));
+        }
+        let session = session_builder(settings, &nodes)?
+            .build()
+            .await
+            .map_err(|e| {
+                StoreError::Backend(format!(
+                    "cannot reach the ScyllaDB cluster at {}: {e}",
+                    nodes.join(",")
+                ))
+            })?;
+        schema::ensure(&session, settings).await?;
+        let statements = Statements::prepare(&session).await?;
+        tracing::info!(
+            nodes = %nodes.join(","),
+            keyspace = %settings.keyspace,
+            schema_version = schema::SCHEMA_VERSION,
+            "ScyllaDB store ready"
+        );
+        Ok(ScyllaStore {
+            session,
+            statements,
+            keyspace: settings.keyspace.clone(),
+            transaction_ids: Default::default(),
+        })
+    }
+
+    /// The keyspace in use.
+    pub fn keyspace(&self) -> &str {
+        &self.keyspace
+    }
+
+    /// Drops the store's keyspace with everything in it. For tests, which
+    /// give every run a keyspace of its own.
+    pub async fn drop_keyspace(&self) -> StoreResult<()> {
+        schema::drop_keyspace(&self.session, &self.keyspace).await
+    }
+
+    /// Runs a statement whose result has no rows (or whose rows are ignored).
+    async fn execute(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> StoreResult<QueryResult> {
+        self.session
+            .execute_unpaged(statement, values)
+            .await
+            .map_err(db)
+    }
+
+    /// Runs a logged batch.
+    async fn batch(&self, batch: &Batch, values: impl BatchValues) -> StoreResult<()> {
+        self.session.batch(batch, values).await.map_err(db)?;
+        Ok(())
+    }
+
+    /// Runs a query and decodes every row.
+    async fn rows<R>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> StoreResult<Vec<R>>
+    where
+        R: for<'frame> DeserializeRow<'frame, 'frame>,
+    {
+        let result = self.execute(statement, values).await?;
+        let rows = result.into_rows_result().map_err(db)?;
+        let decoded = rows.rows::<R>().map_err(db)?;
+        decoded.map(|row| row.map_err(db)).collect()
+    }
+
+    /// Runs a query for at most one row.
+    async fn row<R>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> StoreResult<Option<R>>
+    where
+        R: for<'frame> DeserializeRow<'frame, 'frame>,
+    {
+        Ok(self.rows(statement, values).await?.into_iter().next())
+    }
+
+    /// Runs a lightweight transaction and reads whether it applied.
+    async fn lwt(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> StoreResult<Lwt> {
+        Lwt::read(self.execute(statement, values).await?)
+    }
+}
+
+fn session_builder(settings: &ScyllaSettings, nodes: &[String]) -> StoreResult<SessionBuilder> {
+    let mut routing = DefaultPolicy::builder().token_aware(true);
+    if let Some(dc) = &settings.local_dc {
+        routing = routing.prefer_datacenter(dc.clone());
+    }
+    let profile = ExecutionProfile::builder()
+        .consistency(Consistency::LocalQuorum)
+        .serial_consistency(Some(SerialConsistency::LocalSerial))
+        .request_timeout(Some(settings.request_timeout()))
+        .retry_policy(Arc::new(DefaultRetryPolicy::new()))
+        .load_balancing_policy(routing.build())
+        .build();
+    let per_shard =
+        NonZeroUsize::new(usize::from(settings.connections_per_shard)).unwrap_or(NonZeroUsize::MIN);
+    let mut builder = SessionBuilder::new()
+        .known_nodes(nodes)
+        .connection_timeout(settings.connect_timeout())
+        .pool_size(PoolSize::PerShard(per_shard))
+        .default_execution_profile_handle(profile.into_handle());
+    match (&settings.user, &settings.password) {
+        (Some(user), Some(password)) => builder = builder.user(user, password),
+        (None, None) => {}
+        _ => {
+            return Err(StoreError::Backend(
+                "--scylla-user and --scylla-password go together".into(),
+            ))
+        }
+    }
+    Ok(builder)
+}
+
+#[async_trait]
+impl Store for ScyllaStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn close(&self) {
+        // Every acknowledged write is already on a quorum of replicas; the
+        // session's connections close when the store is dropped.
+    }
+}
+
+/// What a lightweight transaction answered: whether it applied, and the
+/// current row when it did not (Cassandra and ScyllaDB differ in which
+/// columns come back, so they are looked up by name).
+struct Lwt {
+    applied: bool,
+    columns: Vec<(String, Option<CqlValue>)>,
+}
+
+impl Lwt {
+    fn read(result: QueryResult) -> StoreResult<Lwt> {
+        let rows = result.into_rows_result().map_err(db)?;
+        let names: Vec<String> = rows
+            .column_specs()
+            .iter()
+            .map(|spec| spec.name().to_owned())
+            .collect();
+        let row = rows
+            .maybe_first_row::<Row>()
+            .map_err(db)?
+            .ok_or_else(|| StoreError::Backend("lightweight transaction answered no row".into()))?;
+        let columns: Vec<_> = names.into_iter().zip(row.columns).collect();
+        let applied = columns
+            .iter()
+            .find(|(name, _)| name == "[applied]")
+            .and_then(|(_, value)| value.as_ref()?.as_boolean())
+            .ok_or_else(|| {
+                StoreError::Backend("lightweight transaction answered no [applied]".into())
+            })?;
+        Ok(Lwt { applied, columns })
+    }
+
+    /// A column of the current row (when the LWT did not apply).
+    fn column(&self, name: &str) -> Option<&CqlValue> {
+        self.columns
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, value)| value.as_ref())
+    }
+}
+
+/// A driver failure as a store error (500 / CALLERROR InternalError).
+fn db(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("ScyllaDB: {error}"))
+}
+
+/// A time as a CQL timestamp (milliseconds).
+fn timestamp(time: DateTime<Utc>) -> CqlTimestamp {
+    CqlTimestamp(time.timestamp_millis())
+}
+
+/// A CQL timestamp as a time.
+fn time(timestamp: CqlTimestamp) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(timestamp.0)
+        .ok_or_else(|| StoreError::Backend(format!("timestamp {} out of range", timestamp.0)))
+}
+
+/// `time` as the store keeps it (milliseconds), so what a write returns
+/// equals what a later read returns.
+fn stored_time(time: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(time.timestamp_millis()).unwrap_or(time)
+}
+
+/// A record as the JSON text of its column.
+fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encode: {e}")))
+}
+
+/// A JSON column as its record.
+fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("decode: {e}")))
+}
+
+/// A unit enum's serde name (DeliveryStatus::Pending → "Pending"), for text columns.
+fn name_of<T: Serialize>(value: &T) -> StoreResult<String> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => Ok(name),
+        _ => Err(StoreError::Backend("not a unit enum".into())),
+    }
+}
+
+/// A text column back into its unit enum.
+fn parse_name<T: DeserializeOwned>(name: String) -> StoreResult<T> {
+    serde_json::from_value(serde_json::Value::String(name))
+        .map_err(|e| StoreError::Backend(format!("decode: {e}")))
+}
+
+/// The delivery columns (status, status_at, detail) of a queued item.
+type DeliveryColumns = (String, CqlTimestamp, Option<String>);
+
+fn delivery_columns(delivery: &Delivery) -> StoreResult<DeliveryColumns> {
+    Ok((
+        name_of(&delivery.status)?,
+        timestamp(delivery.updated_at),
+        delivery.detail.clone(),
+    ))
+}
+
+fn delivery_from((status, at, detail): DeliveryColumns) -> StoreResult<Delivery> {
+    Ok(Delivery {
+        status: parse_name::<DeliveryStatus>(status)?,
+        updated_at: time(at)?,
+        detail,
+    })
+}

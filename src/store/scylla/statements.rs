@@ -1,0 +1,191 @@
+//! Every CQL statement the store runs on a request path, prepared once at
+//! start. Prepared statements carry their partition key, so the driver
+//! routes each one to a replica that owns it (token-aware).
+
+use scylla::client::session::Session;
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+
+use crate::store::{StoreError, StoreResult};
+
+/// The statement texts, named. `idempotent` ones may be retried by the
+/// driver after a timeout; LWTs and anything else never are.
+macro_rules! statements {
+    ($( $name:ident, $idempotent:expr, $cql:expr; )*) => {
+        /// The prepared statements.
+        pub struct Statements {
+            $( pub $name: PreparedStatement, )*
+            /// Token record + directory entry, in one logged batch.
+            pub token_put: Batch,
+            /// Token record + directory entry removed together.
+            pub token_delete: Batch,
+            /// Location record + directory entry, in one logged batch.
+            pub location_put: Batch,
+        }
+
+        /// (name, idempotent, text) of every single statement.
+        #[cfg(test)]
+        pub const TEXTS: &[(&str, bool, &str)] = &[ $( (stringify!($name), $idempotent, $cql), )* ];
+
+        impl Statements {
+            /// Prepares every statement; fails with the statement that the cluster refused.
+            pub async fn prepare(session: &Session) -> StoreResult<Statements> {
+                let mut prepared = Statements {
+                    $( $name: prepare(session, $cql, $idempotent).await?, )*
+                    token_put: Batch::new(BatchType::Logged),
+                    token_delete: Batch::new(BatchType::Logged),
+                    location_put: Batch::new(BatchType::Logged),
+                };
+                prepared.token_put = logged(&[&prepared.token_upsert, &prepared.directory_insert]);
+                prepared.token_delete = logged(&[&prepared.token_remove, &prepared.directory_delete]);
+                prepared.location_put =
+                    logged(&[&prepared.location_upsert, &prepared.directory_insert]);
+                Ok(prepared)
+            }
+        }
+    };
+}
+
+statements! {
+    station_insert, false,
+        "INSERT INTO stations (id, security_profile, password_hash, invalid_username_allowed, provisioning, registered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+    station_update_auth, false,
+        "UPDATE stations SET security_profile = ?, password_hash = ?, invalid_username_allowed = ?, updated_at = ? WHERE id = ? IF EXISTS";
+    station_get, true,
+        "SELECT id, security_profile, password_hash, invalid_username_allowed, provisioning, registered_at, updated_at FROM stations WHERE id = ?";
+    station_set_provisioning, false,
+        "UPDATE stations SET provisioning = ?, updated_at = ? WHERE id = ? IF EXISTS";
+
+    directory_insert, true,
+        "INSERT INTO directory (kind, bucket, entry) VALUES (?, ?, ?)";
+    directory_delete, true,
+        "DELETE FROM directory WHERE kind = ? AND bucket = ? AND entry = ?";
+    directory_page, true,
+        "SELECT entry FROM directory WHERE kind = ? AND bucket = ? AND entry > ? LIMIT ?";
+
+    settings_upsert, true,
+        "INSERT INTO station_settings (station_id, name, value, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?)";
+    settings_of, true,
+        "SELECT name, value, status, status_at, detail FROM station_settings WHERE station_id = ?";
+    settings_delivery, false,
+        "UPDATE station_settings SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND name = ? IF EXISTS";
+
+    certificates_upsert, true,
+        "INSERT INTO station_install_certificates (station_id, certificate_id, certificate_use, pem, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    certificates_of, true,
+        "SELECT certificate_id, certificate_use, pem, status, status_at, detail FROM station_install_certificates WHERE station_id = ?";
+    certificates_delivery, false,
+        "UPDATE station_install_certificates SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND certificate_id = ? IF EXISTS";
+
+    trigger_last, true,
+        "SELECT seq FROM station_triggers WHERE station_id = ? ORDER BY seq DESC LIMIT 1";
+    trigger_insert, false,
+        "INSERT INTO station_triggers (station_id, seq, message, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+    triggers_of, true,
+        "SELECT seq, message, status, status_at, detail FROM station_triggers WHERE station_id = ?";
+    triggers_delivery, false,
+        "UPDATE station_triggers SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND seq = ? IF EXISTS";
+
+    profiles_upsert, true,
+        "INSERT INTO station_charging_profiles (station_id, profile_id, evse_id, profile, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    profiles_of, true,
+        "SELECT profile_id, evse_id, profile, status, status_at, detail FROM station_charging_profiles WHERE station_id = ?";
+    profiles_delivery, false,
+        "UPDATE station_charging_profiles SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND profile_id = ? IF EXISTS";
+
+    runtime_get, true,
+        "SELECT record FROM station_runtime WHERE station_id = ?";
+    runtime_put, true,
+        "INSERT INTO station_runtime (station_id, record) VALUES (?, ?)";
+
+    token_upsert, true,
+        "INSERT INTO tokens (uid, record) VALUES (?, ?)";
+    token_get, true,
+        "SELECT record FROM tokens WHERE uid = ?";
+    token_remove, true,
+        "DELETE FROM tokens WHERE uid = ?";
+
+    certificate_put, true,
+        "INSERT INTO certificates (hash, pem, uploaded_at) VALUES (?, ?, ?)";
+    certificate_get, true,
+        "SELECT pem, uploaded_at FROM certificates WHERE hash = ?";
+    certificate_delete, true,
+        "DELETE FROM certificates WHERE hash = ?";
+
+    location_upsert, true,
+        "INSERT INTO locations (id, record) VALUES (?, ?)";
+    location_get, true,
+        "SELECT record FROM locations WHERE id = ?";
+
+    party_put, true,
+        "INSERT INTO ocpi_parties (credentials_token, url, status, registered_at) VALUES (?, ?, ?, ?)";
+    party_get, true,
+        "SELECT url, status, registered_at FROM ocpi_parties WHERE credentials_token = ?";
+    party_delete, true,
+        "DELETE FROM ocpi_parties WHERE credentials_token = ?";
+
+    transaction_get, true,
+        "SELECT revision, summary, applied_seq_nos, meter_buckets FROM transactions WHERE station_id = ? AND transaction_id = ?";
+    transaction_insert, false,
+        "INSERT INTO transactions (station_id, transaction_id, revision, summary, applied_seq_nos, meter_buckets) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+    transaction_update, false,
+        "UPDATE transactions SET revision = ?, summary = ?, applied_seq_nos = applied_seq_nos + ?, meter_buckets = meter_buckets + ? WHERE station_id = ? AND transaction_id = ? IF revision = ?";
+    station_transaction_put, true,
+        "INSERT INTO station_transactions (station_id, transaction_id, summary) VALUES (?, ?, ?) USING TIMESTAMP ?";
+    station_transactions_page, true,
+        "SELECT summary FROM station_transactions WHERE station_id = ? AND transaction_id > ? LIMIT ?";
+    meter_value_put, true,
+        "INSERT INTO meter_values (station_id, transaction_id, bucket, seq_no, idx, meter_value) VALUES (?, ?, ?, ?, ?, ?)";
+    meter_values_of_bucket, true,
+        "SELECT seq_no, meter_value FROM meter_values WHERE station_id = ? AND transaction_id = ? AND bucket = ?";
+
+    id_block_get, true,
+        "SELECT next_id FROM id_blocks WHERE name = ?";
+    id_block_create, false,
+        "INSERT INTO id_blocks (name, next_id) VALUES (?, ?) IF NOT EXISTS";
+    id_block_advance, false,
+        "UPDATE id_blocks SET next_id = ? WHERE name = ? IF next_id = ?";
+}
+
+async fn prepare(session: &Session, cql: &str, idempotent: bool) -> StoreResult<PreparedStatement> {
+    let mut statement = session
+        .prepare(cql)
+        .await
+        .map_err(|e| StoreError::Backend(format!("ScyllaDB refused to prepare `{cql}`: {e}")))?;
+    statement.set_is_idempotent(idempotent);
+    Ok(statement)
+}
+
+/// A logged batch: its statements are applied all or none, even across
+/// partitions (the batch log replays a half-applied one).
+fn logged(statements: &[&PreparedStatement]) -> Batch {
+    let mut batch = Batch::new(BatchType::Logged);
+    for statement in statements {
+        batch.append_statement((*statement).clone());
+    }
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TEXTS;
+
+    #[test]
+    fn every_read_and_change_names_its_partition() {
+        for (name, _, cql) in TEXTS {
+            let upper = cql.to_ascii_uppercase();
+            assert!(!upper.contains("ALLOW FILTERING"), "{name} filters");
+            if !upper.starts_with("INSERT") {
+                assert!(upper.contains(" WHERE "), "{name} has no WHERE: a scan");
+            }
+        }
+    }
+
+    #[test]
+    fn lightweight_transactions_are_never_retried_blindly() {
+        for (name, idempotent, cql) in TEXTS {
+            let lwt = cql.contains(" IF ");
+            assert!(!(lwt && *idempotent), "{name} is an LWT marked idempotent");
+        }
+    }
+}

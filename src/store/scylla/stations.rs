@@ -1,0 +1,497 @@
+//! [`StationStore`] on ScyllaDB: registrations (LWT), the station directory,
+//! queued work per station partition, runtime state.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::future::try_join_all;
+use scylla::value::CqlTimestamp;
+
+use super::directory::Kind;
+use super::{
+    delivery_columns, delivery_from, from_json, name_of, parse_name, stored_time, time, timestamp,
+    to_json, DeliveryColumns, ScyllaStore, BACKEND,
+};
+use crate::store::{
+    timed, ChargeStationAuth, ChargingProfileRecord, Delivery, InstallCertificateRecord,
+    NewChargingProfile, NewInstallCertificate, Page, PendingWork, Provisioning, SecurityProfile,
+    SettingRecord, StationRecord, StationRuntime, StationStore, StoreError, StoreResult,
+    TriggerMessage, TriggerRecord, WorkItemRef,
+};
+
+const STATION: &str = "charge station";
+/// Attempts at a contended LWT before the call fails.
+const MOST_LWT_ATTEMPTS: u32 = 16;
+
+/// The columns of `station_get`.
+type StationRow = (
+    String,
+    i8,
+    Option<String>,
+    bool,
+    String,
+    CqlTimestamp,
+    CqlTimestamp,
+);
+
+fn station_from(row: StationRow) -> StoreResult<StationRecord> {
+    let (id, profile, password, invalid_username_allowed, provisioning, registered, updated) = row;
+    Ok(StationRecord {
+        id,
+        auth: ChargeStationAuth {
+            security_profile: SecurityProfile::try_from(i64::from(profile))
+                .map_err(StoreError::Backend)?,
+            base64_sha256_password: password,
+            invalid_username_allowed,
+        },
+        provisioning: parse_name(provisioning)?,
+        registered_at: time(registered)?,
+        updated_at: time(updated)?,
+    })
+}
+
+fn profile_number(auth: &ChargeStationAuth) -> i8 {
+    u8::from(auth.security_profile) as i8
+}
+
+fn not_found_unless_applied(applied: bool, what: &'static str) -> StoreResult<()> {
+    if applied {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(what))
+    }
+}
+
+impl ScyllaStore {
+    async fn require_station(&self, id: &str) -> StoreResult<StationRecord> {
+        self.find_station(id)
+            .await?
+            .ok_or(StoreError::NotFound(STATION))
+    }
+
+    async fn find_station(&self, id: &str) -> StoreResult<Option<StationRecord>> {
+        self.row::<StationRow>(&self.statements.station_get, (id,))
+            .await?
+            .map(station_from)
+            .transpose()
+    }
+
+    /// Registration as a loop: create if absent, else replace credentials;
+    /// a lost race (created or removed in between) goes around again.
+    async fn register(
+        &self,
+        id: &str,
+        auth: &ChargeStationAuth,
+        now: DateTime<Utc>,
+    ) -> StoreResult<StationRecord> {
+        let now = stored_time(now);
+        let pending = name_of(&Provisioning::Pending)?;
+        for _ in 0..MOST_LWT_ATTEMPTS {
+            let created = self
+                .lwt(
+                    &self.statements.station_insert,
+                    (
+                        id,
+                        profile_number(auth),
+                        auth.base64_sha256_password.as_deref(),
+                        auth.invalid_username_allowed,
+                        pending.as_str(),
+                        timestamp(now),
+                        timestamp(now),
+                    ),
+                )
+                .await?;
+            if created.applied {
+                return Ok(StationRecord {
+                    id: id.to_owned(),
+                    auth: auth.clone(),
+                    provisioning: Provisioning::Pending,
+                    registered_at: now,
+                    updated_at: now,
+                });
+            }
+            let provisioning = created.column("provisioning").and_then(|v| v.as_text());
+            let registered = created
+                .column("registered_at")
+                .and_then(|v| v.as_cql_timestamp());
+            let (Some(provisioning), Some(registered)) = (provisioning, registered) else {
+                return Err(StoreError::Backend(
+                    "registration LWT did not return the existing station".into(),
+                ));
+            };
+            let existing = (parse_name(provisioning.clone())?, time(registered)?);
+            let updated = self
+                .lwt(
+                    &self.statements.station_update_auth,
+                    (
+                        profile_number(auth),
+                        auth.base64_sha256_password.as_deref(),
+                        auth.invalid_username_allowed,
+                        timestamp(now),
+                        id,
+                    ),
+                )
+                .await?;
+            if updated.applied {
+                return Ok(StationRecord {
+                    id: id.to_owned(),
+                    auth: auth.clone(),
+                    provisioning: existing.0,
+                    registered_at: existing.1,
+                    updated_at: now,
+                });
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "registration of {id} lost {MOST_LWT_ATTEMPTS} races in a row"
+        )))
+    }
+
+    /// The next trigger number of a station, claimed with an LWT insert.
+    async fn insert_trigger(
+        &self,
+        id: &str,
+        trigger: TriggerMessage,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TriggerRecord> {
+        let delivery = Delivery::pending(stored_time(now));
+        let (status, at, detail) = delivery_columns(&delivery)?;
+        let message = name_of(&trigger)?;
+        for _ in 0..MOST_LWT_ATTEMPTS {
+            let last = self
+                .row::<(i64,)>(&self.statements.trigger_last, (id,))
+                .await?
+                .map_or(0, |(seq,)| seq);
+            let seq = last + 1;
+            let claimed = self
+                .lwt(
+                    &self.statements.trigger_insert,
+                    (
+                        id,
+                        seq,
+                        message.as_str(),
+                        status.as_str(),
+                        at,
+                        detail.as_deref(),
+                    ),
+                )
+                .await?;
+            if claimed.applied {
+                return Ok(TriggerRecord {
+                    seq: seq as u64,
+                    trigger,
+                    delivery,
+                });
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "trigger numbering of {id} lost {MOST_LWT_ATTEMPTS} races in a row"
+        )))
+    }
+
+    async fn load_pending_work(&self, id: &str) -> StoreResult<PendingWork> {
+        let st = &self.statements;
+        let (settings, certificates, triggers, profiles) = futures_util::try_join!(
+            self.rows::<(String, String, String, CqlTimestamp, Option<String>)>(
+                &st.settings_of,
+                (id,)
+            ),
+            self.rows::<(String, String, String, String, CqlTimestamp, Option<String>)>(
+                &st.certificates_of,
+                (id,)
+            ),
+            self.rows::<(i64, String, String, CqlTimestamp, Option<String>)>(
+                &st.triggers_of,
+                (id,)
+            ),
+            self.rows::<(i64, i32, String, String, CqlTimestamp, Option<String>)>(
+                &st.profiles_of,
+                (id,)
+            ),
+        )?;
+        let mut work = PendingWork::default();
+        for (key, value, status, at, detail) in settings {
+            work.settings.push(SettingRecord {
+                key,
+                value,
+                delivery: delivery_from((status, at, detail))?,
+            });
+        }
+        for (certificate_id, certificate_use, pem, status, at, detail) in certificates {
+            work.certificates.push(InstallCertificateRecord {
+                certificate_id,
+                certificate_use: parse_name(certificate_use)?,
+                certificate: pem,
+                delivery: delivery_from((status, at, detail))?,
+            });
+        }
+        for (seq, message, status, at, detail) in triggers {
+            work.triggers.push(TriggerRecord {
+                seq: seq as u64,
+                trigger: parse_name(message)?,
+                delivery: delivery_from((status, at, detail))?,
+            });
+        }
+        for (profile_id, evse_id, profile, status, at, detail) in profiles {
+            work.charging_profiles.push(ChargingProfileRecord {
+                profile_id,
+                evse_id: evse_id as u32,
+                profile: from_json(&profile)?,
+                delivery: delivery_from((status, at, detail))?,
+            });
+        }
+        Ok(work)
+    }
+
+    async fn update_delivery(
+        &self,
+        id: &str,
+        item: &WorkItemRef,
+        delivery: &Delivery,
+    ) -> StoreResult<()> {
+        let (status, at, detail): DeliveryColumns = delivery_columns(delivery)?;
+        let st = &self.statements;
+        let (status, detail) = (status.as_str(), detail.as_deref());
+        let outcome = match item {
+            WorkItemRef::Setting(key) => {
+                self.lwt(
+                    &st.settings_delivery,
+                    (status, at, detail, id, key.as_str()),
+                )
+                .await?
+            }
+            WorkItemRef::Certificate(cert) => {
+                self.lwt(
+                    &st.certificates_delivery,
+                    (status, at, detail, id, cert.as_str()),
+                )
+                .await?
+            }
+            WorkItemRef::Trigger(seq) => {
+                let seq = i64::try_from(*seq).map_err(|_| StoreError::NotFound("queued item"))?;
+                self.lwt(&st.triggers_delivery, (status, at, detail, id, seq))
+                    .await?
+            }
+            WorkItemRef::ChargingProfile(profile) => {
+                self.lwt(&st.profiles_delivery, (status, at, detail, id, *profile))
+                    .await?
+            }
+        };
+        not_found_unless_applied(outcome.applied, "queued item")
+    }
+}
+
+#[async_trait]
+impl StationStore for ScyllaStore {
+    async fn register_station(
+        &self,
+        id: &str,
+        auth: ChargeStationAuth,
+        now: DateTime<Utc>,
+    ) -> StoreResult<StationRecord> {
+        timed(BACKEND, "register_station", async {
+            let record = self.register(id, &auth, now).await?;
+            // Written on every registration: heals a directory entry lost
+            // to a crash between the two writes.
+            self.execute(&self.statements.directory_insert, Kind::Station.row(id))
+                .await?;
+            Ok(record)
+        })
+        .await
+    }
+
+    async fn station(&self, id: &str) -> StoreResult<Option<StationRecord>> {
+        timed(BACKEND, "station", self.find_station(id)).await
+    }
+
+    async fn list_stations(&self, page: Page) -> StoreResult<Vec<StationRecord>> {
+        timed(BACKEND, "list_stations", async {
+            let ids = self.directory_page(Kind::Station, &page).await?;
+            let stations = try_join_all(ids.iter().map(|id| self.find_station(id))).await?;
+            Ok(stations.into_iter().flatten().collect())
+        })
+        .await
+    }
+
+    async fn set_provisioning(
+        &self,
+        id: &str,
+        provisioning: Provisioning,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        timed(BACKEND, "set_provisioning", async {
+            let state = name_of(&provisioning)?;
+            let outcome = self
+                .lwt(
+                    &self.statements.station_set_provisioning,
+                    (state.as_str(), timestamp(now), id),
+                )
+                .await?;
+            not_found_unless_applied(outcome.applied, STATION)
+        })
+        .await
+    }
+
+    async fn add_settings(
+        &self,
+        id: &str,
+        settings: Vec<(String, String)>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<SettingRecord>> {
+        timed(BACKEND, "add_settings", async {
+            self.require_station(id).await?;
+            let delivery = Delivery::pending(stored_time(now));
+            let (status, at, detail) = delivery_columns(&delivery)?;
+            let mut records: Vec<SettingRecord> = Vec::with_capacity(settings.len());
+            for (key, value) in settings {
+                self.execute(
+                    &self.statements.settings_upsert,
+                    (
+                        id,
+                        key.as_str(),
+                        value.as_str(),
+                        status.as_str(),
+                        at,
+                        detail.as_deref(),
+                    ),
+                )
+                .await?;
+                records.retain(|r| r.key != key);
+                records.push(SettingRecord {
+                    key,
+                    value,
+                    delivery: delivery.clone(),
+                });
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn add_install_certificates(
+        &self,
+        id: &str,
+        certificates: Vec<NewInstallCertificate>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<InstallCertificateRecord>> {
+        timed(BACKEND, "add_install_certificates", async {
+            self.require_station(id).await?;
+            let mut records: Vec<InstallCertificateRecord> = Vec::with_capacity(certificates.len());
+            for cert in certificates {
+                let delivery = Delivery {
+                    status: cert.status,
+                    updated_at: stored_time(now),
+                    detail: None,
+                };
+                let (status, at, detail) = delivery_columns(&delivery)?;
+                let certificate_use = name_of(&cert.certificate_use)?;
+                self.execute(
+                    &self.statements.certificates_upsert,
+                    (
+                        id,
+                        cert.certificate_id.as_str(),
+                        certificate_use.as_str(),
+                        cert.pem.as_str(),
+                        status.as_str(),
+                        at,
+                        detail.as_deref(),
+                    ),
+                )
+                .await?;
+                records.retain(|r| r.certificate_id != cert.certificate_id);
+                records.push(InstallCertificateRecord {
+                    certificate_id: cert.certificate_id,
+                    certificate_use: cert.certificate_use,
+                    certificate: cert.pem,
+                    delivery,
+                });
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn add_trigger(
+        &self,
+        id: &str,
+        trigger: TriggerMessage,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TriggerRecord> {
+        timed(BACKEND, "add_trigger", async {
+            self.require_station(id).await?;
+            self.insert_trigger(id, trigger, now).await
+        })
+        .await
+    }
+
+    async fn set_charging_profile(
+        &self,
+        id: &str,
+        profile: NewChargingProfile,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChargingProfileRecord> {
+        timed(BACKEND, "set_charging_profile", async {
+            self.require_station(id).await?;
+            let delivery = Delivery::pending(stored_time(now));
+            let (status, at, detail) = delivery_columns(&delivery)?;
+            let evse_id = i32::try_from(profile.evse_id)
+                .map_err(|_| StoreError::Backend("EVSE id beyond int".into()))?;
+            self.execute(
+                &self.statements.profiles_upsert,
+                (
+                    id,
+                    profile.profile_id,
+                    evse_id,
+                    to_json(&profile.profile)?,
+                    status.as_str(),
+                    at,
+                    detail.as_deref(),
+                ),
+            )
+            .await?;
+            Ok(ChargingProfileRecord {
+                profile_id: profile.profile_id,
+                evse_id: profile.evse_id,
+                profile: profile.profile,
+                delivery,
+            })
+        })
+        .await
+    }
+
+    async fn pending_work(&self, id: &str) -> StoreResult<PendingWork> {
+        timed(BACKEND, "pending_work", self.load_pending_work(id)).await
+    }
+
+    async fn set_delivery(
+        &self,
+        id: &str,
+        item: WorkItemRef,
+        delivery: Delivery,
+    ) -> StoreResult<()> {
+        timed(BACKEND, "set_delivery", async {
+            self.require_station(id).await?;
+            self.update_delivery(id, &item, &delivery).await
+        })
+        .await
+    }
+
+    async fn runtime(&self, id: &str) -> StoreResult<Option<StationRuntime>> {
+        timed(BACKEND, "runtime", async {
+            self.row::<(String,)>(&self.statements.runtime_get, (id,))
+                .await?
+                .map(|(record,)| from_json(&record))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn set_runtime(&self, id: &str, runtime: StationRuntime) -> StoreResult<()> {
+        timed(BACKEND, "set_runtime", async {
+            self.require_station(id).await?;
+            self.execute(&self.statements.runtime_put, (id, to_json(&runtime)?))
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+}

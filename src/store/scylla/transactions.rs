@@ -1,0 +1,338 @@
+//! [`TransactionStore`] on ScyllaDB. An event is applied with a
+//! compare-and-set on its transaction's row (LWT on `revision`) that also
+//! records its seq_no, so a retried or concurrently delivered event counts
+//! once; meter values go to partitions of 256 events each; OCPP 1.6
+//! transaction ids come from blocks each node reserves with an LWT.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+
+use super::{from_json, to_json, ScyllaStore, BACKEND};
+use crate::store::{
+    timed, MeterValue, Page, StoreError, StoreResult, Transaction, TransactionEvent,
+    TransactionStore,
+};
+
+/// Events whose meter values share one partition.
+pub const EVENTS_PER_METER_BUCKET: u64 = 256;
+/// OCPP 1.6 transaction ids one node reserves at a time.
+const ID_BLOCK: i64 = 100;
+/// The allocator behind OCPP 1.6 transaction ids.
+const V16_TRANSACTION_IDS: &str = "v16_transaction_id";
+/// Attempts at a contended compare-and-set before the call fails.
+const MOST_CAS_ATTEMPTS: u32 = 16;
+
+/// Ids reserved by this node: `next..end` are still free to hand out.
+#[derive(Debug, Default)]
+pub struct IdBlock {
+    next: i64,
+    end: i64,
+}
+
+/// The columns of `transaction_get`.
+type TransactionRow = (i64, String, Option<Vec<i64>>, Option<Vec<i64>>);
+
+/// A transaction row as read: revision, summary, applied seq_nos, meter buckets.
+struct Stored {
+    revision: i64,
+    summary: Transaction,
+    applied: BTreeSet<i64>,
+    buckets: BTreeSet<i64>,
+}
+
+fn seq(seq_no: u64) -> StoreResult<i64> {
+    i64::try_from(seq_no).map_err(|_| StoreError::Backend(format!("seq_no {seq_no} beyond bigint")))
+}
+
+fn bucket_of(seq_no: i64) -> i64 {
+    seq_no / EVENTS_PER_METER_BUCKET as i64
+}
+
+impl ScyllaStore {
+    async fn load_transaction(&self, station: &str, tx: &str) -> StoreResult<Option<Stored>> {
+        let row = self
+            .row::<TransactionRow>(&self.statements.transaction_get, (station, tx))
+            .await?;
+        row.map(|(revision, summary, applied, buckets)| {
+            Ok(Stored {
+                revision,
+                summary: from_json(&summary)?,
+                applied: applied.unwrap_or_default().into_iter().collect(),
+                buckets: buckets.unwrap_or_default().into_iter().collect(),
+            })
+        })
+        .transpose()
+    }
+
+    /// The listing copy of a summary; its write timestamp is the revision,
+    /// so an older copy never overwrites a newer one.
+    async fn copy_to_station_list(&self, summary: &Transaction, revision: i64) -> StoreResult<()> {
+        self.execute(
+            &self.statements.station_transaction_put,
+            (
+                summary.station_id.as_str(),
+                summary.transaction_id.as_str(),
+                to_json(summary)?,
+                revision,
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn write_meter_values(&self, event: &TransactionEvent, seq_no: i64) -> StoreResult<()> {
+        let bucket = bucket_of(seq_no);
+        let writes = event.meter_values.iter().enumerate().map(|(index, value)| {
+            let value = MeterValue {
+                seq_no: event.seq_no,
+                ..value.clone()
+            };
+            async move {
+                let index = i32::try_from(index).unwrap_or(i32::MAX);
+                self.execute(
+                    &self.statements.meter_value_put,
+                    (
+                        event.station_id.as_str(),
+                        event.transaction_id.as_str(),
+                        bucket,
+                        seq_no,
+                        index,
+                        to_json(&value)?,
+                    ),
+                )
+                .await
+            }
+        });
+        futures_util::future::try_join_all(writes).await?;
+        Ok(())
+    }
+
+    async fn apply_event(&self, event: &TransactionEvent) -> StoreResult<bool> {
+        let (station, tx) = (event.station_id.as_str(), event.transaction_id.as_str());
+        let seq_no = seq(event.seq_no)?;
+        let mut values_written = false;
+        for _ in 0..MOST_CAS_ATTEMPTS {
+            let stored = self.load_transaction(station, tx).await?;
+            if let Some(stored) = stored.as_ref().filter(|s| s.applied.contains(&seq_no)) {
+                // A retry: answer it, and heal the listing copy in case the
+                // first attempt stopped before writing it.
+                self.copy_to_station_list(&stored.summary, stored.revision)
+                    .await?;
+                return Ok(false);
+            }
+            if !values_written {
+                // Before the summary: once the event counts, its values exist.
+                self.write_meter_values(event, seq_no).await?;
+                values_written = true;
+            }
+            let new_buckets: Vec<i64> = if event.meter_values.is_empty() {
+                Vec::new()
+            } else {
+                vec![bucket_of(seq_no)]
+            };
+            let (outcome, summary, revision) = match stored {
+                None => {
+                    let mut summary = Transaction::empty_for(event);
+                    summary.fold(event);
+                    let outcome = self
+                        .lwt(
+                            &self.statements.transaction_insert,
+                            (
+                                station,
+                                tx,
+                                1i64,
+                                to_json(&summary)?,
+                                vec![seq_no],
+                                new_buckets,
+                            ),
+                        )
+                        .await?;
+                    (outcome, summary, 1)
+                }
+                Some(Stored {
+                    revision,
+                    mut summary,
+                    ..
+                }) => {
+                    summary.fold(event);
+                    let outcome = self
+                        .lwt(
+                            &self.statements.transaction_update,
+                            (
+                                revision + 1,
+                                to_json(&summary)?,
+                                vec![seq_no],
+                                new_buckets,
+                                station,
+                                tx,
+                                revision,
+                            ),
+                        )
+                        .await?;
+                    (outcome, summary, revision + 1)
+                }
+            };
+            if outcome.applied {
+                self.copy_to_station_list(&summary, revision).await?;
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "transaction {tx} of {station}: event lost {MOST_CAS_ATTEMPTS} races in a row"
+        )))
+    }
+
+    async fn load_meter_values(
+        &self,
+        station: &str,
+        tx: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<MeterValue>> {
+        if page.after.is_some() {
+            return Err(StoreError::Backend(
+                "meter values page by offset only".into(),
+            ));
+        }
+        let Some(stored) = self.load_transaction(station, tx).await? else {
+            return Ok(Vec::new());
+        };
+        let (mut skipped, mut out) = (0u64, Vec::new());
+        for bucket in stored.buckets {
+            if out.len() >= page.limit as usize {
+                break;
+            }
+            let rows = self
+                .rows::<(i64, String)>(
+                    &self.statements.meter_values_of_bucket,
+                    (station, tx, bucket),
+                )
+                .await?;
+            // Values of an event whose summary write never landed are not
+            // part of the transaction (yet).
+            let applied = rows
+                .into_iter()
+                .filter(|(seq_no, _)| stored.applied.contains(seq_no));
+            for (_, value) in applied {
+                if out.len() >= page.limit as usize {
+                    break;
+                }
+                if skipped < page.offset {
+                    skipped += 1;
+                    continue;
+                }
+                out.push(from_json(&value)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reserves the next block of 1.6 transaction ids (LWT on the allocator row).
+    async fn reserve_ids(&self) -> StoreResult<IdBlock> {
+        let st = &self.statements;
+        for _ in 0..MOST_CAS_ATTEMPTS {
+            let current = self
+                .row::<(i64,)>(&st.id_block_get, (V16_TRANSACTION_IDS,))
+                .await?;
+            let (start, outcome) = match current {
+                None => {
+                    let outcome = self
+                        .lwt(&st.id_block_create, (V16_TRANSACTION_IDS, 1 + ID_BLOCK))
+                        .await?;
+                    (1, outcome)
+                }
+                Some((next,)) => {
+                    let outcome = self
+                        .lwt(
+                            &st.id_block_advance,
+                            (next + ID_BLOCK, V16_TRANSACTION_IDS, next),
+                        )
+                        .await?;
+                    (next, outcome)
+                }
+            };
+            if outcome.applied {
+                return Ok(IdBlock {
+                    next: start,
+                    end: start + ID_BLOCK,
+                });
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "transaction id block reservation lost {MOST_CAS_ATTEMPTS} races in a row"
+        )))
+    }
+}
+
+#[async_trait]
+impl TransactionStore for ScyllaStore {
+    async fn apply_transaction_event(&self, event: TransactionEvent) -> StoreResult<bool> {
+        timed(BACKEND, "apply_transaction_event", self.apply_event(&event)).await
+    }
+
+    async fn transaction(
+        &self,
+        station_id: &str,
+        transaction_id: &str,
+    ) -> StoreResult<Option<Transaction>> {
+        timed(BACKEND, "transaction", async {
+            let stored = self.load_transaction(station_id, transaction_id).await?;
+            Ok(stored.map(|s| s.summary))
+        })
+        .await
+    }
+
+    async fn list_transactions(
+        &self,
+        station_id: &str,
+        page: Page,
+    ) -> StoreResult<Vec<Transaction>> {
+        timed(BACKEND, "list_transactions", async {
+            if page.limit == 0 {
+                return Ok(Vec::new());
+            }
+            let after = page.after.as_deref().unwrap_or("");
+            let wanted = page.offset.saturating_add(u64::from(page.limit));
+            let limit = i32::try_from(wanted).unwrap_or(i32::MAX);
+            let rows = self
+                .rows::<(String,)>(
+                    &self.statements.station_transactions_page,
+                    (station_id, after, limit),
+                )
+                .await?;
+            rows.into_iter()
+                .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+                .map(|(summary,)| from_json(&summary))
+                .collect()
+        })
+        .await
+    }
+
+    async fn next_transaction_number(&self) -> StoreResult<i32> {
+        timed(BACKEND, "next_transaction_number", async {
+            let mut block = self.transaction_ids.lock().await;
+            if block.next >= block.end {
+                *block = self.reserve_ids().await?;
+            }
+            let id = block.next;
+            block.next += 1;
+            i32::try_from(id)
+                .map_err(|_| StoreError::Backend("OCPP 1.6 transaction ids exhausted".into()))
+        })
+        .await
+    }
+
+    async fn meter_values(
+        &self,
+        station_id: &str,
+        transaction_id: &str,
+        page: Page,
+    ) -> StoreResult<Vec<MeterValue>> {
+        timed(
+            BACKEND,
+            "meter_values",
+            self.load_meter_values(station_id, transaction_id, &page),
+        )
+        .await
+    }
+}
