@@ -8,6 +8,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
+use voltgate::store::scylla::{ScyllaSettings, ScyllaStore};
 use voltgate::{App, Config};
 
 /// A running server with its own data directory.
@@ -18,6 +19,64 @@ pub struct TestServer {
     pub base: String,
     /// Kept so the directory lives as long as the server.
     pub dir: TempDir,
+    /// Kept so the server's ScyllaDB keyspace (if any) lives as long as the server.
+    pub keyspace: Keyspace,
+}
+
+/// When set to `host:port[,host:port]`, every test server runs on that
+/// ScyllaDB (or Cassandra) node, in a keyspace of its own.
+pub const SCYLLA_URI_VAR: &str = "VOLTGATE_SCYLLA_URI";
+
+/// The keyspace of the server on `dir`: one per directory, so a restart on
+/// the same directory finds the same data.
+pub fn keyspace_for(dir: &Path) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in dir.as_os_str().as_encoded_bytes() {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("vg_it_{hash:016x}")
+}
+
+fn scylla_settings(dir: &Path) -> Option<ScyllaSettings> {
+    let uri = std::env::var(SCYLLA_URI_VAR).ok()?;
+    let nodes = uri.split(',').map(str::to_owned).collect();
+    let mut settings = ScyllaSettings::new(nodes, keyspace_for(dir));
+    // A shared test node applies schema slowly; requests get room.
+    settings.request_timeout_ms = 20_000;
+    Some(settings)
+}
+
+/// Drops a test server's keyspace when the test is done with it.
+pub struct Keyspace(Option<ScyllaSettings>);
+
+impl Keyspace {
+    /// The keyspace of the server on `dir` (nothing without ScyllaDB).
+    pub fn for_dir(dir: &Path) -> Keyspace {
+        Keyspace(scylla_settings(dir))
+    }
+}
+
+impl Drop for Keyspace {
+    fn drop(&mut self) {
+        let Some(settings) = self.0.take() else {
+            return;
+        };
+        // Drop runs outside async; a thread of its own gets a runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let store = ScyllaStore::connect(&settings).await?;
+                store.drop_keyspace().await
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop a test keyspace: {e}");
+        }
+    }
 }
 
 /// Starts a server with test settings in a fresh directory.
@@ -28,11 +87,17 @@ pub async fn start() -> TestServer {
 /// Starts a server with test settings changed by `adjust`.
 pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::for_tests(dir.path());
+    let keyspace = Keyspace::for_dir(dir.path());
+    let mut config = config_in(dir.path());
     adjust(&mut config);
     let app = start_in(config).await;
     let base = format!("http://{}", app.api_addr());
-    TestServer { app, base, dir }
+    TestServer {
+        app,
+        base,
+        dir,
+        keyspace,
+    }
 }
 
 /// Starts the app as `main` does.
@@ -40,9 +105,14 @@ pub async fn start_in(config: Config) -> App {
     voltgate::start(config).await.expect("server starts")
 }
 
-/// Test settings on `dir`.
+/// Test settings on `dir`: its redb file, or its own keyspace when
+/// `VOLTGATE_SCYLLA_URI` is set.
 pub fn config_in(dir: &Path) -> Config {
-    Config::for_tests(dir)
+    let mut config = Config::for_tests(dir);
+    if let Some(settings) = scylla_settings(dir) {
+        config.scylla = settings;
+    }
+    config
 }
 
 /// An HTTP answer.

@@ -6,19 +6,26 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::json;
 
-use crate::common::{auth_body, config_in, start_in, test_certificate, token_body, TestServer};
+use crate::common::{
+    auth_body, config_in, keyspace_for, start_in, test_certificate, token_body, Keyspace,
+    TestServer,
+};
 
 #[actix_web::test]
 async fn writes_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
+    let keyspace = Keyspace::for_dir(dir.path());
     let app = start_in(config_in(dir.path())).await;
     let s = TestServer {
         base: format!("http://{}", app.api_addr()),
         app,
         dir,
+        keyspace,
     };
     write_everything(&s).await;
-    let TestServer { app, dir, .. } = s;
+    let TestServer {
+        app, dir, keyspace, ..
+    } = s;
     app.stop().await;
 
     let app = start_in(config_in(dir.path())).await;
@@ -26,6 +33,7 @@ async fn writes_survive_a_restart() {
         base: format!("http://{}", app.api_addr()),
         app,
         dir,
+        keyspace,
     };
     read_everything(&s).await;
 }
@@ -37,6 +45,7 @@ async fn writes_survive_kill_9() {
     let s = TestServer {
         base,
         app: placeholder_app(dir.path()).await,
+        keyspace: Keyspace::for_dir(dir.path()),
         dir,
     };
     write_everything(&s).await;
@@ -120,6 +129,9 @@ fn spawn_server(dir: &std::path::Path) -> (Child, String) {
             "--data-dir",
         ])
         .arg(dir)
+        // With VOLTGATE_SCYLLA_URI set (inherited), the child runs on the
+        // keyspace an in-process server on `dir` would use.
+        .env("VOLTGATE_SCYLLA_KEYSPACE", keyspace_for(dir))
         .env("VOLTGATE_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -144,5 +156,5 @@ fn spawn_server(dir: &std::path::Path) -> (Child, String) {
 /// `TestServer` wants an in-process app; for the child-process test it is an
 /// unrelated one on its own directory, never used for requests.
 async fn placeholder_app(dir: &std::path::Path) -> voltgate::App {
-    start_in(config_in(&dir.join("unused"))).await
+    start_in(voltgate::Config::for_tests(dir.join("unused"))).await
 }

@@ -172,16 +172,16 @@ async fn the_message_path_is_measured_with_closed_set_labels() {
         "voltgate_http_requests_total",
         &[("route", "/api/v0/cs/{csId}"), ("status", "201")],
     );
-    let redb = ("backend", "redb");
+    let backend = ("backend", s.app.store().backend());
     positive(
         &text,
         "voltgate_store_operation_duration_seconds_count",
-        &[redb, ("operation", "register_station")],
+        &[backend, ("operation", "register_station")],
     );
     positive(
         &text,
         "voltgate_store_operation_duration_seconds_count",
-        &[redb, ("operation", "pending_work")],
+        &[backend, ("operation", "pending_work")],
     );
     assert!(
         !text.contains(id),

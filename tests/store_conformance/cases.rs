@@ -847,7 +847,7 @@ pub async fn transactions_and_meter_values_page(fx: Fixture) {
     );
     // Far-apart seq_nos (a backend may bucket meter values by seq_no) still
     // come back in event order, and an event's values arrive whole.
-    for seq_no in [100_000, 700, 5_000] {
+    for seq_no in [100_000, 700, u64::MAX, 5_000] {
         fx.store
             .apply_transaction_event(event("CS1", "T1", seq_no, TransactionEventKind::Updated))
             .await
@@ -859,7 +859,7 @@ pub async fn transactions_and_meter_values_page(fx: Fixture) {
         .await
         .unwrap();
     let seqs: Vec<_> = values.iter().map(|v| v.seq_no).collect();
-    assert_eq!(seqs, [1, 700, 5_000, 100_000]);
+    assert_eq!(seqs, [1, 700, 5_000, 100_000, u64::MAX]);
     assert!(
         fx.store
             .meter_values("CS1", "T1", after("x", 0, 1))

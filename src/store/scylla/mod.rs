@@ -20,6 +20,7 @@ mod stations;
 mod transactions;
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -56,6 +57,8 @@ pub struct ScyllaStore {
     keyspace: String,
     /// OCPP 1.6 transaction ids reserved by this node and not yet handed out.
     transaction_ids: tokio::sync::Mutex<transactions::IdBlock>,
+    /// Set by `close`: later calls fail as Unavailable instead of writing.
+    closed: AtomicBool,
 }
 
 impl ScyllaStore {
@@ -89,6 +92,7 @@ impl ScyllaStore {
             statements,
             keyspace: settings.keyspace.clone(),
             transaction_ids: Default::default(),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -103,12 +107,21 @@ impl ScyllaStore {
         schema::drop_keyspace(&self.session, &self.keyspace).await
     }
 
+    fn refuse_when_closed(&self) -> StoreResult<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(StoreError::Unavailable("the store is closed"))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Runs a statement whose result has no rows (or whose rows are ignored).
     async fn execute(
         &self,
         statement: &PreparedStatement,
         values: impl SerializeRow,
     ) -> StoreResult<QueryResult> {
+        self.refuse_when_closed()?;
         self.session
             .execute_unpaged(statement, values)
             .await
@@ -117,6 +130,7 @@ impl ScyllaStore {
 
     /// Runs a logged batch.
     async fn batch(&self, batch: &Batch, values: impl BatchValues) -> StoreResult<()> {
+        self.refuse_when_closed()?;
         self.session.batch(batch, values).await.map_err(db)?;
         Ok(())
     }
@@ -196,8 +210,10 @@ impl Store for ScyllaStore {
     }
 
     async fn close(&self) {
-        // Every acknowledged write is already on a quorum of replicas; the
-        // session's connections close when the store is dropped.
+        // Every acknowledged write is already on a quorum of replicas, so
+        // there is nothing to flush; later calls are refused. The session's
+        // connections close when the store is dropped.
+        self.closed.store(true, Ordering::Release);
     }
 }
 

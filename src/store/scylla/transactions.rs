@@ -41,12 +41,16 @@ struct Stored {
     buckets: BTreeSet<i64>,
 }
 
-fn seq(seq_no: u64) -> StoreResult<i64> {
-    i64::try_from(seq_no).map_err(|_| StoreError::Backend(format!("seq_no {seq_no} beyond bigint")))
+/// A u64 (seq_no, bucket) as the bigint column that sorts the same way:
+/// the sign bit flipped, so 0 is i64::MIN and u64::MAX (the seq_no of a 1.6
+/// StopTransaction: "after everything") is i64::MAX.
+fn ordered(value: u64) -> i64 {
+    (value ^ (1 << 63)) as i64
 }
 
-fn bucket_of(seq_no: i64) -> i64 {
-    seq_no / EVENTS_PER_METER_BUCKET as i64
+/// The meter value partition of an event.
+fn bucket_of(seq_no: u64) -> i64 {
+    ordered(seq_no / EVENTS_PER_METER_BUCKET)
 }
 
 impl ScyllaStore {
@@ -82,7 +86,7 @@ impl ScyllaStore {
     }
 
     async fn write_meter_values(&self, event: &TransactionEvent, seq_no: i64) -> StoreResult<()> {
-        let bucket = bucket_of(seq_no);
+        let bucket = bucket_of(event.seq_no);
         let writes = event.meter_values.iter().enumerate().map(|(index, value)| {
             let value = MeterValue {
                 seq_no: event.seq_no,
@@ -110,7 +114,7 @@ impl ScyllaStore {
 
     async fn apply_event(&self, event: &TransactionEvent) -> StoreResult<bool> {
         let (station, tx) = (event.station_id.as_str(), event.transaction_id.as_str());
-        let seq_no = seq(event.seq_no)?;
+        let seq_no = ordered(event.seq_no);
         let mut values_written = false;
         for _ in 0..MOST_CAS_ATTEMPTS {
             let stored = self.load_transaction(station, tx).await?;
@@ -129,7 +133,7 @@ impl ScyllaStore {
             let new_buckets: Vec<i64> = if event.meter_values.is_empty() {
                 Vec::new()
             } else {
-                vec![bucket_of(seq_no)]
+                vec![bucket_of(event.seq_no)]
             };
             let (outcome, summary, revision) = match stored {
                 None => {
@@ -334,5 +338,30 @@ impl TransactionStore for ScyllaStore {
             self.load_meter_values(station_id, transaction_id, &page),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_nos_keep_their_order_as_bigints() {
+        let seqs = [
+            0,
+            1,
+            255,
+            256,
+            1 << 40,
+            i64::MAX as u64,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        let columns: Vec<i64> = seqs.iter().map(|&s| ordered(s)).collect();
+        assert!(columns.windows(2).all(|w| w[0] < w[1]), "{columns:?}");
+        let buckets: Vec<i64> = seqs.iter().map(|&s| bucket_of(s)).collect();
+        assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+        assert_eq!(bucket_of(0), bucket_of(255));
+        assert_ne!(bucket_of(255), bucket_of(256));
     }
 }

@@ -1,0 +1,84 @@
+//! What the ScyllaDB backend does at start besides serving the traits:
+//! refusing a cluster it cannot reach, and a keyspace it cannot use.
+
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use voltgate::store::scylla::{ScyllaSettings, ScyllaStore};
+use voltgate::store::Store;
+
+use crate::fixture::scylla_settings;
+
+fn refusal(result: Result<ScyllaStore, voltgate::store::StoreError>) -> String {
+    match result {
+        Ok(_) => panic!("the store opened"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_is_refused_with_its_address() {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let mut settings = ScyllaSettings::new(vec!["127.0.0.1:1".into()], "voltgate");
+    settings.connect_timeout_ms = 2_000;
+    let why = refusal(ScyllaStore::connect(settings).await);
+    assert!(
+        why.contains("cannot reach the ScyllaDB cluster at 127.0.0.1:1"),
+        "{why}"
+    );
+}
+
+/// A raw session on the node of `settings`, for changing what voltgate made.
+async fn session(settings: &ScyllaSettings) -> Session {
+    SessionBuilder::new()
+        .known_nodes(settings.uri.clone().unwrap_or_default())
+        .build()
+        .await
+        .expect("raw session")
+}
+
+#[tokio::test]
+async fn an_incompatible_keyspace_is_refused_with_the_difference() {
+    let settings = match scylla_settings() {
+        Ok(settings) => settings,
+        Err(why) => return eprintln!("skipped: {why}"),
+    };
+    let store = ScyllaStore::connect(&settings)
+        .await
+        .expect("fresh keyspace");
+    let raw = session(&settings).await;
+    let keyspace = &settings.keyspace;
+
+    // A missing column and one of another type, as an older or foreign
+    // schema would have them.
+    for cql in [
+        format!("ALTER TABLE {keyspace}.stations DROP password_hash"),
+        format!("DROP TABLE {keyspace}.certificates"),
+        format!(
+            "CREATE TABLE {keyspace}.certificates (hash text PRIMARY KEY, pem int, uploaded_at timestamp)"
+        ),
+    ] {
+        raw.query_unpaged(cql, ()).await.expect("schema change");
+    }
+    let why = refusal(ScyllaStore::connect(settings).await);
+    assert!(why.contains("not compatible"), "{why}");
+    assert!(why.contains("stations.password_hash is missing"), "{why}");
+    assert!(
+        why.contains("certificates.pem is int, expected text"),
+        "{why}"
+    );
+
+    // A keyspace that says it holds another version of the data model.
+    raw.query_unpaged(
+        format!(
+            "UPDATE {keyspace}.schema_version SET model_version = 99 WHERE component = 'voltgate'"
+        ),
+        (),
+    )
+    .await
+    .expect("version change");
+    let why = refusal(ScyllaStore::connect(settings).await);
+    assert!(why.contains("data model version 99"), "{why}");
+}
