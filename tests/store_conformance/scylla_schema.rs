@@ -23,7 +23,7 @@ async fn an_unreachable_cluster_is_refused_with_its_address() {
     // Port 1 on loopback: nothing listens, the connection is refused at once.
     let mut settings = ScyllaSettings::new(vec!["127.0.0.1:1".into()], "voltgate");
     settings.connect_timeout_ms = 2_000;
-    let why = refusal(ScyllaStore::connect(settings).await);
+    let why = refusal(ScyllaStore::connect(&settings).await);
     assert!(
         why.contains("cannot reach the ScyllaDB cluster at 127.0.0.1:1"),
         "{why}"
@@ -48,7 +48,17 @@ async fn an_incompatible_keyspace_is_refused_with_the_difference() {
     let store = ScyllaStore::connect(&settings)
         .await
         .expect("fresh keyspace");
-    let raw = session(&settings).await;
+    let outcome = AssertUnwindSafe(refusals(&settings)).catch_unwind().await;
+    store.drop_keyspace().await.expect("keyspace dropped");
+    store.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Changes the keyspace behind voltgate's back and checks each is refused.
+async fn refusals(settings: &ScyllaSettings) {
+    let raw = session(settings).await;
     let keyspace = &settings.keyspace;
 
     // A missing column and one of another type, as an older or foreign
