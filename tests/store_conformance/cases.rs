@@ -287,6 +287,12 @@ pub async fn cursor_pages_walk_every_record_once(fx: Fixture) {
         .unwrap();
     let middle: Vec<_> = middle.into_iter().map(|s| s.id).collect();
     assert_eq!(middle, expected[13..17]);
+    // One record per page, by offset, at every fourth position.
+    for (i, id) in expected.iter().enumerate().step_by(4) {
+        let one = fx.store.list_stations(page(i as u64, 1)).await.unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(&one[0].id, id, "offset {i}");
+    }
 }
 
 pub async fn settings_are_queued_per_key_and_track_delivery(fx: Fixture) {

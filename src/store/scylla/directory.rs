@@ -1,20 +1,17 @@
 //! Ordered lists without scans: the keys of stations, tokens and locations
 //! live in a `directory` table of 16 buckets per kind, each bucket a
-//! partition sorted by key. A page merges the buckets: with a seek cursor it
-//! reads at most one short page per bucket; an offset costs reading the
-//! skipped keys.
-
-use std::collections::VecDeque;
+//! partition sorted by key. A page merges the buckets, each read by the
+//! driver's paging from the seek cursor on: a cursor page reads about one
+//! short page per bucket; an offset costs reading the skipped keys.
 
 use futures_util::future::try_join_all;
+use scylla::client::pager::TypedRowStream;
 
-use super::ScyllaStore;
+use super::{next_row, ScyllaStore};
 use crate::store::{Page, StoreResult};
 
 /// Buckets per kind. Part of the data model: changing it needs a migration.
 pub const BUCKETS: i16 = 16;
-/// Most keys read from one bucket per request.
-const MOST_PER_READ: u64 = 1_000;
 
 /// What the directory lists.
 #[derive(Debug, Clone, Copy)]
@@ -52,81 +49,63 @@ pub fn bucket_of(key: &str) -> i16 {
     (hash % BUCKETS as u32) as i16
 }
 
-/// One bucket's keys read so far but not yet merged.
+/// One bucket's keys, read page by page, with the next key not yet merged.
 struct Bucket {
-    id: i16,
-    buffered: VecDeque<String>,
-    /// The last key read from it (the next read starts after it).
-    last: String,
-    exhausted: bool,
+    rows: TypedRowStream<(String,)>,
+    head: Option<String>,
+}
+
+impl Bucket {
+    async fn advance(&mut self) -> StoreResult<()> {
+        self.head = next_row(&mut self.rows).await?.map(|(key,)| key);
+        Ok(())
+    }
 }
 
 impl ScyllaStore {
-    /// The keys of one page of `kind`, in key order.
+    /// The keys of one page of `kind`, in key order: a k-way merge of the
+    /// buckets, each read from the cursor on by the driver's paging.
     pub(super) async fn directory_page(&self, kind: Kind, page: &Page) -> StoreResult<Vec<String>> {
         if page.limit == 0 {
             return Ok(Vec::new());
         }
-        let wanted = page.offset.saturating_add(u64::from(page.limit));
-        let per_read = wanted.min(MOST_PER_READ) as i32;
-        let start = page.after.clone().unwrap_or_default();
-        let mut buckets: Vec<Bucket> = (0..BUCKETS)
-            .map(|id| Bucket {
-                id,
-                buffered: VecDeque::new(),
-                last: start.clone(),
-                exhausted: false,
-            })
+        // Rows per page of each bucket: enough that a page of the list is
+        // usually served by the first read of every bucket.
+        let page_size = page.offset.saturating_add(u64::from(page.limit));
+        let start = page.after.as_deref().unwrap_or("");
+        let streams = (0..BUCKETS).map(|bucket| {
+            self.paged::<(String,)>(
+                &self.statements.directory_after,
+                page_size,
+                (kind.name(), bucket, start),
+            )
+        });
+        let mut buckets: Vec<Bucket> = try_join_all(streams)
+            .await?
+            .into_iter()
+            .map(|rows| Bucket { rows, head: None })
             .collect();
+        try_join_all(buckets.iter_mut().map(Bucket::advance)).await?;
         let (mut skipped, mut keys) = (0u64, Vec::new());
         loop {
-            self.refill(kind, &mut buckets, per_read).await?;
             let smallest = buckets
                 .iter_mut()
-                .filter(|b| !b.buffered.is_empty())
-                .min_by(|a, b| a.buffered[0].cmp(&b.buffered[0]));
+                .filter(|b| b.head.is_some())
+                .min_by(|a, b| a.head.cmp(&b.head));
             let Some(bucket) = smallest else {
                 return Ok(keys);
             };
-            let key = bucket.buffered.pop_front().unwrap_or_default();
+            let key = bucket.head.take().unwrap_or_default();
             if skipped < page.offset {
                 skipped += 1;
-                continue;
+            } else {
+                keys.push(key);
+                if keys.len() == page.limit as usize {
+                    return Ok(keys);
+                }
             }
-            keys.push(key);
-            if keys.len() == page.limit as usize {
-                return Ok(keys);
-            }
+            bucket.advance().await?;
         }
-    }
-
-    /// Reads the next keys of every bucket that has none buffered, at once.
-    async fn refill(&self, kind: Kind, buckets: &mut [Bucket], per_read: i32) -> StoreResult<()> {
-        let empty: Vec<(usize, i16, String)> = buckets
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.buffered.is_empty() && !b.exhausted)
-            .map(|(i, b)| (i, b.id, b.last.clone()))
-            .collect();
-        if empty.is_empty() {
-            return Ok(());
-        }
-        let reads = empty.iter().map(|(_, id, last)| {
-            self.rows::<(String,)>(
-                &self.statements.directory_page,
-                (kind.name(), *id, last.as_str(), per_read),
-            )
-        });
-        let pages = try_join_all(reads).await?;
-        for ((index, _, _), keys) in empty.into_iter().zip(pages) {
-            let bucket = &mut buckets[index];
-            bucket.exhausted = keys.len() < per_read as usize;
-            if let Some((last,)) = keys.last() {
-                bucket.last = last.clone();
-            }
-            bucket.buffered.extend(keys.into_iter().map(|(key,)| key));
-        }
-        Ok(())
     }
 }
 

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::pager::TypedRowStream;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::client::PoolSize;
@@ -49,6 +50,8 @@ use super::{Delivery, DeliveryStatus, Store, StoreError, StoreResult};
 
 /// The backend's name (metrics, logs).
 const BACKEND: &str = "scylla";
+/// Most rows the driver fetches per page of a list.
+const MOST_ROWS_PER_PAGE: u64 = 1_000;
 
 /// The ScyllaDB store.
 pub struct ScyllaStore {
@@ -162,6 +165,29 @@ impl ScyllaStore {
         Ok(self.rows(statement, values).await?.into_iter().next())
     }
 
+    /// The rows of a query as a stream the driver fills page by page
+    /// (`page_size` rows a request), carrying its paging state between pages:
+    /// lists read as far as they are consumed, never more.
+    async fn paged<R>(
+        &self,
+        statement: &PreparedStatement,
+        page_size: u64,
+        values: impl SerializeRow,
+    ) -> StoreResult<TypedRowStream<R>>
+    where
+        R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+    {
+        self.refuse_when_closed()?;
+        let mut statement = statement.clone();
+        statement.set_page_size(page_size.clamp(1, MOST_ROWS_PER_PAGE) as i32);
+        let pager = self
+            .session
+            .execute_iter(statement, values)
+            .await
+            .map_err(db)?;
+        pager.rows_stream::<R>().map_err(db)
+    }
+
     /// Runs a lightweight transaction and reads whether it applied.
     async fn lwt(
         &self,
@@ -255,6 +281,15 @@ impl Lwt {
             .find(|(n, _)| n == name)
             .and_then(|(_, value)| value.as_ref())
     }
+}
+
+/// The next row of a paged stream.
+async fn next_row<R>(rows: &mut TypedRowStream<R>) -> StoreResult<Option<R>>
+where
+    R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+{
+    use futures_util::StreamExt;
+    rows.next().await.transpose().map_err(db)
 }
 
 /// A driver failure as a store error (500 / CALLERROR InternalError).

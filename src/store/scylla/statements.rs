@@ -60,8 +60,8 @@ statements! {
         "INSERT INTO directory (kind, bucket, entry) VALUES (?, ?, ?)";
     directory_delete, true,
         "DELETE FROM directory WHERE kind = ? AND bucket = ? AND entry = ?";
-    directory_page, true,
-        "SELECT entry FROM directory WHERE kind = ? AND bucket = ? AND entry > ? LIMIT ?";
+    directory_after, true,
+        "SELECT entry FROM directory WHERE kind = ? AND bucket = ? AND entry > ?";
 
     settings_upsert, true,
         "INSERT INTO station_settings (station_id, name, value, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?)";
@@ -132,8 +132,8 @@ statements! {
         "UPDATE transactions SET revision = ?, summary = ?, applied_seq_nos = applied_seq_nos + ?, meter_buckets = meter_buckets + ? WHERE station_id = ? AND transaction_id = ? IF revision = ?";
     station_transaction_put, true,
         "INSERT INTO station_transactions (station_id, transaction_id, summary) VALUES (?, ?, ?) USING TIMESTAMP ?";
-    station_transactions_page, true,
-        "SELECT summary FROM station_transactions WHERE station_id = ? AND transaction_id > ? LIMIT ?";
+    station_transactions_after, true,
+        "SELECT summary FROM station_transactions WHERE station_id = ? AND transaction_id > ?";
     meter_value_put, true,
         "INSERT INTO meter_values (station_id, transaction_id, bucket, seq_no, idx, meter_value) VALUES (?, ?, ?, ?, ?, ?)";
     meter_values_of_bucket, true,

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
-use super::{from_json, to_json, ScyllaStore, BACKEND};
+use super::{from_json, next_row, to_json, ScyllaStore, BACKEND};
 use crate::store::{
     timed, MeterValue, Page, StoreError, StoreResult, Transaction, TransactionEvent,
     TransactionStore,
@@ -206,26 +206,27 @@ impl ScyllaStore {
             if out.len() >= page.limit as usize {
                 break;
             }
-            let rows = self
-                .rows::<(i64, String)>(
+            let mut rows = self
+                .paged::<(i64, String)>(
                     &self.statements.meter_values_of_bucket,
+                    page.offset.saturating_add(u64::from(page.limit)),
                     (station, tx, bucket),
                 )
                 .await?;
-            // Values of an event whose summary write never landed are not
-            // part of the transaction (yet).
-            let applied = rows
-                .into_iter()
-                .filter(|(seq_no, _)| stored.applied.contains(seq_no));
-            for (_, value) in applied {
-                if out.len() >= page.limit as usize {
+            while out.len() < page.limit as usize {
+                let Some((seq_no, value)) = next_row(&mut rows).await? else {
                     break;
+                };
+                // Values of an event whose summary write never landed are
+                // not part of the transaction (yet).
+                if !stored.applied.contains(&seq_no) {
+                    continue;
                 }
                 if skipped < page.offset {
                     skipped += 1;
-                    continue;
+                } else {
+                    out.push(from_json(&value)?);
                 }
-                out.push(from_json(&value)?);
             }
         }
         Ok(out)
@@ -296,18 +297,26 @@ impl TransactionStore for ScyllaStore {
                 return Ok(Vec::new());
             }
             let after = page.after.as_deref().unwrap_or("");
-            let wanted = page.offset.saturating_add(u64::from(page.limit));
-            let limit = i32::try_from(wanted).unwrap_or(i32::MAX);
-            let rows = self
-                .rows::<(String,)>(
-                    &self.statements.station_transactions_page,
-                    (station_id, after, limit),
+            let page_size = page.offset.saturating_add(u64::from(page.limit));
+            let mut rows = self
+                .paged::<(String,)>(
+                    &self.statements.station_transactions_after,
+                    page_size,
+                    (station_id, after),
                 )
                 .await?;
-            rows.into_iter()
-                .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
-                .map(|(summary,)| from_json(&summary))
-                .collect()
+            let (mut skipped, mut out) = (0u64, Vec::new());
+            while out.len() < page.limit as usize {
+                let Some((summary,)) = next_row(&mut rows).await? else {
+                    break;
+                };
+                if skipped < page.offset {
+                    skipped += 1;
+                } else {
+                    out.push(from_json(&summary)?);
+                }
+            }
+            Ok(out)
         })
         .await
     }
