@@ -23,10 +23,7 @@ async fn run<Fut: Future<Output = ()>>(
 ) {
     let fixture = match fixture {
         Ok(fixture) => fixture,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+        Err(why) => return say_skipped(&why),
     };
     let cleanup = fixture.cleanup();
     let outcome = AssertUnwindSafe(case(fixture)).catch_unwind().await;
@@ -34,6 +31,16 @@ async fn run<Fut: Future<Output = ()>>(
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// Says once per run, past the test harness's output capture, why cases
+/// did not run (a passing test's own output is not shown).
+pub fn say_skipped(why: &str) {
+    use std::io::Write;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = writeln!(std::io::stderr(), "skipped: {why}");
+    });
 }
 
 macro_rules! conformance {

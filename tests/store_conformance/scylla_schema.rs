@@ -43,7 +43,7 @@ async fn session(settings: &ScyllaSettings) -> Session {
 async fn an_incompatible_keyspace_is_refused_with_the_difference() {
     let settings = match scylla_settings() {
         Ok(settings) => settings,
-        Err(why) => return eprintln!("skipped: {why}"),
+        Err(why) => return crate::say_skipped(&why),
     };
     let store = ScyllaStore::connect(&settings)
         .await
