@@ -18,7 +18,10 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = Cli::parse().into_config();
     raise_open_file_limit();
-    let mut app = voltgate::start(config).await?;
+    // The error names its cause in its own text; no "Caused by" repetition.
+    let mut app = voltgate::start(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     // actix-web stops the listener gracefully on SIGINT/SIGTERM.
     let served = app.wait().await;
     app.store().close().await;
