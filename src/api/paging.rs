@@ -2,9 +2,10 @@
 //! and voltgate's seek cursor `?cursor=`.
 //!
 //! A full page answers with an `X-Next-Cursor` header: an opaque token that
-//! `?cursor=` turns into "start after the last record of that page". Cursors
-//! cost nothing to serve on any backend; a large `offset` costs reading the
-//! records it skips (on ScyllaDB, reading them from every directory bucket).
+//! `?cursor=` turns into "start after the last record of that page". A
+//! cursor page costs about the same wherever it starts; an `offset` costs
+//! reading the records it skips (on ScyllaDB, from every directory bucket),
+//! so offsets stop at `MAX_OFFSET`.
 
 use actix_web::HttpResponseBuilder;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,6 +21,9 @@ use crate::store::Page;
 pub const DEFAULT_LIMIT: u32 = 20;
 /// Most records one call returns; a larger `limit` is capped to it.
 pub const MAX_LIMIT: u32 = 100;
+/// Largest `offset` served: past it, walk the list with the cursor (an
+/// offset costs reading every record it skips, on every request).
+pub const MAX_OFFSET: u64 = 10_000;
 /// Response header carrying the cursor of the next page.
 pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
 
@@ -27,7 +31,7 @@ pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Records to skip (default 0), after the cursor when one is given.
+    /// Records to skip (default 0, at most 10,000), after the cursor when one is given.
     offset: Option<u64>,
     /// Records to return (default 20, at most 100; 0 returns none).
     limit: Option<u32>,
@@ -46,8 +50,17 @@ impl PageQuery {
                     invalid("cursor", "not a cursor from an X-Next-Cursor header")
                 })?),
             };
+        let offset = self.offset.unwrap_or(0);
+        if offset > MAX_OFFSET {
+            return Err(invalid(
+                "offset",
+                format!(
+                    "{offset} is past {MAX_OFFSET}; walk longer lists with ?cursor= (the X-Next-Cursor header of each page)"
+                ),
+            ));
+        }
         Ok(Page {
-            offset: self.offset.unwrap_or(0),
+            offset,
             limit: self.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
             after,
         })
@@ -92,6 +105,17 @@ mod tests {
         let cursor = URL_SAFE_NO_PAD.encode("CS-0042");
         let page = query(Some(&cursor)).page().unwrap();
         assert_eq!(page.after.as_deref(), Some("CS-0042"));
+    }
+
+    #[test]
+    fn large_offsets_are_refused_in_favour_of_the_cursor() {
+        let at = |offset| PageQuery {
+            offset: Some(offset),
+            limit: None,
+            cursor: None,
+        };
+        assert_eq!(at(MAX_OFFSET).page().unwrap().offset, MAX_OFFSET);
+        assert!(at(MAX_OFFSET + 1).page().is_err());
     }
 
     #[test]

@@ -937,3 +937,112 @@ pub async fn transaction_numbers_are_unique_and_survive_reopen(mut fx: Fixture) 
         "{after_restart} reused after a restart (had {seen:?})"
     );
 }
+
+/// Runs `n` copies of `op` at once (indexed) and collects what each returned.
+async fn at_once<T, F, Fut>(n: usize, op: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(op(i))).collect();
+    let mut results = Vec::with_capacity(n);
+    for task in tasks {
+        results.push(task.await.expect("task"));
+    }
+    results
+}
+
+pub async fn concurrent_registrations_of_one_station_agree(fx: Fixture) {
+    let store = fx.store.clone();
+    let records = at_once(8, move |i| {
+        let store = store.clone();
+        async move {
+            let password = format!("hash-{i}");
+            store
+                .register_station("CS1", basic_auth(&password), t(i as i64))
+                .await
+                .expect("register")
+        }
+    })
+    .await;
+    let stored = fx.store.station("CS1").await.unwrap().expect("registered");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.registered_at == stored.registered_at),
+        "one registration created the station, the others replaced its credentials"
+    );
+    assert!(
+        records.iter().any(|r| r.auth == stored.auth),
+        "the stored credentials are one caller's"
+    );
+    let listed = fx.store.list_stations(page(0, 10)).await.unwrap();
+    assert_eq!(listed.len(), 1);
+}
+
+pub async fn concurrent_triggers_get_distinct_numbers(fx: Fixture) {
+    registered(&fx, "CS1").await;
+    let store = fx.store.clone();
+    let mut seqs = at_once(10, move |i| {
+        let store = store.clone();
+        async move {
+            store
+                .add_trigger("CS1", TriggerMessage::StatusNotification, t(i as i64))
+                .await
+                .expect("trigger")
+                .seq
+        }
+    })
+    .await;
+    seqs.sort();
+    assert_eq!(seqs, (1..=10).collect::<Vec<u64>>());
+    let work = fx.store.pending_work("CS1").await.unwrap();
+    assert_eq!(work.triggers.len(), 10);
+}
+
+pub async fn a_concurrently_delivered_event_counts_once(fx: Fixture) {
+    fx.store
+        .apply_transaction_event(event("CS1", "T1", 0, TransactionEventKind::Started))
+        .await
+        .unwrap();
+    let store = fx.store.clone();
+    let applied = at_once(8, move |_| {
+        let store = store.clone();
+        async move {
+            store
+                .apply_transaction_event(event("CS1", "T1", 1, TransactionEventKind::Updated))
+                .await
+                .expect("apply")
+        }
+    })
+    .await;
+    assert_eq!(applied.iter().filter(|a| **a).count(), 1, "{applied:?}");
+    let tx = fx.store.transaction("CS1", "T1").await.unwrap().unwrap();
+    assert_eq!((tx.event_count, tx.meter_value_count), (2, 2));
+    let values = fx
+        .store
+        .meter_values("CS1", "T1", page(0, 10))
+        .await
+        .unwrap();
+    assert_eq!(values.len(), 2);
+    let listed = fx
+        .store
+        .list_transactions("CS1", page(0, 10))
+        .await
+        .unwrap();
+    assert_eq!(listed, [tx], "the listing shows the final summary");
+}
+
+pub async fn concurrent_transaction_numbers_are_distinct(fx: Fixture) {
+    let store = fx.store.clone();
+    let mut numbers = at_once(50, move |_| {
+        let store = store.clone();
+        async move { store.next_transaction_number().await.expect("number") }
+    })
+    .await;
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 50);
+    assert!(numbers[0] > 0);
+}

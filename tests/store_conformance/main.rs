@@ -86,6 +86,10 @@ macro_rules! every_case {
                 transactions_and_meter_values_page,
                 transaction_numbers_are_unique_and_survive_reopen,
                 concurrent_writes_all_land,
+                concurrent_registrations_of_one_station_agree,
+                concurrent_triggers_get_distinct_numbers,
+                a_concurrently_delivered_event_counts_once,
+                concurrent_transaction_numbers_are_distinct,
                 writes_survive_reopen,
             ]
         );

@@ -2,13 +2,12 @@
 //! one partition per record, listed through the directory.
 
 use async_trait::async_trait;
-use futures_util::future::try_join_all;
 use scylla::value::CqlTimestamp;
 
 use super::directory::Kind;
-use super::{from_json, name_of, parse_name, time, timestamp, to_json, ScyllaStore, BACKEND};
+use super::{from_json, name_of, parse_name, time, timestamp, to_json, ScyllaStore};
 use crate::store::{
-    timed, CertificateStore, Location, LocationStore, OcpiParty, OcpiPartyStore, Page, StoreResult,
+    CertificateStore, Location, LocationStore, OcpiParty, OcpiPartyStore, Page, StoreResult,
     StoredCertificate, Token, TokenStore,
 };
 
@@ -60,7 +59,7 @@ impl ScyllaStore {
 #[async_trait]
 impl TokenStore for ScyllaStore {
     async fn put_token(&self, token: Token) -> StoreResult<()> {
-        timed(BACKEND, "put_token", async {
+        self.call("put_token", async {
             let record = to_json(&token)?;
             self.batch(
                 &self.statements.token_put,
@@ -72,20 +71,21 @@ impl TokenStore for ScyllaStore {
     }
 
     async fn token(&self, uid: &str) -> StoreResult<Option<Token>> {
-        timed(BACKEND, "token", self.find_token(uid)).await
+        self.call("token", self.find_token(uid)).await
     }
 
     async fn list_tokens(&self, page: Page) -> StoreResult<Vec<Token>> {
-        timed(BACKEND, "list_tokens", async {
-            let uids = self.directory_page(Kind::Token, &page).await?;
-            let tokens = try_join_all(uids.iter().map(|uid| self.find_token(uid))).await?;
-            Ok(tokens.into_iter().flatten().collect())
+        self.call("list_tokens", async {
+            self.list_records(Kind::Token, page, |key| async move {
+                self.find_token(&key).await
+            })
+            .await
         })
         .await
     }
 
     async fn delete_token(&self, uid: &str) -> StoreResult<bool> {
-        timed(BACKEND, "delete_token", async {
+        self.call("delete_token", async {
             let existed = self.find_token(uid).await?.is_some();
             self.batch(
                 &self.statements.token_delete,
@@ -101,7 +101,7 @@ impl TokenStore for ScyllaStore {
 #[async_trait]
 impl CertificateStore for ScyllaStore {
     async fn put_certificate(&self, certificate: StoredCertificate) -> StoreResult<()> {
-        timed(BACKEND, "put_certificate", async {
+        self.call("put_certificate", async {
             self.execute(
                 &self.statements.certificate_put,
                 (
@@ -117,11 +117,11 @@ impl CertificateStore for ScyllaStore {
     }
 
     async fn certificate(&self, hash: &str) -> StoreResult<Option<StoredCertificate>> {
-        timed(BACKEND, "certificate", self.find_certificate(hash)).await
+        self.call("certificate", self.find_certificate(hash)).await
     }
 
     async fn delete_certificate(&self, hash: &str) -> StoreResult<bool> {
-        timed(BACKEND, "delete_certificate", async {
+        self.call("delete_certificate", async {
             let existed = self.find_certificate(hash).await?.is_some();
             self.execute(&self.statements.certificate_delete, (hash,))
                 .await?;
@@ -134,7 +134,7 @@ impl CertificateStore for ScyllaStore {
 #[async_trait]
 impl LocationStore for ScyllaStore {
     async fn put_location(&self, location: Location) -> StoreResult<()> {
-        timed(BACKEND, "put_location", async {
+        self.call("put_location", async {
             let record = to_json(&location)?;
             self.batch(
                 &self.statements.location_put,
@@ -149,14 +149,15 @@ impl LocationStore for ScyllaStore {
     }
 
     async fn location(&self, id: &str) -> StoreResult<Option<Location>> {
-        timed(BACKEND, "location", self.find_location(id)).await
+        self.call("location", self.find_location(id)).await
     }
 
     async fn list_locations(&self, page: Page) -> StoreResult<Vec<Location>> {
-        timed(BACKEND, "list_locations", async {
-            let ids = self.directory_page(Kind::Location, &page).await?;
-            let locations = try_join_all(ids.iter().map(|id| self.find_location(id))).await?;
-            Ok(locations.into_iter().flatten().collect())
+        self.call("list_locations", async {
+            self.list_records(Kind::Location, page, |key| async move {
+                self.find_location(&key).await
+            })
+            .await
         })
         .await
     }
@@ -165,7 +166,7 @@ impl LocationStore for ScyllaStore {
 #[async_trait]
 impl OcpiPartyStore for ScyllaStore {
     async fn put_party(&self, party: OcpiParty) -> StoreResult<()> {
-        timed(BACKEND, "put_party", async {
+        self.call("put_party", async {
             let status = name_of(&party.status)?;
             self.execute(
                 &self.statements.party_put,
@@ -183,11 +184,11 @@ impl OcpiPartyStore for ScyllaStore {
     }
 
     async fn party(&self, token: &str) -> StoreResult<Option<OcpiParty>> {
-        timed(BACKEND, "party", self.find_party(token)).await
+        self.call("party", self.find_party(token)).await
     }
 
     async fn delete_party(&self, token: &str) -> StoreResult<bool> {
-        timed(BACKEND, "delete_party", async {
+        self.call("delete_party", async {
             let existed = self.find_party(token).await?.is_some();
             self.execute(&self.statements.party_delete, (token,))
                 .await?;

@@ -1,13 +1,15 @@
 //! Ordered lists without scans: the keys of stations, tokens and locations
 //! live in a `directory` table of 16 buckets per kind, each bucket a
-//! partition sorted by key. A page merges the buckets, each read by the
-//! driver's paging from the seek cursor on: a cursor page reads about one
-//! short page per bucket; an offset costs reading the skipped keys.
+//! partition sorted by key. A page merges the buckets, each read from the
+//! seek cursor on with the driver's paging state: a cursor page reads about
+//! twice its size in keys; an offset costs reading the skipped keys.
+
+use std::future::Future;
 
 use futures_util::future::try_join_all;
-use scylla::client::pager::TypedRowStream;
 
-use super::{next_row, ScyllaStore};
+use super::pages::Pages;
+use super::ScyllaStore;
 use crate::store::{Page, StoreResult};
 
 /// Buckets per kind. Part of the data model: changing it needs a migration.
@@ -51,41 +53,35 @@ pub fn bucket_of(key: &str) -> i16 {
 
 /// One bucket's keys, read page by page, with the next key not yet merged.
 struct Bucket {
-    rows: TypedRowStream<(String,)>,
+    keys: Pages<(String,)>,
     head: Option<String>,
-}
-
-impl Bucket {
-    async fn advance(&mut self) -> StoreResult<()> {
-        self.head = next_row(&mut self.rows).await?.map(|(key,)| key);
-        Ok(())
-    }
 }
 
 impl ScyllaStore {
     /// The keys of one page of `kind`, in key order: a k-way merge of the
-    /// buckets, each read from the cursor on by the driver's paging.
+    /// buckets, each read from the cursor on in pages of about its share of
+    /// the page (keys spread evenly over the buckets).
     pub(super) async fn directory_page(&self, kind: Kind, page: &Page) -> StoreResult<Vec<String>> {
         if page.limit == 0 {
             return Ok(Vec::new());
         }
-        // Rows per page of each bucket: enough that a page of the list is
-        // usually served by the first read of every bucket.
-        let page_size = page.offset.saturating_add(u64::from(page.limit));
+        let wanted = page.offset.saturating_add(u64::from(page.limit));
+        let share = wanted.div_ceil(BUCKETS as u64) * 2 + 4;
         let start = page.after.as_deref().unwrap_or("");
-        let streams = (0..BUCKETS).map(|bucket| {
-            self.paged::<(String,)>(
+        let mut buckets = Vec::with_capacity(BUCKETS as usize);
+        for bucket in 0..BUCKETS {
+            let keys = Pages::new(
                 &self.statements.directory_after,
-                page_size,
-                (kind.name(), bucket, start),
-            )
+                &(kind.name(), bucket, start),
+                share,
+            )?;
+            buckets.push(Bucket { keys, head: None });
+        }
+        let firsts = buckets.iter_mut().map(|b| async {
+            b.head = b.keys.next(self).await?.map(|(key,)| key);
+            StoreResult::Ok(())
         });
-        let mut buckets: Vec<Bucket> = try_join_all(streams)
-            .await?
-            .into_iter()
-            .map(|rows| Bucket { rows, head: None })
-            .collect();
-        try_join_all(buckets.iter_mut().map(Bucket::advance)).await?;
+        try_join_all(firsts).await?;
         let (mut skipped, mut keys) = (0u64, Vec::new());
         loop {
             let smallest = buckets
@@ -104,7 +100,42 @@ impl ScyllaStore {
                     return Ok(keys);
                 }
             }
-            bucket.advance().await?;
+            bucket.head = bucket.keys.next(self).await?.map(|(key,)| key);
+        }
+    }
+
+    /// One page of records of `kind`, looked up by key. A key whose record
+    /// is gone (deleted while listed) is passed over and the page filled
+    /// from the keys after it, so a full page is never returned short.
+    pub(super) async fn list_records<T, F, Fut>(
+        &self,
+        kind: Kind,
+        page: Page,
+        find: F,
+    ) -> StoreResult<Vec<T>>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = StoreResult<Option<T>>>,
+    {
+        let mut records = Vec::new();
+        let mut window = page;
+        loop {
+            let keys = self.directory_page(kind, &window).await?;
+            let exhausted = keys.len() < window.limit as usize;
+            let last = keys.last().cloned();
+            let found = try_join_all(keys.into_iter().map(&find)).await?;
+            let before = records.len();
+            records.extend(found.into_iter().flatten());
+            let missing = window.limit as usize - (records.len() - before);
+            if exhausted || missing == 0 {
+                return Ok(records);
+            }
+            // The offset was consumed by the first window.
+            window = Page {
+                offset: 0,
+                limit: missing as u32,
+                after: last,
+            };
         }
     }
 }

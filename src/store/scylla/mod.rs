@@ -13,20 +13,23 @@
 
 mod catalog;
 mod directory;
+mod pages;
+mod retry;
 mod schema;
 pub mod settings;
 mod statements;
 mod stations;
 mod transactions;
 
+use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use scylla::client::execution_profile::ExecutionProfile;
-use scylla::client::pager::TypedRowStream;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::client::PoolSize;
@@ -46,12 +49,13 @@ use serde::Serialize;
 pub use settings::{Replication, ScyllaSettings};
 use statements::Statements;
 
-use super::{Delivery, DeliveryStatus, Store, StoreError, StoreResult};
+use super::{timed, Delivery, DeliveryStatus, Store, StoreError, StoreResult};
 
 /// The backend's name (metrics, logs).
 const BACKEND: &str = "scylla";
-/// Most rows the driver fetches per page of a list.
-const MOST_ROWS_PER_PAGE: u64 = 1_000;
+/// A whole store call may take this many request timeouts (a call is a few
+/// requests, an LWT retried after a lost race a few more).
+const CALL_BUDGET_IN_REQUESTS: u32 = 3;
 
 /// The ScyllaDB store.
 pub struct ScyllaStore {
@@ -62,6 +66,8 @@ pub struct ScyllaStore {
     transaction_ids: tokio::sync::Mutex<transactions::IdBlock>,
     /// Set by `close`: later calls fail as Unavailable instead of writing.
     closed: AtomicBool,
+    /// Longest a whole store call may take, its retries and pages included.
+    call_budget: Duration,
 }
 
 impl ScyllaStore {
@@ -96,6 +102,7 @@ impl ScyllaStore {
             keyspace: settings.keyspace.clone(),
             transaction_ids: Default::default(),
             closed: AtomicBool::new(false),
+            call_budget: settings.request_timeout() * CALL_BUDGET_IN_REQUESTS,
         })
     }
 
@@ -108,6 +115,26 @@ impl ScyllaStore {
     /// give every run a keyspace of its own.
     pub async fn drop_keyspace(&self) -> StoreResult<()> {
         schema::drop_keyspace(&self.session, &self.keyspace).await
+    }
+
+    /// Runs one store operation: timed and counted as every backend's are
+    /// (`store::timed`), and bounded as a whole by the call budget, so no
+    /// caller waits on retries and pages without end.
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        op: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        let budget = self.call_budget;
+        timed(BACKEND, operation, async move {
+            tokio::time::timeout(budget, op).await.unwrap_or_else(|_| {
+                Err(StoreError::Backend(format!(
+                    "{operation} took longer than {} ms",
+                    budget.as_millis()
+                )))
+            })
+        })
+        .await
     }
 
     fn refuse_when_closed(&self) -> StoreResult<()> {
@@ -163,29 +190,6 @@ impl ScyllaStore {
         R: for<'frame> DeserializeRow<'frame, 'frame>,
     {
         Ok(self.rows(statement, values).await?.into_iter().next())
-    }
-
-    /// The rows of a query as a stream the driver fills page by page
-    /// (`page_size` rows a request), carrying its paging state between pages:
-    /// lists read as far as they are consumed, never more.
-    async fn paged<R>(
-        &self,
-        statement: &PreparedStatement,
-        page_size: u64,
-        values: impl SerializeRow,
-    ) -> StoreResult<TypedRowStream<R>>
-    where
-        R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
-    {
-        self.refuse_when_closed()?;
-        let mut statement = statement.clone();
-        statement.set_page_size(page_size.clamp(1, MOST_ROWS_PER_PAGE) as i32);
-        let pager = self
-            .session
-            .execute_iter(statement, values)
-            .await
-            .map_err(db)?;
-        pager.rows_stream::<R>().map_err(db)
     }
 
     /// Runs a lightweight transaction and reads whether it applied.
@@ -281,15 +285,6 @@ impl Lwt {
             .find(|(n, _)| n == name)
             .and_then(|(_, value)| value.as_ref())
     }
-}
-
-/// The next row of a paged stream.
-async fn next_row<R>(rows: &mut TypedRowStream<R>) -> StoreResult<Option<R>>
-where
-    R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
-{
-    use futures_util::StreamExt;
-    rows.next().await.transpose().map_err(db)
 }
 
 /// A driver failure as a store error (500 / CALLERROR InternalError).

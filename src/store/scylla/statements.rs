@@ -67,11 +67,15 @@ statements! {
         "INSERT INTO station_settings (station_id, name, value, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?)";
     settings_of, true,
         "SELECT name, value, status, status_at, detail FROM station_settings WHERE station_id = ?";
-    settings_delivery, false,
-        "UPDATE station_settings SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND name = ? IF EXISTS";
+    setting_exists, true,
+        "SELECT name FROM station_settings WHERE station_id = ? AND name = ?";
+    settings_delivery, true,
+        "UPDATE station_settings SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND name = ?";
 
-    certificates_upsert, true,
-        "INSERT INTO station_install_certificates (station_id, certificate_id, certificate_use, pem, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    certificate_queue, false,
+        "INSERT INTO station_install_certificates (station_id, certificate_id, certificate_use, pem, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+    certificate_requeue, false,
+        "UPDATE station_install_certificates SET certificate_use = ?, pem = ?, status = ?, status_at = ?, detail = ? WHERE station_id = ? AND certificate_id = ? IF EXISTS";
     certificates_of, true,
         "SELECT certificate_id, certificate_use, pem, status, status_at, detail FROM station_install_certificates WHERE station_id = ?";
     certificates_delivery, false,
@@ -90,8 +94,10 @@ statements! {
         "INSERT INTO station_charging_profiles (station_id, profile_id, evse_id, profile, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?)";
     profiles_of, true,
         "SELECT profile_id, evse_id, profile, status, status_at, detail FROM station_charging_profiles WHERE station_id = ?";
-    profiles_delivery, false,
-        "UPDATE station_charging_profiles SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND profile_id = ? IF EXISTS";
+    profile_exists, true,
+        "SELECT profile_id FROM station_charging_profiles WHERE station_id = ? AND profile_id = ?";
+    profiles_delivery, true,
+        "UPDATE station_charging_profiles SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND profile_id = ?";
 
     runtime_get, true,
         "SELECT record FROM station_runtime WHERE station_id = ?";
@@ -163,6 +169,19 @@ fn logged(statements: &[&PreparedStatement]) -> Batch {
     for statement in statements {
         batch.append_statement((*statement).clone());
     }
+    // Every statement in these batches is an idempotent upsert or delete.
+    batch.set_is_idempotent(true);
+    batch
+}
+
+/// `statement` `times` times in one unlogged batch: for writes to one
+/// partition, which such a batch applies atomically and in isolation.
+pub fn one_partition(statement: &PreparedStatement, times: usize) -> Batch {
+    let mut batch = Batch::new(BatchType::Unlogged);
+    for _ in 0..times {
+        batch.append_statement(statement.clone());
+    }
+    batch.set_is_idempotent(statement.get_is_idempotent());
     batch
 }
 

@@ -3,24 +3,24 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures_util::future::try_join_all;
 use scylla::value::CqlTimestamp;
 
 use super::directory::Kind;
+use super::retry::until_won;
+use super::statements::one_partition;
 use super::{
     delivery_columns, delivery_from, from_json, name_of, parse_name, stored_time, time, timestamp,
-    to_json, DeliveryColumns, ScyllaStore, BACKEND,
+    to_json, DeliveryColumns, ScyllaStore,
 };
 use crate::store::{
-    timed, ChargeStationAuth, ChargingProfileRecord, Delivery, InstallCertificateRecord,
+    ChargeStationAuth, ChargingProfileRecord, Delivery, InstallCertificateRecord,
     NewChargingProfile, NewInstallCertificate, Page, PendingWork, Provisioning, SecurityProfile,
     SettingRecord, StationRecord, StationRuntime, StationStore, StoreError, StoreResult,
     TriggerMessage, TriggerRecord, WorkItemRef,
 };
 
 const STATION: &str = "charge station";
-/// Attempts at a contended LWT before the call fails.
-const MOST_LWT_ATTEMPTS: u32 = 16;
+const QUEUED_ITEM: &str = "queued item";
 
 /// The columns of `station_get`.
 type StationRow = (
@@ -85,7 +85,7 @@ impl ScyllaStore {
     ) -> StoreResult<StationRecord> {
         let now = stored_time(now);
         let pending = name_of(&Provisioning::Pending)?;
-        for _ in 0..MOST_LWT_ATTEMPTS {
+        until_won("station registration", || async {
             let created = self
                 .lwt(
                     &self.statements.station_insert,
@@ -101,13 +101,13 @@ impl ScyllaStore {
                 )
                 .await?;
             if created.applied {
-                return Ok(StationRecord {
+                return Ok(Some(StationRecord {
                     id: id.to_owned(),
                     auth: auth.clone(),
                     provisioning: Provisioning::Pending,
                     registered_at: now,
                     updated_at: now,
-                });
+                }));
             }
             let provisioning = created.column("provisioning").and_then(|v| v.as_text());
             let registered = created
@@ -131,19 +131,15 @@ impl ScyllaStore {
                     ),
                 )
                 .await?;
-            if updated.applied {
-                return Ok(StationRecord {
-                    id: id.to_owned(),
-                    auth: auth.clone(),
-                    provisioning: existing.0,
-                    registered_at: existing.1,
-                    updated_at: now,
-                });
-            }
-        }
-        Err(StoreError::Backend(format!(
-            "registration of {id} lost {MOST_LWT_ATTEMPTS} races in a row"
-        )))
+            Ok(updated.applied.then(|| StationRecord {
+                id: id.to_owned(),
+                auth: auth.clone(),
+                provisioning: existing.0,
+                registered_at: existing.1,
+                updated_at: now,
+            }))
+        })
+        .await
     }
 
     /// The next trigger number of a station, claimed with an LWT insert.
@@ -156,7 +152,7 @@ impl ScyllaStore {
         let delivery = Delivery::pending(stored_time(now));
         let (status, at, detail) = delivery_columns(&delivery)?;
         let message = name_of(&trigger)?;
-        for _ in 0..MOST_LWT_ATTEMPTS {
+        until_won("trigger numbering", || async {
             let last = self
                 .row::<(i64,)>(&self.statements.trigger_last, (id,))
                 .await?
@@ -175,17 +171,62 @@ impl ScyllaStore {
                     ),
                 )
                 .await?;
-            if claimed.applied {
-                return Ok(TriggerRecord {
-                    seq: seq as u64,
-                    trigger,
-                    delivery,
-                });
+            Ok(claimed.applied.then(|| TriggerRecord {
+                seq: seq as u64,
+                trigger,
+                delivery: delivery.clone(),
+            }))
+        })
+        .await
+    }
+
+    /// Queues (or queues again) one certificate: insert if absent, else
+    /// replace if present, both LWTs, so its row is only ever written
+    /// through Paxos (as its delivery updates are).
+    async fn queue_certificate(
+        &self,
+        id: &str,
+        cert: &NewInstallCertificate,
+        delivery: &Delivery,
+    ) -> StoreResult<()> {
+        let (status, at, detail) = delivery_columns(delivery)?;
+        let certificate_use = name_of(&cert.certificate_use)?;
+        let (certificate_id, pem) = (cert.certificate_id.as_str(), cert.pem.as_str());
+        until_won("certificate queueing", || async {
+            let queued = self
+                .lwt(
+                    &self.statements.certificate_queue,
+                    (
+                        id,
+                        certificate_id,
+                        certificate_use.as_str(),
+                        pem,
+                        status.as_str(),
+                        at,
+                        detail.as_deref(),
+                    ),
+                )
+                .await?;
+            if queued.applied {
+                return Ok(Some(()));
             }
-        }
-        Err(StoreError::Backend(format!(
-            "trigger numbering of {id} lost {MOST_LWT_ATTEMPTS} races in a row"
-        )))
+            let requeued = self
+                .lwt(
+                    &self.statements.certificate_requeue,
+                    (
+                        certificate_use.as_str(),
+                        pem,
+                        status.as_str(),
+                        at,
+                        detail.as_deref(),
+                        id,
+                        certificate_id,
+                    ),
+                )
+                .await?;
+            Ok(requeued.applied.then_some(()))
+        })
+        .await
     }
 
     async fn load_pending_work(&self, id: &str) -> StoreResult<PendingWork> {
@@ -242,6 +283,10 @@ impl ScyllaStore {
         Ok(work)
     }
 
+    /// Sets an item's delivery. Certificates and triggers: an LWT (IF
+    /// EXISTS), as every write to their rows is. Settings and charging
+    /// profiles: their rows are only written by plain upserts, so a read
+    /// that the item exists, then a plain update (items are never deleted).
     async fn update_delivery(
         &self,
         id: &str,
@@ -251,13 +296,29 @@ impl ScyllaStore {
         let (status, at, detail): DeliveryColumns = delivery_columns(delivery)?;
         let st = &self.statements;
         let (status, detail) = (status.as_str(), detail.as_deref());
-        let outcome = match item {
+        let applied = match item {
             WorkItemRef::Setting(key) => {
-                self.lwt(
-                    &st.settings_delivery,
-                    (status, at, detail, id, key.as_str()),
-                )
-                .await?
+                let key = key.as_str();
+                let exists = self
+                    .row::<(String,)>(&st.setting_exists, (id, key))
+                    .await?
+                    .is_some();
+                if exists {
+                    self.execute(&st.settings_delivery, (status, at, detail, id, key))
+                        .await?;
+                }
+                exists
+            }
+            WorkItemRef::ChargingProfile(profile) => {
+                let exists = self
+                    .row::<(i64,)>(&st.profile_exists, (id, *profile))
+                    .await?
+                    .is_some();
+                if exists {
+                    self.execute(&st.profiles_delivery, (status, at, detail, id, *profile))
+                        .await?;
+                }
+                exists
             }
             WorkItemRef::Certificate(cert) => {
                 self.lwt(
@@ -265,18 +326,16 @@ impl ScyllaStore {
                     (status, at, detail, id, cert.as_str()),
                 )
                 .await?
+                .applied
             }
             WorkItemRef::Trigger(seq) => {
-                let seq = i64::try_from(*seq).map_err(|_| StoreError::NotFound("queued item"))?;
+                let seq = i64::try_from(*seq).map_err(|_| StoreError::NotFound(QUEUED_ITEM))?;
                 self.lwt(&st.triggers_delivery, (status, at, detail, id, seq))
                     .await?
-            }
-            WorkItemRef::ChargingProfile(profile) => {
-                self.lwt(&st.profiles_delivery, (status, at, detail, id, *profile))
-                    .await?
+                    .applied
             }
         };
-        not_found_unless_applied(outcome.applied, "queued item")
+        not_found_unless_applied(applied, QUEUED_ITEM)
     }
 }
 
@@ -288,7 +347,7 @@ impl StationStore for ScyllaStore {
         auth: ChargeStationAuth,
         now: DateTime<Utc>,
     ) -> StoreResult<StationRecord> {
-        timed(BACKEND, "register_station", async {
+        self.call("register_station", async {
             let record = self.register(id, &auth, now).await?;
             // Written on every registration: heals a directory entry lost
             // to a crash between the two writes.
@@ -300,14 +359,15 @@ impl StationStore for ScyllaStore {
     }
 
     async fn station(&self, id: &str) -> StoreResult<Option<StationRecord>> {
-        timed(BACKEND, "station", self.find_station(id)).await
+        self.call("station", self.find_station(id)).await
     }
 
     async fn list_stations(&self, page: Page) -> StoreResult<Vec<StationRecord>> {
-        timed(BACKEND, "list_stations", async {
-            let ids = self.directory_page(Kind::Station, &page).await?;
-            let stations = try_join_all(ids.iter().map(|id| self.find_station(id))).await?;
-            Ok(stations.into_iter().flatten().collect())
+        self.call("list_stations", async {
+            self.list_records(Kind::Station, page, |id| async move {
+                self.find_station(&id).await
+            })
+            .await
         })
         .await
     }
@@ -318,7 +378,7 @@ impl StationStore for ScyllaStore {
         provisioning: Provisioning,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        timed(BACKEND, "set_provisioning", async {
+        self.call("set_provisioning", async {
             let state = name_of(&provisioning)?;
             let outcome = self
                 .lwt(
@@ -337,30 +397,36 @@ impl StationStore for ScyllaStore {
         settings: Vec<(String, String)>,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<SettingRecord>> {
-        timed(BACKEND, "add_settings", async {
+        self.call("add_settings", async {
             self.require_station(id).await?;
             let delivery = Delivery::pending(stored_time(now));
             let (status, at, detail) = delivery_columns(&delivery)?;
+            // The last value of a key wins, as in redb.
             let mut records: Vec<SettingRecord> = Vec::with_capacity(settings.len());
             for (key, value) in settings {
-                self.execute(
-                    &self.statements.settings_upsert,
-                    (
-                        id,
-                        key.as_str(),
-                        value.as_str(),
-                        status.as_str(),
-                        at,
-                        detail.as_deref(),
-                    ),
-                )
-                .await?;
                 records.retain(|r| r.key != key);
                 records.push(SettingRecord {
                     key,
                     value,
                     delivery: delivery.clone(),
                 });
+            }
+            let rows: Vec<_> = records
+                .iter()
+                .map(|r| {
+                    (
+                        id,
+                        r.key.as_str(),
+                        r.value.as_str(),
+                        status.as_str(),
+                        at,
+                        detail.as_deref(),
+                    )
+                })
+                .collect();
+            let batch = one_partition(&self.statements.settings_upsert, rows.len());
+            if !rows.is_empty() {
+                self.batch(&batch, rows).await?;
             }
             Ok(records)
         })
@@ -373,7 +439,7 @@ impl StationStore for ScyllaStore {
         certificates: Vec<NewInstallCertificate>,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<InstallCertificateRecord>> {
-        timed(BACKEND, "add_install_certificates", async {
+        self.call("add_install_certificates", async {
             self.require_station(id).await?;
             let mut records: Vec<InstallCertificateRecord> = Vec::with_capacity(certificates.len());
             for cert in certificates {
@@ -382,21 +448,7 @@ impl StationStore for ScyllaStore {
                     updated_at: stored_time(now),
                     detail: None,
                 };
-                let (status, at, detail) = delivery_columns(&delivery)?;
-                let certificate_use = name_of(&cert.certificate_use)?;
-                self.execute(
-                    &self.statements.certificates_upsert,
-                    (
-                        id,
-                        cert.certificate_id.as_str(),
-                        certificate_use.as_str(),
-                        cert.pem.as_str(),
-                        status.as_str(),
-                        at,
-                        detail.as_deref(),
-                    ),
-                )
-                .await?;
+                self.queue_certificate(id, &cert, &delivery).await?;
                 records.retain(|r| r.certificate_id != cert.certificate_id);
                 records.push(InstallCertificateRecord {
                     certificate_id: cert.certificate_id,
@@ -416,7 +468,7 @@ impl StationStore for ScyllaStore {
         trigger: TriggerMessage,
         now: DateTime<Utc>,
     ) -> StoreResult<TriggerRecord> {
-        timed(BACKEND, "add_trigger", async {
+        self.call("add_trigger", async {
             self.require_station(id).await?;
             self.insert_trigger(id, trigger, now).await
         })
@@ -429,7 +481,7 @@ impl StationStore for ScyllaStore {
         profile: NewChargingProfile,
         now: DateTime<Utc>,
     ) -> StoreResult<ChargingProfileRecord> {
-        timed(BACKEND, "set_charging_profile", async {
+        self.call("set_charging_profile", async {
             self.require_station(id).await?;
             let delivery = Delivery::pending(stored_time(now));
             let (status, at, detail) = delivery_columns(&delivery)?;
@@ -459,7 +511,7 @@ impl StationStore for ScyllaStore {
     }
 
     async fn pending_work(&self, id: &str) -> StoreResult<PendingWork> {
-        timed(BACKEND, "pending_work", self.load_pending_work(id)).await
+        self.call("pending_work", self.load_pending_work(id)).await
     }
 
     async fn set_delivery(
@@ -468,7 +520,7 @@ impl StationStore for ScyllaStore {
         item: WorkItemRef,
         delivery: Delivery,
     ) -> StoreResult<()> {
-        timed(BACKEND, "set_delivery", async {
+        self.call("set_delivery", async {
             self.require_station(id).await?;
             self.update_delivery(id, &item, &delivery).await
         })
@@ -476,7 +528,7 @@ impl StationStore for ScyllaStore {
     }
 
     async fn runtime(&self, id: &str) -> StoreResult<Option<StationRuntime>> {
-        timed(BACKEND, "runtime", async {
+        self.call("runtime", async {
             self.row::<(String,)>(&self.statements.runtime_get, (id,))
                 .await?
                 .map(|(record,)| from_json(&record))
@@ -486,7 +538,7 @@ impl StationStore for ScyllaStore {
     }
 
     async fn set_runtime(&self, id: &str, runtime: StationRuntime) -> StoreResult<()> {
-        timed(BACKEND, "set_runtime", async {
+        self.call("set_runtime", async {
             self.require_station(id).await?;
             self.execute(&self.statements.runtime_put, (id, to_json(&runtime)?))
                 .await?;

@@ -8,10 +8,11 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
-use super::{from_json, next_row, to_json, ScyllaStore, BACKEND};
+use super::pages::Pages;
+use super::retry::until_won;
+use super::{from_json, to_json, ScyllaStore};
 use crate::store::{
-    timed, MeterValue, Page, StoreError, StoreResult, Transaction, TransactionEvent,
-    TransactionStore,
+    MeterValue, Page, StoreError, StoreResult, Transaction, TransactionEvent, TransactionStore,
 };
 
 /// Events whose meter values share one partition.
@@ -20,8 +21,6 @@ pub const EVENTS_PER_METER_BUCKET: u64 = 256;
 const ID_BLOCK: i64 = 100;
 /// The allocator behind OCPP 1.6 transaction ids.
 const V16_TRANSACTION_IDS: &str = "v16_transaction_id";
-/// Attempts at a contended compare-and-set before the call fails.
-const MOST_CAS_ATTEMPTS: u32 = 16;
 
 /// Ids reserved by this node: `next..end` are still free to hand out.
 #[derive(Debug, Default)]
@@ -49,7 +48,7 @@ fn ordered(value: u64) -> i64 {
 }
 
 /// The meter value partition of an event.
-fn bucket_of(seq_no: u64) -> i64 {
+fn meter_bucket(seq_no: u64) -> i64 {
     ordered(seq_no / EVENTS_PER_METER_BUCKET)
 }
 
@@ -86,7 +85,7 @@ impl ScyllaStore {
     }
 
     async fn write_meter_values(&self, event: &TransactionEvent, seq_no: i64) -> StoreResult<()> {
-        let bucket = bucket_of(event.seq_no);
+        let bucket = meter_bucket(event.seq_no);
         let writes = event.meter_values.iter().enumerate().map(|(index, value)| {
             let value = MeterValue {
                 seq_no: event.seq_no,
@@ -115,42 +114,37 @@ impl ScyllaStore {
     async fn apply_event(&self, event: &TransactionEvent) -> StoreResult<bool> {
         let (station, tx) = (event.station_id.as_str(), event.transaction_id.as_str());
         let seq_no = ordered(event.seq_no);
-        let mut values_written = false;
-        for _ in 0..MOST_CAS_ATTEMPTS {
+        if self.answer_if_applied(station, tx, seq_no).await? {
+            return Ok(false);
+        }
+        // Before the summary: once the event counts, its values exist.
+        self.write_meter_values(event, seq_no).await?;
+        let new_buckets: Vec<i64> = if event.meter_values.is_empty() {
+            Vec::new()
+        } else {
+            vec![meter_bucket(event.seq_no)]
+        };
+        let what = format!("transaction {tx} of {station}");
+        until_won(&what, || async {
             let stored = self.load_transaction(station, tx).await?;
-            if let Some(stored) = stored.as_ref().filter(|s| s.applied.contains(&seq_no)) {
-                // A retry: answer it, and heal the listing copy in case the
-                // first attempt stopped before writing it.
-                self.copy_to_station_list(&stored.summary, stored.revision)
-                    .await?;
-                return Ok(false);
+            if stored.as_ref().is_some_and(|s| s.applied.contains(&seq_no)) {
+                // The same event, applied by a concurrent delivery meanwhile.
+                return Ok(Some(false));
             }
-            if !values_written {
-                // Before the summary: once the event counts, its values exist.
-                self.write_meter_values(event, seq_no).await?;
-                values_written = true;
-            }
-            let new_buckets: Vec<i64> = if event.meter_values.is_empty() {
-                Vec::new()
-            } else {
-                vec![bucket_of(event.seq_no)]
-            };
             let (outcome, summary, revision) = match stored {
                 None => {
                     let mut summary = Transaction::empty_for(event);
                     summary.fold(event);
+                    let values = (
+                        station,
+                        tx,
+                        1i64,
+                        to_json(&summary)?,
+                        vec![seq_no],
+                        new_buckets.clone(),
+                    );
                     let outcome = self
-                        .lwt(
-                            &self.statements.transaction_insert,
-                            (
-                                station,
-                                tx,
-                                1i64,
-                                to_json(&summary)?,
-                                vec![seq_no],
-                                new_buckets,
-                            ),
-                        )
+                        .lwt(&self.statements.transaction_insert, values)
                         .await?;
                     (outcome, summary, 1)
                 }
@@ -160,31 +154,42 @@ impl ScyllaStore {
                     ..
                 }) => {
                     summary.fold(event);
+                    let values = (
+                        revision + 1,
+                        to_json(&summary)?,
+                        vec![seq_no],
+                        new_buckets.clone(),
+                        station,
+                        tx,
+                        revision,
+                    );
                     let outcome = self
-                        .lwt(
-                            &self.statements.transaction_update,
-                            (
-                                revision + 1,
-                                to_json(&summary)?,
-                                vec![seq_no],
-                                new_buckets,
-                                station,
-                                tx,
-                                revision,
-                            ),
-                        )
+                        .lwt(&self.statements.transaction_update, values)
                         .await?;
                     (outcome, summary, revision + 1)
                 }
             };
-            if outcome.applied {
-                self.copy_to_station_list(&summary, revision).await?;
-                return Ok(true);
+            if !outcome.applied {
+                return Ok(None);
             }
+            self.copy_to_station_list(&summary, revision).await?;
+            Ok(Some(true))
+        })
+        .await
+    }
+
+    /// True when the event was applied before; then its listing copy is
+    /// rewritten, in case the first delivery stopped before writing it.
+    async fn answer_if_applied(&self, station: &str, tx: &str, seq_no: i64) -> StoreResult<bool> {
+        let Some(stored) = self.load_transaction(station, tx).await? else {
+            return Ok(false);
+        };
+        if !stored.applied.contains(&seq_no) {
+            return Ok(false);
         }
-        Err(StoreError::Backend(format!(
-            "transaction {tx} of {station}: event lost {MOST_CAS_ATTEMPTS} races in a row"
-        )))
+        self.copy_to_station_list(&stored.summary, stored.revision)
+            .await?;
+        Ok(true)
     }
 
     async fn load_meter_values(
@@ -206,15 +211,13 @@ impl ScyllaStore {
             if out.len() >= page.limit as usize {
                 break;
             }
-            let mut rows = self
-                .paged::<(i64, String)>(
-                    &self.statements.meter_values_of_bucket,
-                    page.offset.saturating_add(u64::from(page.limit)),
-                    (station, tx, bucket),
-                )
-                .await?;
+            let mut rows = Pages::<(i64, String)>::new(
+                &self.statements.meter_values_of_bucket,
+                &(station, tx, bucket),
+                page.offset.saturating_add(u64::from(page.limit)),
+            )?;
             while out.len() < page.limit as usize {
-                let Some((seq_no, value)) = next_row(&mut rows).await? else {
+                let Some((seq_no, value)) = rows.next(self).await? else {
                     break;
                 };
                 // Values of an event whose summary write never landed are
@@ -235,7 +238,7 @@ impl ScyllaStore {
     /// Reserves the next block of 1.6 transaction ids (LWT on the allocator row).
     async fn reserve_ids(&self) -> StoreResult<IdBlock> {
         let st = &self.statements;
-        for _ in 0..MOST_CAS_ATTEMPTS {
+        until_won("transaction id block reservation", || async {
             let current = self
                 .row::<(i64,)>(&st.id_block_get, (V16_TRANSACTION_IDS,))
                 .await?;
@@ -256,23 +259,20 @@ impl ScyllaStore {
                     (next, outcome)
                 }
             };
-            if outcome.applied {
-                return Ok(IdBlock {
-                    next: start,
-                    end: start + ID_BLOCK,
-                });
-            }
-        }
-        Err(StoreError::Backend(format!(
-            "transaction id block reservation lost {MOST_CAS_ATTEMPTS} races in a row"
-        )))
+            Ok(outcome.applied.then_some(IdBlock {
+                next: start,
+                end: start + ID_BLOCK,
+            }))
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl TransactionStore for ScyllaStore {
     async fn apply_transaction_event(&self, event: TransactionEvent) -> StoreResult<bool> {
-        timed(BACKEND, "apply_transaction_event", self.apply_event(&event)).await
+        self.call("apply_transaction_event", self.apply_event(&event))
+            .await
     }
 
     async fn transaction(
@@ -280,7 +280,7 @@ impl TransactionStore for ScyllaStore {
         station_id: &str,
         transaction_id: &str,
     ) -> StoreResult<Option<Transaction>> {
-        timed(BACKEND, "transaction", async {
+        self.call("transaction", async {
             let stored = self.load_transaction(station_id, transaction_id).await?;
             Ok(stored.map(|s| s.summary))
         })
@@ -292,22 +292,20 @@ impl TransactionStore for ScyllaStore {
         station_id: &str,
         page: Page,
     ) -> StoreResult<Vec<Transaction>> {
-        timed(BACKEND, "list_transactions", async {
+        self.call("list_transactions", async {
             if page.limit == 0 {
                 return Ok(Vec::new());
             }
             let after = page.after.as_deref().unwrap_or("");
             let page_size = page.offset.saturating_add(u64::from(page.limit));
-            let mut rows = self
-                .paged::<(String,)>(
-                    &self.statements.station_transactions_after,
-                    page_size,
-                    (station_id, after),
-                )
-                .await?;
+            let mut rows = Pages::<(String,)>::new(
+                &self.statements.station_transactions_after,
+                &(station_id, after),
+                page_size,
+            )?;
             let (mut skipped, mut out) = (0u64, Vec::new());
             while out.len() < page.limit as usize {
-                let Some((summary,)) = next_row(&mut rows).await? else {
+                let Some((summary,)) = rows.next(self).await? else {
                     break;
                 };
                 if skipped < page.offset {
@@ -322,7 +320,7 @@ impl TransactionStore for ScyllaStore {
     }
 
     async fn next_transaction_number(&self) -> StoreResult<i32> {
-        timed(BACKEND, "next_transaction_number", async {
+        self.call("next_transaction_number", async {
             let mut block = self.transaction_ids.lock().await;
             if block.next >= block.end {
                 *block = self.reserve_ids().await?;
@@ -341,8 +339,7 @@ impl TransactionStore for ScyllaStore {
         transaction_id: &str,
         page: Page,
     ) -> StoreResult<Vec<MeterValue>> {
-        timed(
-            BACKEND,
+        self.call(
             "meter_values",
             self.load_meter_values(station_id, transaction_id, &page),
         )
@@ -368,9 +365,9 @@ mod tests {
         ];
         let columns: Vec<i64> = seqs.iter().map(|&s| ordered(s)).collect();
         assert!(columns.windows(2).all(|w| w[0] < w[1]), "{columns:?}");
-        let buckets: Vec<i64> = seqs.iter().map(|&s| bucket_of(s)).collect();
+        let buckets: Vec<i64> = seqs.iter().map(|&s| meter_bucket(s)).collect();
         assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
-        assert_eq!(bucket_of(0), bucket_of(255));
-        assert_ne!(bucket_of(255), bucket_of(256));
+        assert_eq!(meter_bucket(0), meter_bucket(255));
+        assert_ne!(meter_bucket(255), meter_bucket(256));
     }
 }
