@@ -69,6 +69,11 @@ async fn refusals(settings: &ScyllaSettings) {
         format!(
             "CREATE TABLE {keyspace}.certificates (hash text PRIMARY KEY, pem int, uploaded_at timestamp)"
         ),
+        // Same columns, another key: the list order and the partitions differ.
+        format!("DROP TABLE {keyspace}.ocpi_parties"),
+        format!(
+            "CREATE TABLE {keyspace}.ocpi_parties (credentials_token text, url text, status text, registered_at timestamp, PRIMARY KEY ((credentials_token), url))"
+        ),
     ] {
         raw.query_unpaged(cql, ()).await.expect("schema change");
     }
@@ -77,6 +82,10 @@ async fn refusals(settings: &ScyllaSettings) {
     assert!(why.contains("stations.password_hash is missing"), "{why}");
     assert!(
         why.contains("certificates.pem is int, expected text"),
+        "{why}"
+    );
+    assert!(
+        why.contains("ocpi_parties.url is Clustering(0) in the key, expected Regular"),
         "{why}"
     );
 

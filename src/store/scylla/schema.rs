@@ -101,7 +101,7 @@ async fn check_version(session: &Session, keyspace: &str) -> StoreResult<()> {
 async fn check_columns(session: &Session, keyspace: &str) -> StoreResult<()> {
     let found = session
         .query_unpaged(
-            "SELECT table_name, column_name, type FROM system_schema.columns WHERE keyspace_name = ?",
+            "SELECT table_name, column_name, type, kind, position, clustering_order FROM system_schema.columns WHERE keyspace_name = ?",
             (keyspace,),
         )
         .await
@@ -110,21 +110,32 @@ async fn check_columns(session: &Session, keyspace: &str) -> StoreResult<()> {
         .map_err(|e| refused(format!("cannot read the columns of {keyspace}: {e}")))?;
     let mut actual = BTreeMap::new();
     let rows = found
-        .rows::<(String, String, String)>()
+        .rows::<(String, String, String, String, i32, String)>()
         .map_err(|e| refused(format!("cannot read the columns of {keyspace}: {e}")))?;
     for row in rows {
-        let (table, column, kind) =
+        let (table, column, kind, role, position, order) =
             row.map_err(|e| refused(format!("cannot read the columns of {keyspace}: {e}")))?;
-        actual.insert((table, column), kind);
+        let role = match role.as_str() {
+            "partition_key" => Role::Partition(position),
+            "clustering" if order.eq_ignore_ascii_case("asc") => Role::Clustering(position),
+            "clustering" => Role::DescendingClustering,
+            _ => Role::Regular,
+        };
+        actual.insert((table, column), (kind, role));
     }
     let mut problems = Vec::new();
     for (table, columns) in expected_columns(SCHEMA_CQL) {
-        for (column, kind) in columns {
-            match actual.get(&(table.clone(), column.clone())) {
-                None => problems.push(format!("{table}.{column} is missing")),
-                Some(found) if normalize(found) != normalize(&kind) => {
-                    problems.push(format!("{table}.{column} is {found}, expected {kind}"))
-                }
+        for column in columns {
+            let name = &column.name;
+            match actual.get(&(table.clone(), name.clone())) {
+                None => problems.push(format!("{table}.{name} is missing")),
+                Some((found, _)) if normalize(found) != normalize(&column.kind) => problems.push(
+                    format!("{table}.{name} is {found}, expected {}", column.kind),
+                ),
+                Some((_, role)) if *role != column.role => problems.push(format!(
+                    "{table}.{name} is {role:?} in the key, expected {:?}",
+                    column.role
+                )),
                 Some(_) => {}
             }
         }
@@ -136,8 +147,8 @@ async fn check_columns(session: &Session, keyspace: &str) -> StoreResult<()> {
     }
 }
 
-/// Types as system_schema spells them: `set<bigint>` may come back frozen
-/// or with spaces on other versions.
+/// Types compared without spaces or case (system_schema's spelling varies
+/// between versions).
 fn normalize(kind: &str) -> String {
     kind.chars()
         .filter(|c| !c.is_whitespace())
@@ -171,9 +182,34 @@ pub fn statements(cql: &str) -> Vec<String> {
         .collect()
 }
 
-/// Table → [(column, type)] of every CREATE TABLE in the file. The file is
-/// ours: one column per line, `name type,`, then PRIMARY KEY.
-pub fn expected_columns(cql: &str) -> Vec<(String, Vec<(String, String)>)> {
+/// A column's place in its table's primary key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Part of the partition key, at this position.
+    Partition(i32),
+    /// A clustering column in ascending order, at this position.
+    Clustering(i32),
+    /// A clustering column in descending order (the model has none).
+    DescendingClustering,
+    /// Not in the key.
+    Regular,
+}
+
+/// A column the model declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Its name.
+    pub name: String,
+    /// Its CQL type.
+    pub kind: String,
+    /// Its place in the primary key.
+    pub role: Role,
+}
+
+/// Table → columns of every CREATE TABLE in the file. The file is ours: one
+/// column per line, `name type,`, then `PRIMARY KEY (...)` (partition key
+/// columns in parentheses when there are several or clustering columns).
+pub fn expected_columns(cql: &str) -> Vec<(String, Vec<Column>)> {
     let mut tables = Vec::new();
     for statement in statements(cql) {
         let mut lines = statement.lines().map(str::trim);
@@ -184,16 +220,66 @@ pub fn expected_columns(cql: &str) -> Vec<(String, Vec<(String, String)>)> {
         else {
             continue;
         };
-        let columns = lines
-            .take_while(|line| !line.starts_with("PRIMARY KEY"))
-            .filter_map(|line| {
-                let (name, kind) = line.trim_end_matches(',').split_once(' ')?;
-                Some((name.to_owned(), kind.trim().to_owned()))
-            })
-            .collect();
+        let mut columns = Vec::new();
+        let mut roles = Vec::new();
+        for line in lines {
+            if let Some(key) = line.strip_prefix("PRIMARY KEY") {
+                roles = key_roles(key);
+                break;
+            }
+            if let Some((name, kind)) = line.trim_end_matches(',').split_once(' ') {
+                columns.push(Column {
+                    name: name.to_owned(),
+                    kind: kind.trim().to_owned(),
+                    role: Role::Regular,
+                });
+            }
+        }
+        for column in &mut columns {
+            if let Some((_, role)) = roles.iter().find(|(name, _)| *name == column.name) {
+                column.role = *role;
+            }
+        }
         tables.push((table.to_owned(), columns));
     }
     tables
+}
+
+/// The roles named by `((a, b), c, d)` or `(a)` (the text after PRIMARY KEY).
+fn key_roles(key: &str) -> Vec<(String, Role)> {
+    let key = key.trim().trim_end_matches(',').trim();
+    let inner = key
+        .strip_prefix('(')
+        .and_then(|k| k.strip_suffix(')'))
+        .unwrap_or(key)
+        .trim();
+    let (partition, clustering) = match inner.strip_prefix('(') {
+        Some(rest) => {
+            let (partition, after) = rest.split_once(')').unwrap_or((rest, ""));
+            (
+                partition.to_owned(),
+                after.trim_start_matches(',').to_owned(),
+            )
+        }
+        None => match inner.split_once(',') {
+            Some((first, rest)) => (first.to_owned(), rest.to_owned()),
+            None => (inner.to_owned(), String::new()),
+        },
+    };
+    let names = |list: &str| -> Vec<String> {
+        list.split(',')
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect()
+    };
+    let mut roles = Vec::new();
+    for (i, name) in names(&partition).into_iter().enumerate() {
+        roles.push((name, Role::Partition(i as i32)));
+    }
+    for (i, name) in names(&clustering).into_iter().enumerate() {
+        roles.push((name, Role::Clustering(i as i32)));
+    }
+    roles
 }
 
 #[cfg(test)]
@@ -213,14 +299,37 @@ mod tests {
         ] {
             assert!(names.contains(&table), "{table} missing from {names:?}");
         }
-        let transactions = &tables.iter().find(|(t, _)| t == "transactions").unwrap().1;
-        assert!(transactions.contains(&("applied_seq_nos".into(), "set<bigint>".into())));
+        let columns = |table: &str| &tables.iter().find(|(t, _)| t == table).unwrap().1;
+        let column = |table: &str, name: &str| {
+            columns(table)
+                .iter()
+                .find(|c| c.name == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{table}.{name} missing"))
+        };
+        assert_eq!(
+            column("transactions", "applied_seq_nos").kind,
+            "set<bigint>"
+        );
+        assert_eq!(
+            column("transactions", "transaction_id").role,
+            Role::Partition(1)
+        );
+        assert_eq!(column("stations", "id").role, Role::Partition(0));
+        assert_eq!(column("meter_values", "bucket").role, Role::Partition(2));
+        assert_eq!(column("meter_values", "idx").role, Role::Clustering(1));
+        assert_eq!(column("station_settings", "name").role, Role::Clustering(0));
+        assert_eq!(column("station_settings", "value").role, Role::Regular);
         for (table, columns) in &tables {
-            assert!(!columns.is_empty(), "{table} has no columns");
-            for (column, kind) in columns {
+            assert!(
+                columns.iter().any(|c| c.role == Role::Partition(0)),
+                "{table} has no partition key"
+            );
+            for c in columns {
                 assert!(
-                    !kind.is_empty() && !column.contains(' '),
-                    "{table}.{column}"
+                    !c.kind.is_empty() && !c.name.contains(' '),
+                    "{table}.{}",
+                    c.name
                 );
             }
         }

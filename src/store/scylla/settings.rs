@@ -7,6 +7,13 @@ use std::time::Duration;
 
 use clap::Args;
 
+/// Defaults, shared by the flags and [`ScyllaSettings::new`].
+const DEFAULT_KEYSPACE: &str = "voltgate";
+const DEFAULT_REPLICATION: u32 = 1;
+const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 5_000;
+const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+const DEFAULT_CONNECTIONS_PER_SHARD: u16 = 1;
+
 /// How to reach and use the cluster.
 #[derive(Debug, Clone, Args)]
 pub struct ScyllaSettings {
@@ -23,7 +30,7 @@ pub struct ScyllaSettings {
     #[arg(
         long = "scylla-keyspace",
         env = "VOLTGATE_SCYLLA_KEYSPACE",
-        default_value = "voltgate",
+        default_value = DEFAULT_KEYSPACE,
         value_parser = parse_keyspace
     )]
     pub keyspace: String,
@@ -35,7 +42,7 @@ pub struct ScyllaSettings {
     #[arg(
         long = "scylla-replication",
         env = "VOLTGATE_SCYLLA_REPLICATION",
-        default_value = "1"
+        default_value_t = Replication::Simple(DEFAULT_REPLICATION)
     )]
     pub replication: Replication,
 
@@ -60,7 +67,7 @@ pub struct ScyllaSettings {
     #[arg(
         long = "scylla-request-timeout-ms",
         env = "VOLTGATE_SCYLLA_REQUEST_TIMEOUT_MS",
-        default_value_t = 5_000
+        default_value_t = DEFAULT_REQUEST_TIMEOUT_MS
     )]
     pub request_timeout_ms: u64,
 
@@ -68,7 +75,7 @@ pub struct ScyllaSettings {
     #[arg(
         long = "scylla-connect-timeout-ms",
         env = "VOLTGATE_SCYLLA_CONNECT_TIMEOUT_MS",
-        default_value_t = 5_000
+        default_value_t = DEFAULT_CONNECT_TIMEOUT_MS
     )]
     pub connect_timeout_ms: u64,
 
@@ -76,7 +83,7 @@ pub struct ScyllaSettings {
     #[arg(
         long = "scylla-connections-per-shard",
         env = "VOLTGATE_SCYLLA_CONNECTIONS_PER_SHARD",
-        default_value_t = 1,
+        default_value_t = DEFAULT_CONNECTIONS_PER_SHARD,
         value_parser = clap::value_parser!(u16).range(1..=64)
     )]
     pub connections_per_shard: u16,
@@ -88,13 +95,13 @@ impl ScyllaSettings {
         ScyllaSettings {
             uri: Some(uri),
             keyspace: keyspace.into(),
-            replication: Replication::Simple(1),
+            replication: Replication::Simple(DEFAULT_REPLICATION),
             local_dc: None,
             user: None,
             password: None,
-            request_timeout_ms: 5_000,
-            connect_timeout_ms: 5_000,
-            connections_per_shard: 1,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            connections_per_shard: DEFAULT_CONNECTIONS_PER_SHARD,
         }
     }
 
@@ -102,7 +109,7 @@ impl ScyllaSettings {
     pub fn unset() -> Self {
         ScyllaSettings {
             uri: None,
-            ..ScyllaSettings::new(Vec::new(), "voltgate")
+            ..ScyllaSettings::new(Vec::new(), DEFAULT_KEYSPACE)
         }
     }
 

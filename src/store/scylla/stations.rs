@@ -244,7 +244,7 @@ impl ScyllaStore {
                 &st.triggers_of,
                 (id,)
             ),
-            self.rows::<(i64, i32, String, String, CqlTimestamp, Option<String>)>(
+            self.rows::<(i64, i64, String, String, CqlTimestamp, Option<String>)>(
                 &st.profiles_of,
                 (id,)
             ),
@@ -275,7 +275,8 @@ impl ScyllaStore {
         for (profile_id, evse_id, profile, status, at, detail) in profiles {
             work.charging_profiles.push(ChargingProfileRecord {
                 profile_id,
-                evse_id: evse_id as u32,
+                evse_id: u32::try_from(evse_id)
+                    .map_err(|_| StoreError::Backend(format!("EVSE id {evse_id} out of range")))?,
                 profile: from_json(&profile)?,
                 delivery: delivery_from((status, at, detail))?,
             });
@@ -485,8 +486,7 @@ impl StationStore for ScyllaStore {
             self.require_station(id).await?;
             let delivery = Delivery::pending(stored_time(now));
             let (status, at, detail) = delivery_columns(&delivery)?;
-            let evse_id = i32::try_from(profile.evse_id)
-                .map_err(|_| StoreError::Backend("EVSE id beyond int".into()))?;
+            let evse_id = i64::from(profile.evse_id);
             self.execute(
                 &self.statements.profiles_upsert,
                 (
