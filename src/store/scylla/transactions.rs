@@ -114,82 +114,81 @@ impl ScyllaStore {
     async fn apply_event(&self, event: &TransactionEvent) -> StoreResult<bool> {
         let (station, tx) = (event.station_id.as_str(), event.transaction_id.as_str());
         let seq_no = ordered(event.seq_no);
-        if self.answer_if_applied(station, tx, seq_no).await? {
+        let stored = self.load_transaction(station, tx).await?;
+        if let Some(stored) = stored.as_ref().filter(|s| s.applied.contains(&seq_no)) {
+            // A retry: answer it, and rewrite the listing copy in case the
+            // first delivery stopped before writing it.
+            self.copy_to_station_list(&stored.summary, stored.revision)
+                .await?;
             return Ok(false);
         }
         // Before the summary: once the event counts, its values exist.
         self.write_meter_values(event, seq_no).await?;
-        let new_buckets: Vec<i64> = if event.meter_values.is_empty() {
-            Vec::new()
+        let new_buckets: &[i64] = if event.meter_values.is_empty() {
+            &[]
         } else {
-            vec![meter_bucket(event.seq_no)]
+            &[meter_bucket(event.seq_no)]
         };
         let what = format!("transaction {tx} of {station}");
-        until_won(&what, || async {
-            let stored = self.load_transaction(station, tx).await?;
-            if stored.as_ref().is_some_and(|s| s.applied.contains(&seq_no)) {
-                // The same event, applied by a concurrent delivery meanwhile.
-                return Ok(Some(false));
-            }
-            let (outcome, summary, revision) = match stored {
-                None => {
-                    let mut summary = Transaction::empty_for(event);
-                    summary.fold(event);
-                    let values = (
-                        station,
-                        tx,
-                        1i64,
-                        to_json(&summary)?,
-                        vec![seq_no],
-                        new_buckets.clone(),
-                    );
-                    let outcome = self
-                        .lwt(&self.statements.transaction_insert, values)
-                        .await?;
-                    (outcome, summary, 1)
+        // The first attempt uses the row read above; a lost race reads again.
+        let mut preloaded = Some(stored);
+        until_won(&what, || {
+            let preloaded = preloaded.take();
+            async move {
+                let stored = match preloaded {
+                    Some(stored) => stored,
+                    None => self.load_transaction(station, tx).await?,
+                };
+                if stored.as_ref().is_some_and(|s| s.applied.contains(&seq_no)) {
+                    // The same event, applied by a concurrent delivery meanwhile.
+                    return Ok(Some(false));
                 }
-                Some(Stored {
-                    revision,
-                    mut summary,
-                    ..
-                }) => {
-                    summary.fold(event);
-                    let values = (
-                        revision + 1,
-                        to_json(&summary)?,
-                        vec![seq_no],
-                        new_buckets.clone(),
-                        station,
-                        tx,
+                let (outcome, summary, revision) = match stored {
+                    None => {
+                        let mut summary = Transaction::empty_for(event);
+                        summary.fold(event);
+                        let values = (
+                            station,
+                            tx,
+                            1i64,
+                            to_json(&summary)?,
+                            vec![seq_no],
+                            new_buckets.to_vec(),
+                        );
+                        let outcome = self
+                            .lwt(&self.statements.transaction_insert, values)
+                            .await?;
+                        (outcome, summary, 1)
+                    }
+                    Some(Stored {
                         revision,
-                    );
-                    let outcome = self
-                        .lwt(&self.statements.transaction_update, values)
-                        .await?;
-                    (outcome, summary, revision + 1)
+                        mut summary,
+                        ..
+                    }) => {
+                        summary.fold(event);
+                        let values = (
+                            revision + 1,
+                            to_json(&summary)?,
+                            vec![seq_no],
+                            new_buckets.to_vec(),
+                            station,
+                            tx,
+                            revision,
+                        );
+                        let outcome = self
+                            .lwt(&self.statements.transaction_update, values)
+                            .await?;
+                        (outcome, summary, revision + 1)
+                    }
+                };
+                if !outcome.applied {
+                    return Ok(None);
                 }
-            };
-            if !outcome.applied {
-                return Ok(None);
+                self.copy_to_station_list(&summary, revision).await?;
+                Ok(Some(true))
             }
-            self.copy_to_station_list(&summary, revision).await?;
-            Ok(Some(true))
         })
         .await
-    }
-
-    /// True when the event was applied before; then its listing copy is
-    /// rewritten, in case the first delivery stopped before writing it.
-    async fn answer_if_applied(&self, station: &str, tx: &str, seq_no: i64) -> StoreResult<bool> {
-        let Some(stored) = self.load_transaction(station, tx).await? else {
-            return Ok(false);
-        };
-        if !stored.applied.contains(&seq_no) {
-            return Ok(false);
-        }
-        self.copy_to_station_list(&stored.summary, stored.revision)
-            .await?;
-        Ok(true)
     }
 
     async fn load_meter_values(
