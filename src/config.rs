@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::station::gate::LimitSettings;
 use crate::store::scylla::ScyllaSettings;
+use crate::transport::TransportSettings;
 
 /// voltgate: an OCPP-J charge station management engine.
 #[derive(Debug, Parser)]
@@ -105,6 +107,14 @@ pub struct Config {
     /// Largest WebSocket message; a larger one closes the connection (code 1009).
     #[arg(long, env = "VOLTGATE_WS_MAX_FRAME_BYTES", default_value_t = 1024 * 1024)]
     pub ws_max_frame_bytes: usize,
+
+    /// The TLS listener and proxy mode.
+    #[command(flatten)]
+    pub transport: TransportSettings,
+
+    /// Connection limits and the shutdown drain.
+    #[command(flatten)]
+    pub limits: LimitSettings,
 }
 
 impl Config {
@@ -134,6 +144,8 @@ impl Config {
             wait_timeout_secs: 35,
             ocpp_max_message_bytes: 64 * 1024,
             ws_max_frame_bytes: 1024 * 1024,
+            transport: TransportSettings::plain(),
+            limits: LimitSettings::with_max_stations(10_000),
         }
     }
 }

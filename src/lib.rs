@@ -25,6 +25,7 @@ pub mod pki;
 pub mod station;
 pub mod store;
 pub mod supervisor;
+pub mod transport;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,9 +35,11 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, HttpServer};
 
+use auth::CertificatePolicy;
 pub use config::Config;
 use station::actor::Engine;
 use station::endpoint;
+use station::gate::{Gate, RESERVED_FILES};
 use station::handlers::Env;
 use station::session::Limits;
 use store::redb::RedbStore;
@@ -50,6 +53,9 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
     Store(#[from] store::StoreError),
+    /// The TLS listener's certificate, key or CA could not be used.
+    #[error("{0}")]
+    Tls(#[from] transport::tls::TlsError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -62,11 +68,14 @@ pub enum StartError {
 
 /// Pending connections the OCPP listener lets the kernel queue.
 const OCPP_ACCEPT_BACKLOG: u32 = 8192;
+/// Longest a client may take to send its request head, or its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running voltgate: its bound addresses and the handles to stop it.
 pub struct App {
     api_addr: SocketAddr,
     ws_addr: SocketAddr,
+    wss_addr: Option<SocketAddr>,
     servers: Vec<ServerHandle>,
     server_tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     shard_threads: ShardThreads,
@@ -82,6 +91,11 @@ impl App {
     /// Where the OCPP listener listens.
     pub fn ws_addr(&self) -> SocketAddr {
         self.ws_addr
+    }
+
+    /// Where the OCPP TLS listener listens, when there is one.
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.wss_addr
     }
 
     /// The store the app runs on.
@@ -126,21 +140,46 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (registry, shard_threads) = Registry::start(threads * 8, threads);
     let engine = engine(&config, store.clone(), registry.clone());
-    let (ws_server, ws_addr) = serve_ocpp(&config, engine).map_err(|source| StartError::Bind {
+    let gate = Arc::new(gate(&config));
+    let tls = match config.transport.wss_listen {
+        Some(addr) => Some((addr, transport::tls::server_config(&config.transport)?)),
+        None => None,
+    };
+    let (ws_server, ws_addr) = serve_ocpp(
+        &config,
+        config.ws_listen,
+        engine.clone(),
+        gate.clone(),
+        None,
+    )
+    .map_err(|source| StartError::Bind {
         addr: config.ws_listen,
         source,
     })?;
+    let mut servers = vec![ws_server.handle()];
+    let mut server_tasks = vec![tokio::spawn(ws_server)];
+    let wss_addr = match tls {
+        None => None,
+        Some((addr, tls)) => {
+            let (server, bound) = serve_ocpp(&config, addr, engine, gate, Some(tls))
+                .map_err(|source| StartError::Bind { addr, source })?;
+            servers.push(server.handle());
+            server_tasks.push(tokio::spawn(server));
+            Some(bound)
+        }
+    };
     let (api_server, api_addr) =
         api::serve(&config, store.clone(), registry).map_err(|source| StartError::Bind {
             addr: config.api_listen,
             source,
         })?;
-    let servers = vec![ws_server.handle(), api_server.handle()];
-    let server_tasks = vec![tokio::spawn(ws_server), tokio::spawn(api_server)];
-    tracing::info!(%api_addr, %ws_addr, backend = store.backend(), "voltgate listening");
+    servers.push(api_server.handle());
+    server_tasks.push(tokio::spawn(api_server));
+    tracing::info!(%api_addr, %ws_addr, ?wss_addr, backend = store.backend(), "voltgate listening");
     Ok(App {
         api_addr,
         ws_addr,
+        wss_addr,
         servers,
         server_tasks,
         shard_threads,
@@ -175,32 +214,72 @@ fn engine(config: &Config, store: Arc<dyn Store>, registry: Registry) -> Arc<Eng
         max_message_bytes: config.ocpp_max_message_bytes,
         ..Limits::default()
     };
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         Arc::new(env),
         registry,
         limits,
         config.idle_timeout(),
         config.ws_max_frame_bytes,
     );
+    engine.messages_per_sec = config.limits.ocpp_messages_per_sec;
     Arc::new(engine)
 }
 
-/// Binds the OCPP listener.
-fn serve_ocpp(config: &Config, engine: Arc<Engine>) -> std::io::Result<(Server, SocketAddr)> {
-    let data = web::Data::new(engine);
-    let mut server = HttpServer::new(move || {
+/// The admission gate of the OCPP listeners.
+fn gate(config: &Config) -> Gate {
+    let policy = CertificatePolicy {
+        require_name_match: config.transport.tls_require_cn_match,
+        allowed_organizations: config.transport.tls_allowed_orgs.clone(),
+    };
+    let max_stations = config.limits.max_stations.unwrap_or_else(|| {
+        // What the open-file limit leaves (main has lifted the soft limit).
+        let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1_024, |(soft, _)| soft);
+        usize::try_from(files)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(RESERVED_FILES)
+            .max(1)
+    });
+    tracing::info!(max_stations, "station cap of this node");
+    Gate::new(
+        config.transport.trust_proxy.clone(),
+        policy,
+        &config.limits,
+        max_stations,
+    )
+}
+
+/// Binds an OCPP listener: plain, or TLS with `tls`.
+fn serve_ocpp(
+    config: &Config,
+    addr: SocketAddr,
+    engine: Arc<Engine>,
+    gate: Arc<Gate>,
+    tls: Option<rustls::ServerConfig>,
+) -> std::io::Result<(Server, SocketAddr)> {
+    let engine = web::Data::new(engine);
+    let gate = web::Data::new(gate);
+    let server = HttpServer::new(move || {
         actix_web::App::new()
-            .app_data(data.clone())
+            .app_data(engine.clone())
+            .app_data(gate.clone())
             .configure(endpoint::routes)
     })
     // A fleet reconnecting together (after an outage or a restart) fills the
     // accept queue at once; a short one sends stations into SYN retries of
     // 1 s, 3 s, 7 s. The kernel caps this at net.core.somaxconn.
     .backlog(OCPP_ACCEPT_BACKLOG)
-    .bind(config.ws_listen)?;
+    // A client that never finishes its request head (or TLS handshake) is
+    // dropped after these, without holding a worker meanwhile.
+    .client_request_timeout(HANDSHAKE_TIMEOUT)
+    .tls_handshake_timeout(HANDSHAKE_TIMEOUT)
+    .on_connect(transport::tls::on_connect);
+    let mut server = match tls {
+        None => server.bind(addr)?,
+        Some(tls) => server.bind_rustls_0_23(addr, tls)?,
+    };
     if let Some(workers) = config.ws_workers {
         server = server.workers(workers.max(1));
     }
-    let addr = server.addrs().first().copied().unwrap_or(config.ws_listen);
-    Ok((server.run(), addr))
+    let bound = server.addrs().first().copied().unwrap_or(addr);
+    Ok((server.run(), bound))
 }

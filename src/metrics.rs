@@ -28,6 +28,12 @@ pub const STATIONS_CONNECTED: &str = "voltgate_stations_connected";
 pub const CONNECTIONS_OPENED: &str = "voltgate_connections_opened_total";
 /// Station connection attempts refused before the upgrade. Label `reason`.
 pub const AUTH_FAILURES: &str = "voltgate_auth_failures_total";
+/// Proxy headers (X-Forwarded-Proto, X-Client-Cert-*) from a peer outside --trust-proxy, ignored.
+pub const UNTRUSTED_PROXY_HEADERS: &str = "voltgate_untrusted_proxy_headers_total";
+/// Requests or connections refused by a limit, by `limit`.
+pub const LIMIT_REFUSALS: &str = "voltgate_limit_refusals_total";
+/// REST requests refused for a missing or wrong API token.
+pub const API_AUTH_FAILURES: &str = "voltgate_api_auth_failures_total";
 /// Connections closed or refused, by `reason`.
 pub const CONNECTIONS_CLOSED: &str = "voltgate_connections_closed_total";
 /// OCPP messages received, by `version`, `action`, `type`.

@@ -81,6 +81,33 @@ pub fn certificate_hash(der: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(der))
 }
 
+/// Who a client certificate names, and its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateIdentity {
+    /// The subject's common name (CN), when it has one.
+    pub common_name: Option<String>,
+    /// The subject's organisations (O).
+    pub organizations: Vec<String>,
+    /// [`certificate_hash`] of the DER.
+    pub hash: String,
+}
+
+/// The identity in a DER certificate.
+pub fn certificate_identity(der: &[u8]) -> Result<CertificateIdentity, String> {
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| format!("not X.509: {e}"))?;
+    let subject = cert.subject();
+    let text =
+        |attr: &x509_parser::x509::AttributeTypeAndValue| attr.as_str().ok().map(str::to_owned);
+    let common_name = subject.iter_common_name().next().and_then(text);
+    let organizations = subject.iter_organization().filter_map(text).collect();
+    Ok(CertificateIdentity {
+        common_name,
+        organizations,
+        hash: certificate_hash(der),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +124,16 @@ mod tests {
             certificate_hash(&der),
             "bf_PaRFymCPoqBSLR-xRyIyNe-zkOSDarYkzifespNU"
         );
+    }
+
+    #[test]
+    fn reads_the_subject_of_a_certificate() {
+        let der = leaf_certificate_der(CERT).expect("valid certificate");
+        let identity = certificate_identity(&der).expect("identity");
+        assert_eq!(identity.hash, certificate_hash(&der));
+        assert_eq!(identity.common_name.as_deref(), Some("CS001"));
+        assert_eq!(identity.organizations, ["voltgate test"]);
+        assert!(certificate_identity(b"junk").is_err());
     }
 
     #[test]

@@ -31,7 +31,12 @@ struct Voltgate {
 impl Voltgate {
     fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = voltgate::Config::for_tests(dir.path());
+        let mut config = voltgate::Config::for_tests(dir.path());
+        // A load generator floods by design: the per-station message rate
+        // and per-address connection rate limits are off, as the README's
+        // load runs say.
+        config.limits.ocpp_messages_per_sec = 0;
+        config.limits.connections_per_ip_per_sec = 0;
         let (addrs_tx, addrs_rx) = mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

@@ -1,6 +1,7 @@
-//! Station authentication at the WebSocket handshake (security profiles 0
-//! and 1: HTTP Basic auth). Pure: it decides on the registration and the
-//! request's headers; the endpoint does the lookups and the answering.
+//! Station authentication at the WebSocket handshake: HTTP Basic auth
+//! (MaEVe profiles 0 and 1, over plain or TLS transport) and TLS client
+//! certificates (profile 2). Pure: it decides on the registration and what
+//! the handshake presented; the endpoint does the lookups and the answering.
 //!
 //! The password check compares SHA-256(password) with the registered hash in
 //! constant time; passwords are never logged or kept.
@@ -10,6 +11,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::pki::CertificateIdentity;
 use crate::store::{ChargeStationAuth, SecurityProfile};
 
 /// Why a connection attempt is refused (a closed set, used as a metric label).
@@ -27,6 +29,17 @@ pub enum Refusal {
     WrongPassword,
     /// The station's security profile needs TLS (or a client certificate).
     TlsRequired,
+    /// Profile 2, and no client certificate was presented.
+    NoClientCertificate,
+    /// The client certificate's chain was not verified (by a proxy), or it
+    /// could not be read.
+    UnverifiedCertificate,
+    /// A proxy named a certificate hash that was never uploaded.
+    UnknownCertificate,
+    /// The certificate's common name is not the station id.
+    CertificateNameMismatch,
+    /// The certificate's organisation is not an allowed one.
+    CertificateOrganization,
 }
 
 impl Refusal {
@@ -39,6 +52,11 @@ impl Refusal {
             Refusal::WrongUsername => "wrong_username",
             Refusal::WrongPassword => "wrong_password",
             Refusal::TlsRequired => "tls_required",
+            Refusal::NoClientCertificate => "no_client_certificate",
+            Refusal::UnverifiedCertificate => "unverified_certificate",
+            Refusal::UnknownCertificate => "unknown_certificate",
+            Refusal::CertificateNameMismatch => "certificate_name_mismatch",
+            Refusal::CertificateOrganization => "certificate_organization",
         }
     }
 }
@@ -52,8 +70,64 @@ pub enum Transport {
     Tls,
 }
 
+/// The client certificate a handshake presented, as far as it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCertificate {
+    /// None was presented.
+    Absent,
+    /// One whose chain was verified (by voltgate's TLS listener against
+    /// --tls-client-ca, or by a trusted proxy), naming this subject.
+    Verified(CertificateIdentity),
+    /// One whose chain was not verified, or that could not be read.
+    Unverified,
+    /// A trusted proxy named a hash that was never uploaded.
+    Unknown,
+}
+
+/// What a station's client certificate must say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificatePolicy {
+    /// The common name must be the station id.
+    pub require_name_match: bool,
+    /// Allowed organisations (O); empty: any.
+    pub allowed_organizations: Vec<String>,
+}
+
 /// Decides whether station `id` with registration `auth` may connect with
-/// this `Authorization` header over `transport`.
+/// what its handshake presented: Basic credentials for profiles 0 and 1, a
+/// verified client certificate over TLS for profile 2.
+pub fn admit(
+    id: &str,
+    auth: &ChargeStationAuth,
+    authorization: Option<&str>,
+    transport: Transport,
+    certificate: &ClientCertificate,
+    policy: &CertificatePolicy,
+) -> Result<(), Refusal> {
+    if auth.security_profile != SecurityProfile::TlsClientCertificate {
+        return check(id, auth, authorization, transport);
+    }
+    if transport != Transport::Tls {
+        return Err(Refusal::TlsRequired);
+    }
+    let identity = match certificate {
+        ClientCertificate::Verified(identity) => identity,
+        ClientCertificate::Absent => return Err(Refusal::NoClientCertificate),
+        ClientCertificate::Unverified => return Err(Refusal::UnverifiedCertificate),
+        ClientCertificate::Unknown => return Err(Refusal::UnknownCertificate),
+    };
+    if policy.require_name_match && identity.common_name.as_deref() != Some(id) {
+        return Err(Refusal::CertificateNameMismatch);
+    }
+    let allowed = &policy.allowed_organizations;
+    if !allowed.is_empty() && !identity.organizations.iter().any(|o| allowed.contains(o)) {
+        return Err(Refusal::CertificateOrganization);
+    }
+    Ok(())
+}
+
+/// Decides whether station `id` with registration `auth` may connect with
+/// this `Authorization` header over `transport` (the password profiles).
 pub fn check(
     id: &str,
     auth: &ChargeStationAuth,
@@ -209,5 +283,72 @@ mod tests {
             check("CS1", &cert, Some(&basic("CS1", "pw")), Transport::Plain),
             Err(Refusal::TlsRequired)
         );
+    }
+
+    fn identity(cn: &str, org: &str) -> ClientCertificate {
+        ClientCertificate::Verified(CertificateIdentity {
+            common_name: Some(cn.to_owned()),
+            organizations: vec![org.to_owned()],
+            hash: "h".into(),
+        })
+    }
+
+    #[test]
+    fn profile_2_needs_a_verified_certificate_naming_the_station() {
+        let auth = registered(SecurityProfile::TlsClientCertificate, "pw", false);
+        let policy = CertificatePolicy {
+            require_name_match: true,
+            allowed_organizations: vec!["Acme".into()],
+        };
+        let admit = |transport, cert: &ClientCertificate| {
+            admit("CS1", &auth, None, transport, cert, &policy)
+        };
+        let good = identity("CS1", "Acme");
+        assert_eq!(admit(Transport::Tls, &good), Ok(()));
+        assert_eq!(admit(Transport::Plain, &good), Err(Refusal::TlsRequired));
+        let cases = [
+            (ClientCertificate::Absent, Refusal::NoClientCertificate),
+            (
+                ClientCertificate::Unverified,
+                Refusal::UnverifiedCertificate,
+            ),
+            (ClientCertificate::Unknown, Refusal::UnknownCertificate),
+            (identity("CS2", "Acme"), Refusal::CertificateNameMismatch),
+            (identity("CS1", "Evil"), Refusal::CertificateOrganization),
+        ];
+        for (cert, refusal) in cases {
+            assert_eq!(admit(Transport::Tls, &cert), Err(refusal), "{cert:?}");
+        }
+        let lax = CertificatePolicy::default();
+        let other = identity("CS9", "Anyone");
+        assert_eq!(
+            super::admit("CS1", &auth, None, Transport::Tls, &other, &lax),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn password_profiles_ignore_certificates() {
+        let auth = registered(SecurityProfile::TlsBasicAuth, "pw", false);
+        let policy = CertificatePolicy::default();
+        let basic = basic("CS1", "pw");
+        let ok = admit(
+            "CS1",
+            &auth,
+            Some(&basic),
+            Transport::Tls,
+            &ClientCertificate::Absent,
+            &policy,
+        );
+        assert_eq!(ok, Ok(()));
+        let plain = admit(
+            "CS1",
+            &auth,
+            Some(&basic),
+            Transport::Plain,
+            &identity("CS1", "A"),
+            &policy,
+        );
+        assert_eq!(plain, Err(Refusal::TlsRequired));
     }
 }

@@ -21,6 +21,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::commands::{self, Planned, Purpose};
+use super::gate::{Limit, StationSlot, TokenBucket};
 use super::handlers::{self, BootVerdict, Env, Station};
 use super::session::{CallOutcome, Effect, Limits, Session};
 use super::traffic;
@@ -43,6 +44,9 @@ pub struct Engine {
     pub idle_timeout: Duration,
     /// Largest WebSocket frame accepted; larger ones close the connection.
     pub max_frame_bytes: usize,
+    /// OCPP messages a second one station may send, sustained (0: no limit);
+    /// five seconds' worth may come at once.
+    pub messages_per_sec: u32,
     next_connection: AtomicU64,
 }
 
@@ -62,6 +66,7 @@ impl Engine {
             ping_interval: (idle_timeout / 3).max(Duration::from_secs(1)),
             idle_timeout,
             max_frame_bytes,
+            messages_per_sec: 0,
             next_connection: AtomicU64::new(1),
         }
     }
@@ -118,6 +123,10 @@ pub struct StationActor {
     fragments: Option<Vec<u8>>,
     close_reason: &'static str,
     resume_on_first_message: bool,
+    /// The station's message budget (None: no limit).
+    message_budget: Option<TokenBucket>,
+    /// Its place under the node's station cap, given back when the actor goes.
+    _slot: Option<StationSlot>,
 }
 
 impl StationActor {
@@ -133,6 +142,7 @@ impl StationActor {
         accepted_before: bool,
     ) -> Self {
         let connection = engine.next_connection.fetch_add(1, Ordering::Relaxed);
+        let engine_rate = f64::from(engine.messages_per_sec);
         let mut session = Session::new(version, engine.limits);
         if accepted_before {
             session.set_booted();
@@ -153,7 +163,16 @@ impl StationActor {
             fragments: None,
             close_reason: "normal",
             resume_on_first_message: accepted_before,
+            message_budget: (engine_rate > 0.0)
+                .then(|| TokenBucket::new(engine_rate, engine_rate * 5.0, Instant::now())),
+            _slot: None,
         }
+    }
+
+    /// Holds `slot` for as long as the connection lives.
+    pub fn with_slot(mut self, slot: StationSlot) -> Self {
+        self._slot = Some(slot);
+        self
     }
 
     fn version(&self) -> Version {
@@ -161,6 +180,19 @@ impl StationActor {
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Some(budget) = &mut self.message_budget {
+            if !budget.take(Instant::now()) {
+                // A flooding station goes; the others keep their share of
+                // the worker. It may reconnect (and is limited again).
+                Limit::MessageRate.count();
+                return self.close(
+                    ctx,
+                    ws::CloseCode::Policy,
+                    "rate_limited",
+                    "OCPP message rate exceeded",
+                );
+            }
+        }
         let mut effects = Vec::new();
         self.session.handle_text(Instant::now(), text, &mut effects);
         self.run(effects, ctx);

@@ -5,6 +5,7 @@
 pub mod actor;
 pub mod commands;
 pub mod endpoint;
+pub mod gate;
 pub mod handlers;
 pub mod session;
 pub mod traffic;
