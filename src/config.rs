@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::api::auth::ApiAuthSettings;
 use crate::station::gate::LimitSettings;
 use crate::store::scylla::ScyllaSettings;
 use crate::transport::TransportSettings;
@@ -108,6 +109,10 @@ pub struct Config {
     #[arg(long, env = "VOLTGATE_WS_MAX_FRAME_BYTES", default_value_t = 1024 * 1024)]
     pub ws_max_frame_bytes: usize,
 
+    /// REST API authentication.
+    #[command(flatten)]
+    pub api_auth: ApiAuthSettings,
+
     /// The TLS listener and proxy mode.
     #[command(flatten)]
     pub transport: TransportSettings,
@@ -144,6 +149,7 @@ impl Config {
             wait_timeout_secs: 35,
             ocpp_max_message_bytes: 64 * 1024,
             ws_max_frame_bytes: 1024 * 1024,
+            api_auth: ApiAuthSettings::default(),
             transport: TransportSettings::plain(),
             limits: LimitSettings::with_max_stations(10_000),
         }

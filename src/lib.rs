@@ -35,6 +35,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, HttpServer};
 
+use api::auth::ApiTokens;
 use auth::CertificatePolicy;
 pub use config::Config;
 use station::actor::Engine;
@@ -53,6 +54,9 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
     Store(#[from] store::StoreError),
+    /// The configuration would expose what must not be exposed, or is unusable.
+    #[error("{0}")]
+    Insecure(String),
     /// The TLS listener's certificate, key or CA could not be used.
     #[error("{0}")]
     Tls(#[from] transport::tls::TlsError),
@@ -134,6 +138,13 @@ impl App {
 /// Opens the store and starts the listeners. Must run inside an actix system
 /// (`#[actix_web::main]`, `#[actix_web::test]`).
 pub async fn start(config: Config) -> Result<App, StartError> {
+    // Settings that cannot work stop the start before anything is opened.
+    let tokens =
+        ApiTokens::load(&config.api_auth, config.api_listen).map_err(StartError::Insecure)?;
+    let tls = match config.transport.wss_listen {
+        Some(addr) => Some((addr, transport::tls::server_config(&config.transport)?)),
+        None => None,
+    };
     // Install the recorder before anything records.
     crate::metrics::prometheus();
     let store = open_store(&config).await?;
@@ -141,10 +152,6 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     let (registry, shard_threads) = Registry::start(threads * 8, threads);
     let engine = engine(&config, store.clone(), registry.clone());
     let gate = Arc::new(gate(&config));
-    let tls = match config.transport.wss_listen {
-        Some(addr) => Some((addr, transport::tls::server_config(&config.transport)?)),
-        None => None,
-    };
     let (ws_server, ws_addr) = serve_ocpp(
         &config,
         config.ws_listen,
@@ -169,9 +176,11 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         }
     };
     let (api_server, api_addr) =
-        api::serve(&config, store.clone(), registry).map_err(|source| StartError::Bind {
-            addr: config.api_listen,
-            source,
+        api::serve(&config, store.clone(), registry, tokens).map_err(|source| {
+            StartError::Bind {
+                addr: config.api_listen,
+                source,
+            }
         })?;
     servers.push(api_server.handle());
     server_tasks.push(tokio::spawn(api_server));

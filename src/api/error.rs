@@ -17,6 +17,9 @@ pub enum ApiError {
     /// The request is malformed or breaks a rule; the text names the field.
     #[error("{0}")]
     BadRequest(String),
+    /// No valid API token.
+    #[error("{0}")]
+    Unauthorized(String),
     /// The addressed resource does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -54,6 +57,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -64,7 +68,14 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        HttpResponse::build(status).json(ErrorBody {
+        let mut response = HttpResponse::build(status);
+        if let ApiError::Unauthorized(_) = self {
+            response.insert_header((
+                actix_web::http::header::WWW_AUTHENTICATE,
+                "Bearer realm=\"voltgate\"",
+            ));
+        }
+        response.json(ErrorBody {
             status: status.canonical_reason().unwrap_or("Error").to_owned(),
             error: self.to_string(),
         })

@@ -6,6 +6,7 @@
 //! body. Routes are registered in [`routes`] only, so the app served in tests
 //! is the one `main` serves.
 
+pub mod auth;
 mod delivery;
 pub mod error;
 mod fleet;
@@ -29,6 +30,7 @@ use actix_web::{web, HttpRequest, HttpResponse, HttpServer};
 use crate::store::Store;
 use crate::supervisor::Registry;
 use crate::Config;
+use auth::ApiTokens;
 use error::ApiError;
 
 /// Body size limit when the app state is missing (never in practice).
@@ -52,7 +54,9 @@ pub fn serve(
     config: &Config,
     store: Arc<dyn Store>,
     registry: Registry,
+    tokens: ApiTokens,
 ) -> std::io::Result<(Server, SocketAddr)> {
+    let tokens = web::Data::new(tokens);
     let state = web::Data::new(AppState {
         store,
         registry,
@@ -62,6 +66,9 @@ pub fn serve(
     let mut server = HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())
+            .app_data(tokens.clone())
+            // Outermost last: refusals are measured like every answer.
+            .wrap(actix_web::middleware::from_fn(auth::authenticate))
             .wrap(actix_web::middleware::from_fn(measure))
             .configure(routes)
     })
