@@ -84,6 +84,9 @@ pub struct App {
     server_tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     shard_threads: ShardThreads,
     store: Arc<dyn Store>,
+    registry: Registry,
+    /// Longest graceful shutdown.
+    drain: Duration,
 }
 
 impl App {
@@ -107,31 +110,49 @@ impl App {
         self.store.clone()
     }
 
-    /// Resolves when a listener stops (on SIGINT/SIGTERM, in `main`), after
-    /// stopping the other one too.
+    /// Resolves if a listener stops on its own (it does not, short of a
+    /// fatal error); `main` races it against SIGINT/SIGTERM.
     pub async fn wait(&mut self) -> std::io::Result<()> {
-        let (result, _, rest) = futures_util::future::select_all(self.server_tasks.drain(..)).await;
-        for server in &self.servers {
-            server.stop(true).await;
+        if self.server_tasks.is_empty() {
+            return Ok(());
         }
-        for task in rest {
-            let _ = task.await;
-        }
+        let (result, _, _) = futures_util::future::select_all(self.server_tasks.iter_mut()).await;
         result.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 
-    /// Stops accepting, lets in-flight requests finish, closes station
-    /// sockets, then closes the store (every acknowledged write is already on
-    /// disk; this releases the file).
+    /// Shuts down gracefully, within the drain time: stops accepting,
+    /// closes every station socket with 1012 (Service Restart, so stations
+    /// reconnect elsewhere), lets REST requests in flight finish, then
+    /// closes the store (every acknowledged write is already durable; this
+    /// releases the file or the cluster session).
     pub async fn stop(self) {
+        let drain = self.drain;
         for server in &self.servers {
-            server.stop(true).await;
+            server.pause().await;
+        }
+        let told = self.registry.close_all().await;
+        tracing::info!(
+            stations = told,
+            drain_secs = drain.as_secs(),
+            "shutting down"
+        );
+        let graceful = async {
+            for server in &self.servers {
+                server.stop(true).await;
+            }
+        };
+        if tokio::time::timeout(drain, graceful).await.is_err() {
+            tracing::warn!("drain time over: closing what is left");
+            for server in &self.servers {
+                server.stop(false).await;
+            }
         }
         for task in self.server_tasks {
             let _ = task.await;
         }
         self.shard_threads.stop();
         self.store.close().await;
+        tracing::info!("stopped");
     }
 }
 
@@ -150,6 +171,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     let store = open_store(&config).await?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (registry, shard_threads) = Registry::start(threads * 8, threads);
+    let registry_handle = registry.clone();
     let engine = engine(&config, store.clone(), registry.clone());
     let gate = Arc::new(gate(&config));
     let (ws_server, ws_addr) = serve_ocpp(
@@ -193,6 +215,8 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         server_tasks,
         shard_threads,
         store,
+        registry: registry_handle,
+        drain: Duration::from_secs(config.limits.shutdown_drain_secs),
     })
 }
 
@@ -281,6 +305,9 @@ fn serve_ocpp(
     // dropped after these, without holding a worker meanwhile.
     .client_request_timeout(HANDSHAKE_TIMEOUT)
     .tls_handshake_timeout(HANDSHAKE_TIMEOUT)
+    // `main` handles SIGINT/SIGTERM and drains everything in order.
+    .disable_signals()
+    .shutdown_timeout(config.limits.shutdown_drain_secs)
     .on_connect(transport::tls::on_connect);
     let mut server = match tls {
         None => server.bind(addr)?,

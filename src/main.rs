@@ -1,5 +1,5 @@
 //! The `voltgate` binary: parses the command line and runs the server until
-//! SIGINT/SIGTERM, then closes the store.
+//! SIGINT/SIGTERM, then shuts it down gracefully (`App::stop`).
 
 use std::io::IsTerminal;
 
@@ -22,11 +22,32 @@ async fn main() -> anyhow::Result<()> {
     let mut app = voltgate::start(config)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    // actix-web stops the listener gracefully on SIGINT/SIGTERM.
-    let served = app.wait().await;
-    app.store().close().await;
+    let served = tokio::select! {
+        signal = shutdown_signal() => {
+            tracing::info!(signal, "shutdown asked");
+            Ok(())
+        }
+        served = app.wait() => served,
+    };
+    app.stop().await;
     served?;
     Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT with the signal's name.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
 }
 
 /// Every connected station holds a socket: lift the soft open-file limit to

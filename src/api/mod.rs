@@ -72,6 +72,9 @@ pub fn serve(
             .wrap(actix_web::middleware::from_fn(measure))
             .configure(routes)
     })
+    // `main` handles SIGINT/SIGTERM; requests in flight get the drain time.
+    .disable_signals()
+    .shutdown_timeout(config.limits.shutdown_drain_secs)
     .bind(config.api_listen)?;
     if let Some(workers) = config.api_workers {
         server = server.workers(workers.max(1));

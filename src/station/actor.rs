@@ -90,6 +90,12 @@ pub struct Deliver {
 #[rtype(result = "()")]
 pub struct Replaced;
 
+/// The node is shutting down: close with 1012 (Service Restart), so the
+/// station reconnects, to another node or to this one when it is back.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GoingAway;
+
 /// The session's tag for a CSMS CALL.
 #[derive(Debug)]
 pub struct Tag {
@@ -758,6 +764,19 @@ impl Handler<Replaced> for StationActor {
             ws::CloseCode::Policy,
             "replaced",
             "replaced by a newer connection",
+        );
+    }
+}
+
+impl Handler<GoingAway> for StationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
+        self.close(
+            ctx,
+            ws::CloseCode::Restart,
+            "shutdown",
+            "CSMS node shutting down; reconnect",
         );
     }
 }

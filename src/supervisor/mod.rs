@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 use actix::prelude::*;
 
 use crate::metrics::BACKPRESSURE_REJECTIONS;
-use crate::station::actor::{Deliver, Replaced, StationActor};
+use crate::station::actor::{Deliver, GoingAway, Replaced, StationActor};
 
 /// Messages a shard may hold before senders are told it is busy.
 const SHARD_MAILBOX_CAPACITY: usize = 4096;
@@ -72,6 +72,12 @@ struct IsConnected(String);
 #[derive(Message)]
 #[rtype(result = "Vec<String>")]
 struct ListConnected;
+
+/// Tells every station of the shard that the node is going away; answers
+/// how many were told.
+#[derive(Message)]
+#[rtype(result = "usize")]
+struct CloseAll;
 
 /// One shard of the registry.
 #[derive(Default)]
@@ -149,6 +155,20 @@ impl Handler<IsConnected> for Shard {
 
     fn handle(&mut self, msg: IsConnected, _: &mut Self::Context) -> bool {
         self.live(&msg.0).is_some()
+    }
+}
+
+impl Handler<CloseAll> for Shard {
+    type Result = usize;
+
+    fn handle(&mut self, _: CloseAll, _: &mut Self::Context) -> usize {
+        let mut told = 0;
+        for (_, addr) in self.stations.values() {
+            // `do_send` ignores a full mailbox: the close must get through.
+            addr.do_send(GoingAway);
+            told += 1;
+        }
+        told
     }
 }
 
@@ -234,6 +254,16 @@ impl Registry {
             .send(IsConnected(id.to_owned()))
             .await
             .unwrap_or(false)
+    }
+
+    /// Closes every connected station's socket (1012, reconnect); answers
+    /// how many were told.
+    pub async fn close_all(&self) -> usize {
+        let mut told = 0;
+        for shard in &self.shards {
+            told += shard.send(CloseAll).await.unwrap_or(0);
+        }
+        told
     }
 
     /// Ids of all connected stations, sorted.
