@@ -18,9 +18,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long any single expected frame may take.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A connected test station.
-pub struct Station {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+/// A connected test station, over plain TCP by default (or TLS).
+pub struct Station<S = MaybeTlsStream<TcpStream>> {
+    ws: WebSocketStream<S>,
     next_id: u64,
     /// CSMS CALLs that arrived while we waited for an answer.
     calls: std::collections::VecDeque<Value>,
@@ -28,14 +28,14 @@ pub struct Station {
     pub protocol: Option<String>,
 }
 
-/// Connects as `id` with Basic `user:password`, offering `protocols`.
-pub async fn connect_as(
-    addr: SocketAddr,
-    id: &str,
+/// The handshake request of station `id` at `url` (ws:// or wss://) with
+/// Basic `user:password`, offering `protocols`.
+pub fn handshake(
+    url: &str,
     credentials: Option<(&str, &str)>,
     protocols: &str,
-) -> Result<Station, tokio_tungstenite::tungstenite::Error> {
-    let mut request = format!("ws://{addr}/ws/{id}").into_client_request()?;
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut request = url.into_client_request().expect("valid URL");
     if !protocols.is_empty() {
         request.headers_mut().insert(
             "Sec-WebSocket-Protocol",
@@ -49,19 +49,19 @@ pub async fn connect_as(
             HeaderValue::from_str(&format!("Basic {token}")).unwrap(),
         );
     }
-    let (ws, response): (_, Response<Option<Vec<u8>>>) =
-        tokio_tungstenite::connect_async(request).await?;
-    let protocol = response
-        .headers()
-        .get("Sec-WebSocket-Protocol")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    Ok(Station {
-        ws,
-        next_id: 1,
-        calls: Default::default(),
-        protocol,
-    })
+    request
+}
+
+/// Connects as `id` with Basic `user:password`, offering `protocols`.
+pub async fn connect_as(
+    addr: SocketAddr,
+    id: &str,
+    credentials: Option<(&str, &str)>,
+    protocols: &str,
+) -> Result<Station, tokio_tungstenite::tungstenite::Error> {
+    let request = handshake(&format!("ws://{addr}/ws/{id}"), credentials, protocols);
+    let (ws, response) = tokio_tungstenite::connect_async(request).await?;
+    Ok(Station::over(ws, &response))
 }
 
 /// Connects as `id` with the password the tests register (`secret`).
@@ -79,7 +79,25 @@ pub fn refused_status(error: tokio_tungstenite::tungstenite::Error) -> u16 {
     }
 }
 
-impl Station {
+impl<S> Station<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    /// A station on an upgraded WebSocket, with the server's answer.
+    pub fn over(ws: WebSocketStream<S>, response: &Response<Option<Vec<u8>>>) -> Self {
+        let protocol = response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Station {
+            ws,
+            next_id: 1,
+            calls: Default::default(),
+            protocol,
+        }
+    }
+
     /// Sends a raw text frame.
     pub async fn send_text(&mut self, text: &str) {
         self.ws.send(Message::text(text)).await.expect("send");
