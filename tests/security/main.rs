@@ -32,7 +32,7 @@ use common::{password_hash, TestServer};
 /// How a connection attempt ended.
 pub enum Outcome<S> {
     /// Upgraded to a WebSocket.
-    Connected(Station<S>),
+    Connected(Box<Station<S>>),
     /// Refused with this HTTP status before the upgrade.
     Refused(u16),
     /// Failed below HTTP (TLS handshake, reset).
@@ -44,7 +44,7 @@ impl<S> Outcome<S> {
     #[track_caller]
     pub fn connected(self) -> Station<S> {
         match self {
-            Outcome::Connected(station) => station,
+            Outcome::Connected(station) => *station,
             Outcome::Refused(status) => panic!("refused with {status}"),
             Outcome::Failed(why) => panic!("failed: {why}"),
         }
@@ -84,7 +84,7 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     match result {
-        Ok((ws, response)) => Outcome::Connected(Station::over(ws, &response)),
+        Ok((ws, response)) => Outcome::Connected(Box::new(Station::over(ws, &response))),
         Err(tungstenite::Error::Http(response)) => Outcome::Refused(response.status().as_u16()),
         Err(e) => Outcome::Failed(e.to_string()),
     }
