@@ -1,5 +1,7 @@
 //! REST API authentication: `Authorization: Bearer <token>` on `/api/v0`
 //! (and on `/metrics` unless --metrics-without-token), never on `/health`.
+//! The guards wrap the scope and the resource they protect, so they apply to
+//! whatever the router matched, however the path was spelled.
 //! Tokens come from --api-token and --api-token-file and are compared in
 //! constant time, as SHA-256 digests so that not even their length leaks.
 //! Without any token the API is open, which voltgate allows only on a
@@ -91,12 +93,10 @@ impl ApiTokens {
         })
     }
 
-    /// True when `path` needs a token.
-    fn required(&self, path: &str) -> bool {
-        !self.digests.is_empty()
-            && (path == "/api/v0"
-                || path.starts_with("/api/v0/")
-                || (path == "/metrics" && !self.metrics_open))
+    /// True when a token is needed: tokens are set (and, for /metrics,
+    /// it is not opened).
+    fn required(&self, what: Guarded) -> bool {
+        !self.digests.is_empty() && !(what == Guarded::Metrics && self.metrics_open)
     }
 
     /// Checks an `Authorization` header; the error is the metric reason.
@@ -124,28 +124,51 @@ fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// The middleware: 401 `{"status","error"}` without a valid token where one
-/// is required.
-pub async fn authenticate(
+/// What a guard stands in front of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guarded {
+    /// Everything under /api/v0.
+    Api,
+    /// /metrics.
+    Metrics,
+}
+
+/// Middleware of the `/api/v0` scope: 401 `{"status","error"}` without a
+/// valid token when tokens are set.
+pub async fn guard_api(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    if let Some(tokens) = req.app_data::<web::Data<ApiTokens>>() {
-        if tokens.required(req.path()) {
-            let authorization = req
-                .headers()
-                .get(actix_web::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            if let Err(reason) = tokens.check(authorization) {
-                metrics::counter!(API_AUTH_FAILURES, "reason" => reason).increment(1);
-                return Err(ApiError::Unauthorized(
-                    "a valid API token is required: Authorization: Bearer <token>".into(),
-                )
-                .into());
-            }
-        }
-    }
+    authorize(&req, Guarded::Api)?;
     next.call(req).await
+}
+
+/// Middleware of `/metrics`: as [`guard_api`], unless --metrics-without-token.
+pub async fn guard_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    authorize(&req, Guarded::Metrics)?;
+    next.call(req).await
+}
+
+fn authorize(req: &ServiceRequest, what: Guarded) -> Result<(), ApiError> {
+    // No token state means a wiring mistake: fail closed, never open.
+    let Some(tokens) = req.app_data::<web::Data<ApiTokens>>() else {
+        tracing::error!("API token state missing: refusing the request");
+        return Err(ApiError::Internal);
+    };
+    if !tokens.required(what) {
+        return Ok(());
+    }
+    let authorization = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    tokens.check(authorization).map_err(|reason| {
+        metrics::counter!(API_AUTH_FAILURES, "reason" => reason).increment(1);
+        ApiError::Unauthorized("a valid API token is required: Authorization: Bearer <token>".into())
+    })
 }
 
 #[cfg(test)]
@@ -177,10 +200,7 @@ mod tests {
     #[test]
     fn bearer_tokens_are_checked_where_required() {
         let t = tokens(&[TOKEN, "another-token-of-16+"], "127.0.0.1:1", false).unwrap();
-        assert!(t.required("/api/v0/token") && t.required("/api/v0") && t.required("/metrics"));
-        assert!(
-            !t.required("/health") && !t.required("/api/v0x") && !t.required("/api/openapi.json")
-        );
+        assert!(t.required(Guarded::Api) && t.required(Guarded::Metrics));
         assert_eq!(t.check(Some(&format!("Bearer {TOKEN}"))), Ok(()));
         assert_eq!(t.check(Some("bearer another-token-of-16+")), Ok(()));
         assert_eq!(t.check(None), Err("no_token"));
@@ -191,6 +211,13 @@ mod tests {
         );
         assert_eq!(t.check(Some("Bearer")), Err("malformed"));
         let open = tokens(&[], "127.0.0.1:1", false).unwrap();
-        assert!(!open.required("/api/v0/token"));
+        assert!(!open.required(Guarded::Api) && !open.required(Guarded::Metrics));
+        let settings = ApiAuthSettings {
+            tokens: vec![TOKEN.into()],
+            metrics_without_token: true,
+            ..ApiAuthSettings::default()
+        };
+        let metrics_open = ApiTokens::load(&settings, "127.0.0.1:1".parse().unwrap()).unwrap();
+        assert!(metrics_open.required(Guarded::Api) && !metrics_open.required(Guarded::Metrics));
     }
 }

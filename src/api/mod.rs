@@ -67,8 +67,6 @@ pub fn serve(
         actix_web::App::new()
             .app_data(state.clone())
             .app_data(tokens.clone())
-            // Outermost last: refusals are measured like every answer.
-            .wrap(actix_web::middleware::from_fn(auth::authenticate))
             .wrap(actix_web::middleware::from_fn(measure))
             .configure(routes)
     })
@@ -95,10 +93,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .error_handler(|e, _| ApiError::BadRequest(format!("invalid path: {e}")).into()),
     )
     .service(resource("/health").route(web::get().to(health)))
-    .service(resource("/metrics").route(web::get().to(metrics)))
+    // The token checks sit on what they guard, so they see the route the
+    // router matched (after percent-decoding), never a raw path.
+    .service(
+        resource("/metrics")
+            .wrap(actix_web::middleware::from_fn(auth::guard_metrics))
+            .route(web::get().to(metrics)),
+    )
     .service(resource("/api/openapi.json").route(web::get().to(openapi::document)))
     .service(
         web::scope("/api/v0")
+            .wrap(actix_web::middleware::from_fn(auth::guard_api))
             .service(resource("/cs").route(web::get().to(fleet::list)))
             .service(
                 resource("/cs/{csId}")
