@@ -72,8 +72,10 @@ pub enum StartError {
 
 /// Pending connections the OCPP listener lets the kernel queue.
 const OCPP_ACCEPT_BACKLOG: u32 = 8192;
-/// Longest a client may take to send its request head, or its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a client may take to send its request head.
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a client may take over its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A running voltgate: its bound addresses and the handles to stop it.
 pub struct App {
@@ -85,6 +87,7 @@ pub struct App {
     shard_threads: ShardThreads,
     store: Arc<dyn Store>,
     registry: Registry,
+    gate: Arc<Gate>,
     /// Longest graceful shutdown.
     drain: Duration,
 }
@@ -127,6 +130,9 @@ impl App {
     /// releases the file or the cluster session).
     pub async fn stop(self) {
         let drain = self.drain;
+        // Handshakes already past the accept loop are refused from here on,
+        // so no station registers after everyone was told to go.
+        self.gate.close();
         for server in &self.servers {
             server.pause().await;
         }
@@ -147,8 +153,12 @@ impl App {
                 server.stop(false).await;
             }
         }
-        for task in self.server_tasks {
-            let _ = task.await;
+        let finished = futures_util::future::join_all(self.server_tasks);
+        if tokio::time::timeout(Duration::from_secs(5), finished)
+            .await
+            .is_err()
+        {
+            tracing::warn!("listener tasks did not end after the forced stop");
         }
         self.shard_threads.stop();
         self.store.close().await;
@@ -174,6 +184,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     let registry_handle = registry.clone();
     let engine = engine(&config, store.clone(), registry.clone());
     let gate = Arc::new(gate(&config));
+    let gate_handle = gate.clone();
     let (ws_server, ws_addr) = serve_ocpp(
         &config,
         config.ws_listen,
@@ -216,6 +227,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         shard_threads,
         store,
         registry: registry_handle,
+        gate: gate_handle,
         drain: Duration::from_secs(config.limits.shutdown_drain_secs),
     })
 }
@@ -247,14 +259,13 @@ fn engine(config: &Config, store: Arc<dyn Store>, registry: Registry) -> Arc<Eng
         max_message_bytes: config.ocpp_max_message_bytes,
         ..Limits::default()
     };
-    let mut engine = Engine::new(
+    let engine = Engine::new(
         Arc::new(env),
         registry,
         limits,
         config.idle_timeout(),
         config.ws_max_frame_bytes,
     );
-    engine.messages_per_sec = config.limits.ocpp_messages_per_sec;
     Arc::new(engine)
 }
 
@@ -265,14 +276,23 @@ fn gate(config: &Config) -> Gate {
         allowed_organizations: config.transport.tls_allowed_orgs.clone(),
     };
     let max_stations = config.limits.max_stations.unwrap_or_else(|| {
-        // What the open-file limit leaves (main has lifted the soft limit).
+        // What the open-file limit leaves (main has lifted the soft limit):
+        // a tenth of it, at most RESERVED_FILES, stays for the store, the
+        // REST API and handshakes in progress.
         let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1_024, |(soft, _)| soft);
-        usize::try_from(files)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(RESERVED_FILES)
+        let files = usize::try_from(files).unwrap_or(usize::MAX);
+        files
+            .saturating_sub((files / 10).min(RESERVED_FILES))
             .max(1)
     });
-    tracing::info!(max_stations, "station cap of this node");
+    if max_stations < 1_000 {
+        tracing::warn!(
+            max_stations,
+            "this node may hold few stations: raise the open-file limit (ulimit -Hn, LimitNOFILE=)"
+        );
+    } else {
+        tracing::info!(max_stations, "station cap of this node");
+    }
     Gate::new(
         config.transport.trust_proxy.clone(),
         policy,
@@ -303,8 +323,8 @@ fn serve_ocpp(
     .backlog(OCPP_ACCEPT_BACKLOG)
     // A client that never finishes its request head (or TLS handshake) is
     // dropped after these, without holding a worker meanwhile.
-    .client_request_timeout(HANDSHAKE_TIMEOUT)
-    .tls_handshake_timeout(HANDSHAKE_TIMEOUT)
+    .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+    .tls_handshake_timeout(TLS_HANDSHAKE_TIMEOUT)
     // `main` handles SIGINT/SIGTERM and drains everything in order.
     .disable_signals()
     .shutdown_timeout(config.limits.shutdown_drain_secs)

@@ -167,7 +167,9 @@ fn authorize(req: &ServiceRequest, what: Guarded) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok());
     tokens.check(authorization).map_err(|reason| {
         metrics::counter!(API_AUTH_FAILURES, "reason" => reason).increment(1);
-        ApiError::Unauthorized("a valid API token is required: Authorization: Bearer <token>".into())
+        ApiError::Unauthorized(
+            "a valid API token is required: Authorization: Bearer <token>".into(),
+        )
     })
 }
 

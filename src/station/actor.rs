@@ -21,7 +21,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::commands::{self, Planned, Purpose};
-use super::gate::{Limit, StationSlot, TokenBucket};
+use super::gate::{Limit, MessageBudget, StationSlot};
 use super::handlers::{self, BootVerdict, Env, Station};
 use super::session::{CallOutcome, Effect, Limits, Session};
 use super::traffic;
@@ -44,9 +44,6 @@ pub struct Engine {
     pub idle_timeout: Duration,
     /// Largest WebSocket frame accepted; larger ones close the connection.
     pub max_frame_bytes: usize,
-    /// OCPP messages a second one station may send, sustained (0: no limit);
-    /// five seconds' worth may come at once.
-    pub messages_per_sec: u32,
     next_connection: AtomicU64,
 }
 
@@ -66,7 +63,6 @@ impl Engine {
             ping_interval: (idle_timeout / 3).max(Duration::from_secs(1)),
             idle_timeout,
             max_frame_bytes,
-            messages_per_sec: 0,
             next_connection: AtomicU64::new(1),
         }
     }
@@ -129,8 +125,8 @@ pub struct StationActor {
     fragments: Option<Vec<u8>>,
     close_reason: &'static str,
     resume_on_first_message: bool,
-    /// The station's message budget (None: no limit).
-    message_budget: Option<TokenBucket>,
+    /// The station's message budget, shared by its connections (None: no limit).
+    message_budget: Option<MessageBudget>,
     /// Its place under the node's station cap, given back when the actor goes.
     _slot: Option<StationSlot>,
 }
@@ -148,7 +144,6 @@ impl StationActor {
         accepted_before: bool,
     ) -> Self {
         let connection = engine.next_connection.fetch_add(1, Ordering::Relaxed);
-        let engine_rate = f64::from(engine.messages_per_sec);
         let mut session = Session::new(version, engine.limits);
         if accepted_before {
             session.set_booted();
@@ -169,10 +164,15 @@ impl StationActor {
             fragments: None,
             close_reason: "normal",
             resume_on_first_message: accepted_before,
-            message_budget: (engine_rate > 0.0)
-                .then(|| TokenBucket::new(engine_rate, engine_rate * 5.0, Instant::now())),
+            message_budget: None,
             _slot: None,
         }
+    }
+
+    /// Spends the station's message budget on each frame it sends.
+    pub fn with_budget(mut self, budget: Option<MessageBudget>) -> Self {
+        self.message_budget = budget;
+        self
     }
 
     /// Holds `slot` for as long as the connection lives.
@@ -185,20 +185,29 @@ impl StationActor {
         self.station.version
     }
 
-    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
-        if let Some(budget) = &mut self.message_budget {
-            if !budget.take(Instant::now()) {
-                // A flooding station goes; the others keep their share of
-                // the worker. It may reconnect (and is limited again).
-                Limit::MessageRate.count();
-                return self.close(
-                    ctx,
-                    ws::CloseCode::Policy,
-                    "rate_limited",
-                    "OCPP message rate exceeded",
-                );
-            }
+    /// Spends one frame of the station's budget; closes the connection
+    /// (1008) and says false when it is spent.
+    fn within_budget(&mut self, ctx: &mut ws::WebsocketContext<Self>) -> bool {
+        let Some(budget) = &self.message_budget else {
+            return true;
+        };
+        if budget.take(Instant::now()) {
+            return true;
         }
+        // A flooding station goes; the others keep their share of the
+        // worker. Its budget outlives the connection, so reconnecting does
+        // not refill it.
+        Limit::MessageRate.count();
+        self.close(
+            ctx,
+            ws::CloseCode::Policy,
+            "rate_limited",
+            "OCPP message rate exceeded",
+        );
+        false
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         let mut effects = Vec::new();
         self.session.handle_text(Instant::now(), text, &mut effects);
         self.run(effects, ctx);
@@ -709,6 +718,18 @@ impl Actor for StationActor {
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for StationActor {
     fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
         self.last_activity = Instant::now();
+        // Every frame a station can make voltgate work for (messages,
+        // fragments, pings) is paid from its budget.
+        let costs = matches!(
+            msg,
+            Ok(ws::Message::Text(_)
+                | ws::Message::Binary(_)
+                | ws::Message::Continuation(_)
+                | ws::Message::Ping(_))
+        );
+        if costs && !self.within_budget(ctx) {
+            return;
+        }
         match msg {
             Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
             Ok(ws::Message::Continuation(item)) => self.on_fragment(item, ctx),

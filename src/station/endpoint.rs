@@ -2,8 +2,9 @@
 //! authentication and subprotocol negotiation before the upgrade, then a
 //! [`StationActor`] for the socket.
 //!
-//! A source address over its limits gets 429, a node at its station cap 503,
-//! both before the store is asked anything. Unknown stations, wrong
+//! A source address over its limits gets 429 before the store is asked
+//! anything; a node at its station cap (or shutting down) 503 once the
+//! station has proved who it is. Unknown stations, wrong
 //! credentials and certificates that do not fit get 401 before any upgrade;
 //! the reason is counted, the password never logged. A handshake that offers
 //! no subprotocol voltgate speaks is completed without one and closed at
@@ -41,9 +42,8 @@ async fn connect(
     gate: web::Data<Arc<Gate>>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let id = id.into_inner();
-    let ip = req
-        .peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
+    let ip = transport::proxy::client_ip(&req, &gate.trusted_proxies)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let _handshake = match gate.enter(ip, Instant::now()) {
         Ok(handshake) => handshake,
         Err(limit) => return Ok(limited(limit)),
@@ -88,10 +88,16 @@ async fn connect(
     let Some(version) = Version::negotiate(offered) else {
         return ws::WsResponseBuilder::new(NoProtocol, &req, stream).start();
     };
+    if gate.is_closing() {
+        return Ok(HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")))
+            .body("this node is shutting down; reconnect\n"));
+    }
     let slot = match gate.station_slot() {
         Ok(slot) => slot,
         Err(limit) => return Ok(limited(limit)),
     };
+    let budget = gate.message_budget(&id);
     let runtime = store.runtime(&id).await.ok().flatten().unwrap_or_default();
     tracing::info!(station = %id, version = version.label(), "station connected");
     // Stations do not boot again after a network drop: one accepted before
@@ -105,7 +111,8 @@ async fn connect(
         runtime,
         accepted_before,
     )
-    .with_slot(slot);
+    .with_slot(slot)
+    .with_budget(budget);
     let protocols = [version.subprotocol()];
     ws::WsResponseBuilder::new(actor, &req, stream)
         .protocols(&protocols)

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -144,6 +144,26 @@ struct PerAddress {
 
 /// Addresses remembered before idle ones are forgotten.
 const ADDRESSES_KEPT: usize = 10_000;
+/// Locks over the per-station message budgets (stations hash onto them).
+const BUDGET_SHARDS: usize = 16;
+/// Stations remembered per budget shard before those with a full budget are forgotten.
+const BUDGETS_KEPT_PER_SHARD: usize = 8_192;
+
+/// The per-station message budgets, sharded by station id.
+type Budgets = Arc<Vec<Mutex<HashMap<String, TokenBucket>>>>;
+
+/// The key of an address for the per-address limits: IPv4 as is, IPv6 by
+/// its /64 (one host holds a whole /64; keying by address would let it
+/// walk past every limit).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+    }
+}
 
 /// The admission state of the OCPP listeners.
 pub struct Gate {
@@ -156,6 +176,9 @@ pub struct Gate {
     max_handshakes_per_ip: usize,
     connections_per_ip_per_sec: u32,
     addresses: Arc<Mutex<HashMap<IpAddr, PerAddress>>>,
+    messages_per_sec: u32,
+    budgets: Budgets,
+    closing: AtomicBool,
 }
 
 impl Gate {
@@ -174,12 +197,43 @@ impl Gate {
             max_handshakes_per_ip: limits.max_handshakes_per_ip.max(1),
             connections_per_ip_per_sec: limits.connections_per_ip_per_sec,
             addresses: Arc::new(Mutex::new(HashMap::new())),
+            messages_per_sec: limits.ocpp_messages_per_sec,
+            budgets: Arc::new((0..BUDGET_SHARDS).map(|_| Mutex::default()).collect()),
+            closing: AtomicBool::new(false),
         }
+    }
+
+    /// From now on, refuse new stations (the node is shutting down).
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    /// True once the node is shutting down.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// The message budget of station `id` (None: no limit). It is kept per
+    /// station id, not per connection, so reconnecting does not refill it.
+    pub fn message_budget(&self, id: &str) -> Option<MessageBudget> {
+        if self.messages_per_sec == 0 {
+            return None;
+        }
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(id, &mut hasher);
+        let shard = (std::hash::Hasher::finish(&hasher) % BUDGET_SHARDS as u64) as usize;
+        Some(MessageBudget {
+            station: id.to_owned(),
+            shard,
+            rate: f64::from(self.messages_per_sec),
+            budgets: self.budgets.clone(),
+        })
     }
 
     /// Lets a handshake from `ip` begin, or says which limit it hit. The
     /// guard ends the handshake when dropped.
     pub fn enter(&self, ip: IpAddr, now: Instant) -> Result<Handshake, Limit> {
+        let ip = address_key(ip);
         let mut addresses = self.addresses.lock().unwrap_or_else(|e| e.into_inner());
         if addresses.len() >= ADDRESSES_KEPT {
             addresses.retain(|_, a| {
@@ -222,6 +276,31 @@ impl Gate {
     /// Stations connected (or being admitted) now.
     pub fn stations(&self) -> usize {
         self.stations.load(Ordering::Acquire)
+    }
+}
+
+/// One station's message budget: `rate` a second sustained, five seconds'
+/// worth at once, shared by all its connections.
+pub struct MessageBudget {
+    station: String,
+    shard: usize,
+    rate: f64,
+    budgets: Budgets,
+}
+
+impl MessageBudget {
+    /// Spends one message (or frame); false when the station is over budget.
+    pub fn take(&self, now: Instant) -> bool {
+        let mut shard = self.budgets[self.shard]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if shard.len() >= BUDGETS_KEPT_PER_SHARD && !shard.contains_key(&self.station) {
+            shard.retain(|_, bucket| !bucket.is_full(now));
+        }
+        shard
+            .entry(self.station.clone())
+            .or_insert_with(|| TokenBucket::new(self.rate, self.rate * 5.0, now))
+            .take(now)
     }
 }
 
@@ -297,6 +376,50 @@ mod tests {
         assert_eq!(gate.enter(ip, now).err(), Some(Limit::Handshakes));
         drop(first);
         assert!(gate.enter(ip, now).is_ok());
+    }
+
+    #[test]
+    fn a_station_budget_survives_its_reconnects() {
+        let now = Instant::now();
+        let limits = LimitSettings {
+            ocpp_messages_per_sec: 1,
+            ..LimitSettings::with_max_stations(10)
+        };
+        let gate = Gate::new(Vec::new(), CertificatePolicy::default(), &limits, 10);
+        let first = gate.message_budget("CS1").unwrap();
+        for _ in 0..5 {
+            assert!(first.take(now), "a burst of five seconds' worth");
+        }
+        assert!(!first.take(now));
+        let reconnected = gate.message_budget("CS1").unwrap();
+        assert!(
+            !reconnected.take(now),
+            "a new connection does not refill it"
+        );
+        assert!(
+            gate.message_budget("CS2").unwrap().take(now),
+            "others keep theirs"
+        );
+        let off = LimitSettings {
+            ocpp_messages_per_sec: 0,
+            ..LimitSettings::with_max_stations(10)
+        };
+        assert!(
+            Gate::new(Vec::new(), CertificatePolicy::default(), &off, 10)
+                .message_budget("CS1")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn ipv6_hosts_are_limited_by_their_64() {
+        let now = Instant::now();
+        let gate = gate(1, 100, 100);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let _first = gate.enter(a, now).unwrap();
+        assert_eq!(gate.enter(b, now).err(), Some(Limit::ConnectionRate));
+        assert!(gate.enter("2001:db8:1:3::1".parse().unwrap(), now).is_ok());
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! Proxy mode: behind a TLS-terminating load balancer, the balancer's
 //! headers say whether the station used TLS and which client certificate it
 //! presented (MaEVe's headers). Only peers inside --trust-proxy may say so;
-//! the same headers from anyone else are ignored and counted.
+//! the same headers from anyone else, or sent twice, are ignored and
+//! counted. A certificate counts only with `X-Client-Cert-Chain-Verified:
+//! true`. The balancer must remove these headers from what stations send.
+
+use std::net::IpAddr;
 
 use actix_web::HttpRequest;
 use ipnet::IpNet;
@@ -12,6 +16,8 @@ use crate::metrics::UNTRUSTED_PROXY_HEADERS;
 use crate::pki::{certificate_identity, leaf_certificate_der};
 use crate::store::{Store, StoreError};
 
+/// The client addresses a request passed through, the balancer's last.
+pub const FORWARDED_FOR: &str = "x-forwarded-for";
 /// `https` when the station reached the balancer over TLS.
 pub const FORWARDED_PROTO: &str = "x-forwarded-proto";
 /// The client certificate's hash, as uploaded with `POST /certificate`.
@@ -27,6 +33,24 @@ const PROXY_HEADERS: [&str; 4] = [
     CLIENT_CERT_PRESENT,
     CLIENT_CERT_CHAIN_VERIFIED,
 ];
+
+/// The address a connection comes from, for the per-address limits: the
+/// peer, or behind a trusted proxy the last address of X-Forwarded-For (the
+/// one the balancer appended; anything before it the client may have sent).
+pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !trusted.iter().any(|net| net.contains(&peer)) {
+        return Some(peer);
+    }
+    let forwarded = req
+        .headers()
+        .get_all(FORWARDED_FOR)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .last()
+        .and_then(|last| last.trim().parse().ok());
+    Some(forwarded.unwrap_or(peer))
+}
 
 /// What a request on the plain listener proves.
 pub async fn presented(
@@ -47,6 +71,16 @@ pub async fn presented(
         }
         return Ok(plain);
     }
+    // A header sent twice means someone besides the balancer wrote one (a
+    // balancer that appends instead of replacing): believe neither.
+    if PROXY_HEADERS
+        .iter()
+        .any(|h| req.headers().get_all(*h).count() > 1)
+    {
+        metrics::counter!(UNTRUSTED_PROXY_HEADERS).increment(1);
+        tracing::warn!(peer = ?peer, "repeated proxy headers ignored");
+        return Ok(plain);
+    }
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -59,16 +93,14 @@ pub async fn presented(
     } else {
         Transport::Plain
     };
-    let certificate = if is(CLIENT_CERT_PRESENT, "false") {
-        ClientCertificate::Absent
-    } else if is(CLIENT_CERT_CHAIN_VERIFIED, "false") {
-        ClientCertificate::Unverified
-    } else {
-        match header(CLIENT_CERT_HASH).filter(|h| !h.is_empty()) {
-            None if is(CLIENT_CERT_PRESENT, "true") => ClientCertificate::Unverified,
-            None => ClientCertificate::Absent,
-            Some(hash) => uploaded(hash, store).await?,
-        }
+    let hash = header(CLIENT_CERT_HASH).filter(|h| !h.is_empty());
+    let certificate = match hash {
+        _ if is(CLIENT_CERT_PRESENT, "false") => ClientCertificate::Absent,
+        None if is(CLIENT_CERT_PRESENT, "true") => ClientCertificate::Unverified,
+        None => ClientCertificate::Absent,
+        // Fail closed: only a chain the balancer says it verified counts.
+        Some(_) if !is(CLIENT_CERT_CHAIN_VERIFIED, "true") => ClientCertificate::Unverified,
+        Some(hash) => uploaded(hash, store).await?,
     };
     Ok(Presented {
         transport,

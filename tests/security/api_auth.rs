@@ -31,7 +31,10 @@ async fn the_api_needs_a_bearer_token_but_health_does_not() {
     // Percent-encoded spellings reach the same routes and the same guard.
     for spelled in ["/api/%76%30/token", "/%61pi/v0/token", "/%6Detrics"] {
         let (status, _) = send(&s, spelled, None).await;
-        assert!(status == 401 || status == 404, "{spelled} answered {status}");
+        assert!(
+            status == 401 || status == 404,
+            "{spelled} answered {status}"
+        );
     }
     assert_eq!(send(&s, "/health", None).await.0, 200);
     assert_eq!(send(&s, "/metrics", None).await.0, 401);

@@ -99,7 +99,8 @@ pub async fn connect_plain(
 ) -> Outcome<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
     let mut request = handshake(&format!("ws://{addr}/ws/{id}"), credentials, "ocpp2.0.1");
     for (name, value) in headers {
-        request.headers_mut().insert(
+        // `append`: a name given twice is sent twice.
+        request.headers_mut().append(
             tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
             value.parse().unwrap(),
         );

@@ -54,6 +54,7 @@ async fn a_trusted_proxy_may_assert_tls_and_certificates() {
 
     let unknown = [
         ("X-Forwarded-Proto", "https"),
+        ("X-Client-Cert-Chain-Verified", "true"),
         ("X-Client-Cert-Hash", "bm90LXVwbG9hZGVk"),
     ];
     assert_eq!(
