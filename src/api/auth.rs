@@ -96,7 +96,8 @@ impl ApiTokens {
     /// True when a token is needed: tokens are set (and, for /metrics,
     /// it is not opened).
     fn required(&self, what: Guarded) -> bool {
-        !self.digests.is_empty() && !(what == Guarded::Metrics && self.metrics_open)
+        let opened = what == Guarded::Metrics && self.metrics_open;
+        !self.digests.is_empty() && !opened
     }
 
     /// Checks an `Authorization` header; the error is the metric reason.
