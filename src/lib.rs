@@ -259,13 +259,14 @@ fn engine(config: &Config, store: Arc<dyn Store>, registry: Registry) -> Arc<Eng
         max_message_bytes: config.ocpp_max_message_bytes,
         ..Limits::default()
     };
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         Arc::new(env),
         registry,
         limits,
         config.idle_timeout(),
         config.ws_max_frame_bytes,
     );
+    engine.max_unread_bytes = config.limits.max_unread_bytes;
     Arc::new(engine)
 }
 

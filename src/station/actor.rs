@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use super::commands::{self, Planned, Purpose};
 use super::gate::{Limit, MessageBudget, StationSlot};
 use super::handlers::{self, BootVerdict, Env, Station};
+use super::outbound::{OutboundLedger, Verdict};
 use super::session::{CallOutcome, Effect, Limits, Session};
 use super::traffic;
 use crate::metrics::CONNECTIONS_CLOSED;
@@ -44,6 +45,8 @@ pub struct Engine {
     pub idle_timeout: Duration,
     /// Largest WebSocket frame accepted; larger ones close the connection.
     pub max_frame_bytes: usize,
+    /// Most bytes sent to a station and not yet seen read (0: no bound).
+    pub max_unread_bytes: u64,
     next_connection: AtomicU64,
 }
 
@@ -63,6 +66,7 @@ impl Engine {
             ping_interval: (idle_timeout / 3).max(Duration::from_secs(1)),
             idle_timeout,
             max_frame_bytes,
+            max_unread_bytes: 0,
             next_connection: AtomicU64::new(1),
         }
     }
@@ -129,6 +133,8 @@ pub struct StationActor {
     message_budget: Option<MessageBudget>,
     /// Its place under the node's station cap, given back when the actor goes.
     _slot: Option<StationSlot>,
+    /// What it was sent and has not been seen to read.
+    outbound: OutboundLedger,
 }
 
 impl StationActor {
@@ -144,6 +150,7 @@ impl StationActor {
         accepted_before: bool,
     ) -> Self {
         let connection = engine.next_connection.fetch_add(1, Ordering::Relaxed);
+        let engine_unread = engine.max_unread_bytes;
         let mut session = Session::new(version, engine.limits);
         if accepted_before {
             session.set_booted();
@@ -166,6 +173,7 @@ impl StationActor {
             resume_on_first_message: accepted_before,
             message_budget: None,
             _slot: None,
+            outbound: OutboundLedger::new(engine_unread),
         }
     }
 
@@ -183,6 +191,24 @@ impl StationActor {
 
     fn version(&self) -> Version {
         self.station.version
+    }
+
+    /// Accounts `bytes` sent: probes with a ping past half the unread
+    /// bound, disconnects (1008) a station past the whole of it.
+    fn sent(&mut self, bytes: usize, ctx: &mut ws::WebsocketContext<Self>) {
+        match self.outbound.sent(bytes) {
+            Verdict::Fine => {}
+            Verdict::Probe => ctx.ping(&self.outbound.ping()),
+            Verdict::NotReading => {
+                Limit::Unread.count();
+                self.close(
+                    ctx,
+                    ws::CloseCode::Policy,
+                    "not_reading",
+                    "station does not read what it is sent",
+                );
+            }
+        }
     }
 
     /// Spends one frame of the station's budget; closes the connection
@@ -217,7 +243,11 @@ impl StationActor {
         for effect in effects {
             traffic::record(self.version(), &effect);
             match effect {
-                Effect::Send { text, .. } => ctx.text(text),
+                Effect::Send { text, .. } => {
+                    let bytes = text.len();
+                    ctx.text(text);
+                    self.sent(bytes, ctx);
+                }
                 Effect::Handle {
                     id,
                     action,
@@ -685,7 +715,8 @@ impl Actor for StationActor {
             if act.last_activity.elapsed() > act.engine.idle_timeout {
                 act.close(ctx, ws::CloseCode::Away, "timeout", "no traffic");
             } else {
-                ctx.ping(b"");
+                let ping = act.outbound.ping();
+                ctx.ping(&ping);
             }
         });
     }
@@ -739,8 +770,12 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for StationActor {
                 "protocol_error",
                 "OCPP-J is text",
             ),
-            Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
-            Ok(ws::Message::Pong(_) | ws::Message::Nop) => {}
+            Ok(ws::Message::Ping(payload)) => {
+                ctx.pong(&payload);
+                self.sent(payload.len(), ctx);
+            }
+            Ok(ws::Message::Pong(payload)) => self.outbound.pong(&payload),
+            Ok(ws::Message::Nop) => {}
             Ok(ws::Message::Close(reason)) => {
                 ctx.close(reason);
                 ctx.stop();

@@ -44,6 +44,12 @@ pub struct LimitSettings {
     #[arg(long, env = "VOLTGATE_OCPP_MESSAGES_PER_SEC", default_value_t = 20)]
     pub ocpp_messages_per_sec: u32,
 
+    /// Most bytes sent to a station that it has not been seen to read (by
+    /// answering a ping sent after them); past it the station is
+    /// disconnected (1008). 0: no bound.
+    #[arg(long, env = "VOLTGATE_MAX_UNREAD_BYTES", default_value_t = 1024 * 1024)]
+    pub max_unread_bytes: u64,
+
     /// Longest wait at shutdown for REST requests in flight and station
     /// sockets to close, in seconds.
     #[arg(long, env = "VOLTGATE_SHUTDOWN_DRAIN_SECS", default_value_t = 10)]
@@ -58,6 +64,7 @@ impl LimitSettings {
             max_handshakes_per_ip: 64,
             connections_per_ip_per_sec: 50,
             ocpp_messages_per_sec: 20,
+            max_unread_bytes: 1024 * 1024,
             shutdown_drain_secs: 10,
         }
     }
@@ -77,6 +84,8 @@ pub enum Limit {
     Stations,
     /// The station sent messages faster than allowed.
     MessageRate,
+    /// The station does not read what it is sent.
+    Unread,
 }
 
 impl Limit {
@@ -87,6 +96,7 @@ impl Limit {
             Limit::Handshakes => "handshakes_per_ip",
             Limit::Stations => "max_stations",
             Limit::MessageRate => "ocpp_messages_per_station",
+            Limit::Unread => "unread_bytes_per_station",
         }
     }
 

@@ -7,5 +7,6 @@ pub mod commands;
 pub mod endpoint;
 pub mod gate;
 pub mod handlers;
+pub mod outbound;
 pub mod session;
 pub mod traffic;

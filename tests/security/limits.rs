@@ -137,3 +137,47 @@ async fn malformed_utf8_closes_only_that_connection() {
     assert_eq!(bad.closed().await, Some(1002), "closed as a protocol error");
     boots(&mut good).await;
 }
+
+#[actix_web::test]
+async fn a_station_that_does_not_read_is_disconnected_and_a_reader_is_not() {
+    let s = common::start_with(|c| {
+        c.limits.max_unread_bytes = 2_000;
+        c.limits.ocpp_messages_per_sec = 0;
+    })
+    .await;
+    let ws = s.app.ws_addr();
+    register(&s, "DEAF", 0).await;
+    register(&s, "READER", 0).await;
+    let mut reader = connect_plain(ws, "READER", Some(("READER", "secret")), &[])
+        .await
+        .connected();
+    boots(&mut reader).await;
+    // Far more than the bound, read as it comes: the probe pings are
+    // answered (the client answers pings while reading), nothing is cut.
+    for _ in 0..200 {
+        let answer = reader.call("Heartbeat", serde_json::json!({})).await;
+        assert_eq!(answer[0], 3, "{answer}");
+    }
+
+    let mut deaf = connect_plain(ws, "DEAF", Some(("DEAF", "secret")), &[])
+        .await
+        .connected();
+    boots(&mut deaf).await;
+    // Sends and never reads: its answers pile up unread.
+    for i in 0..200 {
+        deaf.send(Message::text(format!(r#"[2,"d{i}","Heartbeat",{{}}]"#)))
+            .await;
+    }
+    assert_eq!(deaf.closed().await, Some(1008));
+    assert!(
+        counter(
+            &s,
+            "voltgate_limit_refusals_total",
+            "unread_bytes_per_station"
+        )
+        .await
+            >= 1.0
+    );
+    let answer = reader.call("Heartbeat", serde_json::json!({})).await;
+    assert_eq!(answer[0], 3, "the reader goes on: {answer}");
+}
