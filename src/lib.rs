@@ -39,6 +39,7 @@ use api::auth::ApiTokens;
 use auth::CertificatePolicy;
 pub use config::Config;
 use station::actor::Engine;
+use station::actor::FinalWrites;
 use station::endpoint;
 use station::gate::{Gate, RESERVED_FILES};
 use station::handlers::Env;
@@ -88,6 +89,7 @@ pub struct App {
     store: Arc<dyn Store>,
     registry: Registry,
     gate: Arc<Gate>,
+    final_writes: Arc<FinalWrites>,
     /// Longest graceful shutdown.
     drain: Duration,
 }
@@ -160,6 +162,13 @@ impl App {
         {
             tracing::warn!("listener tasks did not end after the forced stop");
         }
+        // The last runtime state of each closed station, then the store.
+        if tokio::time::timeout(drain, self.final_writes.settled())
+            .await
+            .is_err()
+        {
+            tracing::warn!("drain time over: some stations' last state was not stored");
+        }
         self.shard_threads.stop();
         self.store.close().await;
         tracing::info!("stopped");
@@ -183,6 +192,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     let (registry, shard_threads) = Registry::start(threads * 8, threads);
     let registry_handle = registry.clone();
     let engine = engine(&config, store.clone(), registry.clone());
+    let final_writes = engine.final_writes.clone();
     let gate = Arc::new(gate(&config));
     let gate_handle = gate.clone();
     let (ws_server, ws_addr) = serve_ocpp(
@@ -228,6 +238,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         store,
         registry: registry_handle,
         gate: gate_handle,
+        final_writes,
         drain: Duration::from_secs(config.limits.shutdown_drain_secs),
     })
 }

@@ -47,6 +47,12 @@ pub struct Engine {
     pub max_frame_bytes: usize,
     /// Most bytes sent to a station and not yet seen read (0: no bound).
     pub max_unread_bytes: u64,
+    /// The last store writes of closing connections, which a shutdown
+    /// waits for before closing the store.
+    pub final_writes: Arc<FinalWrites>,
+    /// Where those writes run: the runtime `start` ran on, which outlives
+    /// the listeners' workers (None outside a runtime: the actor's own).
+    background: Option<tokio::runtime::Handle>,
     next_connection: AtomicU64,
 }
 
@@ -67,7 +73,46 @@ impl Engine {
             idle_timeout,
             max_frame_bytes,
             max_unread_bytes: 0,
+            final_writes: Arc::default(),
+            background: tokio::runtime::Handle::try_current().ok(),
             next_connection: AtomicU64::new(1),
+        }
+    }
+}
+
+/// Store writes still running for connections that closed.
+#[derive(Debug, Default)]
+pub struct FinalWrites {
+    pending: std::sync::atomic::AtomicUsize,
+    settled: tokio::sync::Notify,
+}
+
+/// One final write in progress; done when dropped.
+pub struct PendingWrite(Arc<FinalWrites>);
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        if self.0.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.settled.notify_waiters();
+        }
+    }
+}
+
+impl FinalWrites {
+    /// Counts a write until the returned guard is dropped.
+    pub fn begin(self: &Arc<Self>) -> PendingWrite {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        PendingWrite(self.clone())
+    }
+
+    /// Resolves once no write is running.
+    pub async fn settled(&self) {
+        loop {
+            let notified = self.settled.notified();
+            if self.pending.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
         }
     }
 }
@@ -738,11 +783,18 @@ impl Actor for StationActor {
         let store = self.engine.env.store.clone();
         let id = self.station.id.clone();
         let runtime = self.station.update_runtime(|_| {});
-        actix::spawn(async move {
+        let pending = self.engine.final_writes.begin();
+        let write = async move {
             if let Err(e) = store.set_runtime(&id, runtime).await {
                 tracing::warn!(error = %e, station = %id, "cannot store runtime state at disconnect");
             }
-        });
+            drop(pending);
+        };
+        // Not on this worker: it may stop (at shutdown) before the write lands.
+        match &self.engine.background {
+            Some(runtime) => drop(runtime.spawn(write)),
+            None => drop(actix::spawn(write)),
+        }
     }
 }
 

@@ -40,3 +40,40 @@ async fn shutdown_closes_station_sockets_with_service_restart() {
     // Nothing listens any more.
     assert!(tokio::net::TcpStream::connect(ws).await.is_err());
 }
+
+#[actix_web::test]
+async fn a_closing_stations_last_state_is_stored_before_the_store_closes() {
+    let s = common::start().await;
+    register(&s, "CS1", 0).await;
+    let mut station = connect_plain(s.app.ws_addr(), "CS1", Some(("CS1", "secret")), &[])
+        .await
+        .connected();
+    boots(&mut station).await;
+    let before = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // A heartbeat is only remembered in memory; the disconnect writes it.
+    let answer = station.call("Heartbeat", serde_json::json!({})).await;
+    assert_eq!(answer[0], 3, "{answer}");
+
+    let TestServer {
+        app, dir, keyspace, ..
+    } = s;
+    app.stop().await;
+    let again = common::start_in(common::config_in(dir.path())).await;
+    let restarted = TestServer {
+        base: format!("http://{}", again.api_addr()),
+        app: again,
+        dir,
+        keyspace,
+    };
+    let view = restarted.get("/api/v0/cs/CS1").await;
+    assert_eq!(view.status, 200, "{view:?}");
+    let last_seen = view.body["runtime"]["lastSeen"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no lastSeen in {}", view.body));
+    let last_seen: chrono::DateTime<chrono::Utc> = last_seen.parse().expect("a time");
+    assert!(
+        last_seen >= before,
+        "the heartbeat's time ({last_seen}) was stored at shutdown (after {before})"
+    );
+}
