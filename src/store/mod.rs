@@ -63,6 +63,14 @@ pub struct Page {
 }
 
 impl Page {
+    /// Refuses a cursor for a list that pages by offset only (meter values).
+    pub fn require_offset_only(&self, list: &str) -> StoreResult<()> {
+        match self.after {
+            Some(_) => Err(StoreError::Backend(format!("{list} page by offset only"))),
+            None => Ok(()),
+        }
+    }
+
     /// `limit` records after skipping `offset` from the start of the list.
     pub fn new(offset: u64, limit: u32) -> Page {
         Page {

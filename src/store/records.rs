@@ -194,6 +194,46 @@ pub struct InstallCertificateRecord {
     pub delivery: Delivery,
 }
 
+/// One request's settings as records, each `Pending` since `now`; a key
+/// given twice keeps its last value (in the order of last mention). Every
+/// backend queues exactly these.
+pub fn pending_settings(settings: Vec<(String, String)>, now: DateTime<Utc>) -> Vec<SettingRecord> {
+    let mut records: Vec<SettingRecord> = Vec::with_capacity(settings.len());
+    for (key, value) in settings {
+        records.retain(|r| r.key != key);
+        records.push(SettingRecord {
+            key,
+            value,
+            delivery: Delivery::pending(now),
+        });
+    }
+    records
+}
+
+/// One request's certificates as records, with the status asked for since
+/// `now`; an id given twice keeps its last request. Every backend queues
+/// exactly these.
+pub fn requested_certificates(
+    certificates: Vec<NewInstallCertificate>,
+    now: DateTime<Utc>,
+) -> Vec<InstallCertificateRecord> {
+    let mut records: Vec<InstallCertificateRecord> = Vec::with_capacity(certificates.len());
+    for cert in certificates {
+        records.retain(|r| r.certificate_id != cert.certificate_id);
+        records.push(InstallCertificateRecord {
+            certificate_id: cert.certificate_id,
+            certificate_use: cert.certificate_use,
+            certificate: cert.pem,
+            delivery: Delivery {
+                status: cert.status,
+                updated_at: now,
+                detail: None,
+            },
+        });
+    }
+    records
+}
+
 /// Messages the CSMS may ask a station to send (MaEVe trigger names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum TriggerMessage {

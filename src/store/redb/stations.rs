@@ -11,10 +11,10 @@ use super::{
     INSTALL_CERTIFICATES, RUNTIME, SETTINGS, STATIONS, TRIGGERS,
 };
 use crate::store::{
-    ChargeStationAuth, ChargingProfileRecord, Delivery, InstallCertificateRecord,
-    NewChargingProfile, NewInstallCertificate, Page, PendingWork, Provisioning, SettingRecord,
-    StationRecord, StationRuntime, StationStore, StoreError, StoreResult, TriggerMessage,
-    TriggerRecord, WorkItemRef,
+    pending_settings, requested_certificates, ChargeStationAuth, ChargingProfileRecord, Delivery,
+    InstallCertificateRecord, NewChargingProfile, NewInstallCertificate, Page, PendingWork,
+    Provisioning, SettingRecord, StationRecord, StationRuntime, StationStore, StoreError,
+    StoreResult, TriggerMessage, TriggerRecord, WorkItemRef,
 };
 
 const STATION: &str = "charge station";
@@ -171,19 +171,12 @@ impl StationStore for RedbStore {
         self.write("add_settings", move |txn| {
             require_station(txn, &id)?;
             let mut table = txn.open_table(SETTINGS).map_err(backend)?;
-            let mut records = Vec::with_capacity(settings.len());
-            for (key, value) in settings {
-                let record = SettingRecord {
-                    key,
-                    value,
-                    delivery: Delivery::pending(now),
-                };
-                let bytes = encode(&record)?;
+            let records = pending_settings(settings, now);
+            for record in &records {
+                let bytes = encode(record)?;
                 table
                     .insert((id.as_str(), record.key.as_str()), bytes.as_slice())
                     .map_err(backend)?;
-                records.retain(|r: &SettingRecord| r.key != record.key);
-                records.push(record);
             }
             Ok(records)
         })
@@ -200,29 +193,15 @@ impl StationStore for RedbStore {
         self.write("add_install_certificates", move |txn| {
             require_station(txn, &id)?;
             let mut table = txn.open_table(INSTALL_CERTIFICATES).map_err(backend)?;
-            let mut records = Vec::with_capacity(certificates.len());
-            for cert in certificates {
-                let record = InstallCertificateRecord {
-                    certificate_id: cert.certificate_id,
-                    certificate_use: cert.certificate_use,
-                    certificate: cert.pem,
-                    delivery: Delivery {
-                        status: cert.status,
-                        updated_at: now,
-                        detail: None,
-                    },
-                };
-                let bytes = encode(&record)?;
+            let records = requested_certificates(certificates, now);
+            for record in &records {
+                let bytes = encode(record)?;
                 table
                     .insert(
                         (id.as_str(), record.certificate_id.as_str()),
                         bytes.as_slice(),
                     )
                     .map_err(backend)?;
-                records.retain(|r: &InstallCertificateRecord| {
-                    r.certificate_id != record.certificate_id
-                });
-                records.push(record);
             }
             Ok(records)
         })

@@ -134,11 +134,7 @@ impl TransactionStore for RedbStore {
         transaction_id: &str,
         page: Page,
     ) -> StoreResult<Vec<MeterValue>> {
-        if page.after.is_some() {
-            return Err(StoreError::Backend(
-                "meter values page by offset only".into(),
-            ));
-        }
+        page.require_offset_only("meter values")?;
         let (station_id, transaction_id) = (station_id.to_owned(), transaction_id.to_owned());
         self.read("meter_values", move |txn| {
             let table = txn.open_table(METER_VALUES).map_err(backend)?;

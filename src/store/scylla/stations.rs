@@ -13,10 +13,10 @@ use super::{
     to_json, DeliveryColumns, ScyllaStore,
 };
 use crate::store::{
-    ChargeStationAuth, ChargingProfileRecord, Delivery, InstallCertificateRecord,
-    NewChargingProfile, NewInstallCertificate, Page, PendingWork, Provisioning, SecurityProfile,
-    SettingRecord, StationRecord, StationRuntime, StationStore, StoreError, StoreResult,
-    TriggerMessage, TriggerRecord, WorkItemRef,
+    pending_settings, requested_certificates, ChargeStationAuth, ChargingProfileRecord, Delivery,
+    InstallCertificateRecord, NewChargingProfile, NewInstallCertificate, Page, PendingWork,
+    Provisioning, SecurityProfile, SettingRecord, StationRecord, StationRuntime, StationStore,
+    StoreError, StoreResult, TriggerMessage, TriggerRecord, WorkItemRef,
 };
 
 const STATION: &str = "charge station";
@@ -186,12 +186,11 @@ impl ScyllaStore {
     async fn queue_certificate(
         &self,
         id: &str,
-        cert: &NewInstallCertificate,
-        delivery: &Delivery,
+        cert: &InstallCertificateRecord,
     ) -> StoreResult<()> {
-        let (status, at, detail) = delivery_columns(delivery)?;
+        let (status, at, detail) = delivery_columns(&cert.delivery)?;
         let certificate_use = name_of(&cert.certificate_use)?;
-        let (certificate_id, pem) = (cert.certificate_id.as_str(), cert.pem.as_str());
+        let (certificate_id, pem) = (cert.certificate_id.as_str(), cert.certificate.as_str());
         until_won("certificate queueing", || async {
             let queued = self
                 .lwt(
@@ -400,18 +399,9 @@ impl StationStore for ScyllaStore {
     ) -> StoreResult<Vec<SettingRecord>> {
         self.call("add_settings", async {
             self.require_station(id).await?;
-            let delivery = Delivery::pending(stored_time(now));
-            let (status, at, detail) = delivery_columns(&delivery)?;
-            // The last value of a key wins, as in redb.
-            let mut records: Vec<SettingRecord> = Vec::with_capacity(settings.len());
-            for (key, value) in settings {
-                records.retain(|r| r.key != key);
-                records.push(SettingRecord {
-                    key,
-                    value,
-                    delivery: delivery.clone(),
-                });
-            }
+            let since = stored_time(now);
+            let records = pending_settings(settings, since);
+            let (status, at, detail) = delivery_columns(&Delivery::pending(since))?;
             let rows: Vec<_> = records
                 .iter()
                 .map(|r| {
@@ -442,21 +432,9 @@ impl StationStore for ScyllaStore {
     ) -> StoreResult<Vec<InstallCertificateRecord>> {
         self.call("add_install_certificates", async {
             self.require_station(id).await?;
-            let mut records: Vec<InstallCertificateRecord> = Vec::with_capacity(certificates.len());
-            for cert in certificates {
-                let delivery = Delivery {
-                    status: cert.status,
-                    updated_at: stored_time(now),
-                    detail: None,
-                };
-                self.queue_certificate(id, &cert, &delivery).await?;
-                records.retain(|r| r.certificate_id != cert.certificate_id);
-                records.push(InstallCertificateRecord {
-                    certificate_id: cert.certificate_id,
-                    certificate_use: cert.certificate_use,
-                    certificate: cert.pem,
-                    delivery,
-                });
+            let records = requested_certificates(certificates, stored_time(now));
+            for record in &records {
+                self.queue_certificate(id, record).await?;
             }
             Ok(records)
         })

@@ -197,11 +197,7 @@ impl ScyllaStore {
         tx: &str,
         page: &Page,
     ) -> StoreResult<Vec<MeterValue>> {
-        if page.after.is_some() {
-            return Err(StoreError::Backend(
-                "meter values page by offset only".into(),
-            ));
-        }
+        page.require_offset_only("meter values")?;
         let Some(stored) = self.load_transaction(station, tx).await? else {
             return Ok(Vec::new());
         };
