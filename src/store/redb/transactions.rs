@@ -3,6 +3,8 @@
 //! values are rows of their own, so a long session appends small rows rather
 //! than rewriting an ever-growing record.
 
+use std::ops::Bound;
+
 use async_trait::async_trait;
 use redb::ReadableTable;
 
@@ -86,20 +88,18 @@ impl TransactionStore for RedbStore {
             let table = txn.open_table(TRANSACTIONS).map_err(backend)?;
             let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
             let mut out = Vec::new();
-            // Empty ids are refused at the API, so "" is below every key.
-            let after = page.after.as_deref().unwrap_or("");
+            let station = station_id.as_str();
+            let start = match page.after.as_deref() {
+                Some(after) => Bound::Excluded((station, after)),
+                None => Bound::Included((station, "")),
+            };
             let rows = table
-                .range((station_id.as_str(), after)..)
+                .range::<(&str, &str)>((start, Bound::Unbounded))
                 .map_err(backend)?;
-            let rows = rows
-                .take_while(|entry| match entry {
-                    Ok((key, _)) => key.value().0 == station_id,
-                    Err(_) => true,
-                })
-                .filter(|entry| match (entry, page.after.as_deref()) {
-                    (Ok((key, _)), Some(after)) => key.value().1 != after,
-                    _ => true,
-                });
+            let rows = rows.take_while(|entry| match entry {
+                Ok((key, _)) => key.value().0 == station,
+                Err(_) => true,
+            });
             for entry in rows.skip(offset).take(page.limit as usize) {
                 let (_, value) = entry.map_err(backend)?;
                 out.push(decode(value.value())?);

@@ -60,31 +60,36 @@ async fn ddl(session: &Session, statement: &str) -> StoreResult<()> {
 /// A keyspace that says it holds another version of the model is refused
 /// before anything is created in it.
 async fn check_version(session: &Session, keyspace: &str) -> StoreResult<()> {
+    let unreadable =
+        |e: &dyn std::fmt::Display| refused(format!("cannot read the schema of {keyspace}: {e}"));
     let exists = session
         .query_unpaged(
             "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'schema_version'",
             (keyspace,),
         )
         .await
-        .map_err(|e| refused(format!("cannot read the schema of {keyspace}: {e}")))?
+        .map_err(|e| unreadable(&e))?
         .into_rows_result()
-        .map_err(|e| refused(format!("cannot read the schema of {keyspace}: {e}")))?
+        .map_err(|e| unreadable(&e))?
         .rows_num()
         > 0;
     if !exists {
         return Ok(());
     }
+    let no_version = |e: &dyn std::fmt::Display| {
+        incompatible(keyspace, format!("its schema_version cannot be read: {e}"))
+    };
     let version = session
         .query_unpaged(
             "SELECT model_version FROM schema_version WHERE component = ?",
             (COMPONENT,),
         )
         .await
-        .map_err(|e| incompatible(keyspace, format!("its schema_version cannot be read: {e}")))?
+        .map_err(|e| no_version(&e))?
         .into_rows_result()
-        .map_err(|e| incompatible(keyspace, format!("its schema_version cannot be read: {e}")))?
+        .map_err(|e| no_version(&e))?
         .maybe_first_row::<(Option<i32>,)>()
-        .map_err(|e| incompatible(keyspace, format!("its schema_version cannot be read: {e}")))?;
+        .map_err(|e| no_version(&e))?;
     match version.and_then(|(v,)| v) {
         None | Some(SCHEMA_VERSION) => Ok(()),
         Some(other) => Err(incompatible(
@@ -99,22 +104,23 @@ async fn check_version(session: &Session, keyspace: &str) -> StoreResult<()> {
 /// Every column of the model must exist with its type (extra columns of
 /// other tools are left alone).
 async fn check_columns(session: &Session, keyspace: &str) -> StoreResult<()> {
+    let unreadable =
+        |e: &dyn std::fmt::Display| refused(format!("cannot read the columns of {keyspace}: {e}"));
     let found = session
         .query_unpaged(
             "SELECT table_name, column_name, type, kind, position, clustering_order FROM system_schema.columns WHERE keyspace_name = ?",
             (keyspace,),
         )
         .await
-        .map_err(|e| refused(format!("cannot read the columns of {keyspace}: {e}")))?
+        .map_err(|e| unreadable(&e))?
         .into_rows_result()
-        .map_err(|e| refused(format!("cannot read the columns of {keyspace}: {e}")))?;
+        .map_err(|e| unreadable(&e))?;
     let mut actual = BTreeMap::new();
     let rows = found
         .rows::<(String, String, String, String, i32, String)>()
-        .map_err(|e| refused(format!("cannot read the columns of {keyspace}: {e}")))?;
+        .map_err(|e| unreadable(&e))?;
     for row in rows {
-        let (table, column, kind, role, position, order) =
-            row.map_err(|e| refused(format!("cannot read the columns of {keyspace}: {e}")))?;
+        let (table, column, kind, role, position, order) = row.map_err(|e| unreadable(&e))?;
         let role = match role.as_str() {
             "partition_key" => Role::Partition(position),
             "clustering" if order.eq_ignore_ascii_case("asc") => Role::Clustering(position),
