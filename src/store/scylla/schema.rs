@@ -29,10 +29,14 @@ pub async fn ensure(session: &Session, settings: &ScyllaSettings) -> StoreResult
         .await
         .map_err(|e| refused(format!("cannot use keyspace {keyspace}: {e}")))?;
     check_version(session, keyspace).await?;
-    for statement in statements(SCHEMA_CQL) {
-        ddl(session, &statement).await?;
+    // A keyspace that already has the whole model needs no DDL (each
+    // statement waits for schema agreement across the cluster).
+    if check_columns(session, keyspace).await.is_err() {
+        for statement in statements(SCHEMA_CQL) {
+            ddl(session, &statement).await?;
+        }
+        check_columns(session, keyspace).await?;
     }
-    check_columns(session, keyspace).await?;
     session
         .query_unpaged(
             "INSERT INTO schema_version (component, model_version) VALUES (?, ?)",
