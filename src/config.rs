@@ -101,6 +101,11 @@ pub struct Config {
     #[arg(long, env = "VOLTGATE_WAIT_TIMEOUT_SECS", default_value_t = 35)]
     pub wait_timeout_secs: u64,
 
+    /// How long an immediate-effect command (remote start/stop, reset, unlock, trigger,
+    /// reads, ...) may wait to be sent, in seconds, unless the call gives ?ttl=.
+    #[arg(long, env = "VOLTGATE_COMMAND_TTL_SECS", default_value_t = 60)]
+    pub command_ttl_secs: u64,
+
     /// Longest OCPP message accepted; a longer one is answered with a CALLERROR.
     #[arg(long, env = "VOLTGATE_OCPP_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub ocpp_max_message_bytes: usize,
@@ -147,6 +152,7 @@ impl Config {
             idle_timeout_secs: None,
             call_timeout_secs: 30,
             wait_timeout_secs: 35,
+            command_ttl_secs: 60,
             ocpp_max_message_bytes: 64 * 1024,
             ws_max_frame_bytes: 1024 * 1024,
             api_auth: ApiAuthSettings::default(),

@@ -54,6 +54,8 @@ pub const MESSAGES_IGNORED: &str = "voltgate_ocpp_messages_ignored_total";
 pub const BACKPRESSURE_REJECTIONS: &str = "voltgate_backpressure_rejections_total";
 /// REST commands to stations, by `action` and `result`.
 pub const COMMANDS: &str = "voltgate_commands_total";
+/// Commands settled by the station's answer (or its absence), by `status`.
+pub const COMMANDS_SETTLED: &str = "voltgate_commands_settled_total";
 /// Time from a `?wait=true` REST command to the station's answers, by `action`.
 pub const COMMAND_ROUND_TRIP: &str = "voltgate_command_round_trip_seconds";
 /// HTTP requests, by `route` (template), `method`, `status`.
@@ -162,6 +164,18 @@ pub fn call_error(flow: Flow, code: &'static str) {
 /// Counts one REST command and how it went.
 pub fn command(action: &'static str, result: &'static str) {
     metrics::counter!(COMMANDS, "action" => action, "result" => result).increment(1);
+}
+
+/// Counts a command settled by the station's answer (Accepted, Rejected, Failed).
+pub fn command_answered(status: crate::store::CommandStatus) {
+    let status = match status {
+        crate::store::CommandStatus::Pending => "Pending",
+        crate::store::CommandStatus::Accepted => "Accepted",
+        crate::store::CommandStatus::Rejected => "Rejected",
+        crate::store::CommandStatus::Failed => "Failed",
+        crate::store::CommandStatus::Expired => "Expired",
+    };
+    metrics::counter!(COMMANDS_SETTLED, "status" => status).increment(1);
 }
 
 /// Records the time from a waited REST command to the station's answers.

@@ -23,6 +23,10 @@ pub enum ApiError {
     /// The addressed resource does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the resource's state (e.g. an immediate
+    /// command to a station that is not connected).
+    #[error("{0}")]
+    Conflict(String),
     /// The route exists but not for this method.
     #[error("method {0} is not allowed here")]
     MethodNotAllowed(String),
@@ -59,6 +63,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

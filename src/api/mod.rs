@@ -7,6 +7,7 @@
 //! is the one `main` serves.
 
 pub mod auth;
+mod commands;
 mod delivery;
 pub mod error;
 mod fleet;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Longest `?wait=true` wait for a station's answer.
     pub wait_timeout: Duration,
+    /// How long an immediate-effect command may wait to be sent by default.
+    pub command_ttl: Duration,
 }
 
 /// Binds the REST listener and returns the server (not yet polled) and the
@@ -62,6 +65,7 @@ pub fn serve(
         registry,
         max_body_bytes: config.api_max_body_bytes,
         wait_timeout: Duration::from_secs(config.wait_timeout_secs.max(1)),
+        command_ttl: Duration::from_secs(config.command_ttl_secs.max(1)),
     });
     let mut server = HttpServer::new(move || {
         actix_web::App::new()
@@ -122,6 +126,56 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(
                 resource("/cs/{csId}/setchargingprofile")
                     .route(web::post().to(stations::set_charging_profile)),
+            )
+            .service(resource("/cs/{csId}/commands").route(web::get().to(commands::list)))
+            .service(
+                resource("/cs/{csId}/commands/{commandId}").route(web::get().to(commands::show)),
+            )
+            .service(
+                resource("/cs/{csId}/ocpp/{action}").route(web::post().to(commands::raw_action)),
+            )
+            .service(resource("/cs/{csId}/reset").route(web::post().to(commands::reset)))
+            .service(
+                resource("/cs/{csId}/remote-start").route(web::post().to(commands::remote_start)),
+            )
+            .service(
+                resource("/cs/{csId}/remote-stop").route(web::post().to(commands::remote_stop)),
+            )
+            .service(resource("/cs/{csId}/unlock").route(web::post().to(commands::unlock)))
+            .service(
+                resource("/cs/{csId}/availability").route(web::post().to(commands::availability)),
+            )
+            .service(
+                resource("/cs/{csId}/clear-cache").route(web::post().to(commands::clear_cache)),
+            )
+            .service(
+                resource("/cs/{csId}/configuration/read")
+                    .route(web::post().to(commands::read_configuration)),
+            )
+            .service(resource("/cs/{csId}/firmware").route(web::post().to(commands::firmware)))
+            .service(resource("/cs/{csId}/logs").route(web::post().to(commands::logs)))
+            .service(
+                resource("/cs/{csId}/reservations").route(web::post().to(commands::reserve)),
+            )
+            .service(
+                resource("/cs/{csId}/reservations/{reservationId}")
+                    .route(web::delete().to(commands::cancel_reservation)),
+            )
+            .service(
+                resource("/cs/{csId}/charging-profiles/clear")
+                    .route(web::post().to(commands::clear_charging_profiles)),
+            )
+            .service(
+                resource("/cs/{csId}/charging-profiles/read")
+                    .route(web::post().to(commands::read_charging_profiles)),
+            )
+            .service(
+                resource("/cs/{csId}/composite-schedule")
+                    .route(web::post().to(commands::composite_schedule)),
+            )
+            .service(
+                resource("/cs/{csId}/installed-certificates/read")
+                    .route(web::post().to(commands::read_installed_certificates)),
             )
             .service(
                 resource("/token")

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{error, fleet, locations, parties, registry, stations, tokens};
+use super::{commands, error, fleet, locations, parties, registry, stations, tokens};
 use crate::store;
 
 #[derive(OpenApi)]
@@ -36,6 +36,24 @@ use crate::store;
         locations::put,
         locations::show,
         locations::list,
+        commands::raw_action,
+        commands::reset,
+        commands::remote_start,
+        commands::remote_stop,
+        commands::unlock,
+        commands::availability,
+        commands::clear_cache,
+        commands::read_configuration,
+        commands::firmware,
+        commands::logs,
+        commands::reserve,
+        commands::cancel_reservation,
+        commands::clear_charging_profiles,
+        commands::read_charging_profiles,
+        commands::composite_schedule,
+        commands::read_installed_certificates,
+        commands::show,
+        commands::list,
     ),
     components(schemas(
         error::ErrorBody,
@@ -44,6 +62,10 @@ use crate::store;
         store::Location,
         store::PendingWork,
         store::StationRuntime,
+        store::CommandRecord,
+        store::CommandStatus,
+        store::CommandError,
+        store::DeliveryClass,
     ))
 )]
 struct ApiDoc;

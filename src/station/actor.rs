@@ -9,7 +9,7 @@
 //! certificates, then a reset when a setting needs one or a TriggerMessage
 //! for a new BootNotification; an accepted station gets everything queued.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,12 +23,16 @@ use tokio::sync::oneshot;
 use super::commands::{self, Planned, Purpose};
 use super::gate::{Limit, MessageBudget, StationSlot};
 use super::handlers::{self, BootVerdict, Env, Station};
+use super::operations::outcome;
 use super::outbound::{OutboundLedger, Verdict};
-use super::session::{CallOutcome, Effect, Limits, Session};
+use super::outbox::{self, Decision};
+use super::session::{CallOutcome, Effect, Limits, OutboundCall, Session};
 use super::traffic;
 use crate::metrics::CONNECTIONS_CLOSED;
 use crate::ocpp::{actions, Version};
-use crate::store::{Delivery, DeliveryStatus, PendingWork, StationRuntime, WorkItemRef};
+use crate::store::{
+    CommandRecord, Delivery, DeliveryStatus, PendingWork, StationRuntime, WorkItemRef,
+};
 use crate::supervisor::{Connect, ConnectionId, Disconnect, Registry};
 
 /// What the engine needs, shared by all connections of a node.
@@ -130,6 +134,21 @@ pub struct Deliver {
     pub waiter: Option<oneshot::Sender<DeliveryReport>>,
 }
 
+/// Send a stored command when the station's state allows (now, or after
+/// its boot); `waiter` hears the command's settled record.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SendCommand {
+    /// The command (already stored as pending).
+    pub command: CommandRecord,
+    /// Who waits for its outcome, if anyone.
+    pub waiter: Option<oneshot::Sender<CommandRecord>>,
+}
+
+/// Ids of commands settled on a connection that are remembered, so a
+/// stale outbox read cannot send one again.
+const REMEMBERED_SETTLED: usize = 256;
+
 /// A newer connection of the same station took over: close this one.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -167,6 +186,12 @@ pub struct StationActor {
     queued: HashSet<WorkItemRef>,
     waiters: HashMap<u64, Waiter>,
     next_waiter: u64,
+    /// Commands queued in the session or in flight, by id.
+    commands: HashMap<String, CommandRecord>,
+    /// Who waits for which command's outcome.
+    command_waiters: HashMap<String, Vec<oneshot::Sender<CommandRecord>>>,
+    /// Commands recently settled here, newest last.
+    settled: VecDeque<String>,
     reboot_needed: bool,
     reboot_asked: bool,
     timer: Option<(Instant, SpawnHandle)>,
@@ -209,6 +234,9 @@ impl StationActor {
             queued: HashSet::new(),
             waiters: HashMap::new(),
             next_waiter: 1,
+            commands: HashMap::new(),
+            command_waiters: HashMap::new(),
+            settled: VecDeque::new(),
             reboot_needed: false,
             reboot_asked: false,
             timer: None,
@@ -351,10 +379,104 @@ impl StationActor {
         self.reboot_asked = false;
         let store = self.engine.env.store.clone();
         let id = self.station.id.clone();
-        ctx.spawn(async move { store.pending_work(&id).await }.into_actor(self).map(|work, act, ctx| match work {
-            Ok(work) => act.enqueue(work, None, ctx),
-            Err(e) => tracing::error!(error = %e, station = %act.station.id, "cannot load pending work at boot"),
+        ctx.spawn(async move {
+            let work = store.pending_work(&id).await;
+            let commands = store.outbox(&id).await;
+            (work, commands)
+        }
+        .into_actor(self)
+        .map(|(work, commands), act, ctx| {
+            match work {
+                Ok(work) => act.enqueue(work, None, ctx),
+                Err(e) => tracing::error!(error = %e, station = %act.station.id, "cannot load pending work at boot"),
+            }
+            match commands {
+                Ok(commands) => {
+                    for command in commands {
+                        act.take_command(command, None, ctx);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, station = %act.station.id, "cannot load the command outbox at boot"),
+            }
         }));
+    }
+
+    /// Takes a stored command: sends it when the boot state allows,
+    /// settles it when it may never be sent, or leaves it pending.
+    fn take_command(
+        &mut self,
+        command: CommandRecord,
+        waiter: Option<oneshot::Sender<CommandRecord>>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let id = command.id.clone();
+        if let Some(waiter) = waiter {
+            self.command_waiters
+                .entry(id.clone())
+                .or_default()
+                .push(waiter);
+        }
+        if self.commands.contains_key(&id) || self.settled.contains(&id) {
+            return;
+        }
+        match outbox::decide(&command, self.version(), self.boot, Utc::now()) {
+            Decision::Done => self.answer_command_waiters(&command),
+            Decision::Hold => {}
+            Decision::Settle(record) => self.store_command(*record, ctx),
+            Decision::Send(action) => {
+                let call = OutboundCall {
+                    action,
+                    payload: command.payload.clone(),
+                    tag: Tag {
+                        purpose: Purpose::Command(id.clone()),
+                        waiter: None,
+                        sent: None,
+                    },
+                };
+                let mut effects = Vec::new();
+                if self
+                    .session
+                    .queue_call(Instant::now(), call, &mut effects)
+                    .is_ok()
+                {
+                    self.commands.insert(id, command);
+                    self.run(effects, ctx);
+                } else {
+                    // The session's queue is full: the command stays pending
+                    // (sent at the next boot while unexpired). Waiters are let
+                    // go and read it from the store as it stands.
+                    tracing::warn!(station = %self.station.id, command = %id, "CSMS call queue full; command stays pending");
+                    self.command_waiters.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Stores a settled command, then tells its waiters.
+    fn store_command(&mut self, record: CommandRecord, ctx: &mut ws::WebsocketContext<Self>) {
+        self.settled.push_back(record.id.clone());
+        if self.settled.len() > REMEMBERED_SETTLED {
+            self.settled.pop_front();
+        }
+        let store = self.engine.env.store.clone();
+        let to_store = record.clone();
+        ctx.spawn(
+            async move { store.update_command(to_store).await }
+                .into_actor(self)
+                .map(move |result, act, ctx| {
+                    if let Err(e) = result {
+                        tracing::error!(error = %e, station = %act.station.id, command = %record.id, "cannot record a command's outcome");
+                    }
+                    act.answer_command_waiters(&record);
+                    act.after_work(ctx);
+                }),
+        );
+    }
+
+    fn answer_command_waiters(&mut self, record: &CommandRecord) {
+        for waiter in self.command_waiters.remove(&record.id).into_iter().flatten() {
+            let _ = waiter.send(record.clone());
+        }
     }
 
     /// Queues the still-pending items of `work` that the boot state allows.
@@ -557,6 +679,14 @@ impl StationActor {
                     }
                 }
                 self.record(results, tag.waiter, true, ctx);
+            }
+            Purpose::Command(id) => {
+                if let Some(mut command) = self.commands.remove(&id) {
+                    let timeout = self.engine.limits.call_timeout.as_secs();
+                    outcome::settle(&mut command, outcome, Utc::now(), timeout);
+                    crate::metrics::command_answered(command.status);
+                    self.store_command(command, ctx);
+                }
             }
             Purpose::Reset | Purpose::Reboot => {
                 tracing::info!(station = %self.station.id, action, ?outcome, "station answered");
@@ -774,7 +904,24 @@ impl Actor for StationActor {
         metrics::gauge!(crate::metrics::STATIONS_CONNECTED, "version" => self.version().label())
             .decrement(1.0);
         metrics::counter!(CONNECTIONS_CLOSED, "reason" => self.close_reason).increment(1);
-        // Calls in flight or queued stay pending in the store: delivered at the next boot.
+        // Calls in flight or queued stay pending in the store: delivered at
+        // the next boot; but an immediate command whose CALL went out and
+        // was not answered fails, so that it never fires late.
+        let now = Utc::now();
+        let interrupted = match self.session.in_flight_tag() {
+            Some(Tag {
+                purpose: Purpose::Command(id),
+                ..
+            }) => self
+                .commands
+                .get(id)
+                .and_then(|command| outbox::connection_closed(command, now)),
+            _ => None,
+        };
+        if let Some(failed) = &interrupted {
+            self.answer_command_waiters(failed);
+        }
+        self.command_waiters.clear();
         self.session.drain();
         for (_, waiter) in self.waiters.drain() {
             let _ = waiter.reply.send(waiter.report);
@@ -787,6 +934,11 @@ impl Actor for StationActor {
         let write = async move {
             if let Err(e) = store.set_runtime(&id, runtime).await {
                 tracing::warn!(error = %e, station = %id, "cannot store runtime state at disconnect");
+            }
+            if let Some(failed) = interrupted {
+                if let Err(e) = store.update_command(failed).await {
+                    tracing::warn!(error = %e, station = %id, "cannot record an interrupted command");
+                }
             }
             drop(pending);
         };
@@ -860,6 +1012,14 @@ impl Handler<Deliver> for StationActor {
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
         self.enqueue(msg.work, msg.waiter, ctx);
+    }
+}
+
+impl Handler<SendCommand> for StationActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SendCommand, ctx: &mut Self::Context) {
+        self.take_command(msg.command, msg.waiter, ctx);
     }
 }
 

@@ -34,6 +34,8 @@ pub enum Purpose {
     Reset,
     /// The trigger that makes a configured station boot again.
     Reboot,
+    /// A stored command, by id.
+    Command(String),
 }
 
 /// A CALL to send, or an item that cannot be sent to this station at all.
@@ -96,7 +98,7 @@ pub fn settings(version: Version, settings: &[SettingRecord], now: DateTime<Utc>
     planned
 }
 
-fn component_json(var: &VariableRef) -> Value {
+pub(crate) fn component_json(var: &VariableRef) -> Value {
     let mut component = json!({"name": var.component});
     if let Some(instance) = &var.component_instance {
         component["instance"] = json!(instance);
@@ -107,7 +109,7 @@ fn component_json(var: &VariableRef) -> Value {
     component
 }
 
-fn variable_json(var: &VariableRef) -> Value {
+pub(crate) fn variable_json(var: &VariableRef) -> Value {
     let mut variable = json!({"name": var.variable});
     if let Some(instance) = &var.variable_instance {
         variable["instance"] = json!(instance);
@@ -220,7 +222,7 @@ pub fn charging_profile(
 }
 
 /// Translates an OCPP 2.0.1 ChargingProfileType into the 1.6 ChargingProfile.
-fn profile_to_v16(p: &Value) -> Result<Value, String> {
+pub(crate) fn profile_to_v16(p: &Value) -> Result<Value, String> {
     let purpose = match p["chargingProfilePurpose"].as_str() {
         Some("ChargingStationMaxProfile") => "ChargePointMaxProfile",
         Some(same @ ("TxDefaultProfile" | "TxProfile")) => same,

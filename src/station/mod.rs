@@ -7,6 +7,8 @@ pub mod commands;
 pub mod endpoint;
 pub mod gate;
 pub mod handlers;
+pub mod operations;
 pub mod outbound;
+pub mod outbox;
 pub mod session;
 pub mod traffic;

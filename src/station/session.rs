@@ -438,6 +438,11 @@ impl<T> Session<T> {
         }
     }
 
+    /// The tag of the CSMS CALL waiting for its answer, if any.
+    pub fn in_flight_tag(&self) -> Option<&T> {
+        self.in_flight.as_ref().map(|call| &call.tag)
+    }
+
     /// Ends the session: every CSMS CALL in flight or queued is answered
     /// with `Timeout`-like failure by the caller; this hands their tags back.
     pub fn drain(&mut self) -> Vec<T> {

@@ -12,6 +12,7 @@
 //! * [`redb`]: the embedded default, one file under `--data-dir`.
 //! * [`scylla`]: ScyllaDB (or Cassandra 4+), for large fleets and several nodes.
 
+pub mod command;
 pub mod records;
 pub mod redb;
 pub mod scylla;
@@ -19,6 +20,7 @@ pub mod scylla;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use command::*;
 pub use records::*;
 
 /// What can go wrong in a store call.
@@ -166,6 +168,30 @@ pub trait StationStore: Send + Sync {
     async fn set_runtime(&self, id: &str, runtime: StationRuntime) -> StoreResult<()>;
 }
 
+/// CSMS-initiated commands, per station: the record of each and the
+/// station's outbox (the pending ones, oldest first).
+#[async_trait]
+pub trait CommandStore: Send + Sync {
+    /// Stores a new command (pending commands also enter the outbox).
+    /// `NotFound` for an unknown station.
+    async fn create_command(&self, command: CommandRecord) -> StoreResult<()>;
+    /// The station's command with this id.
+    async fn command(&self, station_id: &str, id: &str) -> StoreResult<Option<CommandRecord>>;
+    /// The station's commands, newest first, that pass `filter`; `page.after`
+    /// is a command id (the list goes on with older ones).
+    async fn list_commands(
+        &self,
+        station_id: &str,
+        filter: CommandFilter,
+        page: Page,
+    ) -> StoreResult<Vec<CommandRecord>>;
+    /// Replaces a command's record with its new state; a settled command
+    /// leaves the outbox. `NotFound` when there is no such command.
+    async fn update_command(&self, command: CommandRecord) -> StoreResult<()>;
+    /// The station's pending commands, oldest first.
+    async fn outbox(&self, station_id: &str) -> StoreResult<Vec<CommandRecord>>;
+}
+
 /// Authorization tokens (RFID cards, app users, ...), keyed by uid.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
@@ -265,7 +291,9 @@ pub(crate) async fn timed<T>(
 /// Every aggregate in one handle: what the app holds as `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
-    StationStore + TokenStore + CertificateStore + LocationStore + TransactionStore + OcpiPartyStore
+    StationStore
+    + CommandStore
+    + TokenStore + CertificateStore + LocationStore + TransactionStore + OcpiPartyStore
 {
     /// The backend's name for logs and metrics ("redb", "scylla").
     fn backend(&self) -> &'static str;

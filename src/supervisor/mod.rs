@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 use actix::prelude::*;
 
 use crate::metrics::BACKPRESSURE_REJECTIONS;
-use crate::station::actor::{Deliver, GoingAway, Replaced, StationActor};
+use crate::station::actor::{Deliver, GoingAway, Replaced, SendCommand, StationActor};
 
 /// Messages a shard may hold before senders are told it is busy.
 const SHARD_MAILBOX_CAPACITY: usize = 4096;
@@ -61,6 +61,14 @@ pub struct Disconnect {
 struct Route {
     id: String,
     deliver: Deliver,
+}
+
+/// Hands a command to a station's actor.
+#[derive(Message)]
+#[rtype(result = "Result<(), RouteError>")]
+struct RouteCommand {
+    id: String,
+    command: SendCommand,
 }
 
 /// Is this station connected?
@@ -134,19 +142,37 @@ impl Shard {
     }
 }
 
+/// Puts `message` in the actor's mailbox without waiting: a full mailbox
+/// is `Busy` (counted), a stopped actor `NotConnected`.
+fn hand_over<M>(addr: &Addr<StationActor>, message: M) -> Result<(), RouteError>
+where
+    M: Message<Result = ()> + Send + 'static,
+    StationActor: Handler<M>,
+{
+    addr.try_send(message).map_err(|e| match e {
+        SendError::Full(_) => {
+            metrics::counter!(BACKPRESSURE_REJECTIONS, "stage" => "station_mailbox").increment(1);
+            RouteError::Busy
+        }
+        SendError::Closed(_) => RouteError::NotConnected,
+    })
+}
+
 impl Handler<Route> for Shard {
     type Result = Result<(), RouteError>;
 
     fn handle(&mut self, msg: Route, _: &mut Self::Context) -> Self::Result {
         let addr = self.live(&msg.id).ok_or(RouteError::NotConnected)?;
-        addr.try_send(msg.deliver).map_err(|e| match e {
-            SendError::Full(_) => {
-                metrics::counter!(BACKPRESSURE_REJECTIONS, "stage" => "station_mailbox")
-                    .increment(1);
-                RouteError::Busy
-            }
-            SendError::Closed(_) => RouteError::NotConnected,
-        })
+        hand_over(addr, msg.deliver)
+    }
+}
+
+impl Handler<RouteCommand> for Shard {
+    type Result = Result<(), RouteError>;
+
+    fn handle(&mut self, msg: RouteCommand, _: &mut Self::Context) -> Self::Result {
+        let addr = self.live(&msg.id).ok_or(RouteError::NotConnected)?;
+        hand_over(addr, msg.command)
     }
 }
 
@@ -241,6 +267,18 @@ impl Registry {
         let route = Route {
             id: id.to_owned(),
             deliver,
+        };
+        self.shard(id)
+            .send(route)
+            .await
+            .map_err(|_| RouteError::Busy)?
+    }
+
+    /// Hands a stored command to the station's actor.
+    pub async fn send_command(&self, id: &str, command: SendCommand) -> Result<(), RouteError> {
+        let route = RouteCommand {
+            id: id.to_owned(),
+            command,
         };
         self.shard(id)
             .send(route)

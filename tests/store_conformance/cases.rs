@@ -1046,3 +1046,160 @@ pub async fn concurrent_transaction_numbers_are_distinct(fx: Fixture) {
     assert_eq!(numbers.len(), 50);
     assert!(numbers[0] > 0);
 }
+
+fn command(station: &str, at: i64, action: &str) -> CommandRecord {
+    CommandRecord {
+        station_id: station.into(),
+        id: new_command_id(t(at)),
+        operation: "ocpp".into(),
+        action: action.into(),
+        version: OcppVersion::V201,
+        payload: json!({"type": "Immediate"}),
+        class: DeliveryClass::Immediate,
+        status: CommandStatus::Pending,
+        response: None,
+        error: None,
+        created_at: t(at),
+        updated_at: t(at),
+        expires_at: Some(t(at + 60)),
+        batch_id: None,
+    }
+}
+
+pub async fn commands_keep_their_outbox_and_list_newest_first(fx: Fixture) {
+    registered(&fx, "CS1").await;
+    registered(&fx, "CS10").await;
+    let commands: Vec<CommandRecord> = (0..5)
+        .map(|i| command("CS1", i, if i % 2 == 0 { "Reset" } else { "TriggerMessage" }))
+        .collect();
+    for c in &commands {
+        fx.store.create_command(c.clone()).await.unwrap();
+    }
+    fx.store
+        .create_command(command("CS10", 9, "Reset"))
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.store.command("CS1", &commands[2].id).await.unwrap(),
+        Some(commands[2].clone())
+    );
+    assert_eq!(fx.store.command("CS10", &commands[2].id).await.unwrap(), None);
+
+    // The outbox: every pending command, oldest first, of this station only.
+    let outbox = fx.store.outbox("CS1").await.unwrap();
+    let ids = |records: &[CommandRecord]| records.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&outbox), ids(&commands));
+
+    // Settling one takes it out of the outbox and keeps its answer.
+    let mut answered = commands[1].clone();
+    answered.settle(
+        CommandStatus::Rejected,
+        Some(json!({"status": "Rejected"})),
+        None,
+        t(10),
+    );
+    fx.store.update_command(answered.clone()).await.unwrap();
+    let mut failed = commands[3].clone();
+    failed.settle(
+        CommandStatus::Failed,
+        None,
+        Some(CommandError {
+            code: "Timeout".into(),
+            description: "no answer within 30 s".into(),
+            details: None,
+        }),
+        t(11),
+    );
+    fx.store.update_command(failed.clone()).await.unwrap();
+    assert_eq!(
+        fx.store.command("CS1", &answered.id).await.unwrap(),
+        Some(answered.clone())
+    );
+    let outbox = fx.store.outbox("CS1").await.unwrap();
+    assert_eq!(
+        ids(&outbox),
+        vec![commands[0].id.clone(), commands[2].id.clone(), commands[4].id.clone()]
+    );
+
+    // Lists: newest first, paged by offset or by cursor, filtered.
+    let all = fx
+        .store
+        .list_commands("CS1", CommandFilter::default(), page(0, 10))
+        .await
+        .unwrap();
+    let mut newest_first = ids(&commands);
+    newest_first.reverse();
+    assert_eq!(ids(&all), newest_first);
+    let second = fx
+        .store
+        .list_commands("CS1", CommandFilter::default(), page(2, 2))
+        .await
+        .unwrap();
+    assert_eq!(ids(&second), newest_first[2..4].to_vec());
+    let after_cursor = fx
+        .store
+        .list_commands("CS1", CommandFilter::default(), after(&newest_first[1], 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(&after_cursor), newest_first[2..].to_vec());
+    let resets = fx
+        .store
+        .list_commands(
+            "CS1",
+            CommandFilter {
+                action: Some("Reset".into()),
+                ..CommandFilter::default()
+            },
+            page(0, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&resets),
+        vec![commands[4].id.clone(), commands[2].id.clone(), commands[0].id.clone()]
+    );
+    let pending_triggers = fx
+        .store
+        .list_commands(
+            "CS1",
+            CommandFilter {
+                status: Some(CommandStatus::Failed),
+                action: Some("TriggerMessage".into()),
+            },
+            page(0, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&pending_triggers), vec![commands[3].id.clone()]);
+}
+
+pub async fn commands_need_a_station_and_an_existing_record(fx: Fixture) {
+    let orphan = command("NOPE", 0, "Reset");
+    assert!(matches!(
+        fx.store.create_command(orphan.clone()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    registered(&fx, "CS1").await;
+    let never_created = command("CS1", 1, "Reset");
+    assert!(matches!(
+        fx.store.update_command(never_created).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(fx.store.outbox("CS1").await.unwrap().is_empty());
+    assert!(fx
+        .store
+        .list_commands("CS1", CommandFilter::default(), page(0, 10))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn pending_commands_survive_reopen(mut fx: Fixture) {
+    registered(&fx, "CS1").await;
+    let mut configuration = command("CS1", 1, "SetVariables");
+    configuration.class = DeliveryClass::Configuration;
+    configuration.expires_at = None;
+    fx.store.create_command(configuration.clone()).await.unwrap();
+    fx.reopen().await;
+    assert_eq!(fx.store.outbox("CS1").await.unwrap(), vec![configuration]);
+}

@@ -91,6 +91,9 @@ macro_rules! every_case {
                 a_concurrently_delivered_event_counts_once,
                 concurrent_transaction_numbers_are_distinct,
                 writes_survive_reopen,
+                commands_keep_their_outbox_and_list_newest_first,
+                commands_need_a_station_and_an_existing_record,
+                pending_commands_survive_reopen,
             ]
         );
     };

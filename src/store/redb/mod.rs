@@ -11,6 +11,7 @@
 //! with the station id keep a station's rows together for prefix scans.
 
 mod catalog;
+mod commands;
 mod stations;
 mod transactions;
 
@@ -65,6 +66,12 @@ pub(crate) const TRANSACTIONS: TableDefinition<(&str, &str), Bytes> =
 /// (station, transaction, seq_no) of every event applied: makes retries idempotent.
 pub(crate) const TRANSACTION_EVENTS: TableDefinition<(&str, &str, u64), u8> =
     TableDefinition::new("transaction_events");
+/// (station, command id) → command record.
+pub(crate) const COMMANDS: TableDefinition<(&str, &str), Bytes> =
+    TableDefinition::new("station_commands");
+/// (station, command id) of every pending command: the station's outbox.
+pub(crate) const OUTBOX: TableDefinition<(&str, &str), u8> =
+    TableDefinition::new("station_outbox");
 /// Named counters (the 1.6 transaction id).
 pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// (station, transaction, seq_no, index within the event) → meter value.
@@ -227,6 +234,8 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     txn.open_table(TRANSACTION_EVENTS).map_err(backend)?;
     txn.open_table(METER_VALUES).map_err(backend)?;
     txn.open_table(COUNTERS).map_err(backend)?;
+    txn.open_table(COMMANDS).map_err(backend)?;
+    txn.open_table(OUTBOX).map_err(backend)?;
     txn.commit().map_err(backend)
 }
 

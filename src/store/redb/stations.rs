@@ -20,7 +20,7 @@ use crate::store::{
 const STATION: &str = "charge station";
 
 /// Fails with `NotFound` unless the station is registered.
-fn require_station(txn: &WriteTransaction, id: &str) -> StoreResult<StationRecord> {
+pub(super) fn require_station(txn: &WriteTransaction, id: &str) -> StoreResult<StationRecord> {
     let table = txn.open_table(STATIONS).map_err(backend)?;
     let value = table.get(id).map_err(backend)?;
     match value {

@@ -12,6 +12,7 @@
 //! model, and which writes are LWTs, is documented in `schema/scylla.cql`.
 
 mod catalog;
+mod commands;
 mod directory;
 mod pages;
 mod retry;

@@ -11,8 +11,10 @@ use crate::store::{StoreError, StoreResult};
 
 /// The data model of `schema/scylla.cql`, as this build reads and writes it.
 pub const SCHEMA_CQL: &str = include_str!("../../../schema/scylla.cql");
-/// Version of that model; a keyspace written by another version is refused.
-pub const SCHEMA_VERSION: i32 = 1;
+/// Version of that model. A keyspace of an older version is upgraded in
+/// place (the model only ever grows: new tables and columns); one of a newer
+/// version is refused.
+pub const SCHEMA_VERSION: i32 = 2;
 /// The row of `schema_version` this build owns.
 const COMPONENT: &str = "voltgate";
 
@@ -95,11 +97,21 @@ async fn check_version(session: &Session, keyspace: &str) -> StoreResult<()> {
         .maybe_first_row::<(Option<i32>,)>()
         .map_err(|e| no_version(&e))?;
     match version.and_then(|(v,)| v) {
-        None | Some(SCHEMA_VERSION) => Ok(()),
+        None => Ok(()),
+        Some(older) if older < SCHEMA_VERSION => {
+            tracing::info!(
+                keyspace,
+                from = older,
+                to = SCHEMA_VERSION,
+                "upgrading the keyspace's data model in place"
+            );
+            Ok(())
+        }
+        Some(SCHEMA_VERSION) => Ok(()),
         Some(other) => Err(incompatible(
             keyspace,
             format!(
-                "it holds data model version {other}, this voltgate reads version {SCHEMA_VERSION}"
+                "it holds data model version {other}, newer than the version {SCHEMA_VERSION} this voltgate reads"
             ),
         )),
     }

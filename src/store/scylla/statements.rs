@@ -21,6 +21,10 @@ macro_rules! statements {
             pub token_delete: Batch,
             /// Location record + directory entry, in one logged batch.
             pub location_put: Batch,
+            /// Command record + outbox entry, in one logged batch.
+            pub command_open: Batch,
+            /// Command record updated + outbox entry removed, in one logged batch.
+            pub command_settle: Batch,
         }
 
         /// (name, idempotent, text) of every single statement.
@@ -35,11 +39,17 @@ macro_rules! statements {
                     token_put: Batch::new(BatchType::Logged),
                     token_delete: Batch::new(BatchType::Logged),
                     location_put: Batch::new(BatchType::Logged),
+                    command_open: Batch::new(BatchType::Logged),
+                    command_settle: Batch::new(BatchType::Logged),
                 };
                 prepared.token_put = logged(&[&prepared.token_upsert, &prepared.directory_insert]);
                 prepared.token_delete = logged(&[&prepared.token_remove, &prepared.directory_delete]);
                 prepared.location_put =
                     logged(&[&prepared.location_upsert, &prepared.directory_insert]);
+                prepared.command_open =
+                    logged(&[&prepared.command_put, &prepared.outbox_insert]);
+                prepared.command_settle =
+                    logged(&[&prepared.command_put, &prepared.outbox_delete]);
                 Ok(prepared)
             }
         }
@@ -144,6 +154,21 @@ statements! {
         "INSERT INTO meter_values (station_id, transaction_id, bucket, seq_no, idx, meter_value) VALUES (?, ?, ?, ?, ?, ?)";
     meter_values_of_bucket, true,
         "SELECT seq_no, meter_value FROM meter_values WHERE station_id = ? AND transaction_id = ? AND bucket = ?";
+
+    command_put, true,
+        "INSERT INTO station_commands (station_id, command_id, record) VALUES (?, ?, ?)";
+    command_get, true,
+        "SELECT record FROM station_commands WHERE station_id = ? AND command_id = ?";
+    commands_newest, true,
+        "SELECT record FROM station_commands WHERE station_id = ? ORDER BY command_id DESC";
+    commands_before, true,
+        "SELECT record FROM station_commands WHERE station_id = ? AND command_id < ? ORDER BY command_id DESC";
+    outbox_insert, true,
+        "INSERT INTO station_outbox (station_id, command_id) VALUES (?, ?)";
+    outbox_delete, true,
+        "DELETE FROM station_outbox WHERE station_id = ? AND command_id = ?";
+    outbox_of, true,
+        "SELECT command_id FROM station_outbox WHERE station_id = ?";
 
     id_block_get, true,
         "SELECT next_id FROM id_blocks WHERE name = ?";

@@ -62,7 +62,7 @@ fn not_found_unless_applied(applied: bool, what: &'static str) -> StoreResult<()
 }
 
 impl ScyllaStore {
-    async fn require_station(&self, id: &str) -> StoreResult<StationRecord> {
+    pub(super) async fn require_station(&self, id: &str) -> StoreResult<StationRecord> {
         self.find_station(id)
             .await?
             .ok_or(StoreError::NotFound(STATION))

@@ -1,0 +1,415 @@
+//! Commands to one station: any OCPP operation, raw
+//! (`POST /cs/{csId}/ocpp/{Action}`) or typed (`/reset`, `/remote-start`,
+//! ...), and reading commands back (`GET /cs/{csId}/commands[/{id}]`).
+//!
+//! Every operation becomes one stored command before any CALL is sent
+//! (a store failure is a 5xx and nothing is sent); the station's actor then
+//! sends it when its state allows. Immediate-effect commands expire
+//! (`--command-ttl-secs`, or `?ttl=`) and need a connected station unless
+//! `?ttl=` was given; configuration-like ones wait for the next boot.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::json::ValidJson;
+use super::paging::{with_next_cursor, PageQuery};
+use super::validate::invalid;
+use super::AppState;
+use crate::ocpp::Version;
+use crate::station::actor::SendCommand;
+use crate::station::operations::{
+    self, availability, charging_profiles, clear_cache, configuration, firmware,
+    installed_certificates, logs, raw, remote_start, remote_stop, reservations, reset,
+    unlock, Call, Operation,
+};
+use crate::store::{
+    is_command_id, new_command_id, CommandFilter, CommandRecord, CommandStatus, DeliveryClass,
+};
+use crate::supervisor::RouteError;
+
+/// Longest `?ttl=` accepted: 30 days.
+const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
+
+/// How a command call waits and expires.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CommandQuery {
+    /// Wait (bounded by --wait-timeout-secs) for the station's answer.
+    wait: Option<bool>,
+    /// Seconds the command may wait to be sent. Immediate-effect commands
+    /// default to --command-ttl-secs and, with ttl given, may be queued for
+    /// a station that is not connected; configuration-like ones never
+    /// expire unless ttl is given.
+    ttl: Option<u64>,
+}
+
+/// A command accepted without waiting.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    /// Its id, for `GET /api/v0/cs/{csId}/commands/{commandId}`.
+    command_id: String,
+}
+
+/// A command as a waited call or a read shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandView {
+    /// The command.
+    #[serde(flatten)]
+    command: CommandRecord,
+    /// With ?wait=true, when the wait ended before the station answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wait: Option<WaitEnded>,
+}
+
+/// Why a wait ended without the outcome (the command goes on).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitEnded {
+    /// `Timeout`, `NotConnected`, `Busy` or `ConnectionClosed`.
+    code: &'static str,
+    /// What happens next.
+    description: String,
+}
+
+fn view(command: CommandRecord, wait: Option<WaitEnded>) -> CommandView {
+    CommandView {
+        command: command.as_seen_at(Utc::now()),
+        wait,
+    }
+}
+
+/// The OCPP version to write the station's command in: the one it is
+/// connected with, else the one it last connected with.
+async fn station_version(state: &AppState, id: &str) -> Result<Version, ApiError> {
+    if state.store.station(id).await?.is_none() {
+        return Err(ApiError::not_found("charge station", id));
+    }
+    state
+        .store
+        .runtime(id)
+        .await?
+        .and_then(|runtime| runtime.ocpp_version)
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "the OCPP version of charge station {id:?} is unknown: it has never connected"
+            ))
+        })
+}
+
+/// Stores `call` as a command for station `id`, routes it, and answers
+/// (202 with its id, or with ?wait=true 200 with its outcome).
+async fn submit(
+    state: &AppState,
+    id: &str,
+    operation: &'static str,
+    call: Call,
+    version: Version,
+    query: &CommandQuery,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(ttl) = query.ttl {
+        if ttl == 0 || ttl > MAX_TTL_SECS {
+            return Err(invalid("ttl", format!("must be 1 to {MAX_TTL_SECS} seconds")));
+        }
+    }
+    let immediate = call.class == DeliveryClass::Immediate;
+    if immediate && query.ttl.is_none() && !state.registry.is_connected(id).await {
+        crate::metrics::command(operation, "not_connected");
+        return Err(ApiError::Conflict(format!(
+            "charge station {id:?} is not connected; {} takes effect at once, so it is not queued \
+             (give ?ttl=SECONDS to let it wait that long)",
+            call.action
+        )));
+    }
+    let now = Utc::now();
+    let ttl = match (query.ttl, immediate) {
+        (Some(secs), _) => Some(Duration::from_secs(secs)),
+        (None, true) => Some(state.command_ttl),
+        (None, false) => None,
+    };
+    let command = CommandRecord {
+        station_id: id.to_owned(),
+        id: new_command_id(now),
+        operation: operation.to_owned(),
+        action: call.action.to_owned(),
+        version,
+        payload: call.payload,
+        class: call.class,
+        status: CommandStatus::Pending,
+        response: None,
+        error: None,
+        created_at: now,
+        updated_at: now,
+        expires_at: ttl.and_then(|ttl| chrono::Duration::from_std(ttl).ok().map(|d| now + d)),
+        batch_id: None,
+    };
+    state.store.create_command(command.clone()).await?;
+
+    let wait = query.wait.unwrap_or(false);
+    let (waiter, answer) = if wait {
+        let (tx, rx) = oneshot::channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let started = std::time::Instant::now();
+    let routed = state
+        .registry
+        .send_command(
+            id,
+            SendCommand {
+                command: command.clone(),
+                waiter,
+            },
+        )
+        .await;
+    crate::metrics::command(
+        operation,
+        match routed {
+            Ok(()) => "routed",
+            Err(RouteError::NotConnected) => "not_connected",
+            Err(RouteError::Busy) => "busy",
+        },
+    );
+    let Some(answer) = answer else {
+        return Ok(HttpResponse::Accepted().json(Accepted {
+            command_id: command.id,
+        }));
+    };
+    let ended = match routed {
+        Err(RouteError::NotConnected) => WaitEnded {
+            code: "NotConnected",
+            description: "the station is not connected; the command waits for it".into(),
+        },
+        Err(RouteError::Busy) => WaitEnded {
+            code: "Busy",
+            description: "the station's mailbox is full; the command waits for its next boot"
+                .into(),
+        },
+        Ok(()) => match tokio::time::timeout(state.wait_timeout, answer).await {
+            Ok(Ok(settled)) => {
+                crate::metrics::command_round_trip(operation, started.elapsed());
+                return Ok(HttpResponse::Ok().json(view(settled, None)));
+            }
+            Ok(Err(_)) => WaitEnded {
+                code: "ConnectionClosed",
+                description: "the wait ended before the station answered; read the command later"
+                    .into(),
+            },
+            Err(_) => WaitEnded {
+                code: "Timeout",
+                description: format!(
+                    "no answer within {} s; the command goes on",
+                    state.wait_timeout.as_secs()
+                ),
+            },
+        },
+    };
+    // The command as the store has it now (the actor may have settled it).
+    let current = state
+        .store
+        .command(id, &command.id)
+        .await?
+        .unwrap_or(command);
+    Ok(HttpResponse::Ok().json(view(current, Some(ended))))
+}
+
+/// Plans a typed operation for the station and submits it.
+async fn typed<O: Operation>(
+    state: &AppState,
+    id: &str,
+    operation: &O,
+    query: &CommandQuery,
+) -> Result<HttpResponse, ApiError> {
+    let version = station_version(state, id).await?;
+    let call = operations::plan(operation, version, &mut operations::next_number)
+        .map_err(|e| ApiError::BadRequest(e.0))?;
+    submit(state, id, O::NAME, call, version, query).await
+}
+
+/// Send any CSMS-initiated OCPP action of the station's version; the body
+/// is the request payload exactly as OCPP defines it.
+#[utoipa::path(post, path = "/api/v0/cs/{csId}/ocpp/{action}", tag = "operations",
+    params(("csId" = String, Path, description = "The charge station id"),
+        ("action" = String, Path, description = "A CSMS-initiated action of the station's OCPP version, e.g. Reset"),
+        CommandQuery),
+    request_body(content = Object, description = "The OCPP request payload"),
+    responses((status = 202, body = Accepted), (status = 200, description = "?wait=true: the outcome", body = CommandView),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn raw_action(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<CommandQuery>,
+    ValidJson(payload): ValidJson<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, action) = path.into_inner();
+    let version = station_version(&state, &id).await?;
+    let call =
+        raw::plan(version, &action, payload).map_err(|e| ApiError::BadRequest(e.0))?;
+    submit(&state, &id, raw::NAME, call, version, &query).await
+}
+
+/// A typed operation's handler with its OpenAPI description.
+macro_rules! typed_operation {
+    ($handler:ident, $body:ty, $path:literal, $summary:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(post, path = $path, tag = "operations",
+            params(("csId" = String, Path, description = "The charge station id"), CommandQuery),
+            request_body = $body,
+            responses((status = 202, body = Accepted), (status = 200, description = "?wait=true: the outcome", body = CommandView),
+                (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        pub async fn $handler(
+            state: web::Data<AppState>,
+            id: web::Path<String>,
+            query: web::Query<CommandQuery>,
+            ValidJson(body): ValidJson<$body>,
+        ) -> Result<HttpResponse, ApiError> {
+            typed(&state, &id, &body, &query).await
+        }
+    };
+}
+
+typed_operation!(reset, reset::Reset, "/api/v0/cs/{csId}/reset",
+    "Reset the station (1.6 Reset Soft/Hard, 2.0.1 Reset Immediate/OnIdle).");
+typed_operation!(remote_start, remote_start::RemoteStart, "/api/v0/cs/{csId}/remote-start",
+    "Start a transaction (1.6 RemoteStartTransaction, 2.0.1 RequestStartTransaction).");
+typed_operation!(remote_stop, remote_stop::RemoteStop, "/api/v0/cs/{csId}/remote-stop",
+    "Stop a transaction (1.6 RemoteStopTransaction, 2.0.1 RequestStopTransaction).");
+typed_operation!(unlock, unlock::Unlock, "/api/v0/cs/{csId}/unlock",
+    "Unlock a connector (UnlockConnector).");
+typed_operation!(availability, availability::Availability, "/api/v0/cs/{csId}/availability",
+    "Make the station, an EVSE or a connector operative or inoperative (ChangeAvailability).");
+typed_operation!(read_configuration, configuration::ReadConfiguration, "/api/v0/cs/{csId}/configuration/read",
+    "Read configuration (1.6 GetConfiguration; 2.0.1 GetVariables for named keys, GetBaseReport for all).");
+typed_operation!(firmware, firmware::Firmware, "/api/v0/cs/{csId}/firmware",
+    "Update firmware (1.6 UpdateFirmware or SignedUpdateFirmware, 2.0.1 UpdateFirmware).");
+typed_operation!(logs, logs::Logs, "/api/v0/cs/{csId}/logs",
+    "Upload logs (1.6 GetDiagnostics or GetLog, 2.0.1 GetLog).");
+typed_operation!(reserve, reservations::Reserve, "/api/v0/cs/{csId}/reservations",
+    "Reserve an EVSE or connector (ReserveNow; voltgate assigns the reservation id).");
+typed_operation!(clear_charging_profiles, charging_profiles::ClearProfiles, "/api/v0/cs/{csId}/charging-profiles/clear",
+    "Clear charging profiles (ClearChargingProfile).");
+typed_operation!(read_charging_profiles, charging_profiles::ReadProfiles, "/api/v0/cs/{csId}/charging-profiles/read",
+    "Report installed charging profiles (2.0.1 GetChargingProfiles).");
+typed_operation!(composite_schedule, charging_profiles::CompositeSchedule, "/api/v0/cs/{csId}/composite-schedule",
+    "Read the composite schedule (GetCompositeSchedule).");
+typed_operation!(read_installed_certificates, installed_certificates::ReadInstalledCertificates,
+    "/api/v0/cs/{csId}/installed-certificates/read",
+    "List installed certificates (GetInstalledCertificateIds).");
+
+/// Clear the station's authorization cache (ClearCache); no body.
+#[utoipa::path(post, path = "/api/v0/cs/{csId}/clear-cache", tag = "operations",
+    params(("csId" = String, Path, description = "The charge station id"), CommandQuery),
+    responses((status = 202, body = Accepted), (status = 200, description = "?wait=true: the outcome", body = CommandView),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn clear_cache(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<CommandQuery>,
+) -> Result<HttpResponse, ApiError> {
+    typed(&state, &id, &clear_cache::ClearCache::default(), &query).await
+}
+
+/// Cancel a reservation (CancelReservation).
+#[utoipa::path(delete, path = "/api/v0/cs/{csId}/reservations/{reservationId}", tag = "operations",
+    params(("csId" = String, Path, description = "The charge station id"),
+        ("reservationId" = i64, Path, description = "The id ReserveNow carried"), CommandQuery),
+    responses((status = 202, body = Accepted), (status = 200, description = "?wait=true: the outcome", body = CommandView),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel_reservation(
+    state: web::Data<AppState>,
+    path: web::Path<(String, i64)>,
+    query: web::Query<CommandQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, reservation_id) = path.into_inner();
+    let cancel = reservations::CancelReservation { reservation_id };
+    typed(&state, &id, &cancel, &query).await
+}
+
+/// One command of the station, with its status and the station's answer.
+#[utoipa::path(get, path = "/api/v0/cs/{csId}/commands/{commandId}", tag = "operations",
+    params(("csId" = String, Path, description = "The charge station id"),
+        ("commandId" = String, Path, description = "The command id")),
+    responses((status = 200, body = CommandView), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, command_id) = path.into_inner();
+    let not_found = || ApiError::not_found("command", &command_id);
+    if !is_command_id(&command_id) {
+        return Err(not_found());
+    }
+    let command = state
+        .store
+        .command(&id, &command_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(view(command, None)))
+}
+
+/// Filters of the command list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CommandListQuery {
+    /// Only commands with this status (Pending, Accepted, Rejected, Failed, Expired).
+    status: Option<CommandStatus>,
+    /// Only commands of this OCPP action.
+    action: Option<String>,
+}
+
+/// The station's commands, newest first.
+#[utoipa::path(get, path = "/api/v0/cs/{csId}/commands", tag = "operations",
+    params(("csId" = String, Path, description = "The charge station id"), CommandListQuery, PageQuery),
+    responses((status = 200, body = [CommandView]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    filter: web::Query<CommandListQuery>,
+    paging: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = paging.page()?;
+    if page.after.as_deref().is_some_and(|after| !is_command_id(after)) {
+        return Err(invalid("cursor", "not a cursor of this list"));
+    }
+    if state.store.station(&id).await?.is_none() {
+        return Err(ApiError::not_found("charge station", &id));
+    }
+    let filter = filter.into_inner();
+    // Expired is how a reader sees a pending command past its expiry (the
+    // outbox settles it only when the station next comes): the store lists
+    // every command and the view keeps the expired ones, so such a page may
+    // hold fewer than `limit` (X-Next-Cursor still walks on).
+    let (stored_status, seen_status) = match filter.status {
+        Some(CommandStatus::Expired) => (None, Some(CommandStatus::Expired)),
+        Some(CommandStatus::Pending) => (Some(CommandStatus::Pending), Some(CommandStatus::Pending)),
+        other => (other, None),
+    };
+    let commands = state
+        .store
+        .list_commands(
+            &id,
+            CommandFilter {
+                status: stored_status,
+                action: filter.action,
+            },
+            page.clone(),
+        )
+        .await?;
+    let returned = commands.len();
+    let last = commands.last().map(|c| c.id.clone());
+    let views: Vec<CommandView> = commands
+        .into_iter()
+        .map(|c| view(c, None))
+        .filter(|v| seen_status.is_none_or(|s| v.command.status == s))
+        .collect();
+    Ok(with_next_cursor(HttpResponse::Ok(), &page, returned, last.as_deref()).json(views))
+}
