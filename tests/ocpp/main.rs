@@ -7,6 +7,8 @@ mod client;
 #[path = "../api/common.rs"]
 mod common;
 mod metrics;
+mod minimal;
+mod operations;
 
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
