@@ -198,7 +198,7 @@ pub struct StationActor {
     last_activity: Instant,
     fragments: Option<Vec<u8>>,
     close_reason: &'static str,
-    resume_on_first_message: bool,
+    resume_accepted: bool,
     /// The station's message budget, shared by its connections (None: no limit).
     message_budget: Option<MessageBudget>,
     /// Its place under the node's station cap, given back when the actor goes.
@@ -243,7 +243,7 @@ impl StationActor {
             last_activity: Instant::now(),
             fragments: None,
             close_reason: "normal",
-            resume_on_first_message: accepted_before,
+            resume_accepted: accepted_before,
             message_budget: None,
             _slot: None,
             outbound: OutboundLedger::new(engine_unread),
@@ -345,11 +345,6 @@ impl StationActor {
         payload: Value,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
-        if std::mem::take(&mut self.resume_on_first_message) && action != "BootNotification" {
-            // Accepted on an earlier connection and back without rebooting:
-            // its first message shows it is operating; deliver what waits.
-            self.on_boot(BootVerdict::Accepted, ctx);
-        }
         let label = actions::label(self.version(), &action);
         let started = Instant::now();
         let future = handlers::handle(
@@ -367,7 +362,10 @@ impl StationActor {
                 .handle_reply(&id, result.map(|handled| handled.response), &mut effects);
             act.run(effects, ctx);
             if let Some(verdict) = boot {
-                act.session.set_booted();
+                match verdict {
+                    BootVerdict::Accepted => act.session.set_booted(),
+                    BootVerdict::Pending => act.session.set_boot_pending(),
+                }
                 act.on_boot(verdict, ctx);
             }
         }));
@@ -882,6 +880,11 @@ impl Actor for StationActor {
                     }
                 }),
         );
+        if std::mem::take(&mut self.resume_accepted) {
+            // Accepted on an earlier connection and back without rebooting
+            // (a network drop): it is operating, so what waits goes at once.
+            self.on_boot(BootVerdict::Accepted, ctx);
+        }
         metrics::gauge!(crate::metrics::STATIONS_CONNECTED, "version" => self.version().label())
             .increment(1.0);
         metrics::counter!(crate::metrics::CONNECTIONS_OPENED, "version" => self.version().label())

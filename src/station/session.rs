@@ -9,7 +9,7 @@
 //!   one in flight; its CALLRESULT/CALLERROR/timeout comes out as
 //!   [`Effect::Answered`] with the caller's tag.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -164,6 +164,9 @@ pub struct Session<T> {
     handling: Option<Handling>,
     requests: VecDeque<Request>,
     booted: bool,
+    /// While the boot is `Pending`: the actions the CSMS triggered on this
+    /// connection, the only CALLs (besides BootNotification) admitted.
+    pending_boot: Option<HashSet<String>>,
 }
 
 impl<T> Session<T> {
@@ -178,6 +181,7 @@ impl<T> Session<T> {
             handling: None,
             requests: VecDeque::new(),
             booted: false,
+            pending_boot: None,
         }
     }
 
@@ -187,6 +191,15 @@ impl<T> Session<T> {
     /// BootNotification is admitted.
     pub fn set_booted(&mut self) {
         self.booted = true;
+        self.pending_boot = None;
+    }
+
+    /// Marks the station's boot as answered `Pending`: until it is
+    /// accepted it may send BootNotification and what the CSMS triggers,
+    /// nothing else (2.0.1 B02.FR.09; 1.6 likewise before Accepted).
+    pub fn set_boot_pending(&mut self) {
+        self.booted = true;
+        self.pending_boot = Some(HashSet::new());
     }
 
     /// The protocol version of the connection.
@@ -260,6 +273,12 @@ impl<T> Session<T> {
         if !self.booted && action != "BootNotification" {
             let why = "send BootNotification first";
             return self.refuse(&id, label, ErrorCode::Security, why, out);
+        }
+        if let Some(triggered) = &self.pending_boot {
+            if action != "BootNotification" && !triggered.contains(&action) {
+                let why = "the station's boot is Pending: only BootNotification and triggered messages are admitted";
+                return self.refuse(&id, label, ErrorCode::Security, why, out);
+            }
         }
         if self.handling.is_none() {
             self.handling = Some(Handling {
@@ -398,6 +417,11 @@ impl<T> Session<T> {
         let Some(call) = self.calls.pop_front() else {
             return;
         };
+        if let (Some(triggered), Some(action)) =
+            (&mut self.pending_boot, triggered_action(call.action, &call.payload))
+        {
+            triggered.insert(action);
+        }
         let id = self.next_id.to_string();
         self.next_id += 1;
         out.push(Effect::Send {
@@ -452,6 +476,24 @@ impl<T> Session<T> {
     }
 }
 
+/// The station CALL a CSMS trigger asks for: `requestedMessage` of
+/// TriggerMessage and ExtendedTriggerMessage (the certificate signing
+/// triggers ask for SignCertificate), DataTransfer for the PnC trigger.
+fn triggered_action(action: &str, payload: &Value) -> Option<String> {
+    match action {
+        "TriggerMessage" | "ExtendedTriggerMessage" => {
+            let requested = payload["requestedMessage"].as_str()?;
+            Some(if requested.starts_with("Sign") {
+                "SignCertificate".to_owned()
+            } else {
+                requested.to_owned()
+            })
+        }
+        "DataTransfer" if payload["messageId"] == "TriggerMessage" => Some("DataTransfer".to_owned()),
+        _ => None,
+    }
+}
+
 fn received<T>(out: &mut Vec<Effect<T>>, kind: MessageKind, action: &'static str) {
     out.push(Effect::Received { kind, action });
 }
@@ -485,6 +527,34 @@ mod tests {
         let boot = r#"[2,"m2","BootNotification",{"reason":"PowerUp","chargingStation":{"model":"M","vendorName":"V"}}]"#;
         s.handle_text(t0(), boot, &mut fx);
         assert!(matches!(&fx[1], Effect::Handle { action, .. } if action == "BootNotification"));
+    }
+
+    #[test]
+    fn a_pending_station_may_send_only_what_was_triggered() {
+        let (mut s, mut fx) = (S::new(Version::V201, Limits::default()), Vec::new());
+        s.set_boot_pending();
+        let status = r#"[2,"m1","StatusNotification",{"timestamp":"2026-12-01T00:00:00Z","connectorStatus":"Available","evseId":1,"connectorId":1}]"#;
+        s.handle_text(t0(), status, &mut fx);
+        assert_eq!(sent(&fx)[0][2], "SecurityError");
+        fx.clear();
+        let trigger = OutboundCall {
+            action: "TriggerMessage",
+            payload: json!({"requestedMessage": "StatusNotification"}),
+            tag: 1,
+        };
+        s.queue_call(t0(), trigger, &mut fx).unwrap();
+        fx.clear();
+        s.handle_text(t0(), &status.replace("m1", "m2"), &mut fx);
+        assert!(matches!(&fx[1], Effect::Handle { action, .. } if action == "StatusNotification"));
+        let heartbeat = r#"[2,"m3","Heartbeat",{}]"#;
+        fx.clear();
+        s.handle_reply("m2", Ok(json!({})), &mut fx);
+        s.handle_text(t0(), heartbeat, &mut fx);
+        assert_eq!(sent(&fx).last().unwrap()[2], "SecurityError");
+        s.set_booted();
+        fx.clear();
+        s.handle_text(t0(), &heartbeat.replace("m3", "m4"), &mut fx);
+        assert!(matches!(&fx[1], Effect::Handle { action, .. } if action == "Heartbeat"));
     }
 
     fn sent(fx: &[Effect<u32>]) -> Vec<Value> {

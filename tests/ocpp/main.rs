@@ -793,3 +793,64 @@ async fn certificates_and_profiles_reach_both_versions() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn an_accepted_station_gets_its_work_at_once_after_reconnecting() {
+    let s = registered("CS1").await;
+    let mut cs = connect(s.app.ws_addr(), "CS1", "ocpp2.0.1").await;
+    assert_eq!(cs.boot_201().await["status"], "Accepted");
+    drop(cs);
+    assert_eq!(
+        s.post("/api/v0/cs/CS1/reconfigure", &json!({"OCPPCommCtrlr/HeartbeatInterval": "60"}))
+            .await
+            .status,
+        200
+    );
+    // Back after a network drop, and silent: the work does not wait for it to speak.
+    let mut cs = connect(s.app.ws_addr(), "CS1", "ocpp2.0.1").await;
+    let (id, payload) = cs.expect_call("SetVariables").await;
+    assert_eq!(payload["setVariableData"][0]["attributeValue"], "60");
+    cs.reply(&id, json!({"setVariableResult": [{"attributeStatus": "Accepted",
+        "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}))
+        .await;
+    // A command sent while it is connected and silent goes at once too.
+    let waited = spawn_post(&s, "/api/v0/cs/CS1/reset?wait=true", json!({"type": "OnIdle"}));
+    let (id, _) = cs.expect_call("Reset").await;
+    cs.reply(&id, json!({"status": "Accepted"})).await;
+    assert_eq!(waited.await.unwrap().body["status"], "Accepted");
+}
+
+#[actix_web::test]
+async fn a_pending_station_may_send_only_what_it_was_asked_for() {
+    let s = registered("CS1").await;
+    let queued = s
+        .post("/api/v0/cs/CS1/reconfigure", &json!({"HeartbeatInterval": "60"}))
+        .await;
+    assert_eq!(queued.status, 200);
+    let mut cs = connect(s.app.ws_addr(), "CS1", "ocpp1.6").await;
+    assert_eq!(cs.boot_16().await["status"], "Pending");
+    let refused = cs
+        .call(
+            "StatusNotification",
+            json!({"connectorId": 1, "errorCode": "NoError", "status": "Available"}),
+        )
+        .await;
+    assert_eq!(
+        (refused[0].as_u64(), refused[2].as_str()),
+        (Some(4), Some("SecurityError")),
+        "{refused}"
+    );
+    let (id, _) = cs.expect_call("ChangeConfiguration").await;
+    cs.reply(&id, json!({"status": "Accepted"})).await;
+    let (id, _) = cs.expect_call("TriggerMessage").await;
+    cs.reply(&id, json!({"status": "Accepted"})).await;
+    assert_eq!(cs.boot_16().await["status"], "Accepted");
+    assert_eq!(
+        cs.ok(
+            "StatusNotification",
+            json!({"connectorId": 1, "errorCode": "NoError", "status": "Available"}),
+        )
+        .await,
+        json!({})
+    );
+}

@@ -101,3 +101,88 @@ async fn refusals(settings: &ScyllaSettings) {
     let why = refusal(ScyllaStore::connect(settings).await);
     assert!(why.contains("data model version 99"), "{why}");
 }
+
+#[tokio::test]
+async fn a_keyspace_of_the_previous_model_is_upgraded_in_place() {
+    let settings = match scylla_settings() {
+        Ok(settings) => settings,
+        Err(why) => return crate::say_skipped(&why),
+    };
+    let store = ScyllaStore::connect(&settings)
+        .await
+        .expect("fresh keyspace");
+    let outcome = AssertUnwindSafe(upgrade_from_model_1(&settings, &store))
+        .catch_unwind()
+        .await;
+    store.drop_keyspace().await.expect("keyspace dropped");
+    store.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Turns the keyspace into what model 1 made (no command tables, version
+/// 1, data in it), then opens it again: it is upgraded, data kept.
+async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
+    use chrono::Utc;
+    use voltgate::store::*;
+
+    let auth = ChargeStationAuth {
+        security_profile: SecurityProfile::UnsecuredBasicAuth,
+        base64_sha256_password: Some("h".into()),
+        invalid_username_allowed: false,
+    };
+    store
+        .register_station("CS1", auth, Utc::now())
+        .await
+        .expect("registered");
+    let raw = session(settings).await;
+    let keyspace = &settings.keyspace;
+    for cql in [
+        format!("DROP TABLE {keyspace}.station_commands"),
+        format!("DROP TABLE {keyspace}.station_outbox"),
+        format!("UPDATE {keyspace}.schema_version SET model_version = 1 WHERE component = 'voltgate'"),
+    ] {
+        raw.query_unpaged(cql, ()).await.expect("back to model 1");
+    }
+
+    let upgraded = ScyllaStore::connect(settings)
+        .await
+        .expect("a model 1 keyspace opens");
+    assert!(upgraded.station("CS1").await.unwrap().is_some(), "data kept");
+    let now = Utc::now();
+    let command = CommandRecord {
+        station_id: "CS1".into(),
+        id: new_command_id(now),
+        operation: "ocpp".into(),
+        action: "Reset".into(),
+        version: OcppVersion::V16,
+        payload: serde_json::json!({"type": "Hard"}),
+        class: DeliveryClass::Immediate,
+        status: CommandStatus::Pending,
+        response: None,
+        error: None,
+        created_at: now,
+        updated_at: now,
+        expires_at: None,
+        batch_id: None,
+    };
+    upgraded
+        .create_command(command.clone())
+        .await
+        .expect("the new tables exist");
+    assert_eq!(upgraded.outbox("CS1").await.unwrap().len(), 1);
+    let version = raw
+        .query_unpaged(
+            format!("SELECT model_version FROM {keyspace}.schema_version WHERE component = 'voltgate'"),
+            (),
+        )
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .single_row::<(i32,)>()
+        .unwrap();
+    assert_eq!(version, (2,));
+    upgraded.close().await;
+}
