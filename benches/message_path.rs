@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the OCPP message path: frame parse/serialize,
 //! schema validation, one Heartbeat through the session state machine with
 //! its handler and metrics, a command routed registry → station actor →
-//! outbound frame, and the cost of recording one message metric.
+//! outbound frame, the cost of recording one message metric, and planning a
+//! command (raw or typed) into its CALL frame.
 //! Figures and the machine they were taken on: `benches/README.md`.
 
 use std::future::Future;
@@ -352,5 +353,36 @@ fn fast_dir() -> std::path::PathBuf {
     }
 }
 
-criterion_group!(benches, frames, schemas, session_heartbeat, command_routing);
+/// Planning commands: a raw TriggerMessage checked against its schema and
+/// written as a CALL frame, and a typed reset translated for each version.
+fn command_planning(c: &mut Criterion) {
+    use voltgate::station::operations::{self, raw, reset};
+    let mut group = c.benchmark_group("command_planning");
+    group.bench_function("raw TriggerMessage to frame", |b| {
+        b.iter(|| {
+            let payload = json!({"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": 1}});
+            let call = raw::plan(Version::V201, black_box("TriggerMessage"), payload).expect("valid");
+            black_box(frame::call("1", call.action, &call.payload))
+        })
+    });
+    let reset: reset::Reset = serde_json::from_value(json!({"type": "Hard"})).expect("body");
+    for version in [Version::V16, Version::V201] {
+        group.bench_function(format!("typed reset to {} frame", version.label()), |b| {
+            b.iter(|| {
+                let call = operations::plan(black_box(&reset), version, &mut || 1).expect("valid");
+                black_box(frame::call("1", call.action, &call.payload))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    frames,
+    schemas,
+    session_heartbeat,
+    command_routing,
+    command_planning
+);
 criterion_main!(benches);

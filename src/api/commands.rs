@@ -26,8 +26,8 @@ use crate::ocpp::Version;
 use crate::station::actor::SendCommand;
 use crate::station::operations::{
     self, availability, charging_profiles, clear_cache, configuration, firmware,
-    installed_certificates, logs, raw, remote_start, remote_stop, reservations, reset,
-    unlock, Call, Operation,
+    installed_certificates, logs, raw, remote_start, remote_stop, reservations, reset, unlock,
+    Call, Operation,
 };
 use crate::store::{
     is_command_id, new_command_id, CommandFilter, CommandRecord, CommandStatus, DeliveryClass,
@@ -117,7 +117,10 @@ async fn submit(
 ) -> Result<HttpResponse, ApiError> {
     if let Some(ttl) = query.ttl {
         if ttl == 0 || ttl > MAX_TTL_SECS {
-            return Err(invalid("ttl", format!("must be 1 to {MAX_TTL_SECS} seconds")));
+            return Err(invalid(
+                "ttl",
+                format!("must be 1 to {MAX_TTL_SECS} seconds"),
+            ));
         }
     }
     let immediate = call.class == DeliveryClass::Immediate;
@@ -252,8 +255,7 @@ pub async fn raw_action(
 ) -> Result<HttpResponse, ApiError> {
     let (id, action) = path.into_inner();
     let version = station_version(&state, &id).await?;
-    let call =
-        raw::plan(version, &action, payload).map_err(|e| ApiError::BadRequest(e.0))?;
+    let call = raw::plan(version, &action, payload).map_err(|e| ApiError::BadRequest(e.0))?;
     submit(&state, &id, raw::NAME, call, version, &query).await
 }
 
@@ -277,33 +279,80 @@ macro_rules! typed_operation {
     };
 }
 
-typed_operation!(reset, reset::Reset, "/api/v0/cs/{csId}/reset",
-    "Reset the station (1.6 Reset Soft/Hard, 2.0.1 Reset Immediate/OnIdle).");
-typed_operation!(remote_start, remote_start::RemoteStart, "/api/v0/cs/{csId}/remote-start",
-    "Start a transaction (1.6 RemoteStartTransaction, 2.0.1 RequestStartTransaction).");
-typed_operation!(remote_stop, remote_stop::RemoteStop, "/api/v0/cs/{csId}/remote-stop",
-    "Stop a transaction (1.6 RemoteStopTransaction, 2.0.1 RequestStopTransaction).");
-typed_operation!(unlock, unlock::Unlock, "/api/v0/cs/{csId}/unlock",
-    "Unlock a connector (UnlockConnector).");
-typed_operation!(availability, availability::Availability, "/api/v0/cs/{csId}/availability",
-    "Make the station, an EVSE or a connector operative or inoperative (ChangeAvailability).");
+typed_operation!(
+    reset,
+    reset::Reset,
+    "/api/v0/cs/{csId}/reset",
+    "Reset the station (1.6 Reset Soft/Hard, 2.0.1 Reset Immediate/OnIdle)."
+);
+typed_operation!(
+    remote_start,
+    remote_start::RemoteStart,
+    "/api/v0/cs/{csId}/remote-start",
+    "Start a transaction (1.6 RemoteStartTransaction, 2.0.1 RequestStartTransaction)."
+);
+typed_operation!(
+    remote_stop,
+    remote_stop::RemoteStop,
+    "/api/v0/cs/{csId}/remote-stop",
+    "Stop a transaction (1.6 RemoteStopTransaction, 2.0.1 RequestStopTransaction)."
+);
+typed_operation!(
+    unlock,
+    unlock::Unlock,
+    "/api/v0/cs/{csId}/unlock",
+    "Unlock a connector (UnlockConnector)."
+);
+typed_operation!(
+    availability,
+    availability::Availability,
+    "/api/v0/cs/{csId}/availability",
+    "Make the station, an EVSE or a connector operative or inoperative (ChangeAvailability)."
+);
 typed_operation!(read_configuration, configuration::ReadConfiguration, "/api/v0/cs/{csId}/configuration/read",
     "Read configuration (1.6 GetConfiguration; 2.0.1 GetVariables for named keys, GetBaseReport for all).");
-typed_operation!(firmware, firmware::Firmware, "/api/v0/cs/{csId}/firmware",
-    "Update firmware (1.6 UpdateFirmware or SignedUpdateFirmware, 2.0.1 UpdateFirmware).");
-typed_operation!(logs, logs::Logs, "/api/v0/cs/{csId}/logs",
-    "Upload logs (1.6 GetDiagnostics or GetLog, 2.0.1 GetLog).");
-typed_operation!(reserve, reservations::Reserve, "/api/v0/cs/{csId}/reservations",
-    "Reserve an EVSE or connector (ReserveNow; voltgate assigns the reservation id).");
-typed_operation!(clear_charging_profiles, charging_profiles::ClearProfiles, "/api/v0/cs/{csId}/charging-profiles/clear",
-    "Clear charging profiles (ClearChargingProfile).");
-typed_operation!(read_charging_profiles, charging_profiles::ReadProfiles, "/api/v0/cs/{csId}/charging-profiles/read",
-    "Report installed charging profiles (2.0.1 GetChargingProfiles).");
-typed_operation!(composite_schedule, charging_profiles::CompositeSchedule, "/api/v0/cs/{csId}/composite-schedule",
-    "Read the composite schedule (GetCompositeSchedule).");
-typed_operation!(read_installed_certificates, installed_certificates::ReadInstalledCertificates,
+typed_operation!(
+    firmware,
+    firmware::Firmware,
+    "/api/v0/cs/{csId}/firmware",
+    "Update firmware (1.6 UpdateFirmware or SignedUpdateFirmware, 2.0.1 UpdateFirmware)."
+);
+typed_operation!(
+    logs,
+    logs::Logs,
+    "/api/v0/cs/{csId}/logs",
+    "Upload logs (1.6 GetDiagnostics or GetLog, 2.0.1 GetLog)."
+);
+typed_operation!(
+    reserve,
+    reservations::Reserve,
+    "/api/v0/cs/{csId}/reservations",
+    "Reserve an EVSE or connector (ReserveNow; voltgate assigns the reservation id)."
+);
+typed_operation!(
+    clear_charging_profiles,
+    charging_profiles::ClearProfiles,
+    "/api/v0/cs/{csId}/charging-profiles/clear",
+    "Clear charging profiles (ClearChargingProfile)."
+);
+typed_operation!(
+    read_charging_profiles,
+    charging_profiles::ReadProfiles,
+    "/api/v0/cs/{csId}/charging-profiles/read",
+    "Report installed charging profiles (2.0.1 GetChargingProfiles)."
+);
+typed_operation!(
+    composite_schedule,
+    charging_profiles::CompositeSchedule,
+    "/api/v0/cs/{csId}/composite-schedule",
+    "Read the composite schedule (GetCompositeSchedule)."
+);
+typed_operation!(
+    read_installed_certificates,
+    installed_certificates::ReadInstalledCertificates,
     "/api/v0/cs/{csId}/installed-certificates/read",
-    "List installed certificates (GetInstalledCertificateIds).");
+    "List installed certificates (GetInstalledCertificateIds)."
+);
 
 /// Clear the station's authorization cache (ClearCache); no body.
 #[utoipa::path(post, path = "/api/v0/cs/{csId}/clear-cache", tag = "operations",
@@ -377,7 +426,11 @@ pub async fn list(
     paging: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = paging.page()?;
-    if page.after.as_deref().is_some_and(|after| !is_command_id(after)) {
+    if page
+        .after
+        .as_deref()
+        .is_some_and(|after| !is_command_id(after))
+    {
         return Err(invalid("cursor", "not a cursor of this list"));
     }
     if state.store.station(&id).await?.is_none() {
@@ -390,7 +443,9 @@ pub async fn list(
     // hold fewer than `limit` (X-Next-Cursor still walks on).
     let (stored_status, seen_status) = match filter.status {
         Some(CommandStatus::Expired) => (None, Some(CommandStatus::Expired)),
-        Some(CommandStatus::Pending) => (Some(CommandStatus::Pending), Some(CommandStatus::Pending)),
+        Some(CommandStatus::Pending) => {
+            (Some(CommandStatus::Pending), Some(CommandStatus::Pending))
+        }
         other => (other, None),
     };
     let commands = state

@@ -154,9 +154,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .service(resource("/cs/{csId}/firmware").route(web::post().to(commands::firmware)))
             .service(resource("/cs/{csId}/logs").route(web::post().to(commands::logs)))
-            .service(
-                resource("/cs/{csId}/reservations").route(web::post().to(commands::reserve)),
-            )
+            .service(resource("/cs/{csId}/reservations").route(web::post().to(commands::reserve)))
             .service(
                 resource("/cs/{csId}/reservations/{reservationId}")
                     .route(web::delete().to(commands::cancel_reservation)),

@@ -472,7 +472,12 @@ impl StationActor {
     }
 
     fn answer_command_waiters(&mut self, record: &CommandRecord) {
-        for waiter in self.command_waiters.remove(&record.id).into_iter().flatten() {
+        for waiter in self
+            .command_waiters
+            .remove(&record.id)
+            .into_iter()
+            .flatten()
+        {
             let _ = waiter.send(record.clone());
         }
     }

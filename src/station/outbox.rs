@@ -143,7 +143,10 @@ mod tests {
         let v = Version::V201;
         assert_eq!(decide(&reset, v, None, at(1)), Decision::Hold);
         assert_eq!(decide(&set, v, None, at(1)), Decision::Hold);
-        assert_eq!(decide(&reset, v, Some(BootVerdict::Pending), at(1)), Decision::Hold);
+        assert_eq!(
+            decide(&reset, v, Some(BootVerdict::Pending), at(1)),
+            Decision::Hold
+        );
         assert_eq!(
             decide(&set, v, Some(BootVerdict::Pending), at(1)),
             Decision::Send("SetVariables")
@@ -157,15 +160,22 @@ mod tests {
     #[test]
     fn expired_and_foreign_commands_are_settled_unsent() {
         let reset = command("Reset", DeliveryClass::Immediate);
-        let Decision::Settle(expired) = decide(&reset, Version::V201, Some(BootVerdict::Accepted), at(60)) else {
+        let Decision::Settle(expired) =
+            decide(&reset, Version::V201, Some(BootVerdict::Accepted), at(60))
+        else {
             panic!("not settled")
         };
         assert_eq!(expired.status, CommandStatus::Expired);
-        let Decision::Settle(failed) = decide(&reset, Version::V16, Some(BootVerdict::Accepted), at(1)) else {
+        let Decision::Settle(failed) =
+            decide(&reset, Version::V16, Some(BootVerdict::Accepted), at(1))
+        else {
             panic!("not settled")
         };
         assert_eq!(failed.error.unwrap().code, "VersionChanged");
-        assert_eq!(decide(&expired, Version::V201, None, at(61)), Decision::Done);
+        assert_eq!(
+            decide(&expired, Version::V201, None, at(61)),
+            Decision::Done
+        );
     }
 
     #[test]
@@ -173,7 +183,11 @@ mod tests {
         let reset = command("Reset", DeliveryClass::Immediate);
         let set = command("SetVariables", DeliveryClass::Configuration);
         assert_eq!(
-            connection_closed(&reset, at(2)).unwrap().error.unwrap().code,
+            connection_closed(&reset, at(2))
+                .unwrap()
+                .error
+                .unwrap()
+                .code,
             "ConnectionClosed"
         );
         assert_eq!(connection_closed(&set, at(2)), None);

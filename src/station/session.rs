@@ -417,9 +417,10 @@ impl<T> Session<T> {
         let Some(call) = self.calls.pop_front() else {
             return;
         };
-        if let (Some(triggered), Some(action)) =
-            (&mut self.pending_boot, triggered_action(call.action, &call.payload))
-        {
+        if let (Some(triggered), Some(action)) = (
+            &mut self.pending_boot,
+            triggered_action(call.action, &call.payload),
+        ) {
             triggered.insert(action);
         }
         let id = self.next_id.to_string();
@@ -489,7 +490,9 @@ fn triggered_action(action: &str, payload: &Value) -> Option<String> {
                 requested.to_owned()
             })
         }
-        "DataTransfer" if payload["messageId"] == "TriggerMessage" => Some("DataTransfer".to_owned()),
+        "DataTransfer" if payload["messageId"] == "TriggerMessage" => {
+            Some("DataTransfer".to_owned())
+        }
         _ => None,
     }
 }

@@ -176,7 +176,10 @@ pub fn new_command_id(now: DateTime<Utc>) -> String {
 /// True when `id` has the shape [`new_command_id`] gives (checked before it
 /// reaches a store key).
 pub fn is_command_id(id: &str) -> bool {
-    id.len() == 28 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    id.len() == 28
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 #[cfg(test)]

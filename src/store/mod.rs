@@ -293,7 +293,11 @@ pub(crate) async fn timed<T>(
 pub trait Store:
     StationStore
     + CommandStore
-    + TokenStore + CertificateStore + LocationStore + TransactionStore + OcpiPartyStore
+    + TokenStore
+    + CertificateStore
+    + LocationStore
+    + TransactionStore
+    + OcpiPartyStore
 {
     /// The backend's name for logs and metrics ("redb", "scylla").
     fn backend(&self) -> &'static str;

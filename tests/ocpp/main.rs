@@ -801,20 +801,30 @@ async fn an_accepted_station_gets_its_work_at_once_after_reconnecting() {
     assert_eq!(cs.boot_201().await["status"], "Accepted");
     drop(cs);
     assert_eq!(
-        s.post("/api/v0/cs/CS1/reconfigure", &json!({"OCPPCommCtrlr/HeartbeatInterval": "60"}))
-            .await
-            .status,
+        s.post(
+            "/api/v0/cs/CS1/reconfigure",
+            &json!({"OCPPCommCtrlr/HeartbeatInterval": "60"})
+        )
+        .await
+        .status,
         200
     );
     // Back after a network drop, and silent: the work does not wait for it to speak.
     let mut cs = connect(s.app.ws_addr(), "CS1", "ocpp2.0.1").await;
     let (id, payload) = cs.expect_call("SetVariables").await;
     assert_eq!(payload["setVariableData"][0]["attributeValue"], "60");
-    cs.reply(&id, json!({"setVariableResult": [{"attributeStatus": "Accepted",
-        "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}))
-        .await;
+    cs.reply(
+        &id,
+        json!({"setVariableResult": [{"attributeStatus": "Accepted",
+        "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}),
+    )
+    .await;
     // A command sent while it is connected and silent goes at once too.
-    let waited = spawn_post(&s, "/api/v0/cs/CS1/reset?wait=true", json!({"type": "OnIdle"}));
+    let waited = spawn_post(
+        &s,
+        "/api/v0/cs/CS1/reset?wait=true",
+        json!({"type": "OnIdle"}),
+    );
     let (id, _) = cs.expect_call("Reset").await;
     cs.reply(&id, json!({"status": "Accepted"})).await;
     assert_eq!(waited.await.unwrap().body["status"], "Accepted");
@@ -824,7 +834,10 @@ async fn an_accepted_station_gets_its_work_at_once_after_reconnecting() {
 async fn a_pending_station_may_send_only_what_it_was_asked_for() {
     let s = registered("CS1").await;
     let queued = s
-        .post("/api/v0/cs/CS1/reconfigure", &json!({"HeartbeatInterval": "60"}))
+        .post(
+            "/api/v0/cs/CS1/reconfigure",
+            &json!({"HeartbeatInterval": "60"}),
+        )
         .await;
     assert_eq!(queued.status, 200);
     let mut cs = connect(s.app.ws_addr(), "CS1", "ocpp1.6").await;

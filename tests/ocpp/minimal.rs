@@ -43,7 +43,11 @@ fn instance(schema: &Value, root: &Value) -> Value {
         }
         Some("array") => {
             let count = schema["minItems"].as_u64().unwrap_or(0);
-            Value::Array((0..count).map(|_| instance(&schema["items"], root)).collect())
+            Value::Array(
+                (0..count)
+                    .map(|_| instance(&schema["items"], root))
+                    .collect(),
+            )
         }
         Some("string") => match schema.get("format").and_then(Value::as_str) {
             Some("date-time") => json!("2026-12-01T00:00:00Z"),

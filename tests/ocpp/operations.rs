@@ -51,7 +51,11 @@ async fn every_csms_action_of_both_versions_goes_out_raw() {
         for action in catalog::actions(version) {
             let request = minimal::payload(version, action, Direction::Request);
             let response = minimal::payload(version, action, Direction::Response);
-            let waited = spawn_post(&s, &format!("/api/v0/cs/{id}/ocpp/{action}?wait=true"), request.clone());
+            let waited = spawn_post(
+                &s,
+                &format!("/api/v0/cs/{id}/ocpp/{action}?wait=true"),
+                request.clone(),
+            );
             let sent = answer(&mut cs, version, action, response.clone()).await;
             assert_eq!(sent, request, "{action} arrives as sent");
             let reply = waited.await.unwrap();
@@ -79,18 +83,90 @@ async fn every_csms_action_of_both_versions_goes_out_raw() {
 fn typed_cases() -> Vec<(&'static str, Value, &'static str, &'static str, Value)> {
     let accepted = json!({"status": "Accepted"});
     vec![
-        ("reset", json!({"type": "Hard"}), "Reset", "Reset", accepted.clone()),
-        ("remote-start", json!({"idToken": "TAG1", "evseId": 1}), "RemoteStartTransaction", "RequestStartTransaction", accepted.clone()),
-        ("remote-stop", json!({"transactionId": "17"}), "RemoteStopTransaction", "RequestStopTransaction", accepted.clone()),
-        ("unlock", json!({"evseId": 1, "connectorId": 1}), "UnlockConnector", "UnlockConnector", json!({"status": "Unlocked"})),
-        ("availability", json!({"operative": false, "evseId": 1}), "ChangeAvailability", "ChangeAvailability", json!({"status": "Scheduled"})),
-        ("clear-cache", Value::Null, "ClearCache", "ClearCache", accepted.clone()),
-        ("firmware", json!({"location": "https://fw.example/v2.bin", "retrieveDate": "2026-12-02T00:00:00Z"}), "UpdateFirmware", "UpdateFirmware", json!({})),
-        ("logs", json!({"remoteLocation": "https://logs.example/up"}), "GetDiagnostics", "GetLog", json!({})),
-        ("reservations", json!({"idToken": "TAG1", "expiryDate": "2026-12-02T00:00:00Z", "evseId": 1}), "ReserveNow", "ReserveNow", accepted.clone()),
-        ("charging-profiles/clear", json!({"evseId": 1}), "ClearChargingProfile", "ClearChargingProfile", accepted.clone()),
-        ("composite-schedule", json!({"evseId": 1, "duration": 600}), "GetCompositeSchedule", "GetCompositeSchedule", accepted.clone()),
-        ("installed-certificates/read", json!({"types": ["CSMSRootCertificate"]}), "GetInstalledCertificateIds", "GetInstalledCertificateIds", accepted.clone()),
+        (
+            "reset",
+            json!({"type": "Hard"}),
+            "Reset",
+            "Reset",
+            accepted.clone(),
+        ),
+        (
+            "remote-start",
+            json!({"idToken": "TAG1", "evseId": 1}),
+            "RemoteStartTransaction",
+            "RequestStartTransaction",
+            accepted.clone(),
+        ),
+        (
+            "remote-stop",
+            json!({"transactionId": "17"}),
+            "RemoteStopTransaction",
+            "RequestStopTransaction",
+            accepted.clone(),
+        ),
+        (
+            "unlock",
+            json!({"evseId": 1, "connectorId": 1}),
+            "UnlockConnector",
+            "UnlockConnector",
+            json!({"status": "Unlocked"}),
+        ),
+        (
+            "availability",
+            json!({"operative": false, "evseId": 1}),
+            "ChangeAvailability",
+            "ChangeAvailability",
+            json!({"status": "Scheduled"}),
+        ),
+        (
+            "clear-cache",
+            Value::Null,
+            "ClearCache",
+            "ClearCache",
+            accepted.clone(),
+        ),
+        (
+            "firmware",
+            json!({"location": "https://fw.example/v2.bin", "retrieveDate": "2026-12-02T00:00:00Z"}),
+            "UpdateFirmware",
+            "UpdateFirmware",
+            json!({}),
+        ),
+        (
+            "logs",
+            json!({"remoteLocation": "https://logs.example/up"}),
+            "GetDiagnostics",
+            "GetLog",
+            json!({}),
+        ),
+        (
+            "reservations",
+            json!({"idToken": "TAG1", "expiryDate": "2026-12-02T00:00:00Z", "evseId": 1}),
+            "ReserveNow",
+            "ReserveNow",
+            accepted.clone(),
+        ),
+        (
+            "charging-profiles/clear",
+            json!({"evseId": 1}),
+            "ClearChargingProfile",
+            "ClearChargingProfile",
+            accepted.clone(),
+        ),
+        (
+            "composite-schedule",
+            json!({"evseId": 1, "duration": 600}),
+            "GetCompositeSchedule",
+            "GetCompositeSchedule",
+            accepted.clone(),
+        ),
+        (
+            "installed-certificates/read",
+            json!({"types": ["CSMSRootCertificate"]}),
+            "GetInstalledCertificateIds",
+            "GetInstalledCertificateIds",
+            accepted.clone(),
+        ),
     ]
 }
 
@@ -116,9 +192,18 @@ async fn typed_operations_reach_a_16_and_a_201_station() {
             let waited = if body.is_null() {
                 let s2 = s.base.clone();
                 actix_web::rt::spawn(async move {
-                    let mut r = awc::Client::default().post(format!("{s2}{url}")).send().await.expect("sent");
+                    let mut r = awc::Client::default()
+                        .post(format!("{s2}{url}"))
+                        .send()
+                        .await
+                        .expect("sent");
                     let bytes = r.body().await.expect("body");
-                    crate::common::Reply { status: r.status().as_u16(), body: serde_json::from_slice(&bytes).expect("JSON"), location: None, next_cursor: None }
+                    crate::common::Reply {
+                        status: r.status().as_u16(),
+                        body: serde_json::from_slice(&bytes).expect("JSON"),
+                        location: None,
+                        next_cursor: None,
+                    }
                 })
             } else {
                 spawn_post(&s, &url, body.clone())
@@ -132,8 +217,16 @@ async fn typed_operations_reach_a_16_and_a_201_station() {
         }
         // Read configuration: GetConfiguration on 1.6; GetVariables (named) and GetBaseReport (all) on 2.0.1.
         let (path, body, action) = match version {
-            Version::V16 => ("configuration/read", json!({"keys": ["HeartbeatInterval"]}), "GetConfiguration"),
-            Version::V201 => ("configuration/read", json!({"keys": ["OCPPCommCtrlr/HeartbeatInterval"]}), "GetVariables"),
+            Version::V16 => (
+                "configuration/read",
+                json!({"keys": ["HeartbeatInterval"]}),
+                "GetConfiguration",
+            ),
+            Version::V201 => (
+                "configuration/read",
+                json!({"keys": ["OCPPCommCtrlr/HeartbeatInterval"]}),
+                "GetVariables",
+            ),
         };
         let waited = spawn_post(&s, &format!("/api/v0/cs/{id}/{path}?wait=true"), body);
         let response = minimal::payload(version, action, Direction::Response);
@@ -141,8 +234,18 @@ async fn typed_operations_reach_a_16_and_a_201_station() {
         assert!(sent.to_string().contains("HeartbeatInterval"), "{sent}");
         assert_eq!(waited.await.unwrap().body["status"], "Accepted");
         if version == Version::V201 {
-            let waited = spawn_post(&s, &format!("/api/v0/cs/{id}/configuration/read?wait=true"), json!({}));
-            let sent = answer(&mut cs, version, "GetBaseReport", json!({"status": "Accepted"})).await;
+            let waited = spawn_post(
+                &s,
+                &format!("/api/v0/cs/{id}/configuration/read?wait=true"),
+                json!({}),
+            );
+            let sent = answer(
+                &mut cs,
+                version,
+                "GetBaseReport",
+                json!({"status": "Accepted"}),
+            )
+            .await;
             assert_eq!(sent["reportBase"], "FullInventory");
             assert_eq!(waited.await.unwrap().body["status"], "Accepted");
         }
@@ -150,7 +253,13 @@ async fn typed_operations_reach_a_16_and_a_201_station() {
         let accepted = s.delete(&format!("/api/v0/cs/{id}/reservations/77")).await;
         assert_eq!(accepted.status, 202, "{:?}", accepted.body);
         let command_id = accepted.body["commandId"].as_str().unwrap().to_owned();
-        let sent = answer(&mut cs, version, "CancelReservation", json!({"status": "Rejected"})).await;
+        let sent = answer(
+            &mut cs,
+            version,
+            "CancelReservation",
+            json!({"status": "Rejected"}),
+        )
+        .await;
         assert_eq!(sent, json!({"reservationId": 77}));
         cs.ok("Heartbeat", json!({})).await;
         let command = wait_for(&s, &id, &command_id, "Rejected").await;
@@ -161,7 +270,9 @@ async fn typed_operations_reach_a_16_and_a_201_station() {
 /// Polls the command until its status is `expected` (bounded).
 async fn wait_for(s: &TestServer, id: &str, command_id: &str, expected: &str) -> Value {
     for _ in 0..250 {
-        let reply = s.get(&format!("/api/v0/cs/{id}/commands/{command_id}")).await;
+        let reply = s
+            .get(&format!("/api/v0/cs/{id}/commands/{command_id}"))
+            .await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
         if reply.body["status"] == expected {
             return reply.body;
@@ -177,13 +288,22 @@ async fn answers_and_errors_are_kept_and_listed_newest_first() {
     let mut cs = booted(&s, "CS1", Version::V201).await;
     let mut ids = Vec::new();
     for kind in ["Immediate", "OnIdle"] {
-        let accepted = s.post("/api/v0/cs/CS1/ocpp/Reset", &json!({"type": kind})).await;
+        let accepted = s
+            .post("/api/v0/cs/CS1/ocpp/Reset", &json!({"type": kind}))
+            .await;
         assert_eq!(accepted.status, 202);
         ids.push(accepted.body["commandId"].as_str().unwrap().to_owned());
     }
     let (first, _) = cs.expect_call("Reset").await;
-    cs.send_text(&json!([4, first, "NotSupported", "no resets here", {"why": "test"}]).to_string()).await;
-    answer(&mut cs, Version::V201, "Reset", json!({"status": "Rejected"})).await;
+    cs.send_text(&json!([4, first, "NotSupported", "no resets here", {"why": "test"}]).to_string())
+        .await;
+    answer(
+        &mut cs,
+        Version::V201,
+        "Reset",
+        json!({"status": "Rejected"}),
+    )
+    .await;
     cs.ok("Heartbeat", json!({})).await;
     let failed = wait_for(&s, "CS1", &ids[0], "Failed").await;
     assert_eq!(failed["error"]["code"], "NotSupported");
@@ -191,41 +311,83 @@ async fn answers_and_errors_are_kept_and_listed_newest_first() {
     wait_for(&s, "CS1", &ids[1], "Rejected").await;
 
     let listed = s.get("/api/v0/cs/CS1/commands").await.body;
-    let listed: Vec<&str> = listed.as_array().unwrap().iter().map(|c| c["commandId"].as_str().unwrap()).collect();
+    let listed: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["commandId"].as_str().unwrap())
+        .collect();
     assert_eq!(listed, vec![ids[1].as_str(), ids[0].as_str()]);
     let failed_only = s.get("/api/v0/cs/CS1/commands?status=Failed").await.body;
     assert_eq!(failed_only.as_array().map(Vec::len), Some(1));
     let page = s.get("/api/v0/cs/CS1/commands?limit=1").await;
     let cursor = page.next_cursor.expect("a full page has a cursor");
-    let rest = s.get(&format!("/api/v0/cs/CS1/commands?cursor={cursor}")).await.body;
+    let rest = s
+        .get(&format!("/api/v0/cs/CS1/commands?cursor={cursor}"))
+        .await
+        .body;
     assert_eq!(rest[0]["commandId"], ids[0]);
-    s.get("/api/v0/cs/CS1/commands/0000000000000000000000000000").await.assert_error(404, "command");
-    s.get("/api/v0/cs/NOPE/commands").await.assert_error(404, "charge station");
+    s.get("/api/v0/cs/CS1/commands/0000000000000000000000000000")
+        .await
+        .assert_error(404, "command");
+    s.get("/api/v0/cs/NOPE/commands")
+        .await
+        .assert_error(404, "charge station");
 }
 
 #[actix_web::test]
 async fn bad_operations_are_refused_and_nothing_is_sent() {
     let s = registered("NEVER").await;
-    s.post("/api/v0/cs/NOPE/reset", &json!({"type": "Hard"})).await.assert_error(404, "charge station");
-    s.post("/api/v0/cs/NEVER/reset", &json!({"type": "Hard"})).await.assert_error(409, "never connected");
+    s.post("/api/v0/cs/NOPE/reset", &json!({"type": "Hard"}))
+        .await
+        .assert_error(404, "charge station");
+    s.post("/api/v0/cs/NEVER/reset", &json!({"type": "Hard"}))
+        .await
+        .assert_error(409, "never connected");
     let mut cs = booted(&s, "CS16", Version::V16).await;
     s.post("/api/v0/cs/CS16/ocpp/RequestStartTransaction", &json!({}))
         .await
         .assert_error(400, "accepted: CancelReservation, CertificateSigned");
-    s.post("/api/v0/cs/CS16/ocpp/Reset", &json!({"type": "Later"})).await.assert_error(400, "/type");
-    s.post("/api/v0/cs/CS16/reset", &json!({})).await.assert_error(400, "type");
-    s.post("/api/v0/cs/CS16/reset", &json!({"type": "OnIdle"})).await.assert_error(400, "OCPP 1.6 has no");
-    s.post("/api/v0/cs/CS16/remote-stop", &json!({"transactionId": "abc"})).await.assert_error(400, "integer");
-    s.post("/api/v0/cs/CS16/reset?ttl=0", &json!({"type": "Hard"})).await.assert_error(400, "ttl");
+    s.post("/api/v0/cs/CS16/ocpp/Reset", &json!({"type": "Later"}))
+        .await
+        .assert_error(400, "/type");
+    s.post("/api/v0/cs/CS16/reset", &json!({}))
+        .await
+        .assert_error(400, "type");
+    s.post("/api/v0/cs/CS16/reset", &json!({"type": "OnIdle"}))
+        .await
+        .assert_error(400, "OCPP 1.6 has no");
+    s.post(
+        "/api/v0/cs/CS16/remote-stop",
+        &json!({"transactionId": "abc"}),
+    )
+    .await
+    .assert_error(400, "integer");
+    s.post("/api/v0/cs/CS16/reset?ttl=0", &json!({"type": "Hard"}))
+        .await
+        .assert_error(400, "ttl");
     // Nothing was sent for any of them: the next frame is our heartbeat's answer.
     assert!(cs.ok("Heartbeat", json!({})).await["currentTime"].is_string());
-    assert!(s.get("/api/v0/cs/CS16/commands").await.body.as_array().unwrap().is_empty());
+    assert!(s
+        .get("/api/v0/cs/CS16/commands")
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .is_empty());
 
     drop(cs);
     wait_disconnected(&s, "CS16").await;
-    s.post("/api/v0/cs/CS16/reset", &json!({"type": "Hard"})).await.assert_error(409, "not connected");
+    s.post("/api/v0/cs/CS16/reset", &json!({"type": "Hard"}))
+        .await
+        .assert_error(409, "not connected");
     // A configuration-like command waits for the station instead.
-    let queued = s.post("/api/v0/cs/CS16/ocpp/ChangeConfiguration", &json!({"key": "K", "value": "V"})).await;
+    let queued = s
+        .post(
+            "/api/v0/cs/CS16/ocpp/ChangeConfiguration",
+            &json!({"key": "K", "value": "V"}),
+        )
+        .await;
     assert_eq!(queued.status, 202);
 }
 
@@ -245,21 +407,43 @@ async fn an_expired_command_is_never_sent() {
     let cs = booted(&s, "CS1", Version::V201).await;
     drop(cs);
     wait_disconnected(&s, "CS1").await;
-    let queued = s.post("/api/v0/cs/CS1/reset?ttl=1", &json!({"type": "Immediate"})).await;
-    assert_eq!(queued.status, 202, "an explicit ttl queues it: {:?}", queued.body);
-    let alive = s.post("/api/v0/cs/CS1/reset?ttl=600", &json!({"type": "OnIdle"})).await;
+    let queued = s
+        .post("/api/v0/cs/CS1/reset?ttl=1", &json!({"type": "Immediate"}))
+        .await;
+    assert_eq!(
+        queued.status, 202,
+        "an explicit ttl queues it: {:?}",
+        queued.body
+    );
+    let alive = s
+        .post("/api/v0/cs/CS1/reset?ttl=600", &json!({"type": "OnIdle"}))
+        .await;
     let command_id = queued.body["commandId"].as_str().unwrap().to_owned();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(
-        s.get(&format!("/api/v0/cs/CS1/commands/{command_id}")).await.body["status"],
+        s.get(&format!("/api/v0/cs/CS1/commands/{command_id}"))
+            .await
+            .body["status"],
         "Expired"
     );
     let mut cs = connect(s.app.ws_addr(), "CS1", "ocpp2.0.1").await;
     cs.boot_201().await;
     // Only the unexpired one arrives.
-    let payload = answer(&mut cs, Version::V201, "Reset", json!({"status": "Accepted"})).await;
+    let payload = answer(
+        &mut cs,
+        Version::V201,
+        "Reset",
+        json!({"status": "Accepted"}),
+    )
+    .await;
     assert_eq!(payload["type"], "OnIdle");
-    wait_for(&s, "CS1", alive.body["commandId"].as_str().unwrap(), "Accepted").await;
+    wait_for(
+        &s,
+        "CS1",
+        alive.body["commandId"].as_str().unwrap(),
+        "Accepted",
+    )
+    .await;
     wait_for(&s, "CS1", &command_id, "Expired").await;
 }
 
@@ -267,7 +451,11 @@ async fn an_expired_command_is_never_sent() {
 async fn a_station_that_never_answers_fails_the_command() {
     let s = start_with(|c| c.call_timeout_secs = 1).await;
     let mut cs = booted(&s, "CS1", Version::V16).await;
-    let waited = spawn_post(&s, "/api/v0/cs/CS1/unlock?wait=true", json!({"connectorId": 1}));
+    let waited = spawn_post(
+        &s,
+        "/api/v0/cs/CS1/unlock?wait=true",
+        json!({"connectorId": 1}),
+    );
     let (_, payload) = cs.expect_call("UnlockConnector").await;
     assert_eq!(payload, json!({"connectorId": 1}));
     let reply = waited.await.unwrap();
@@ -280,21 +468,39 @@ async fn queued_configuration_commands_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let keyspace = Keyspace::for_dir(dir.path());
     let app = start_in(config_in(dir.path())).await;
-    let s = TestServer { base: format!("http://{}", app.api_addr()), app, dir, keyspace };
+    let s = TestServer {
+        base: format!("http://{}", app.api_addr()),
+        app,
+        dir,
+        keyspace,
+    };
     drop(booted(&s, "CS1", Version::V201).await);
     wait_disconnected(&s, "CS1").await;
     let body = json!({"setVariableData": [{"attributeValue": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]});
     let queued = s.post("/api/v0/cs/CS1/ocpp/SetVariables", &body).await;
     assert_eq!(queued.status, 202);
-    let TestServer { app, dir, keyspace, .. } = s;
+    let TestServer {
+        app, dir, keyspace, ..
+    } = s;
     app.stop().await;
 
     let app = start_in(config_in(dir.path())).await;
-    let s = TestServer { base: format!("http://{}", app.api_addr()), app, dir, keyspace };
+    let s = TestServer {
+        base: format!("http://{}", app.api_addr()),
+        app,
+        dir,
+        keyspace,
+    };
     let mut cs = connect(s.app.ws_addr(), "CS1", "ocpp2.0.1").await;
     cs.boot_201().await;
     let sent = answer(&mut cs, Version::V201, "SetVariables", json!({"setVariableResult": [
         {"attributeStatus": "Accepted", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]})).await;
     assert_eq!(sent, body);
-    wait_for(&s, "CS1", queued.body["commandId"].as_str().unwrap(), "Accepted").await;
+    wait_for(
+        &s,
+        "CS1",
+        queued.body["commandId"].as_str().unwrap(),
+        "Accepted",
+    )
+    .await;
 }

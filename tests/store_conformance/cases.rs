@@ -1070,7 +1070,17 @@ pub async fn commands_keep_their_outbox_and_list_newest_first(fx: Fixture) {
     registered(&fx, "CS1").await;
     registered(&fx, "CS10").await;
     let commands: Vec<CommandRecord> = (0..5)
-        .map(|i| command("CS1", i, if i % 2 == 0 { "Reset" } else { "TriggerMessage" }))
+        .map(|i| {
+            command(
+                "CS1",
+                i,
+                if i % 2 == 0 {
+                    "Reset"
+                } else {
+                    "TriggerMessage"
+                },
+            )
+        })
         .collect();
     for c in &commands {
         fx.store.create_command(c.clone()).await.unwrap();
@@ -1083,7 +1093,10 @@ pub async fn commands_keep_their_outbox_and_list_newest_first(fx: Fixture) {
         fx.store.command("CS1", &commands[2].id).await.unwrap(),
         Some(commands[2].clone())
     );
-    assert_eq!(fx.store.command("CS10", &commands[2].id).await.unwrap(), None);
+    assert_eq!(
+        fx.store.command("CS10", &commands[2].id).await.unwrap(),
+        None
+    );
 
     // The outbox: every pending command, oldest first, of this station only.
     let outbox = fx.store.outbox("CS1").await.unwrap();
@@ -1118,7 +1131,11 @@ pub async fn commands_keep_their_outbox_and_list_newest_first(fx: Fixture) {
     let outbox = fx.store.outbox("CS1").await.unwrap();
     assert_eq!(
         ids(&outbox),
-        vec![commands[0].id.clone(), commands[2].id.clone(), commands[4].id.clone()]
+        vec![
+            commands[0].id.clone(),
+            commands[2].id.clone(),
+            commands[4].id.clone()
+        ]
     );
 
     // Lists: newest first, paged by offset or by cursor, filtered.
@@ -1138,7 +1155,11 @@ pub async fn commands_keep_their_outbox_and_list_newest_first(fx: Fixture) {
     assert_eq!(ids(&second), newest_first[2..4].to_vec());
     let after_cursor = fx
         .store
-        .list_commands("CS1", CommandFilter::default(), after(&newest_first[1], 0, 10))
+        .list_commands(
+            "CS1",
+            CommandFilter::default(),
+            after(&newest_first[1], 0, 10),
+        )
         .await
         .unwrap();
     assert_eq!(ids(&after_cursor), newest_first[2..].to_vec());
@@ -1156,7 +1177,11 @@ pub async fn commands_keep_their_outbox_and_list_newest_first(fx: Fixture) {
         .unwrap();
     assert_eq!(
         ids(&resets),
-        vec![commands[4].id.clone(), commands[2].id.clone(), commands[0].id.clone()]
+        vec![
+            commands[4].id.clone(),
+            commands[2].id.clone(),
+            commands[0].id.clone()
+        ]
     );
     let pending_triggers = fx
         .store
@@ -1199,7 +1224,10 @@ pub async fn pending_commands_survive_reopen(mut fx: Fixture) {
     let mut configuration = command("CS1", 1, "SetVariables");
     configuration.class = DeliveryClass::Configuration;
     configuration.expires_at = None;
-    fx.store.create_command(configuration.clone()).await.unwrap();
+    fx.store
+        .create_command(configuration.clone())
+        .await
+        .unwrap();
     fx.reopen().await;
     assert_eq!(fx.store.outbox("CS1").await.unwrap(), vec![configuration]);
 }

@@ -141,7 +141,9 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
     for cql in [
         format!("DROP TABLE {keyspace}.station_commands"),
         format!("DROP TABLE {keyspace}.station_outbox"),
-        format!("UPDATE {keyspace}.schema_version SET model_version = 1 WHERE component = 'voltgate'"),
+        format!(
+            "UPDATE {keyspace}.schema_version SET model_version = 1 WHERE component = 'voltgate'"
+        ),
     ] {
         raw.query_unpaged(cql, ()).await.expect("back to model 1");
     }
@@ -149,7 +151,10 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
     let upgraded = ScyllaStore::connect(settings)
         .await
         .expect("a model 1 keyspace opens");
-    assert!(upgraded.station("CS1").await.unwrap().is_some(), "data kept");
+    assert!(
+        upgraded.station("CS1").await.unwrap().is_some(),
+        "data kept"
+    );
     let now = Utc::now();
     let command = CommandRecord {
         station_id: "CS1".into(),
@@ -174,7 +179,9 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
     assert_eq!(upgraded.outbox("CS1").await.unwrap().len(), 1);
     let version = raw
         .query_unpaged(
-            format!("SELECT model_version FROM {keyspace}.schema_version WHERE component = 'voltgate'"),
+            format!(
+                "SELECT model_version FROM {keyspace}.schema_version WHERE component = 'voltgate'"
+            ),
             (),
         )
         .await

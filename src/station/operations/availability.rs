@@ -69,10 +69,20 @@ mod tests {
     #[test]
     fn availability_translates_per_version() {
         let [v16, v201] = both::<Availability>(json!({"operative": false}));
-        assert_eq!(v16.unwrap().payload, json!({"connectorId": 0, "type": "Inoperative"}));
-        assert_eq!(v201.unwrap().payload, json!({"operationalStatus": "Inoperative"}));
-        let [v16, v201] = both::<Availability>(json!({"operative": true, "evseId": 1, "connectorId": 2}));
-        assert_eq!(v16.unwrap().payload, json!({"connectorId": 2, "type": "Operative"}));
+        assert_eq!(
+            v16.unwrap().payload,
+            json!({"connectorId": 0, "type": "Inoperative"})
+        );
+        assert_eq!(
+            v201.unwrap().payload,
+            json!({"operationalStatus": "Inoperative"})
+        );
+        let [v16, v201] =
+            both::<Availability>(json!({"operative": true, "evseId": 1, "connectorId": 2}));
+        assert_eq!(
+            v16.unwrap().payload,
+            json!({"connectorId": 2, "type": "Operative"})
+        );
         assert_eq!(
             v201.unwrap().payload,
             json!({"operationalStatus": "Operative", "evse": {"id": 1, "connectorId": 2}})

@@ -55,7 +55,11 @@ impl Operation for ClearProfiles {
                 super::put(&mut payload, "chargingProfileId", self.id);
                 let mut criteria = json!({});
                 super::put(&mut criteria, "evseId", self.evse_id);
-                super::put(&mut criteria, "chargingProfilePurpose", self.purpose.as_ref());
+                super::put(
+                    &mut criteria,
+                    "chargingProfilePurpose",
+                    self.purpose.as_ref(),
+                );
                 super::put(&mut criteria, "stackLevel", self.stack_level);
                 if criteria.as_object().is_some_and(|c| !c.is_empty()) {
                     payload["chargingProfileCriteria"] = criteria;
@@ -97,7 +101,11 @@ impl Operation for ReadProfiles {
         }
         let mut criteria = json!({});
         super::put(&mut criteria, "chargingProfileId", self.ids.as_ref());
-        super::put(&mut criteria, "chargingProfilePurpose", self.purpose.as_ref());
+        super::put(
+            &mut criteria,
+            "chargingProfilePurpose",
+            self.purpose.as_ref(),
+        );
         super::put(&mut criteria, "stackLevel", self.stack_level);
         super::put(&mut criteria, "chargingLimitSource", self.sources.as_ref());
         let mut payload = json!({"requestId": numbers(), "chargingProfile": criteria});
@@ -132,7 +140,11 @@ impl Operation for CompositeSchedule {
             Version::V201 => "evseId",
         };
         let mut payload = json!({ target: self.evse_id, "duration": self.duration });
-        super::put(&mut payload, "chargingRateUnit", self.charging_rate_unit.as_ref());
+        super::put(
+            &mut payload,
+            "chargingRateUnit",
+            self.charging_rate_unit.as_ref(),
+        );
         Ok(("GetCompositeSchedule", payload))
     }
 }
@@ -144,7 +156,8 @@ mod tests {
 
     #[test]
     fn profile_operations_translate_per_version() {
-        let [v16, v201] = both::<ClearProfiles>(json!({"evseId": 1, "purpose": "ChargingStationMaxProfile"}));
+        let [v16, v201] =
+            both::<ClearProfiles>(json!({"evseId": 1, "purpose": "ChargingStationMaxProfile"}));
         assert_eq!(
             v16.unwrap().payload,
             json!({"connectorId": 1, "chargingProfilePurpose": "ChargePointMaxProfile"})
@@ -162,8 +175,15 @@ mod tests {
             v201.unwrap().payload,
             json!({"requestId": 7, "chargingProfile": {"chargingProfilePurpose": "TxProfile"}})
         );
-        let [v16, v201] = both::<CompositeSchedule>(json!({"duration": 3600, "chargingRateUnit": "W"}));
-        assert_eq!(v16.unwrap().payload, json!({"connectorId": 0, "duration": 3600, "chargingRateUnit": "W"}));
-        assert_eq!(v201.unwrap().payload, json!({"evseId": 0, "duration": 3600, "chargingRateUnit": "W"}));
+        let [v16, v201] =
+            both::<CompositeSchedule>(json!({"duration": 3600, "chargingRateUnit": "W"}));
+        assert_eq!(
+            v16.unwrap().payload,
+            json!({"connectorId": 0, "duration": 3600, "chargingRateUnit": "W"})
+        );
+        assert_eq!(
+            v201.unwrap().payload,
+            json!({"evseId": 0, "duration": 3600, "chargingRateUnit": "W"})
+        );
     }
 }

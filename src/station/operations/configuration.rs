@@ -73,7 +73,10 @@ mod tests {
         assert_eq!(v201.action, "GetBaseReport");
         assert_eq!(v201.payload["reportBase"], "FullInventory");
         let [v16, v201] = both::<ReadConfiguration>(json!({"keys": ["EVSE;2/Power;MaxSet"]}));
-        assert_eq!(v16.unwrap().payload, json!({"key": ["EVSE;2/Power;MaxSet"]}));
+        assert_eq!(
+            v16.unwrap().payload,
+            json!({"key": ["EVSE;2/Power;MaxSet"]})
+        );
         assert_eq!(
             v201.unwrap().payload,
             json!({"getVariableData": [{"component": {"name": "EVSE", "evse": {"id": 2}}, "variable": {"name": "Power"}, "attributeType": "MaxSet"}]})

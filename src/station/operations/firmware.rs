@@ -44,8 +44,16 @@ impl Operation for Firmware {
                 "location": self.location,
                 "retrieveDateTime": timestamp(self.retrieve_date),
             });
-            super::put(&mut firmware, "installDateTime", self.install_date.map(timestamp));
-            super::put(&mut firmware, "signingCertificate", self.signing_certificate.as_ref());
+            super::put(
+                &mut firmware,
+                "installDateTime",
+                self.install_date.map(timestamp),
+            );
+            super::put(
+                &mut firmware,
+                "signingCertificate",
+                self.signing_certificate.as_ref(),
+            );
             super::put(&mut firmware, "signature", self.signature.as_ref());
             firmware
         };
@@ -87,7 +95,10 @@ mod tests {
         assert_eq!(v16.action, "UpdateFirmware");
         assert_eq!(v16.payload["retrieveDate"], "2026-12-01T10:00:00.000Z");
         let v201 = v201.unwrap();
-        assert_eq!(v201.payload["firmware"]["location"], "https://fw.example/1.2.bin");
+        assert_eq!(
+            v201.payload["firmware"]["location"],
+            "https://fw.example/1.2.bin"
+        );
         assert_eq!(v201.payload["requestId"], 7);
         let signed = json!({"location": "https://fw.example/1.2.bin", "retrieveDate": "2026-12-01T10:00:00Z",
             "signature": "c2ln", "signingCertificate": "-----BEGIN CERTIFICATE-----"});

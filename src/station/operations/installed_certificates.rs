@@ -60,9 +60,16 @@ mod tests {
 
     #[test]
     fn types_translate_per_version() {
-        let [v16, v201] = both::<ReadInstalledCertificates>(json!({"types": ["CSMSRootCertificate"]}));
-        assert_eq!(v16.unwrap().payload, json!({"certificateType": "CentralSystemRootCertificate"}));
-        assert_eq!(v201.unwrap().payload, json!({"certificateType": ["CSMSRootCertificate"]}));
+        let [v16, v201] =
+            both::<ReadInstalledCertificates>(json!({"types": ["CSMSRootCertificate"]}));
+        assert_eq!(
+            v16.unwrap().payload,
+            json!({"certificateType": "CentralSystemRootCertificate"})
+        );
+        assert_eq!(
+            v201.unwrap().payload,
+            json!({"certificateType": ["CSMSRootCertificate"]})
+        );
         let [v16, v201] = both::<ReadInstalledCertificates>(json!({}));
         assert!(v16.is_err());
         assert_eq!(v201.unwrap().payload, json!({}));

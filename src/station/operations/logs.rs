@@ -46,26 +46,25 @@ impl Operation for Logs {
         version: Version,
         numbers: &mut dyn FnMut() -> i32,
     ) -> Result<(&'static str, Value), Untranslatable> {
-        let (action, mut payload) = if version == Version::V16
-            && self.log_type == LogType::DiagnosticsLog
-        {
-            let mut payload = json!({ "location": self.remote_location });
-            super::put(&mut payload, "startTime", self.from.map(timestamp));
-            super::put(&mut payload, "stopTime", self.to.map(timestamp));
-            ("GetDiagnostics", payload)
-        } else {
-            let mut log = json!({ "remoteLocation": self.remote_location });
-            super::put(&mut log, "oldestTimestamp", self.from.map(timestamp));
-            super::put(&mut log, "latestTimestamp", self.to.map(timestamp));
-            let kind = match self.log_type {
-                LogType::DiagnosticsLog => "DiagnosticsLog",
-                LogType::SecurityLog => "SecurityLog",
+        let (action, mut payload) =
+            if version == Version::V16 && self.log_type == LogType::DiagnosticsLog {
+                let mut payload = json!({ "location": self.remote_location });
+                super::put(&mut payload, "startTime", self.from.map(timestamp));
+                super::put(&mut payload, "stopTime", self.to.map(timestamp));
+                ("GetDiagnostics", payload)
+            } else {
+                let mut log = json!({ "remoteLocation": self.remote_location });
+                super::put(&mut log, "oldestTimestamp", self.from.map(timestamp));
+                super::put(&mut log, "latestTimestamp", self.to.map(timestamp));
+                let kind = match self.log_type {
+                    LogType::DiagnosticsLog => "DiagnosticsLog",
+                    LogType::SecurityLog => "SecurityLog",
+                };
+                (
+                    "GetLog",
+                    json!({"logType": kind, "requestId": numbers(), "log": log}),
+                )
             };
-            (
-                "GetLog",
-                json!({"logType": kind, "requestId": numbers(), "log": log}),
-            )
-        };
         super::put(&mut payload, "retries", self.retries);
         super::put(&mut payload, "retryInterval", self.retry_interval);
         Ok((action, payload))
@@ -79,14 +78,20 @@ mod tests {
 
     #[test]
     fn logs_translate_per_version() {
-        let [v16, v201] = both::<Logs>(json!({"remoteLocation": "ftp://logs.example/", "from": "2026-11-30T00:00:00Z"}));
+        let [v16, v201] = both::<Logs>(
+            json!({"remoteLocation": "ftp://logs.example/", "from": "2026-11-30T00:00:00Z"}),
+        );
         let v16 = v16.unwrap();
         assert_eq!(v16.action, "GetDiagnostics");
         assert_eq!(v16.payload["startTime"], "2026-11-30T00:00:00.000Z");
         let v201 = v201.unwrap();
         assert_eq!(v201.action, "GetLog");
-        assert_eq!(v201.payload["log"]["oldestTimestamp"], "2026-11-30T00:00:00.000Z");
-        let [v16, _] = both::<Logs>(json!({"remoteLocation": "ftp://x/", "logType": "SecurityLog"}));
+        assert_eq!(
+            v201.payload["log"]["oldestTimestamp"],
+            "2026-11-30T00:00:00.000Z"
+        );
+        let [v16, _] =
+            both::<Logs>(json!({"remoteLocation": "ftp://x/", "logType": "SecurityLog"}));
         assert_eq!(v16.unwrap().action, "GetLog");
     }
 }

@@ -15,23 +15,32 @@ use crate::store::{CommandError, CommandRecord, CommandStatus};
 const POSITIVE: &[&str] = &["Accepted", "Scheduled", "Unlocked", "AcceptedCanceled"];
 
 /// Settles `command` with the station's answer.
-pub fn settle(command: &mut CommandRecord, answer: CallOutcome, now: DateTime<Utc>, timeout_secs: u64) {
+pub fn settle(
+    command: &mut CommandRecord,
+    answer: CallOutcome,
+    now: DateTime<Utc>,
+    timeout_secs: u64,
+) {
     let (status, response, error) = match answer {
         CallOutcome::Result(payload) => (status_of(&payload), Some(payload), None),
-        CallOutcome::Error { code, description } => (
-            CommandStatus::Failed,
-            None,
-            Some(error(&code, description)),
-        ),
+        CallOutcome::Error { code, description } => {
+            (CommandStatus::Failed, None, Some(error(&code, description)))
+        }
         CallOutcome::Invalid(why) => (
             CommandStatus::Failed,
             None,
-            Some(error("InvalidAnswer", format!("the answer breaks the official schema: {why}"))),
+            Some(error(
+                "InvalidAnswer",
+                format!("the answer breaks the official schema: {why}"),
+            )),
         ),
         CallOutcome::Timeout => (
             CommandStatus::Failed,
             None,
-            Some(error("Timeout", format!("no answer within {timeout_secs} s"))),
+            Some(error(
+                "Timeout",
+                format!("no answer within {timeout_secs} s"),
+            )),
         ),
     };
     command.settle(status, response, error, now);
@@ -89,12 +98,21 @@ mod tests {
 
     #[test]
     fn answers_become_statuses() {
-        assert_eq!(settled(CallOutcome::Result(json!({"status": "Scheduled"}))).status, CommandStatus::Accepted);
+        assert_eq!(
+            settled(CallOutcome::Result(json!({"status": "Scheduled"}))).status,
+            CommandStatus::Accepted
+        );
         let rejected = settled(CallOutcome::Result(json!({"status": "UnlockFailed"})));
         assert_eq!(rejected.status, CommandStatus::Rejected);
         assert_eq!(rejected.response, Some(json!({"status": "UnlockFailed"})));
-        assert_eq!(settled(CallOutcome::Result(json!({"configurationKey": []}))).status, CommandStatus::Accepted);
-        let error = settled(CallOutcome::Error { code: "NotSupported".into(), description: "no".into() });
+        assert_eq!(
+            settled(CallOutcome::Result(json!({"configurationKey": []}))).status,
+            CommandStatus::Accepted
+        );
+        let error = settled(CallOutcome::Error {
+            code: "NotSupported".into(),
+            description: "no".into(),
+        });
         assert_eq!(error.status, CommandStatus::Failed);
         assert_eq!(error.error.unwrap().code, "NotSupported");
         let timeout = settled(CallOutcome::Timeout);

@@ -25,7 +25,10 @@ mod tests {
         let call = plan(Version::V201, "Reset", json!({"type": "OnIdle"})).unwrap();
         assert_eq!(call.class, crate::store::DeliveryClass::Immediate);
         let wrong_version = plan(Version::V16, "RequestStartTransaction", json!({})).unwrap_err();
-        assert!(wrong_version.0.contains("accepted: CancelReservation"), "{wrong_version}");
+        assert!(
+            wrong_version.0.contains("accepted: CancelReservation"),
+            "{wrong_version}"
+        );
         let station_side = plan(Version::V201, "BootNotification", json!({})).unwrap_err();
         assert!(station_side.0.contains("not an action a CSMS sends"));
         let invalid = plan(Version::V201, "Reset", json!({"type": "Later"})).unwrap_err();

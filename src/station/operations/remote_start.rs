@@ -40,7 +40,11 @@ impl Operation for RemoteStart {
         match version {
             Version::V16 => {
                 let mut payload = json!({ "idTag": self.id_token });
-                super::put(&mut payload, "connectorId", self.connector_id.or(self.evse_id));
+                super::put(
+                    &mut payload,
+                    "connectorId",
+                    self.connector_id.or(self.evse_id),
+                );
                 if let Some(profile) = &self.charging_profile {
                     let profile = profile_to_v16(profile).map_err(Untranslatable)?;
                     payload["chargingProfile"] = profile;
@@ -58,7 +62,11 @@ impl Operation for RemoteStart {
                     "remoteStartId": numbers(),
                 });
                 super::put(&mut payload, "evseId", self.evse_id);
-                super::put(&mut payload, "chargingProfile", self.charging_profile.as_ref());
+                super::put(
+                    &mut payload,
+                    "chargingProfile",
+                    self.charging_profile.as_ref(),
+                );
                 Ok(("RequestStartTransaction", payload))
             }
         }
@@ -94,7 +102,10 @@ mod tests {
         let [v16, v201] =
             both::<RemoteStart>(json!({"idToken": "T", "evseId": 1, "chargingProfile": profile}));
         let v16 = v16.unwrap();
-        assert_eq!(v16.payload["chargingProfile"]["chargingProfilePurpose"], "TxProfile");
+        assert_eq!(
+            v16.payload["chargingProfile"]["chargingProfilePurpose"],
+            "TxProfile"
+        );
         assert_eq!(v201.unwrap().payload["chargingProfile"]["id"], 1);
     }
 }

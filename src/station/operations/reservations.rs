@@ -89,7 +89,9 @@ mod tests {
 
     #[test]
     fn reservations_translate_per_version() {
-        let [v16, v201] = both::<Reserve>(json!({"idToken": "T", "expiryDate": "2026-12-01T12:00:00Z", "evseId": 1}));
+        let [v16, v201] = both::<Reserve>(
+            json!({"idToken": "T", "expiryDate": "2026-12-01T12:00:00Z", "evseId": 1}),
+        );
         assert_eq!(
             v16.unwrap().payload,
             json!({"connectorId": 1, "expiryDate": "2026-12-01T12:00:00.000Z", "idTag": "T", "reservationId": 7})

@@ -81,9 +81,15 @@ mod tests {
         assert_eq!(v201.unwrap().payload, json!({"type": "Immediate"}));
         let [v16, v201] = both::<Reset>(json!({"type": "OnIdle", "evseId": 2}));
         assert!(v16.unwrap_err().0.contains("OCPP 1.6 has no"));
-        assert_eq!(v201.unwrap().payload, json!({"type": "OnIdle", "evseId": 2}));
+        assert_eq!(
+            v201.unwrap().payload,
+            json!({"type": "OnIdle", "evseId": 2})
+        );
         let [v16, v201] = both::<Reset>(json!({"type": "Soft", "evseId": 1}));
         assert!(v16.unwrap_err().0.contains("one EVSE"));
-        assert_eq!(v201.unwrap().payload, json!({"type": "Immediate", "evseId": 1}));
+        assert_eq!(
+            v201.unwrap().payload,
+            json!({"type": "Immediate", "evseId": 1})
+        );
     }
 }

@@ -51,6 +51,9 @@ mod tests {
         assert_eq!(v16.unwrap().payload, json!({"connectorId": 1}));
         assert!(v201.is_err());
         let [_, v201] = both::<Unlock>(json!({"evseId": 2, "connectorId": 1}));
-        assert_eq!(v201.unwrap().payload, json!({"evseId": 2, "connectorId": 1}));
+        assert_eq!(
+            v201.unwrap().payload,
+            json!({"evseId": 2, "connectorId": 1})
+        );
     }
 }

@@ -70,8 +70,7 @@ pub(crate) const TRANSACTION_EVENTS: TableDefinition<(&str, &str, u64), u8> =
 pub(crate) const COMMANDS: TableDefinition<(&str, &str), Bytes> =
     TableDefinition::new("station_commands");
 /// (station, command id) of every pending command: the station's outbox.
-pub(crate) const OUTBOX: TableDefinition<(&str, &str), u8> =
-    TableDefinition::new("station_outbox");
+pub(crate) const OUTBOX: TableDefinition<(&str, &str), u8> = TableDefinition::new("station_outbox");
 /// Named counters (the 1.6 transaction id).
 pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// (station, transaction, seq_no, index within the event) → meter value.

@@ -50,9 +50,11 @@ impl CommandStore for ScyllaStore {
         self.call("list_commands", async {
             let wanted = page.offset.saturating_add(u64::from(page.limit));
             let mut rows: Pages<(String,)> = match page.after.as_deref() {
-                Some(after) => {
-                    Pages::new(&self.statements.commands_before, &(station_id, after), wanted)?
-                }
+                Some(after) => Pages::new(
+                    &self.statements.commands_before,
+                    &(station_id, after),
+                    wanted,
+                )?,
                 None => Pages::new(&self.statements.commands_newest, &(station_id,), wanted)?,
             };
             let mut out = Vec::new();
