@@ -29,9 +29,7 @@ use crate::station::operations::{
     installed_certificates, logs, raw, remote_start, remote_stop, reservations, reset, unlock,
     Call, Operation,
 };
-use crate::store::{
-    is_command_id, new_command_id, CommandFilter, CommandRecord, CommandStatus, DeliveryClass,
-};
+use crate::store::{is_command_id, CommandFilter, CommandRecord, CommandStatus, DeliveryClass};
 use crate::supervisor::RouteError;
 
 /// Longest `?ttl=` accepted: 30 days.
@@ -138,22 +136,16 @@ async fn submit(
         (None, true) => Some(state.command_ttl),
         (None, false) => None,
     };
-    let command = CommandRecord {
-        station_id: id.to_owned(),
-        id: new_command_id(now),
-        operation: operation.to_owned(),
-        action: call.action.to_owned(),
+    let mut command = CommandRecord::pending(
+        id,
+        operation,
+        call.action,
         version,
-        payload: call.payload,
-        class: call.class,
-        status: CommandStatus::Pending,
-        response: None,
-        error: None,
-        created_at: now,
-        updated_at: now,
-        expires_at: ttl.and_then(|ttl| chrono::Duration::from_std(ttl).ok().map(|d| now + d)),
-        batch_id: None,
-    };
+        call.payload,
+        call.class,
+        now,
+    );
+    command.expires_at = ttl.and_then(|ttl| chrono::Duration::from_std(ttl).ok().map(|d| now + d));
     state.store.create_command(command.clone()).await?;
 
     let wait = query.wait.unwrap_or(false);

@@ -118,22 +118,17 @@ mod tests {
     }
 
     fn command(action: &str, class: DeliveryClass) -> CommandRecord {
-        CommandRecord {
-            station_id: "CS1".into(),
-            id: crate::store::new_command_id(at(0)),
-            operation: "ocpp".into(),
-            action: action.into(),
-            version: Version::V201,
-            payload: json!({}),
+        let mut command = CommandRecord::pending(
+            "CS1",
+            "ocpp",
+            action,
+            Version::V201,
+            json!({}),
             class,
-            status: CommandStatus::Pending,
-            response: None,
-            error: None,
-            created_at: at(0),
-            updated_at: at(0),
-            expires_at: Some(at(60)),
-            batch_id: None,
-        }
+            at(0),
+        );
+        command.expires_at = Some(at(60));
+        command
     }
 
     #[test]

@@ -107,6 +107,35 @@ pub struct CommandRecord {
 }
 
 impl CommandRecord {
+    /// A new pending command with a fresh id, created at `now`, without
+    /// expiry or batch (set those fields when they apply).
+    pub fn pending(
+        station_id: &str,
+        operation: &str,
+        action: &str,
+        version: OcppVersion,
+        payload: Value,
+        class: DeliveryClass,
+        now: DateTime<Utc>,
+    ) -> CommandRecord {
+        CommandRecord {
+            station_id: station_id.to_owned(),
+            id: new_command_id(now),
+            operation: operation.to_owned(),
+            action: action.to_owned(),
+            version,
+            payload,
+            class,
+            status: CommandStatus::Pending,
+            response: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            expires_at: None,
+            batch_id: None,
+        }
+    }
+
     /// True when it is still pending and its expiry has passed.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.status == CommandStatus::Pending && self.expires_at.is_some_and(|at| at <= now)

@@ -1048,22 +1048,17 @@ pub async fn concurrent_transaction_numbers_are_distinct(fx: Fixture) {
 }
 
 fn command(station: &str, at: i64, action: &str) -> CommandRecord {
-    CommandRecord {
-        station_id: station.into(),
-        id: new_command_id(t(at)),
-        operation: "ocpp".into(),
-        action: action.into(),
-        version: OcppVersion::V201,
-        payload: json!({"type": "Immediate"}),
-        class: DeliveryClass::Immediate,
-        status: CommandStatus::Pending,
-        response: None,
-        error: None,
-        created_at: t(at),
-        updated_at: t(at),
-        expires_at: Some(t(at + 60)),
-        batch_id: None,
-    }
+    let mut command = CommandRecord::pending(
+        station,
+        "ocpp",
+        action,
+        OcppVersion::V201,
+        json!({"type": "Immediate"}),
+        DeliveryClass::Immediate,
+        t(at),
+    );
+    command.expires_at = Some(t(at + 60));
+    command
 }
 
 pub async fn commands_keep_their_outbox_and_list_newest_first(fx: Fixture) {

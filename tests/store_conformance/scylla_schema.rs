@@ -155,23 +155,15 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         upgraded.station("CS1").await.unwrap().is_some(),
         "data kept"
     );
-    let now = Utc::now();
-    let command = CommandRecord {
-        station_id: "CS1".into(),
-        id: new_command_id(now),
-        operation: "ocpp".into(),
-        action: "Reset".into(),
-        version: OcppVersion::V16,
-        payload: serde_json::json!({"type": "Hard"}),
-        class: DeliveryClass::Immediate,
-        status: CommandStatus::Pending,
-        response: None,
-        error: None,
-        created_at: now,
-        updated_at: now,
-        expires_at: None,
-        batch_id: None,
-    };
+    let command = CommandRecord::pending(
+        "CS1",
+        "ocpp",
+        "Reset",
+        OcppVersion::V16,
+        serde_json::json!({"type": "Hard"}),
+        DeliveryClass::Immediate,
+        Utc::now(),
+    );
     upgraded
         .create_command(command.clone())
         .await

@@ -72,22 +72,15 @@ mod tests {
 
     fn command() -> CommandRecord {
         let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
-        CommandRecord {
-            station_id: "CS1".into(),
-            id: crate::store::new_command_id(now),
-            operation: "reset".into(),
-            action: "Reset".into(),
-            version: Version::V201,
-            payload: json!({"type": "Immediate"}),
-            class: DeliveryClass::Immediate,
-            status: CommandStatus::Pending,
-            response: None,
-            error: None,
-            created_at: now,
-            updated_at: now,
-            expires_at: None,
-            batch_id: None,
-        }
+        CommandRecord::pending(
+            "CS1",
+            "reset",
+            "Reset",
+            Version::V201,
+            json!({"type": "Immediate"}),
+            DeliveryClass::Immediate,
+            now,
+        )
     }
 
     fn settled(answer: CallOutcome) -> CommandRecord {
