@@ -100,6 +100,20 @@ pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
     }
 }
 
+impl TestServer {
+    /// Starts a server on `dir` and its keyspace: a restart when a server
+    /// ran there before.
+    pub async fn on(dir: TempDir, keyspace: Keyspace) -> TestServer {
+        let app = start_in(config_in(dir.path())).await;
+        TestServer {
+            base: format!("http://{}", app.api_addr()),
+            app,
+            dir,
+            keyspace,
+        }
+    }
+}
+
 /// Starts the app as `main` does.
 pub async fn start_in(config: Config) -> App {
     voltgate::start(config).await.expect("server starts")

@@ -7,34 +7,21 @@ use std::process::{Child, Command, Stdio};
 use serde_json::json;
 
 use crate::common::{
-    auth_body, config_in, keyspace_for, start_in, test_certificate, token_body, Keyspace,
-    TestServer,
+    auth_body, keyspace_for, start_in, test_certificate, token_body, Keyspace, TestServer,
 };
 
 #[actix_web::test]
 async fn writes_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let keyspace = Keyspace::for_dir(dir.path());
-    let app = start_in(config_in(dir.path())).await;
-    let s = TestServer {
-        base: format!("http://{}", app.api_addr()),
-        app,
-        dir,
-        keyspace,
-    };
+    let s = TestServer::on(dir, keyspace).await;
     write_everything(&s).await;
     let TestServer {
         app, dir, keyspace, ..
     } = s;
     app.stop().await;
 
-    let app = start_in(config_in(dir.path())).await;
-    let s = TestServer {
-        base: format!("http://{}", app.api_addr()),
-        app,
-        dir,
-        keyspace,
-    };
+    let s = TestServer::on(dir, keyspace).await;
     read_everything(&s).await;
 }
 

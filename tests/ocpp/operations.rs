@@ -8,7 +8,7 @@ use voltgate::ocpp::Version;
 use voltgate::station::operations::catalog;
 
 use crate::client::{connect, Station};
-use crate::common::{config_in, start_in, start_with, Keyspace, TestServer};
+use crate::common::{start_with, Keyspace, TestServer};
 use crate::minimal;
 use crate::{registered, spawn_post};
 
@@ -467,13 +467,7 @@ async fn a_station_that_never_answers_fails_the_command() {
 async fn queued_configuration_commands_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let keyspace = Keyspace::for_dir(dir.path());
-    let app = start_in(config_in(dir.path())).await;
-    let s = TestServer {
-        base: format!("http://{}", app.api_addr()),
-        app,
-        dir,
-        keyspace,
-    };
+    let s = TestServer::on(dir, keyspace).await;
     drop(booted(&s, "CS1", Version::V201).await);
     wait_disconnected(&s, "CS1").await;
     let body = json!({"setVariableData": [{"attributeValue": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]});
@@ -484,13 +478,7 @@ async fn queued_configuration_commands_survive_a_restart() {
     } = s;
     app.stop().await;
 
-    let app = start_in(config_in(dir.path())).await;
-    let s = TestServer {
-        base: format!("http://{}", app.api_addr()),
-        app,
-        dir,
-        keyspace,
-    };
+    let s = TestServer::on(dir, keyspace).await;
     let mut cs = connect(s.app.ws_addr(), "CS1", "ocpp2.0.1").await;
     cs.boot_201().await;
     let sent = answer(&mut cs, Version::V201, "SetVariables", json!({"setVariableResult": [
