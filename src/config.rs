@@ -106,6 +106,10 @@ pub struct Config {
     #[arg(long, env = "VOLTGATE_COMMAND_TTL_SECS", default_value_t = 60)]
     pub command_ttl_secs: u64,
 
+    /// Most stations one fan-out (POST /api/v0/commands) may target.
+    #[arg(long, env = "VOLTGATE_MAX_BATCH_STATIONS", default_value_t = 100_000)]
+    pub max_batch_stations: usize,
+
     /// Longest OCPP message accepted; a longer one is answered with a CALLERROR.
     #[arg(long, env = "VOLTGATE_OCPP_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub ocpp_max_message_bytes: usize,
@@ -153,6 +157,7 @@ impl Config {
             call_timeout_secs: 30,
             wait_timeout_secs: 35,
             command_ttl_secs: 60,
+            max_batch_stations: 100_000,
             ocpp_max_message_bytes: 64 * 1024,
             ws_max_frame_bytes: 1024 * 1024,
             api_auth: ApiAuthSettings::default(),

@@ -40,12 +40,12 @@ const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
 #[into_params(parameter_in = Query)]
 pub struct CommandQuery {
     /// Wait (bounded by --wait-timeout-secs) for the station's answer.
-    wait: Option<bool>,
+    pub(super) wait: Option<bool>,
     /// Seconds the command may wait to be sent. Immediate-effect commands
     /// default to --command-ttl-secs and, with ttl given, may be queued for
     /// a station that is not connected; configuration-like ones never
     /// expire unless ttl is given.
-    ttl: Option<u64>,
+    pub(super) ttl: Option<u64>,
 }
 
 /// A command accepted without waiting.
@@ -78,11 +78,38 @@ pub struct WaitEnded {
     description: String,
 }
 
-fn view(command: CommandRecord, wait: Option<WaitEnded>) -> CommandView {
+pub(super) fn view(command: CommandRecord, wait: Option<WaitEnded>) -> CommandView {
     CommandView {
         command: command.as_seen_at(Utc::now()),
         wait,
     }
+}
+
+/// 400 unless `ttl` is absent or within 1 s to 30 days.
+pub(super) fn check_ttl(ttl: Option<u64>) -> Result<(), ApiError> {
+    match ttl {
+        Some(secs) if secs == 0 || secs > MAX_TTL_SECS => Err(invalid(
+            "ttl",
+            format!("must be 1 to {MAX_TTL_SECS} seconds"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// When a command accepted at `now` expires: after `ttl` when given, else
+/// after --command-ttl-secs for an immediate-effect one, else never.
+pub(super) fn expiry(
+    state: &AppState,
+    class: DeliveryClass,
+    ttl: Option<u64>,
+    now: chrono::DateTime<Utc>,
+) -> Option<chrono::DateTime<Utc>> {
+    let ttl = match (ttl, class) {
+        (Some(secs), _) => Duration::from_secs(secs),
+        (None, DeliveryClass::Immediate) => state.command_ttl,
+        (None, DeliveryClass::Configuration) => return None,
+    };
+    chrono::Duration::from_std(ttl).ok().map(|d| now + d)
 }
 
 /// The OCPP version to write the station's command in: the one it is
@@ -113,14 +140,7 @@ async fn submit(
     version: Version,
     query: &CommandQuery,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(ttl) = query.ttl {
-        if ttl == 0 || ttl > MAX_TTL_SECS {
-            return Err(invalid(
-                "ttl",
-                format!("must be 1 to {MAX_TTL_SECS} seconds"),
-            ));
-        }
-    }
+    check_ttl(query.ttl)?;
     let immediate = call.class == DeliveryClass::Immediate;
     if immediate && query.ttl.is_none() && !state.registry.is_connected(id).await {
         crate::metrics::command(operation, "not_connected");
@@ -131,11 +151,6 @@ async fn submit(
         )));
     }
     let now = Utc::now();
-    let ttl = match (query.ttl, immediate) {
-        (Some(secs), _) => Some(Duration::from_secs(secs)),
-        (None, true) => Some(state.command_ttl),
-        (None, false) => None,
-    };
     let mut command = CommandRecord::pending(
         id,
         operation,
@@ -145,7 +160,7 @@ async fn submit(
         call.class,
         now,
     );
-    command.expires_at = ttl.and_then(|ttl| chrono::Duration::from_std(ttl).ok().map(|d| now + d));
+    command.expires_at = expiry(state, call.class, query.ttl, now);
     state.store.create_command(command.clone()).await?;
 
     let wait = query.wait.unwrap_or(false);

@@ -7,6 +7,7 @@
 //! is the one `main` serves.
 
 pub mod auth;
+mod batches;
 mod commands;
 mod delivery;
 pub mod error;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub wait_timeout: Duration,
     /// How long an immediate-effect command may wait to be sent by default.
     pub command_ttl: Duration,
+    /// Most stations one fan-out may target.
+    pub max_batch_stations: usize,
 }
 
 /// Binds the REST listener and returns the server (not yet polled) and the
@@ -66,6 +69,7 @@ pub fn serve(
         max_body_bytes: config.api_max_body_bytes,
         wait_timeout: Duration::from_secs(config.wait_timeout_secs.max(1)),
         command_ttl: Duration::from_secs(config.command_ttl_secs.max(1)),
+        max_batch_stations: config.max_batch_stations.max(1),
     });
     let mut server = HttpServer::new(move || {
         actix_web::App::new()
@@ -127,6 +131,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 resource("/cs/{csId}/setchargingprofile")
                     .route(web::post().to(stations::set_charging_profile)),
             )
+            .service(resource("/commands").route(web::post().to(batches::create)))
+            .service(resource("/commands/{batchId}").route(web::get().to(batches::show)))
             .service(resource("/cs/{csId}/commands").route(web::get().to(commands::list)))
             .service(
                 resource("/cs/{csId}/commands/{commandId}").route(web::get().to(commands::show)),

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{commands, error, fleet, locations, parties, registry, stations, tokens};
+use super::{batches, commands, error, fleet, locations, parties, registry, stations, tokens};
 use crate::store;
 
 #[derive(OpenApi)]
@@ -54,6 +54,8 @@ use crate::store;
         commands::read_installed_certificates,
         commands::show,
         commands::list,
+        batches::create,
+        batches::show,
     ),
     components(schemas(
         error::ErrorBody,
@@ -66,6 +68,7 @@ use crate::store;
         store::CommandStatus,
         store::CommandError,
         store::DeliveryClass,
+        store::BatchRecord,
     ))
 )]
 struct ApiDoc;

@@ -869,6 +869,7 @@ impl Actor for StationActor {
             id: self.station.id.clone(),
             connection: self.connection,
             addr: ctx.address(),
+            version: self.version(),
         };
         let registry = self.engine.registry.clone();
         ctx.spawn(

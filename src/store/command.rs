@@ -228,3 +228,28 @@ mod tests {
         assert!(!is_command_id("../x"));
     }
 }
+
+/// A fan-out: one operation sent to many stations in one call. Each
+/// targeted station has an ordinary command carrying the batch id; the
+/// stations that got none are counted here by reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRecord {
+    /// Its id (same shape as a command id).
+    pub batch_id: String,
+    /// The REST operation (`reset`, `ocpp`, ...).
+    pub operation: String,
+    /// The OCPP action when every command has the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// When it was accepted.
+    pub created_at: DateTime<Utc>,
+    /// Stations that got a command.
+    pub commands: u64,
+    /// Stations that got none, by reason (`NotConnected`, `UnknownStation`,
+    /// `VersionUnknown`, `Untranslatable`).
+    pub skipped: std::collections::BTreeMap<String, u64>,
+    /// The first reason an `Untranslatable` station gave, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untranslatable: Option<String>,
+}

@@ -190,6 +190,17 @@ pub trait CommandStore: Send + Sync {
     async fn update_command(&self, command: CommandRecord) -> StoreResult<()>;
     /// The station's pending commands, oldest first.
     async fn outbox(&self, station_id: &str) -> StoreResult<Vec<CommandRecord>>;
+    /// Stores a fan-out batch with its commands (every station must be
+    /// registered; the caller checked). Durable as a whole when it returns.
+    async fn create_batch(
+        &self,
+        batch: BatchRecord,
+        commands: Vec<CommandRecord>,
+    ) -> StoreResult<()>;
+    /// The batch with this id.
+    async fn batch(&self, batch_id: &str) -> StoreResult<Option<BatchRecord>>;
+    /// The batch's commands in station id order; `page.after` is a station id.
+    async fn batch_commands(&self, batch_id: &str, page: Page) -> StoreResult<Vec<CommandRecord>>;
 }
 
 /// Authorization tokens (RFID cards, app users, ...), keyed by uid.

@@ -13,6 +13,7 @@ use std::hash::{Hash, Hasher};
 use actix::prelude::*;
 
 use crate::metrics::BACKPRESSURE_REJECTIONS;
+use crate::ocpp::Version;
 use crate::station::actor::{Deliver, GoingAway, Replaced, SendCommand, StationActor};
 
 /// Messages a shard may hold before senders are told it is busy.
@@ -43,6 +44,8 @@ pub struct Connect {
     pub connection: ConnectionId,
     /// Its actor.
     pub addr: Addr<StationActor>,
+    /// The OCPP version it speaks.
+    pub version: Version,
 }
 
 /// Unregisters a connection (ignored when a newer one replaced it).
@@ -76,10 +79,15 @@ struct RouteCommand {
 #[rtype(result = "bool")]
 struct IsConnected(String);
 
-/// Ids of the stations connected through this shard.
+/// Ids of the stations connected through this shard, with their versions.
 #[derive(Message)]
-#[rtype(result = "Vec<String>")]
+#[rtype(result = "Vec<(String, Version)>")]
 struct ListConnected;
+
+/// The versions of those of these stations that are connected.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, Version)>")]
+struct VersionsOf(Vec<String>);
 
 /// Tells every station of the shard that the node is going away; answers
 /// how many were told.
@@ -90,7 +98,14 @@ struct CloseAll;
 /// One shard of the registry.
 #[derive(Default)]
 struct Shard {
-    stations: HashMap<String, (ConnectionId, Addr<StationActor>)>,
+    stations: HashMap<String, Entry>,
+}
+
+/// One connected station in a shard.
+struct Entry {
+    connection: ConnectionId,
+    addr: Addr<StationActor>,
+    version: Version,
 }
 
 impl Actor for Shard {
@@ -105,10 +120,15 @@ impl Handler<Connect> for Shard {
     type Result = ();
 
     fn handle(&mut self, msg: Connect, _: &mut Self::Context) {
-        if let Some((old, old_addr)) = self.stations.insert(msg.id, (msg.connection, msg.addr)) {
-            if old != msg.connection {
+        let entry = Entry {
+            connection: msg.connection,
+            addr: msg.addr,
+            version: msg.version,
+        };
+        if let Some(old) = self.stations.insert(msg.id, entry) {
+            if old.connection != msg.connection {
                 // One message to one actor: the replaced connection must hear it.
-                old_addr.do_send(Replaced);
+                old.addr.do_send(Replaced);
             }
         }
     }
@@ -121,7 +141,7 @@ impl Handler<Disconnect> for Shard {
         if self
             .stations
             .get(&msg.id)
-            .is_some_and(|(conn, _)| *conn == msg.connection)
+            .is_some_and(|entry| entry.connection == msg.connection)
         {
             self.stations.remove(&msg.id);
         }
@@ -129,16 +149,16 @@ impl Handler<Disconnect> for Shard {
 }
 
 impl Shard {
-    fn live(&mut self, id: &str) -> Option<&Addr<StationActor>> {
+    fn live(&mut self, id: &str) -> Option<&Entry> {
         // A connection whose Disconnect was lost (full mailbox) is dropped here.
         if self
             .stations
             .get(id)
-            .is_some_and(|(_, addr)| !addr.connected())
+            .is_some_and(|entry| !entry.addr.connected())
         {
             self.stations.remove(id);
         }
-        self.stations.get(id).map(|(_, addr)| addr)
+        self.stations.get(id)
     }
 }
 
@@ -162,8 +182,8 @@ impl Handler<Route> for Shard {
     type Result = Result<(), RouteError>;
 
     fn handle(&mut self, msg: Route, _: &mut Self::Context) -> Self::Result {
-        let addr = self.live(&msg.id).ok_or(RouteError::NotConnected)?;
-        hand_over(addr, msg.deliver)
+        let entry = self.live(&msg.id).ok_or(RouteError::NotConnected)?;
+        hand_over(&entry.addr, msg.deliver)
     }
 }
 
@@ -171,8 +191,8 @@ impl Handler<RouteCommand> for Shard {
     type Result = Result<(), RouteError>;
 
     fn handle(&mut self, msg: RouteCommand, _: &mut Self::Context) -> Self::Result {
-        let addr = self.live(&msg.id).ok_or(RouteError::NotConnected)?;
-        hand_over(addr, msg.command)
+        let entry = self.live(&msg.id).ok_or(RouteError::NotConnected)?;
+        hand_over(&entry.addr, msg.command)
     }
 }
 
@@ -189,9 +209,9 @@ impl Handler<CloseAll> for Shard {
 
     fn handle(&mut self, _: CloseAll, _: &mut Self::Context) -> usize {
         let mut told = 0;
-        for (_, addr) in self.stations.values() {
+        for entry in self.stations.values() {
             // `do_send` ignores a full mailbox: the close must get through.
-            addr.do_send(GoingAway);
+            entry.addr.do_send(GoingAway);
             told += 1;
         }
         told
@@ -199,11 +219,28 @@ impl Handler<CloseAll> for Shard {
 }
 
 impl Handler<ListConnected> for Shard {
-    type Result = Vec<String>;
+    type Result = Vec<(String, Version)>;
 
-    fn handle(&mut self, _: ListConnected, _: &mut Self::Context) -> Vec<String> {
-        self.stations.retain(|_, (_, addr)| addr.connected());
-        self.stations.keys().cloned().collect()
+    fn handle(&mut self, _: ListConnected, _: &mut Self::Context) -> Self::Result {
+        self.stations.retain(|_, entry| entry.addr.connected());
+        self.stations
+            .iter()
+            .map(|(id, entry)| (id.clone(), entry.version))
+            .collect()
+    }
+}
+
+impl Handler<VersionsOf> for Shard {
+    type Result = Vec<(String, Version)>;
+
+    fn handle(&mut self, msg: VersionsOf, _: &mut Self::Context) -> Self::Result {
+        msg.0
+            .into_iter()
+            .filter_map(|id| {
+                let version = self.live(&id)?.version;
+                Some((id, version))
+            })
+            .collect()
     }
 }
 
@@ -237,10 +274,14 @@ impl Registry {
         (Registry { shards }, ShardThreads(threads))
     }
 
-    fn shard(&self, id: &str) -> &Addr<Shard> {
+    fn shard_index(&self, id: &str) -> usize {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         id.hash(&mut hasher);
-        &self.shards[(hasher.finish() % self.shards.len() as u64) as usize]
+        (hasher.finish() % self.shards.len() as u64) as usize
+    }
+
+    fn shard(&self, id: &str) -> &Addr<Shard> {
+        &self.shards[self.shard_index(id)]
     }
 
     /// Registers a connection, waiting for room in the shard's mailbox.
@@ -306,11 +347,35 @@ impl Registry {
 
     /// Ids of all connected stations, sorted.
     pub async fn connected(&self) -> Vec<String> {
-        let mut ids = Vec::new();
+        self.connected_versions()
+            .await
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// All connected stations with the version each speaks, sorted by id.
+    pub async fn connected_versions(&self) -> Vec<(String, Version)> {
+        let mut stations = Vec::new();
         for shard in &self.shards {
-            ids.extend(shard.send(ListConnected).await.unwrap_or_default());
+            stations.extend(shard.send(ListConnected).await.unwrap_or_default());
         }
-        ids.sort();
-        ids
+        stations.sort_by(|a, b| a.0.cmp(&b.0));
+        stations
+    }
+
+    /// The versions of those of `ids` that are connected (one message per shard).
+    pub async fn versions_of(&self, ids: &[String]) -> HashMap<String, Version> {
+        let mut by_shard: Vec<Vec<String>> = vec![Vec::new(); self.shards.len()];
+        for id in ids {
+            by_shard[self.shard_index(id)].push(id.clone());
+        }
+        let mut versions = HashMap::with_capacity(ids.len());
+        for (shard, ids) in self.shards.iter().zip(by_shard) {
+            if !ids.is_empty() {
+                versions.extend(shard.send(VersionsOf(ids)).await.unwrap_or_default());
+            }
+        }
+        versions
     }
 }

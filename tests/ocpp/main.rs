@@ -2,6 +2,7 @@
 //! stations (tokio-tungstenite), real HTTP calls. Nothing is judged by
 //! wall-clock time; every wait is bounded so a bug fails instead of hanging.
 
+mod batches;
 mod client;
 #[allow(dead_code)]
 #[path = "../api/common.rs"]

@@ -1226,3 +1226,84 @@ pub async fn pending_commands_survive_reopen(mut fx: Fixture) {
     fx.reopen().await;
     assert_eq!(fx.store.outbox("CS1").await.unwrap(), vec![configuration]);
 }
+
+pub async fn batches_keep_their_commands_in_station_order(fx: Fixture) {
+    let ids = ["S2", "S1", "S3"];
+    for id in ids {
+        registered(&fx, id).await;
+    }
+    let batch = BatchRecord {
+        batch_id: new_command_id(t(1)),
+        operation: "reset".into(),
+        action: Some("Reset".into()),
+        created_at: t(1),
+        commands: 3,
+        skipped: BTreeMap::from([("NotConnected".to_owned(), 2)]),
+        untranslatable: None,
+    };
+    let commands: Vec<CommandRecord> = ids
+        .iter()
+        .map(|id| {
+            let mut c = command(id, 1, "Reset");
+            c.batch_id = Some(batch.batch_id.clone());
+            c
+        })
+        .collect();
+    fx.store
+        .create_batch(batch.clone(), commands.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.store.batch(&batch.batch_id).await.unwrap(),
+        Some(batch.clone())
+    );
+    assert_eq!(
+        fx.store
+            .batch("0000000000000000000000000000")
+            .await
+            .unwrap(),
+        None
+    );
+    let stations = |records: Vec<CommandRecord>| {
+        records
+            .into_iter()
+            .map(|c| c.station_id)
+            .collect::<Vec<_>>()
+    };
+    let all = fx
+        .store
+        .batch_commands(&batch.batch_id, page(0, 10))
+        .await
+        .unwrap();
+    assert_eq!(stations(all), vec!["S1", "S2", "S3"]);
+    let rest = fx
+        .store
+        .batch_commands(&batch.batch_id, after("S1", 0, 1))
+        .await
+        .unwrap();
+    assert_eq!(stations(rest), vec!["S2"]);
+    // Each is an ordinary command of its station, in its outbox.
+    for c in &commands {
+        assert_eq!(
+            fx.store.outbox(&c.station_id).await.unwrap(),
+            vec![c.clone()]
+        );
+    }
+    let mut settled = commands[0].clone();
+    settled.settle(
+        CommandStatus::Accepted,
+        Some(json!({"status": "Accepted"})),
+        None,
+        t(2),
+    );
+    fx.store.update_command(settled.clone()).await.unwrap();
+    let seen = fx
+        .store
+        .batch_commands(&batch.batch_id, page(0, 10))
+        .await
+        .unwrap();
+    assert!(
+        seen.contains(&settled),
+        "the batch view reads the commands as they are now"
+    );
+}

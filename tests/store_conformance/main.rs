@@ -94,6 +94,7 @@ macro_rules! every_case {
                 commands_keep_their_outbox_and_list_newest_first,
                 commands_need_a_station_and_an_existing_record,
                 pending_commands_survive_reopen,
+                batches_keep_their_commands_in_station_order,
             ]
         );
     };

@@ -80,6 +80,87 @@ pub fn plan<O: Operation>(
     checked(version, action, payload)
 }
 
+/// Plans the typed operation named `name` (its REST name, e.g. `reset`)
+/// from its JSON body; returns the operation's static name with the CALL.
+/// For callers that name the operation in data (the fan-out).
+pub fn plan_named(
+    name: &str,
+    body: &Value,
+    version: Version,
+    numbers: &mut dyn FnMut() -> i32,
+) -> Result<(&'static str, Call), Untranslatable> {
+    fn with<O: Operation>(
+        body: &Value,
+        version: Version,
+        numbers: &mut dyn FnMut() -> i32,
+    ) -> Result<(&'static str, Call), Untranslatable> {
+        let body = if body.is_null() {
+            serde_json::json!({})
+        } else {
+            body.clone()
+        };
+        let operation: O = serde_path_to_error::deserialize(body)
+            .map_err(|e| Untranslatable(format!("invalid payload for {}: {e}", O::NAME)))?;
+        Ok((O::NAME, plan(&operation, version, numbers)?))
+    }
+    match name {
+        reset::Reset::NAME => with::<reset::Reset>(body, version, numbers),
+        remote_start::RemoteStart::NAME => {
+            with::<remote_start::RemoteStart>(body, version, numbers)
+        }
+        remote_stop::RemoteStop::NAME => with::<remote_stop::RemoteStop>(body, version, numbers),
+        unlock::Unlock::NAME => with::<unlock::Unlock>(body, version, numbers),
+        availability::Availability::NAME => {
+            with::<availability::Availability>(body, version, numbers)
+        }
+        clear_cache::ClearCache::NAME => with::<clear_cache::ClearCache>(body, version, numbers),
+        configuration::ReadConfiguration::NAME => {
+            with::<configuration::ReadConfiguration>(body, version, numbers)
+        }
+        firmware::Firmware::NAME => with::<firmware::Firmware>(body, version, numbers),
+        logs::Logs::NAME => with::<logs::Logs>(body, version, numbers),
+        reservations::Reserve::NAME => with::<reservations::Reserve>(body, version, numbers),
+        reservations::CancelReservation::NAME => {
+            with::<reservations::CancelReservation>(body, version, numbers)
+        }
+        charging_profiles::ClearProfiles::NAME => {
+            with::<charging_profiles::ClearProfiles>(body, version, numbers)
+        }
+        charging_profiles::ReadProfiles::NAME => {
+            with::<charging_profiles::ReadProfiles>(body, version, numbers)
+        }
+        charging_profiles::CompositeSchedule::NAME => {
+            with::<charging_profiles::CompositeSchedule>(body, version, numbers)
+        }
+        installed_certificates::ReadInstalledCertificates::NAME => {
+            with::<installed_certificates::ReadInstalledCertificates>(body, version, numbers)
+        }
+        other => Err(Untranslatable(format!(
+            "unknown operation {other:?}; operations: ocpp, {}",
+            TYPED.join(", ")
+        ))),
+    }
+}
+
+/// The typed operations' names, as `plan_named` takes them.
+pub const TYPED: &[&str] = &[
+    "reset",
+    "remote-start",
+    "remote-stop",
+    "unlock",
+    "availability",
+    "clear-cache",
+    "configuration-read",
+    "firmware",
+    "logs",
+    "reserve",
+    "cancel-reservation",
+    "charging-profiles-clear",
+    "charging-profiles-read",
+    "composite-schedule",
+    "installed-certificates-read",
+];
+
 /// `payload` as the CALL of `action`, when the action is one a CSMS may
 /// send to `version` and the payload fits its request schema.
 pub fn checked(version: Version, action: &str, payload: Value) -> Result<Call, Untranslatable> {
@@ -143,6 +224,47 @@ pub(crate) fn put<T: serde::Serialize>(payload: &mut Value, field: &str, value: 
 /// An RFC 3339 timestamp as OCPP writes it.
 pub(crate) fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_typed_name_plans_its_operation() {
+        let bodies = serde_json::json!({
+            "reset": {"type": "Hard"},
+            "remote-start": {"idToken": "T"},
+            "remote-stop": {"transactionId": "1"},
+            "unlock": {"evseId": 1, "connectorId": 1},
+            "availability": {"operative": true},
+            "clear-cache": null,
+            "configuration-read": {},
+            "firmware": {"location": "https://x/fw", "retrieveDate": "2026-12-01T00:00:00Z"},
+            "logs": {"remoteLocation": "https://x/logs"},
+            "reserve": {"idToken": "T", "expiryDate": "2026-12-01T00:00:00Z", "evseId": 1},
+            "cancel-reservation": {"reservationId": 1},
+            "charging-profiles-clear": {},
+            "charging-profiles-read": {},
+            "composite-schedule": {"duration": 60},
+            "installed-certificates-read": {"types": ["CSMSRootCertificate"]},
+        });
+        for name in TYPED {
+            let (planned_name, _) = plan_named(name, &bodies[name], Version::V201, &mut || 1)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(planned_name, *name);
+        }
+        let unknown = plan_named("explode", &Value::Null, Version::V16, &mut || 1).unwrap_err();
+        assert!(unknown.0.contains("operations: ocpp, reset"), "{unknown}");
+        let bad = plan_named(
+            "reset",
+            &serde_json::json!({"type": 3}),
+            Version::V16,
+            &mut || 1,
+        )
+        .unwrap_err();
+        assert!(bad.0.contains("type"), "{bad}");
+    }
 }
 
 #[cfg(test)]

@@ -60,8 +60,9 @@ impl Operation for Reserve {
     }
 }
 
-/// A reservation to cancel (from the path).
-#[derive(Debug, Deserialize)]
+/// A reservation to cancel (from the path; in a fan-out, `{reservationId}`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CancelReservation {
     /// The reservation id ReserveNow carried.
     pub reservation_id: i64,
@@ -100,7 +101,7 @@ mod tests {
             v201.unwrap().payload,
             json!({"id": 7, "expiryDateTime": "2026-12-01T12:00:00.000Z", "idToken": {"idToken": "T", "type": "Central"}, "evseId": 1})
         );
-        let [v16, v201] = both::<CancelReservation>(json!({"reservation_id": 7}));
+        let [v16, v201] = both::<CancelReservation>(json!({"reservationId": 7}));
         assert_eq!(v16.unwrap().payload, json!({"reservationId": 7}));
         assert_eq!(v201.unwrap().action, "CancelReservation");
     }

@@ -8,8 +8,12 @@ use async_trait::async_trait;
 use redb::ReadableTable;
 
 use super::stations::require_station;
-use super::{backend, decode, encode, RedbStore, COMMANDS, OUTBOX};
-use crate::store::{CommandFilter, CommandRecord, CommandStore, Page, StoreError, StoreResult};
+use super::{
+    backend, decode, encode, get_one, put_one, RedbStore, BATCHES, BATCH_MEMBERS, COMMANDS, OUTBOX,
+};
+use crate::store::{
+    BatchRecord, CommandFilter, CommandRecord, CommandStore, Page, StoreError, StoreResult,
+};
 
 #[async_trait]
 impl CommandStore for RedbStore {
@@ -117,6 +121,76 @@ impl CommandStore for RedbStore {
                 let (key, _) = entry.map_err(backend)?;
                 let (_, id) = key.value();
                 if let Some(value) = commands.get((station, id)).map_err(backend)? {
+                    out.push(decode(value.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn create_batch(
+        &self,
+        batch: BatchRecord,
+        commands: Vec<CommandRecord>,
+    ) -> StoreResult<()> {
+        // One write job: the whole batch lands in one transaction (one fsync).
+        self.write("create_batch", move |txn| {
+            put_one(txn, BATCHES, &batch.batch_id, &batch)?;
+            let mut table = txn.open_table(COMMANDS).map_err(backend)?;
+            let mut outbox = txn.open_table(OUTBOX).map_err(backend)?;
+            let mut members = txn.open_table(BATCH_MEMBERS).map_err(backend)?;
+            for command in &commands {
+                let key = (command.station_id.as_str(), command.id.as_str());
+                let bytes = encode(command)?;
+                table.insert(key, bytes.as_slice()).map_err(backend)?;
+                if !command.status.is_final() {
+                    outbox.insert(key, 0u8).map_err(backend)?;
+                }
+                members
+                    .insert(
+                        (batch.batch_id.as_str(), command.station_id.as_str()),
+                        command.id.as_str(),
+                    )
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn batch(&self, batch_id: &str) -> StoreResult<Option<BatchRecord>> {
+        let batch_id = batch_id.to_owned();
+        self.read("batch", move |txn| get_one(txn, BATCHES, &batch_id))
+            .await
+    }
+
+    async fn batch_commands(&self, batch_id: &str, page: Page) -> StoreResult<Vec<CommandRecord>> {
+        let batch_id = batch_id.to_owned();
+        self.read("batch_commands", move |txn| {
+            let members = txn.open_table(BATCH_MEMBERS).map_err(backend)?;
+            let commands = txn.open_table(COMMANDS).map_err(backend)?;
+            let batch = batch_id.as_str();
+            let start = match page.after.as_deref() {
+                Some(after) => Bound::Excluded((batch, after)),
+                None => Bound::Included((batch, "")),
+            };
+            let rows = members
+                .range::<(&str, &str)>((start, Bound::Unbounded))
+                .map_err(backend)?
+                .take_while(|entry| match entry {
+                    Ok((key, _)) => key.value().0 == batch,
+                    Err(_) => true,
+                });
+            let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
+            let mut out = Vec::new();
+            for entry in rows.skip(offset).take(page.limit as usize) {
+                let (key, command_id) = entry.map_err(backend)?;
+                let (_, station) = key.value();
+                if let Some(value) = commands
+                    .get((station, command_id.value()))
+                    .map_err(backend)?
+                {
                     out.push(decode(value.value())?);
                 }
             }

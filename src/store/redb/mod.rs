@@ -71,6 +71,11 @@ pub(crate) const COMMANDS: TableDefinition<(&str, &str), Bytes> =
     TableDefinition::new("station_commands");
 /// (station, command id) of every pending command: the station's outbox.
 pub(crate) const OUTBOX: TableDefinition<(&str, &str), u8> = TableDefinition::new("station_outbox");
+/// Batch id → batch record.
+pub(crate) const BATCHES: TableDefinition<&str, Bytes> = TableDefinition::new("command_batches");
+/// (batch id, station) → the station's command id.
+pub(crate) const BATCH_MEMBERS: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("batch_members");
 /// Named counters (the 1.6 transaction id).
 pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// (station, transaction, seq_no, index within the event) → meter value.
@@ -235,6 +240,8 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     txn.open_table(COUNTERS).map_err(backend)?;
     txn.open_table(COMMANDS).map_err(backend)?;
     txn.open_table(OUTBOX).map_err(backend)?;
+    txn.open_table(BATCHES).map_err(backend)?;
+    txn.open_table(BATCH_MEMBERS).map_err(backend)?;
     txn.commit().map_err(backend)
 }
 

@@ -4,10 +4,16 @@
 //! change together in one logged batch.
 
 use async_trait::async_trait;
+use futures_util::{StreamExt, TryStreamExt};
 
 use super::pages::Pages;
-use super::{from_json, to_json, ScyllaStore};
-use crate::store::{CommandFilter, CommandRecord, CommandStore, Page, StoreError, StoreResult};
+use super::{from_json, to_json, ScyllaStore, BACKEND};
+use crate::store::{
+    timed, BatchRecord, CommandFilter, CommandRecord, CommandStore, Page, StoreError, StoreResult,
+};
+
+/// Commands of a batch written at once (each its own logged batch).
+const BATCH_WRITES_IN_FLIGHT: usize = 64;
 
 #[async_trait]
 impl CommandStore for ScyllaStore {
@@ -110,6 +116,87 @@ impl CommandStore for ScyllaStore {
                 // An entry whose record is gone (never in practice) is skipped.
                 if let Some((record,)) = self
                     .row::<(String,)>(&self.statements.command_get, (station_id, id.as_str()))
+                    .await?
+                {
+                    out.push(from_json(&record)?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn create_batch(
+        &self,
+        batch: BatchRecord,
+        commands: Vec<CommandRecord>,
+    ) -> StoreResult<()> {
+        // Not bounded by the call budget as a whole: a batch of 100,000 is
+        // many requests, each bounded by the request timeout.
+        timed(BACKEND, "create_batch", async {
+            self.execute(
+                &self.statements.batch_put,
+                (batch.batch_id.as_str(), to_json(&batch)?),
+            )
+            .await?;
+            let batch_id = batch.batch_id.as_str();
+            let writes = commands.into_iter().map(|command| async move {
+                let (station, id) = (command.station_id.as_str(), command.id.as_str());
+                self.batch(
+                    &self.statements.command_in_batch,
+                    (
+                        (station, id, to_json(&command)?),
+                        (station, id),
+                        (batch_id, station, id),
+                    ),
+                )
+                .await
+            });
+            futures_util::stream::iter(writes)
+                .buffer_unordered(BATCH_WRITES_IN_FLIGHT)
+                .try_collect::<Vec<()>>()
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn batch(&self, batch_id: &str) -> StoreResult<Option<BatchRecord>> {
+        self.call("batch", async {
+            self.row::<(String,)>(&self.statements.batch_get, (batch_id,))
+                .await?
+                .map(|(record,)| from_json(&record))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn batch_commands(&self, batch_id: &str, page: Page) -> StoreResult<Vec<CommandRecord>> {
+        self.call("batch_commands", async {
+            let wanted = page.offset.saturating_add(u64::from(page.limit));
+            let mut members: Pages<(String, String)> = match page.after.as_deref() {
+                Some(after) => Pages::new(
+                    &self.statements.batch_members_after,
+                    &(batch_id, after),
+                    wanted,
+                )?,
+                None => Pages::new(&self.statements.batch_members_of, &(batch_id,), wanted)?,
+            };
+            let mut out = Vec::new();
+            let mut skipped = 0u64;
+            while out.len() < page.limit as usize {
+                let Some((station, command_id)) = members.next(self).await? else {
+                    break;
+                };
+                if skipped < page.offset {
+                    skipped += 1;
+                    continue;
+                }
+                if let Some((record,)) = self
+                    .row::<(String,)>(
+                        &self.statements.command_get,
+                        (station.as_str(), command_id.as_str()),
+                    )
                     .await?
                 {
                     out.push(from_json(&record)?);

@@ -53,7 +53,7 @@ use statements::Statements;
 use super::{timed, Delivery, DeliveryStatus, Store, StoreError, StoreResult};
 
 /// The backend's name (metrics, logs).
-const BACKEND: &str = "scylla";
+pub(crate) const BACKEND: &str = "scylla";
 /// A whole store call may take this many request timeouts (a call is a few
 /// requests, an LWT retried after a lost race a few more).
 const CALL_BUDGET_IN_REQUESTS: u32 = 3;

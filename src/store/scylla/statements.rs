@@ -25,6 +25,8 @@ macro_rules! statements {
             pub command_open: Batch,
             /// Command record updated + outbox entry removed, in one logged batch.
             pub command_settle: Batch,
+            /// Command record + outbox entry + batch member, in one logged batch.
+            pub command_in_batch: Batch,
         }
 
         /// (name, idempotent, text) of every single statement.
@@ -41,6 +43,7 @@ macro_rules! statements {
                     location_put: Batch::new(BatchType::Logged),
                     command_open: Batch::new(BatchType::Logged),
                     command_settle: Batch::new(BatchType::Logged),
+                    command_in_batch: Batch::new(BatchType::Logged),
                 };
                 prepared.token_put = logged(&[&prepared.token_upsert, &prepared.directory_insert]);
                 prepared.token_delete = logged(&[&prepared.token_remove, &prepared.directory_delete]);
@@ -50,6 +53,11 @@ macro_rules! statements {
                     logged(&[&prepared.command_put, &prepared.outbox_insert]);
                 prepared.command_settle =
                     logged(&[&prepared.command_put, &prepared.outbox_delete]);
+                prepared.command_in_batch = logged(&[
+                    &prepared.command_put,
+                    &prepared.outbox_insert,
+                    &prepared.batch_member_put,
+                ]);
                 Ok(prepared)
             }
         }
@@ -169,6 +177,17 @@ statements! {
         "DELETE FROM station_outbox WHERE station_id = ? AND command_id = ?";
     outbox_of, true,
         "SELECT command_id FROM station_outbox WHERE station_id = ?";
+
+    batch_put, true,
+        "INSERT INTO command_batches (batch_id, record) VALUES (?, ?)";
+    batch_get, true,
+        "SELECT record FROM command_batches WHERE batch_id = ?";
+    batch_member_put, true,
+        "INSERT INTO batch_members (batch_id, station_id, command_id) VALUES (?, ?, ?)";
+    batch_members_of, true,
+        "SELECT station_id, command_id FROM batch_members WHERE batch_id = ?";
+    batch_members_after, true,
+        "SELECT station_id, command_id FROM batch_members WHERE batch_id = ? AND station_id > ?";
 
     id_block_get, true,
         "SELECT next_id FROM id_blocks WHERE name = ?";
