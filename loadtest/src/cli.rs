@@ -50,6 +50,9 @@ pub enum Scenario {
     Charge,
     /// REST commands (trigger / reconfigure) fanned out at `--rate`.
     Commands,
+    /// One `POST /commands` fan-out (a TriggerMessage) to every station,
+    /// repeated until `--duration` has passed.
+    Batch,
     /// Closed-loop heartbeats: throughput and round-trip times.
     Heartbeat,
     /// Connected and booted, heartbeats at the server's interval: memory.
@@ -59,11 +62,17 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    /// Whether the scenario drives REST commands (and so measures them).
+    pub fn sends_commands(self) -> bool {
+        matches!(self, Scenario::Commands | Scenario::Batch)
+    }
+
     /// The name used on the command line and in the report.
     pub fn as_str(self) -> &'static str {
         match self {
             Scenario::Charge => "charge",
             Scenario::Commands => "commands",
+            Scenario::Batch => "batch",
             Scenario::Heartbeat => "heartbeat",
             Scenario::Idle => "idle",
             Scenario::Storm => "storm",

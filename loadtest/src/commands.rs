@@ -147,6 +147,12 @@ async fn run(shared: &Arc<Shared>, plan: &Plan) {
     // Every answer in...
     let _all = permits.acquire_many(concurrency as u32).await;
     // ... and every accepted command's CALL at its station, or given up on.
+    await_deliveries(stats).await;
+}
+
+/// Waits (at most [`DRAIN`]) until every accepted command's CALL has
+/// reached its station; counts the ones that did not.
+async fn await_deliveries(stats: &crate::stats::Stats) {
     let deadline = Instant::now() + DRAIN;
     while stats.commands_delivered.get() < stats.commands_http_ok.get() && Instant::now() < deadline
     {
@@ -165,6 +171,116 @@ async fn run(shared: &Arc<Shared>, plan: &Plan) {
                 "{missing} CALLs did not reach their station within {DRAIN:?} of the last answer"
             )
         });
+    }
+}
+
+/// What the `batch` scenario sends.
+#[derive(Debug, Clone)]
+pub struct BatchPlan {
+    /// REST base URL.
+    pub api_url: String,
+    /// The fleet's station id prefix (the batch selects its stations by it).
+    pub id_prefix: String,
+    /// Batches go out, one after the other, until this has passed (at least one).
+    pub duration: Duration,
+    /// `?wait=true`: also time the aggregate answer.
+    pub wait: bool,
+}
+
+/// Sends fan-outs of TriggerMessage(StatusNotification) to every connected
+/// station of the fleet, each once the previous one's CALLs have arrived
+/// (bounded), then marks the driver done. Every station's request → CALL
+/// time counts from the POST's start; with `--wait` the aggregate answer's
+/// time is recorded once per batch.
+pub async fn drive_batch(shared: Arc<Shared>, plan: BatchPlan) {
+    run_batches(&shared, &plan).await;
+    shared.stats.commands_done.store(true, Ordering::Relaxed);
+}
+
+async fn run_batches(shared: &Arc<Shared>, plan: &BatchPlan) {
+    let stats = &shared.stats;
+    let client = match reqwest::Client::builder().timeout(HTTP_TIMEOUT).build() {
+        Ok(client) => client,
+        Err(e) => {
+            stats.error(ErrorKind::HttpFailed);
+            stats.note(ErrorKind::HttpFailed, || format!("HTTP client: {e}"));
+            return;
+        }
+    };
+    let url = format!(
+        "{}/commands{}",
+        plan.api_url,
+        if plan.wait { "?wait=true" } else { "" }
+    );
+    let body = json!({
+        "select": {"connected": true, "idPrefix": plan.id_prefix},
+        "operation": "ocpp",
+        "action": "TriggerMessage",
+        "payload": {"requestedMessage": "StatusNotification"},
+    })
+    .to_string();
+    let stations = shared.stations.len();
+    let started = Instant::now();
+    for seq in 0u64.. {
+        let at = Instant::now();
+        for local in 0..stations {
+            shared.probes.push(local, seq, at);
+        }
+        stats.commands_sent.add(stations as u64);
+        let answer = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        let status = answer.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
+        let json: Option<Value> = match answer {
+            Ok(response) if status == 200 || status == 202 => response
+                .bytes()
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok()),
+            Ok(_) => None,
+            Err(e) => {
+                stats.error(ErrorKind::HttpFailed);
+                stats.note(ErrorKind::HttpFailed, || format!("POST {url}: {e}"));
+                None
+            }
+        };
+        let Some(json) = json else {
+            if status != 0 {
+                stats.error(ErrorKind::HttpError);
+                stats.note(ErrorKind::HttpError, || {
+                    format!("POST {url}: HTTP {status}")
+                });
+            }
+            for local in 0..stations {
+                shared.probes.remove(local, seq);
+            }
+            return;
+        };
+        let accepted = json["commands"]
+            .as_u64()
+            .or_else(|| json["stations"].as_u64())
+            .unwrap_or(0);
+        stats.commands_http_ok.add(accepted);
+        if plan.wait {
+            stats.command_to_answer.record(0, at.elapsed());
+            stats
+                .commands_answered
+                .add(json["counts"]["Accepted"].as_u64().unwrap_or(0));
+        }
+        await_deliveries(stats).await;
+        // Stations the batch did not reach keep no stale note.
+        for local in 0..stations {
+            shared.probes.remove(local, seq);
+        }
+        let incomplete = stats.commands_delivered.get() < stats.commands_http_ok.get();
+        if incomplete || started.elapsed() >= plan.duration {
+            // After a batch with missing CALLs (counted), the next one
+            // would be judged against the same shortfall: stop.
+            return;
+        }
     }
 }
 

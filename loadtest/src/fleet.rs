@@ -118,7 +118,7 @@ impl Fleet {
         let mode = match args.scenario {
             Scenario::Charge => Mode::Charge,
             Scenario::Heartbeat => Mode::HeartbeatLoop,
-            Scenario::Commands | Scenario::Idle | Scenario::Storm => Mode::Idle,
+            Scenario::Commands | Scenario::Batch | Scenario::Idle | Scenario::Storm => Mode::Idle,
         };
         let profile = Arc::new(Profile {
             mode,
@@ -131,8 +131,8 @@ impl Fleet {
         let stats = Stats::default();
         stats
             .commands_done
-            .store(args.scenario != Scenario::Commands, Ordering::Relaxed);
-        let probes = if args.scenario == Scenario::Commands {
+            .store(!args.scenario.sends_commands(), Ordering::Relaxed);
+        let probes = if args.scenario.sends_commands() {
             Probes::new(stations.len())
         } else {
             Probes::default()
@@ -197,6 +197,15 @@ impl Fleet {
                 }
             })
         };
+        let batch = (shared.scenario == Scenario::Batch).then(|| {
+            let plan = commands::BatchPlan {
+                api_url: args.api_url.trim_end_matches('/').to_owned(),
+                id_prefix: args.id_prefix.clone(),
+                duration: args.duration(),
+                wait: args.wait,
+            };
+            tokio::spawn(commands::drive_batch(shared.clone(), plan))
+        });
         let commands = (shared.scenario == Scenario::Commands).then(|| {
             let plan = commands::Plan {
                 api_url: args.api_url.trim_end_matches('/').to_owned(),
@@ -211,6 +220,7 @@ impl Fleet {
             };
             tokio::spawn(commands::drive(shared.clone(), plan))
         });
+        let commands = commands.or(batch);
         self.phase.send_replace(Phase::Measure);
         self.measure = Some(Measure {
             ticker,

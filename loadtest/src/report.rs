@@ -287,7 +287,7 @@ impl Report {
                 reboot_ms: summary(&r.reboot),
             }
         });
-        let commands = (args.scenario == Scenario::Commands).then(|| Commands {
+        let commands = args.scenario.sends_commands().then(|| Commands {
             sent: r.commands.sent,
             sent_per_sec: per_sec(r.commands.sent, secs),
             http_ok: r.commands.http_ok,
@@ -298,7 +298,7 @@ impl Report {
             request_to_answer_ms: summary(&r.command_to_answer),
         });
         let (timeline_of, charted) = match args.scenario {
-            Scenario::Commands => ("request_to_call", &r.command_to_call),
+            Scenario::Commands | Scenario::Batch => ("request_to_call", &r.command_to_call),
             Scenario::Storm => ("reboot", &r.reboot),
             Scenario::Charge | Scenario::Heartbeat | Scenario::Idle => ("round_trip", &r.rtt),
         };

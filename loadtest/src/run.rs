@@ -75,6 +75,9 @@ fn check(args: &RunArgs) -> anyhow::Result<()> {
     if args.compare_reference && args.scenario != Scenario::Heartbeat {
         bail!("--compare-reference is for the heartbeat scenario");
     }
+    if args.scenario == Scenario::Batch && args.stations > args.per_process {
+        bail!("the batch scenario times every station from one process: --stations must not exceed --per-process");
+    }
     if args.scenario == Scenario::Commands && args.rate <= 0.0 {
         bail!("--rate must be positive for the commands scenario");
     }
@@ -213,14 +216,14 @@ async fn run_fleet(
         let now = Instant::now();
         let done = match args.scenario {
             Scenario::Storm => p.rebooted >= booted_at_start || now >= end,
-            Scenario::Commands if now >= end + COMMANDS_GRACE => {
+            Scenario::Commands | Scenario::Batch if now >= end + COMMANDS_GRACE => {
                 notes.push(format!(
                     "commands: still waiting for answers {}s after --duration; stopped",
                     COMMANDS_GRACE.as_secs()
                 ));
                 true
             }
-            Scenario::Commands => p.commands_done,
+            Scenario::Commands | Scenario::Batch => p.commands_done,
             Scenario::Charge | Scenario::Heartbeat | Scenario::Idle => now >= end,
         };
         if done {

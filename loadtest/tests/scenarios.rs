@@ -246,6 +246,35 @@ async fn commands_with_wait_reach_every_station() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_reaches_every_station_in_one_request() {
+    let server = Voltgate::start();
+    let extra = ["--duration", "0.1", "--wait"];
+    let report = run(server.args("batch", &extra)).await;
+    assert_clean_fleet(&report);
+    let commands = report.commands.as_ref().expect("command figures");
+    let stations = u64::from(STATIONS);
+    // Batches go out back to back until --duration has passed.
+    let batches = commands.sent / stations;
+    assert!(
+        batches >= 1 && commands.sent % stations == 0,
+        "{commands:?}"
+    );
+    assert_eq!(commands.http_ok, commands.sent, "every station targeted");
+    assert_eq!(
+        commands.delivered, commands.sent,
+        "every CALL reached its station"
+    );
+    assert_eq!(
+        commands.answered,
+        Some(commands.sent),
+        "every station answered"
+    );
+    let to_call = commands.request_to_call_ms.as_ref().expect("timed");
+    let to_answer = commands.request_to_answer_ms.as_ref().expect("timed");
+    assert_eq!((to_call.count, to_answer.count), (commands.sent, batches));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storm_drops_every_connection_and_the_fleet_boots_again() {
     let server = Voltgate::start();
     let extra = [
