@@ -104,6 +104,26 @@ pub struct CommandRecord {
     /// The fan-out batch it belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<String>,
+    /// What the station reported on it afterwards (firmware and log
+    /// status notifications), oldest first, at most [`MAX_PROGRESS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub progress: Vec<CommandProgress>,
+    /// The transaction a remote start caused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+}
+
+/// Progress reports kept per command (the oldest go first).
+pub const MAX_PROGRESS: usize = 32;
+
+/// One progress report on a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandProgress {
+    /// The status the station reported (Downloading, Installed, Uploaded, ...).
+    pub status: String,
+    /// When it arrived.
+    pub at: DateTime<Utc>,
 }
 
 impl CommandRecord {
@@ -133,7 +153,16 @@ impl CommandRecord {
             updated_at: now,
             expires_at: None,
             batch_id: None,
+            progress: Vec::new(),
+            transaction_id: None,
         }
+    }
+
+    /// Adds a progress report, dropping the oldest beyond the bound.
+    pub fn report_progress(&mut self, status: String, at: DateTime<Utc>) {
+        self.progress.push(CommandProgress { status, at });
+        let excess = self.progress.len().saturating_sub(MAX_PROGRESS);
+        self.progress.drain(..excess);
     }
 
     /// True when it is still pending and its expiry has passed.

@@ -492,3 +492,141 @@ async fn queued_configuration_commands_survive_a_restart() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn firmware_and_log_progress_reach_the_command_that_asked() {
+    let s = crate::common::start().await;
+    // 2.0.1: by requestId.
+    let mut cs = booted(&s, "CS201", Version::V201).await;
+    let waited = spawn_post(
+        &s,
+        "/api/v0/cs/CS201/firmware?wait=true",
+        json!({"location": "https://fw.example/v2.bin", "retrieveDate": "2026-12-02T00:00:00Z"}),
+    );
+    let sent = answer(
+        &mut cs,
+        Version::V201,
+        "UpdateFirmware",
+        json!({"status": "Accepted"}),
+    )
+    .await;
+    let command_id = waited.await.unwrap().body["commandId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request_id = sent["requestId"].clone();
+    for status in ["Downloading", "Downloaded", "Installed"] {
+        cs.ok(
+            "FirmwareStatusNotification",
+            json!({"status": status, "requestId": request_id}),
+        )
+        .await;
+    }
+    let command = s
+        .get(&format!("/api/v0/cs/CS201/commands/{command_id}"))
+        .await
+        .body;
+    let progress: Vec<&str> = command["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(progress, ["Downloading", "Downloaded", "Installed"]);
+
+    // 1.6: the newest diagnostics upload the station accepted.
+    let mut cs = booted(&s, "CS16", Version::V16).await;
+    let waited = spawn_post(
+        &s,
+        "/api/v0/cs/CS16/logs?wait=true",
+        json!({"remoteLocation": "https://logs.example/up"}),
+    );
+    answer(
+        &mut cs,
+        Version::V16,
+        "GetDiagnostics",
+        json!({"fileName": "diag.zip"}),
+    )
+    .await;
+    let command_id = waited.await.unwrap().body["commandId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cs.ok(
+        "DiagnosticsStatusNotification",
+        json!({"status": "Uploading"}),
+    )
+    .await;
+    cs.ok(
+        "DiagnosticsStatusNotification",
+        json!({"status": "Uploaded"}),
+    )
+    .await;
+    let command = s
+        .get(&format!("/api/v0/cs/CS16/commands/{command_id}"))
+        .await
+        .body;
+    assert_eq!(command["progress"][1]["status"], "Uploaded", "{command}");
+}
+
+#[actix_web::test]
+async fn a_remote_start_is_linked_to_the_transaction_it_caused() {
+    let s = crate::common::start().await;
+    let mut cs = booted(&s, "CS201", Version::V201).await;
+    let waited = spawn_post(
+        &s,
+        "/api/v0/cs/CS201/remote-start?wait=true",
+        json!({"idToken": "APP1", "evseId": 1}),
+    );
+    let sent = answer(
+        &mut cs,
+        Version::V201,
+        "RequestStartTransaction",
+        json!({"status": "Accepted"}),
+    )
+    .await;
+    let command_id = waited.await.unwrap().body["commandId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cs.ok("TransactionEvent", json!({
+        "eventType": "Started", "timestamp": "2026-12-01T10:00:00Z", "triggerReason": "RemoteStart", "seqNo": 0,
+        "transactionInfo": {"transactionId": "TX-REMOTE", "remoteStartId": sent["remoteStartId"]},
+        "evse": {"id": 1, "connectorId": 1}, "idToken": sent["idToken"]})).await;
+    let command = s
+        .get(&format!("/api/v0/cs/CS201/commands/{command_id}"))
+        .await
+        .body;
+    assert_eq!(command["transactionId"], "TX-REMOTE", "{command}");
+
+    let mut cs = booted(&s, "CS16", Version::V16).await;
+    let waited = spawn_post(
+        &s,
+        "/api/v0/cs/CS16/remote-start?wait=true",
+        json!({"idToken": "APP1", "connectorId": 2}),
+    );
+    answer(
+        &mut cs,
+        Version::V16,
+        "RemoteStartTransaction",
+        json!({"status": "Accepted"}),
+    )
+    .await;
+    let command_id = waited.await.unwrap().body["commandId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A start on another connector is not the remote start's.
+    let other = cs.ok("StartTransaction", json!({"connectorId": 1, "idTag": "APP1", "meterStart": 0, "timestamp": "2026-12-01T10:00:00Z"})).await;
+    let started = cs.ok("StartTransaction", json!({"connectorId": 2, "idTag": "APP1", "meterStart": 0, "timestamp": "2026-12-01T10:00:01Z"})).await;
+    assert_ne!(other["transactionId"], started["transactionId"]);
+    let command = s
+        .get(&format!("/api/v0/cs/CS16/commands/{command_id}"))
+        .await
+        .body;
+    assert_eq!(
+        command["transactionId"],
+        started["transactionId"].to_string(),
+        "{command}"
+    );
+}

@@ -7,6 +7,7 @@
 //! Per version: `v16` and `v201`; the shared rules (token decisions, boot
 //! verdicts, meter value conversion) live here.
 
+mod follow_up;
 mod pnc;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::follow_up::{self, report_progress};
 use super::pnc;
 use super::{
     boot, decide_token, opt_str, parse_time, security_event, store_runtime, timestamp, Env,
@@ -106,16 +107,24 @@ pub(super) async fn handle(
         "SecurityEventNotification" => security_event(env, station, p, now).await,
         "FirmwareStatusNotification" | "SignedFirmwareStatusNotification" => {
             let status = opt_str(&p["status"]);
+            let asked_by = if action == "FirmwareStatusNotification" {
+                "UpdateFirmware"
+            } else {
+                "SignedUpdateFirmware"
+            };
+            report_progress(env, station, asked_by, p, now).await;
             store_runtime(env, station, |r| r.firmware_status = status).await?;
             Ok(Handled::reply(json!({})))
         }
         "DiagnosticsStatusNotification" => {
             let status = opt_str(&p["status"]);
+            report_progress(env, station, "GetDiagnostics", p, now).await;
             store_runtime(env, station, |r| r.diagnostics_status = status).await?;
             Ok(Handled::reply(json!({})))
         }
         "LogStatusNotification" => {
             let status = opt_str(&p["status"]);
+            report_progress(env, station, "GetLog", p, now).await;
             store_runtime(env, station, |r| r.log_status = status).await?;
             Ok(Handled::reply(json!({})))
         }
@@ -196,6 +205,18 @@ async fn start_transaction(
         )],
     };
     env.store.apply_transaction_event(event).await?;
+    let (tag, connector) = (p["idTag"].clone(), p["connectorId"].clone());
+    follow_up::remote_start(
+        env,
+        station,
+        "RemoteStartTransaction",
+        &transaction_id.to_string(),
+        |sent| {
+            sent["idTag"] == tag
+                && (sent["connectorId"].is_null() || sent["connectorId"] == connector)
+        },
+    )
+    .await;
     Ok(Handled::reply(
         json!({"transactionId": transaction_id, "idTagInfo": info}),
     ))

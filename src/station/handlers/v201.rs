@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::follow_up::{self, report_progress};
 use super::pnc::id_token_info;
 use super::{
     boot, opt_str, parse_time, security_event, store_runtime, timestamp, Env, Handled,
@@ -86,11 +87,13 @@ pub(super) async fn handle(
         "SecurityEventNotification" => security_event(env, station, p, now).await,
         "FirmwareStatusNotification" => {
             let status = opt_str(&p["status"]);
+            report_progress(env, station, "UpdateFirmware", p, now).await;
             store_runtime(env, station, |r| r.firmware_status = status).await?;
             empty()
         }
         "LogStatusNotification" => {
             let status = opt_str(&p["status"]);
+            report_progress(env, station, "GetLog", p, now).await;
             store_runtime(env, station, |r| r.log_status = status).await?;
             empty()
         }
@@ -173,8 +176,19 @@ async fn transaction_event(
         stop_reason: opt_str(&info["stoppedReason"]),
         meter_values: meter_values(&p["meterValue"], now),
     };
+    let transaction_id = event.transaction_id.clone();
     // Idempotent by seqNo: a retried event is answered again, stored once.
-    env.store.apply_transaction_event(event).await?;
+    let first_time = env.store.apply_transaction_event(event).await?;
+    if let (true, Some(remote_start_id)) = (first_time, info["remoteStartId"].as_i64()) {
+        follow_up::remote_start(
+            env,
+            station,
+            "RequestStartTransaction",
+            &transaction_id,
+            |sent| sent["remoteStartId"].as_i64() == Some(remote_start_id),
+        )
+        .await;
+    }
     let response = match p.get("idToken") {
         Some(token) => json!({ "idTokenInfo": token_info(env, token).await? }),
         None => json!({}),
