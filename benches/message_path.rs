@@ -146,6 +146,7 @@ fn session_heartbeat(c: &mut Criterion) {
         store,
         heartbeat_interval_secs: 300,
         pending_boot_interval_secs: 15,
+        ca: None,
     });
     let station = Arc::new(Station::new(
         "BENCH-CS".into(),
@@ -287,6 +288,7 @@ fn command_routing(c: &mut Criterion) {
             store: store.clone(),
             heartbeat_interval_secs: 300,
             pending_boot_interval_secs: 15,
+            ca: None,
         });
         let engine = Engine::new(
             env,

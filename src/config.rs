@@ -106,6 +106,15 @@ pub struct Config {
     #[arg(long, env = "VOLTGATE_COMMAND_TTL_SECS", default_value_t = 60)]
     pub command_ttl_secs: u64,
 
+    /// PEM certificate of the CA that signs charge stations' CSRs (SignCertificate); with
+    /// --csms-ca-key. Without them CSRs are answered Rejected.
+    #[arg(long, env = "VOLTGATE_CSMS_CA_CERT")]
+    pub csms_ca_cert: Option<PathBuf>,
+
+    /// PEM private key of that CA.
+    #[arg(long, env = "VOLTGATE_CSMS_CA_KEY")]
+    pub csms_ca_key: Option<PathBuf>,
+
     /// Most stations one fan-out (POST /api/v0/commands) may target.
     #[arg(long, env = "VOLTGATE_MAX_BATCH_STATIONS", default_value_t = 100_000)]
     pub max_batch_stations: usize,
@@ -158,6 +167,8 @@ impl Config {
             wait_timeout_secs: 35,
             command_ttl_secs: 60,
             max_batch_stations: 100_000,
+            csms_ca_cert: None,
+            csms_ca_key: None,
             ocpp_max_message_bytes: 64 * 1024,
             ws_max_frame_bytes: 1024 * 1024,
             api_auth: ApiAuthSettings::default(),

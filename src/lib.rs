@@ -61,6 +61,9 @@ pub enum StartError {
     /// The TLS listener's certificate, key or CA could not be used.
     #[error("{0}")]
     Tls(#[from] transport::tls::TlsError),
+    /// The station CA (--csms-ca-cert, --csms-ca-key) could not be loaded.
+    #[error("cannot use the station CA: {0}")]
+    Ca(String),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -185,13 +188,14 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         Some(addr) => Some((addr, transport::tls::server_config(&config.transport)?)),
         None => None,
     };
+    let ca = station_ca(&config)?;
     // Install the recorder before anything records.
     crate::metrics::prometheus();
     let store = open_store(&config).await?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (registry, shard_threads) = Registry::start(threads * 8, threads);
     let registry_handle = registry.clone();
-    let engine = engine(&config, store.clone(), registry.clone());
+    let engine = engine(&config, store.clone(), registry.clone(), ca);
     let final_writes = engine.final_writes.clone();
     let gate = Arc::new(gate(&config));
     let gate_handle = gate.clone();
@@ -256,7 +260,27 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     Ok(Arc::new(store))
 }
 
-fn engine(config: &Config, store: Arc<dyn Store>, registry: Registry) -> Arc<Engine> {
+/// The CA that signs stations' CSRs: both flags or neither.
+fn station_ca(config: &Config) -> Result<Option<Arc<pki::ca::StationCa>>, StartError> {
+    match (&config.csms_ca_cert, &config.csms_ca_key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => {
+            let ca = pki::ca::StationCa::load(cert, key, config.transport.tls_allowed_orgs.clone())
+                .map_err(StartError::Ca)?;
+            Ok(Some(Arc::new(ca)))
+        }
+        _ => Err(StartError::Ca(
+            "--csms-ca-cert and --csms-ca-key go together".into(),
+        )),
+    }
+}
+
+fn engine(
+    config: &Config,
+    store: Arc<dyn Store>,
+    registry: Registry,
+    ca: Option<Arc<pki::ca::StationCa>>,
+) -> Arc<Engine> {
     for version in [ocpp::Version::V16, ocpp::Version::V201] {
         ocpp::schema::warm_up(version, ocpp::actions::handled(version).iter().copied());
     }
@@ -264,6 +288,7 @@ fn engine(config: &Config, store: Arc<dyn Store>, registry: Registry) -> Arc<Eng
         store,
         heartbeat_interval_secs: config.heartbeat_interval_secs,
         pending_boot_interval_secs: config.pending_boot_interval_secs,
+        ca,
     };
     let limits = Limits {
         call_timeout: Duration::from_secs(config.call_timeout_secs.max(1)),

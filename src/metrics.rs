@@ -54,6 +54,8 @@ pub const MESSAGES_IGNORED: &str = "voltgate_ocpp_messages_ignored_total";
 pub const BACKPRESSURE_REJECTIONS: &str = "voltgate_backpressure_rejections_total";
 /// REST commands to stations, by `action` and `result`.
 pub const COMMANDS: &str = "voltgate_commands_total";
+/// Station CSRs the CA refused to sign.
+pub const CSRS_REFUSED: &str = "voltgate_csrs_refused_total";
 /// Commands settled by the station's answer (or its absence), by `status`.
 pub const COMMANDS_SETTLED: &str = "voltgate_commands_settled_total";
 /// Time from a `?wait=true` REST command to the station's answers, by `action`.
@@ -164,6 +166,11 @@ pub fn call_error(flow: Flow, code: &'static str) {
 /// Counts one REST command and how it went.
 pub fn command(action: &'static str, result: &'static str) {
     metrics::counter!(COMMANDS, "action" => action, "result" => result).increment(1);
+}
+
+/// Counts a station CSR the CA refused (wrong name or organization, bad signature).
+pub fn csr_refused() {
+    metrics::counter!(CSRS_REFUSED).increment(1);
 }
 
 /// Counts a command settled by the station's answer (Accepted, Rejected, Failed).

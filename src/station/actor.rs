@@ -357,10 +357,17 @@ impl StationActor {
         ctx.spawn(future.into_actor(self).map(move |result, act, ctx| {
             crate::metrics::handler_duration(act.version(), label, started.elapsed());
             let boot = result.as_ref().ok().and_then(|handled| handled.boot);
+            let (response, command) = match result {
+                Ok(handled) => (Ok(handled.response), handled.command),
+                Err(e) => (Err(e), None),
+            };
             let mut effects = Vec::new();
-            act.session
-                .handle_reply(&id, result.map(|handled| handled.response), &mut effects);
+            act.session.handle_reply(&id, response, &mut effects);
             act.run(effects, ctx);
+            if let Some(command) = command {
+                // Sent after the answer it follows (CertificateSigned after SignCertificate).
+                act.take_command(command, None, ctx);
+            }
             if let Some(verdict) = boot {
                 match verdict {
                     BootVerdict::Accepted => act.session.set_booted(),

@@ -10,6 +10,7 @@ mod common;
 mod metrics;
 mod minimal;
 mod operations;
+mod signing;
 
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;

@@ -9,6 +9,7 @@
 
 mod follow_up;
 mod pnc;
+mod signing;
 #[cfg(test)]
 mod tests;
 mod v16;
@@ -34,6 +35,8 @@ pub struct Env {
     pub heartbeat_interval_secs: u32,
     /// Interval after which a station answered `Pending` boots again, in seconds.
     pub pending_boot_interval_secs: u32,
+    /// The CA that signs stations' CSRs, when configured.
+    pub ca: Option<Arc<crate::pki::ca::StationCa>>,
 }
 
 /// One connected station as the handlers see it.
@@ -92,6 +95,8 @@ pub struct Handled {
     pub response: Value,
     /// Set for BootNotification: what the actor must do next.
     pub boot: Option<BootVerdict>,
+    /// A stored command to send once the answer is out (CertificateSigned).
+    pub command: Option<crate::store::CommandRecord>,
 }
 
 impl Handled {
@@ -99,6 +104,7 @@ impl Handled {
         Handled {
             response,
             boot: None,
+            command: None,
         }
     }
 }
@@ -201,6 +207,7 @@ pub(crate) async fn boot(
     Ok(Handled {
         response: serde_json::json!({"status": status, "currentTime": timestamp(now), "interval": interval}),
         boot: Some(verdict),
+        command: None,
     })
 }
 

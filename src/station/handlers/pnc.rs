@@ -9,31 +9,39 @@
 
 use serde_json::{json, Value};
 
-use super::{decide_token, Env, HandlerError, TokenDecision};
+use chrono::{DateTime, Utc};
+
+use super::{decide_token, signing, Env, Handled, HandlerError, Station, TokenDecision};
 use crate::metrics::unconfigured_service;
 
-/// The DataTransfer answer for one PnC message.
+/// The DataTransfer answer for one PnC message (with the stored
+/// CertificateSigned to send after it, for a signed CSR).
 pub(super) async fn handle(
     env: &Env,
+    station: &Station,
     message_id: Option<&str>,
     data: Option<&str>,
-) -> Result<Value, HandlerError> {
+    now: DateTime<Utc>,
+) -> Result<Handled, HandlerError> {
     let Some(request) = data
         .and_then(|d| serde_json::from_str::<Value>(d).ok())
         .filter(Value::is_object)
     else {
-        return Ok(json!({"status": "Rejected"}));
+        return Ok(Handled::reply(json!({"status": "Rejected"})));
     };
+    let mut command = None;
     let inner = match message_id {
         Some("Authorize") => {
             let Some(id_token) = request["idToken"]["idToken"].as_str() else {
-                return Ok(json!({"status": "Rejected"}));
+                return Ok(Handled::reply(json!({"status": "Rejected"})));
             };
             json!({ "idTokenInfo": id_token_info(env, id_token).await? })
         }
         Some("SignCertificate") => {
-            unconfigured_service("certificate_authority");
-            json!({"status": "Rejected"})
+            let (status, signed) =
+                signing::sign(env, station, &request, signing::Route::PlugAndCharge, now).await?;
+            command = signed;
+            json!({ "status": status })
         }
         Some("GetCertificateStatus") => {
             unconfigured_service("ocsp_responder");
@@ -43,9 +51,12 @@ pub(super) async fn handle(
             unconfigured_service("contract_certificate_pool");
             json!({"status": "Failed", "exiResponse": ""})
         }
-        _ => return Ok(json!({"status": "UnknownMessageId"})),
+        _ => return Ok(Handled::reply(json!({"status": "UnknownMessageId"}))),
     };
-    Ok(json!({"status": "Accepted", "data": inner.to_string()}))
+    Ok(Handled {
+        command,
+        ..Handled::reply(json!({"status": "Accepted", "data": inner.to_string()}))
+    })
 }
 
 /// 2.0.1 `IdTokenInfoType` for an id token looked up by uid.

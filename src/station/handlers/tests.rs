@@ -37,6 +37,7 @@ async fn fixture() -> Fixture {
         store,
         heartbeat_interval_secs: 300,
         pending_boot_interval_secs: 15,
+        ca: None,
     };
     Fixture {
         env: Arc::new(env),

@@ -9,12 +9,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::follow_up::{self, report_progress};
-use super::pnc;
 use super::{
     boot, decide_token, opt_str, parse_time, security_event, store_runtime, timestamp, Env,
     Handled, HandlerError, HandlerResult, Station, TokenDecision,
 };
-use crate::metrics::unconfigured_service;
+use super::{pnc, signing};
 use crate::ocpp::error::ErrorCode;
 use crate::store::{
     BootInfo, ConnectorStatus, IdTokenRef, MeterValue, SampledValue, TransactionEvent,
@@ -97,9 +96,14 @@ pub(super) async fn handle(
         }
         "DataTransfer" => {
             if p["vendorId"] == PNC_VENDOR_ID {
-                Ok(Handled::reply(
-                    pnc::handle(env, p["messageId"].as_str(), p["data"].as_str()).await?,
-                ))
+                pnc::handle(
+                    env,
+                    station,
+                    p["messageId"].as_str(),
+                    p["data"].as_str(),
+                    now,
+                )
+                .await
             } else {
                 Ok(Handled::reply(json!({"status": "UnknownVendorId"})))
             }
@@ -129,9 +133,12 @@ pub(super) async fn handle(
             Ok(Handled::reply(json!({})))
         }
         "SignCertificate" => {
-            // No certificate authority is configured to sign the CSR.
-            unconfigured_service("certificate_authority");
-            Ok(Handled::reply(json!({"status": "Rejected"})))
+            let (status, command) =
+                signing::sign(env, station, p, signing::Route::Direct, now).await?;
+            Ok(Handled {
+                command,
+                ..Handled::reply(json!({ "status": status }))
+            })
         }
         other => Err(HandlerError::Refused(
             ErrorCode::NotSupported,

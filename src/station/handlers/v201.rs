@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::follow_up::{self, report_progress};
 use super::pnc::id_token_info;
+use super::signing;
 use super::{
     boot, opt_str, parse_time, security_event, store_runtime, timestamp, Env, Handled,
     HandlerError, HandlerResult, Station,
@@ -98,8 +99,12 @@ pub(super) async fn handle(
             empty()
         }
         "SignCertificate" => {
-            unconfigured_service("certificate_authority");
-            Ok(Handled::reply(json!({"status": "Rejected"})))
+            let (status, command) =
+                signing::sign(env, station, p, signing::Route::Direct, now).await?;
+            Ok(Handled {
+                command,
+                ..Handled::reply(json!({ "status": status }))
+            })
         }
         "GetCertificateStatus" => {
             unconfigured_service("ocsp_responder");

@@ -1,6 +1,8 @@
 //! X.509 certificates in PEM form: checking what operators upload and naming
 //! a certificate by the hash MaEVe uses (base64url, unpadded, of the SHA-256
-//! of the DER).
+//! of the DER); the station CA that signs CSRs lives in [`ca`].
+
+pub mod ca;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -113,7 +115,7 @@ mod tests {
     use super::*;
 
     // A self-signed certificate made once with openssl for the tests.
-    const CERT: &str = include_str!("../tests/fixtures/cert.pem");
+    const CERT: &str = include_str!("../../tests/fixtures/cert.pem");
 
     #[test]
     fn accepts_a_certificate_and_hashes_its_der() {
