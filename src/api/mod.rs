@@ -21,6 +21,7 @@ mod registry;
 mod stations;
 mod tokens;
 mod validate;
+mod variables;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -134,6 +135,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/commands").route(web::post().to(batches::create)))
             .service(resource("/commands/{batchId}").route(web::get().to(batches::show)))
             .service(resource("/cs/{csId}/commands").route(web::get().to(commands::list)))
+            .service(resource("/cs/{csId}/variables").route(web::get().to(variables::list)))
             .service(
                 resource("/cs/{csId}/commands/{commandId}").route(web::get().to(commands::show)),
             )

@@ -6,7 +6,9 @@ use std::sync::OnceLock;
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{batches, commands, error, fleet, locations, parties, registry, stations, tokens};
+use super::{
+    batches, commands, error, fleet, locations, parties, registry, stations, tokens, variables,
+};
 use crate::store;
 
 #[derive(OpenApi)]
@@ -56,6 +58,7 @@ use crate::store;
         commands::list,
         batches::create,
         batches::show,
+        variables::list,
     ),
     components(schemas(
         error::ErrorBody,
@@ -69,6 +72,7 @@ use crate::store;
         store::CommandError,
         store::DeliveryClass,
         store::BatchRecord,
+        store::ReportedVariable,
     ))
 )]
 struct ApiDoc;

@@ -79,6 +79,54 @@ impl SettingKey {
     }
 }
 
+impl VariableRef {
+    /// The variable that 2.0.1 `ComponentType` and `VariableType` JSON name,
+    /// with its attribute type (Actual, the default, is left out).
+    pub fn from_json(
+        component: &serde_json::Value,
+        variable: &serde_json::Value,
+        attribute: Option<&str>,
+    ) -> Option<VariableRef> {
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        Some(VariableRef {
+            component: text(&component["name"])?,
+            component_instance: text(&component["instance"]),
+            evse: component["evse"]["id"]
+                .as_u64()
+                .and_then(|e| u32::try_from(e).ok()),
+            variable: text(&variable["name"])?,
+            variable_instance: text(&variable["instance"]),
+            attribute: attribute.filter(|a| *a != "Actual").map(str::to_owned),
+        })
+    }
+
+    /// The key that [`SettingKey::parse`] reads back as this variable:
+    /// `Component[;instance][;evse]/Variable[;instance][;attribute]`.
+    pub fn key(&self) -> String {
+        let mut key = self.component.clone();
+        for part in [
+            self.component_instance.clone(),
+            self.evse.map(|e| e.to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            key.push(';');
+            key.push_str(&part);
+        }
+        key.push('/');
+        key.push_str(&self.variable);
+        for part in [&self.variable_instance, &self.attribute]
+            .into_iter()
+            .flatten()
+        {
+            key.push(';');
+            key.push_str(part);
+        }
+        key
+    }
+}
+
 fn parse_v16(key: &str) -> Result<SettingKey, SettingKeyError> {
     let len = key.chars().count();
     if len == 0 || len > MAX_V16_KEY_CHARS || !key.chars().all(|c| c.is_ascii_graphic()) {

@@ -26,12 +26,14 @@ use super::handlers::{self, BootVerdict, Env, Station};
 use super::operations::outcome;
 use super::outbound::{OutboundLedger, Verdict};
 use super::outbox::{self, Decision};
+use super::reported;
 use super::session::{CallOutcome, Effect, Limits, OutboundCall, Session};
 use super::traffic;
 use crate::metrics::CONNECTIONS_CLOSED;
 use crate::ocpp::{actions, Version};
 use crate::store::{
-    CommandRecord, Delivery, DeliveryStatus, PendingWork, StationRuntime, WorkItemRef,
+    CommandRecord, Delivery, DeliveryStatus, PendingWork, ReportedVariable, StationRuntime,
+    WorkItemRef,
 };
 use crate::supervisor::{Connect, ConnectionId, Disconnect, Registry};
 
@@ -459,15 +461,34 @@ impl StationActor {
 
     /// Stores a settled command, then tells its waiters.
     fn store_command(&mut self, record: CommandRecord, ctx: &mut ws::WebsocketContext<Self>) {
+        self.store_command_with(record, Vec::new(), ctx);
+    }
+
+    /// Stores a settled command and what its answer taught about the
+    /// station's configuration, then tells its waiters (who may read both).
+    fn store_command_with(
+        &mut self,
+        record: CommandRecord,
+        learnt: Vec<ReportedVariable>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
         self.settled.push_back(record.id.clone());
         if self.settled.len() > REMEMBERED_SETTLED {
             self.settled.pop_front();
         }
         let store = self.engine.env.store.clone();
         let to_store = record.clone();
+        let station = self.station.id.clone();
         ctx.spawn(
-            async move { store.update_command(to_store).await }
-                .into_actor(self)
+            async move {
+                if !learnt.is_empty() {
+                    if let Err(e) = store.put_variables(&station, learnt).await {
+                        tracing::warn!(error = %e, %station, "cannot store reported variables");
+                    }
+                }
+                store.update_command(to_store).await
+            }
+            .into_actor(self)
                 .map(move |result, act, ctx| {
                     if let Err(e) = result {
                         tracing::error!(error = %e, station = %act.station.id, command = %record.id, "cannot record a command's outcome");
@@ -475,6 +496,24 @@ impl StationActor {
                     act.answer_command_waiters(&record);
                     act.after_work(ctx);
                 }),
+        );
+    }
+
+    /// Stores what the station's answer taught about its configuration.
+    fn store_variables(
+        &mut self,
+        learnt: Vec<ReportedVariable>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let store = self.engine.env.store.clone();
+        let station = self.station.id.clone();
+        ctx.spawn(
+            async move {
+                if let Err(e) = store.put_variables(&station, learnt).await {
+                    tracing::warn!(error = %e, %station, "cannot store reported variables");
+                }
+            }
+            .into_actor(self),
         );
     }
 
@@ -574,7 +613,10 @@ impl StationActor {
                         continue;
                     };
                     let items = items.clone();
-                    let sent = (call.action == "SetVariables").then(|| call.payload.clone());
+                    // Kept to match SetVariables results to keys, and to
+                    // learn the values the station accepts.
+                    let sent = matches!(call.action, "SetVariables" | "ChangeConfiguration")
+                        .then(|| call.payload.clone());
                     let tagged = super::session::OutboundCall {
                         action: call.action,
                         payload: call.payload,
@@ -680,8 +722,15 @@ impl StationActor {
             Purpose::Work(items) => {
                 let sent = tag.sent.unwrap_or(Value::Null);
                 let timeout = self.engine.limits.call_timeout.as_secs();
-                let results =
-                    commands::outcome(&items, action, &sent, &outcome, Utc::now(), timeout);
+                let now = Utc::now();
+                if let CallOutcome::Result(answer) = &outcome {
+                    // Settings the station took are its configuration now.
+                    let learnt = reported::from_set(action, &sent, answer, now);
+                    if !learnt.is_empty() {
+                        self.store_variables(learnt, ctx);
+                    }
+                }
+                let results = commands::outcome(&items, action, &sent, &outcome, now, timeout);
                 for (item, delivery) in &results {
                     self.queued.remove(item);
                     if delivery.status == DeliveryStatus::RebootRequired {
@@ -693,9 +742,11 @@ impl StationActor {
             Purpose::Command(id) => {
                 if let Some(mut command) = self.commands.remove(&id) {
                     let timeout = self.engine.limits.call_timeout.as_secs();
-                    outcome::settle(&mut command, outcome, Utc::now(), timeout);
+                    let now = Utc::now();
+                    outcome::settle(&mut command, outcome, now, timeout);
                     crate::metrics::command_answered(command.status);
-                    self.store_command(command, ctx);
+                    let learnt = reported::from_command(&command, now);
+                    self.store_command_with(command, learnt, ctx);
                 }
             }
             Purpose::Reset | Purpose::Reboot => {

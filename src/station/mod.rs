@@ -10,5 +10,6 @@ pub mod handlers;
 pub mod operations;
 pub mod outbound;
 pub mod outbox;
+pub mod reported;
 pub mod session;
 pub mod traffic;

@@ -16,12 +16,14 @@ pub mod command;
 pub mod records;
 pub mod redb;
 pub mod scylla;
+pub mod variables;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use command::*;
 pub use records::*;
+pub use variables::ReportedVariable;
 
 /// What can go wrong in a store call.
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +205,19 @@ pub trait CommandStore: Send + Sync {
     async fn batch_commands(&self, batch_id: &str, page: Page) -> StoreResult<Vec<CommandRecord>>;
 }
 
+/// What stations report about their configuration, per station and key.
+#[async_trait]
+pub trait VariableStore: Send + Sync {
+    /// Stores these variables of the station, each replacing its key's record.
+    async fn put_variables(
+        &self,
+        station_id: &str,
+        variables: Vec<ReportedVariable>,
+    ) -> StoreResult<()>;
+    /// The station's variables in key order; `page.after` is a key.
+    async fn variables(&self, station_id: &str, page: Page) -> StoreResult<Vec<ReportedVariable>>;
+}
+
 /// Authorization tokens (RFID cards, app users, ...), keyed by uid.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
@@ -304,6 +319,7 @@ pub(crate) async fn timed<T>(
 pub trait Store:
     StationStore
     + CommandStore
+    + VariableStore
     + TokenStore
     + CertificateStore
     + LocationStore

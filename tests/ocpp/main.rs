@@ -11,6 +11,7 @@ mod metrics;
 mod minimal;
 mod operations;
 mod signing;
+mod variables;
 
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;

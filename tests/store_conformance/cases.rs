@@ -1307,3 +1307,57 @@ pub async fn batches_keep_their_commands_in_station_order(fx: Fixture) {
         "the batch view reads the commands as they are now"
     );
 }
+
+fn reported(key: &str, value: &str, at: i64) -> ReportedVariable {
+    ReportedVariable {
+        key: key.into(),
+        value: Some(value.into()),
+        mutability: None,
+        status: None,
+        source: "GetConfiguration".into(),
+        reported_at: t(at),
+    }
+}
+
+pub async fn variables_are_kept_per_key_in_key_order(fx: Fixture) {
+    registered(&fx, "CS1").await;
+    registered(&fx, "CS10").await;
+    fx.store
+        .put_variables(
+            "CS1",
+            vec![
+                reported("B", "1", 1),
+                reported("A", "1", 1),
+                reported("C", "1", 1),
+            ],
+        )
+        .await
+        .unwrap();
+    fx.store
+        .put_variables("CS1", vec![reported("B", "2", 2)])
+        .await
+        .unwrap();
+    fx.store
+        .put_variables("CS10", vec![reported("A", "other", 1)])
+        .await
+        .unwrap();
+    let all = fx.store.variables("CS1", page(0, 10)).await.unwrap();
+    let keys: Vec<&str> = all.iter().map(|v| v.key.as_str()).collect();
+    assert_eq!(keys, ["A", "B", "C"]);
+    assert_eq!(all[1], reported("B", "2", 2), "a key set again is replaced");
+    let rest = fx.store.variables("CS1", after("A", 0, 1)).await.unwrap();
+    assert_eq!(rest, vec![reported("B", "2", 2)]);
+    assert_eq!(
+        fx.store.variables("CS10", page(0, 10)).await.unwrap().len(),
+        1
+    );
+    // Many at once (a report part): all land.
+    let many: Vec<ReportedVariable> = (0..120)
+        .map(|i| reported(&format!("K{i:03}"), "v", 3))
+        .collect();
+    fx.store.put_variables("CS1", many).await.unwrap();
+    assert_eq!(
+        fx.store.variables("CS1", page(0, 500)).await.unwrap().len(),
+        123
+    );
+}

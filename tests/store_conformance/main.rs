@@ -95,6 +95,7 @@ macro_rules! every_case {
                 commands_need_a_station_and_an_existing_record,
                 pending_commands_survive_reopen,
                 batches_keep_their_commands_in_station_order,
+                variables_are_kept_per_key_in_key_order,
             ]
         );
     };

@@ -122,8 +122,14 @@ pub(super) async fn handle(
             unconfigured_service("smart_charging");
             Ok(Handled::reply(json!({"status": "Rejected"})))
         }
-        "NotifyReport"
-        | "NotifyEvent"
+        "NotifyReport" => {
+            let learnt = crate::station::reported::from_notify_report(p, now);
+            if !learnt.is_empty() {
+                env.store.put_variables(&station.id, learnt).await?;
+            }
+            empty()
+        }
+        "NotifyEvent"
         | "ClearedChargingLimit"
         | "NotifyChargingLimit"
         | "ReportChargingProfiles" => empty(),

@@ -14,6 +14,7 @@ mod catalog;
 mod commands;
 mod stations;
 mod transactions;
+mod variables;
 
 use std::ops::Bound;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -71,6 +72,9 @@ pub(crate) const COMMANDS: TableDefinition<(&str, &str), Bytes> =
     TableDefinition::new("station_commands");
 /// (station, command id) of every pending command: the station's outbox.
 pub(crate) const OUTBOX: TableDefinition<(&str, &str), u8> = TableDefinition::new("station_outbox");
+/// (station, key) → what the station reported for that key.
+pub(crate) const VARIABLES: TableDefinition<(&str, &str), Bytes> =
+    TableDefinition::new("station_variables");
 /// Batch id → batch record.
 pub(crate) const BATCHES: TableDefinition<&str, Bytes> = TableDefinition::new("command_batches");
 /// (batch id, station) → the station's command id.
@@ -241,6 +245,7 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     txn.open_table(COMMANDS).map_err(backend)?;
     txn.open_table(OUTBOX).map_err(backend)?;
     txn.open_table(BATCHES).map_err(backend)?;
+    txn.open_table(VARIABLES).map_err(backend)?;
     txn.open_table(BATCH_MEMBERS).map_err(backend)?;
     txn.commit().map_err(backend)
 }

@@ -21,6 +21,7 @@ pub mod settings;
 mod statements;
 mod stations;
 mod transactions;
+mod variables;
 
 use std::future::Future;
 use std::num::NonZeroUsize;

@@ -189,6 +189,13 @@ statements! {
     batch_members_after, true,
         "SELECT station_id, command_id FROM batch_members WHERE batch_id = ? AND station_id > ?";
 
+    variable_put, true,
+        "INSERT INTO station_variables (station_id, key, record) VALUES (?, ?, ?)";
+    variables_of, true,
+        "SELECT record FROM station_variables WHERE station_id = ?";
+    variables_after, true,
+        "SELECT record FROM station_variables WHERE station_id = ? AND key > ?";
+
     id_block_get, true,
         "SELECT next_id FROM id_blocks WHERE name = ?";
     id_block_create, false,
