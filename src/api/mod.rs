@@ -20,6 +20,7 @@ mod parties;
 mod registry;
 mod stations;
 mod tokens;
+mod transactions;
 mod validate;
 mod variables;
 
@@ -136,6 +137,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/commands/{batchId}").route(web::get().to(batches::show)))
             .service(resource("/cs/{csId}/commands").route(web::get().to(commands::list)))
             .service(resource("/cs/{csId}/variables").route(web::get().to(variables::list)))
+            .service(
+                resource("/cs/{csId}/transactions").route(web::get().to(transactions::of_station)),
+            )
+            .service(resource("/transactions").route(web::get().to(transactions::active)))
             .service(
                 resource("/cs/{csId}/commands/{commandId}").route(web::get().to(commands::show)),
             )

@@ -7,7 +7,8 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
 use super::{
-    batches, commands, error, fleet, locations, parties, registry, stations, tokens, variables,
+    batches, commands, error, fleet, locations, parties, registry, stations, tokens, transactions,
+    variables,
 };
 use crate::store;
 
@@ -59,6 +60,8 @@ use crate::store;
         batches::create,
         batches::show,
         variables::list,
+        transactions::of_station,
+        transactions::active,
     ),
     components(schemas(
         error::ErrorBody,

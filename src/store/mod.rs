@@ -275,6 +275,17 @@ pub trait TransactionStore: Send + Sync {
     /// A new OCPP 1.6 transaction id: unique across the store, never reused,
     /// positive and within `i32` as 1.6 requires.
     async fn next_transaction_number(&self) -> StoreResult<i32>;
+    /// Marks the station's transaction as running (`true`) or over in the
+    /// fleet-wide index of active transactions. Idempotent.
+    async fn set_active(
+        &self,
+        station_id: &str,
+        transaction_id: &str,
+        active: bool,
+    ) -> StoreResult<()>;
+    /// The active transactions of the whole fleet in (station, transaction)
+    /// order; `page.after` is an [`active_key`].
+    async fn active_transactions(&self, page: Page) -> StoreResult<Vec<Transaction>>;
     /// The transaction's meter values in event order, each with its seq_no.
     /// Pages by `offset` only: a meter value has no key of its own to seek
     /// to, and `after` is refused as a backend error.
@@ -295,6 +306,18 @@ pub trait OcpiPartyStore: Send + Sync {
     async fn party(&self, token: &str) -> StoreResult<Option<OcpiParty>>;
     /// Deletes the registration; false when there was none.
     async fn delete_party(&self, token: &str) -> StoreResult<bool>;
+}
+
+/// The key of a transaction in the index of active transactions: the
+/// station id and the transaction id, separated by U+001F (below every
+/// character a station id may hold, so keys sort by station first).
+pub fn active_key(station_id: &str, transaction_id: &str) -> String {
+    format!("{station_id}\u{1f}{transaction_id}")
+}
+
+/// The (station, transaction) of an [`active_key`].
+pub fn split_active_key(key: &str) -> Option<(&str, &str)> {
+    key.split_once('\u{1f}')
 }
 
 /// Runs one store operation and records its duration and failure (every

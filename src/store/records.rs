@@ -759,6 +759,23 @@ pub struct TransactionEvent {
     pub meter_values: Vec<MeterValue>,
 }
 
+/// The whole-meter active import register of `value`, in Wh.
+fn energy_register_wh(value: &MeterValue) -> Option<f64> {
+    value.sampled_values.iter().find_map(|sampled| {
+        let measurand = sampled
+            .measurand
+            .as_deref()
+            .unwrap_or("Energy.Active.Import.Register");
+        if measurand != "Energy.Active.Import.Register" || sampled.phase.is_some() {
+            return None;
+        }
+        Some(match sampled.unit.as_deref() {
+            Some("kWh") => sampled.value * 1000.0,
+            _ => sampled.value,
+        })
+    })
+}
+
 /// A transaction's summary: what its events add up to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transaction {
@@ -786,6 +803,13 @@ pub struct Transaction {
     pub meter_value_count: u64,
     /// True when any event was sent offline.
     pub offline: bool,
+    /// The latest meter value reported (by its timestamp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_meter_value: Option<MeterValue>,
+    /// The energy register of the latest meter value that had one, in Wh
+    /// (Energy.Active.Import.Register, whole-meter, kWh converted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_wh: Option<f64>,
 }
 
 impl Transaction {
@@ -804,7 +828,14 @@ impl Transaction {
             event_count: 0,
             meter_value_count: 0,
             offline: false,
+            last_meter_value: None,
+            energy_wh: None,
         }
+    }
+
+    /// True once the transaction has started and not ended.
+    pub fn is_active(&self) -> bool {
+        self.ended_at.is_none()
     }
 
     /// Folds one (not yet applied) event into the summary. Every backend
@@ -829,6 +860,21 @@ impl Transaction {
         self.event_count += 1;
         self.meter_value_count += event.meter_values.len() as u64;
         self.offline |= event.offline;
+        for value in &event.meter_values {
+            let newer = self
+                .last_meter_value
+                .as_ref()
+                .is_none_or(|last| value.timestamp >= last.timestamp);
+            if newer {
+                if let Some(wh) = energy_register_wh(value) {
+                    self.energy_wh = Some(wh);
+                }
+                self.last_meter_value = Some(MeterValue {
+                    seq_no: event.seq_no,
+                    ..value.clone()
+                });
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod metrics;
 mod minimal;
 mod operations;
 mod signing;
+mod transactions;
 mod variables;
 
 use serde_json::{json, Value};

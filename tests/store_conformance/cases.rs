@@ -1361,3 +1361,38 @@ pub async fn variables_are_kept_per_key_in_key_order(fx: Fixture) {
         123
     );
 }
+
+pub async fn active_transactions_are_indexed_fleet_wide(fx: Fixture) {
+    for (station, tx) in [("CS2", "T1"), ("CS1", "T2"), ("CS1", "T1"), ("CS10", "T9")] {
+        registered(&fx, station).await;
+        fx.store
+            .apply_transaction_event(event(station, tx, 0, TransactionEventKind::Started))
+            .await
+            .unwrap();
+        fx.store.set_active(station, tx, true).await.unwrap();
+    }
+    fx.store
+        .apply_transaction_event(event("CS1", "T1", 1, TransactionEventKind::Updated))
+        .await
+        .unwrap();
+    // Marking twice changes nothing.
+    fx.store.set_active("CS1", "T1", true).await.unwrap();
+    let keys = |list: Vec<Transaction>| {
+        list.into_iter()
+            .map(|t| format!("{}/{}", t.station_id, t.transaction_id))
+            .collect::<Vec<_>>()
+    };
+    let all = fx.store.active_transactions(page(0, 10)).await.unwrap();
+    assert_eq!(all[0].energy_wh, Some(1000.0), "the summary as it is now");
+    assert_eq!(keys(all), ["CS1/T1", "CS1/T2", "CS10/T9", "CS2/T1"]);
+    let rest = fx
+        .store
+        .active_transactions(after(&active_key("CS1", "T2"), 0, 2))
+        .await
+        .unwrap();
+    assert_eq!(keys(rest), ["CS10/T9", "CS2/T1"]);
+    fx.store.set_active("CS10", "T9", false).await.unwrap();
+    fx.store.set_active("CS10", "T9", false).await.unwrap();
+    let all = fx.store.active_transactions(page(0, 10)).await.unwrap();
+    assert_eq!(keys(all), ["CS1/T1", "CS1/T2", "CS2/T1"]);
+}

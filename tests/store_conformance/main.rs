@@ -96,6 +96,7 @@ macro_rules! every_case {
                 pending_commands_survive_reopen,
                 batches_keep_their_commands_in_station_order,
                 variables_are_kept_per_key_in_key_order,
+                active_transactions_are_indexed_fleet_wide,
             ]
         );
     };

@@ -75,6 +75,9 @@ pub(crate) const OUTBOX: TableDefinition<(&str, &str), u8> = TableDefinition::ne
 /// (station, key) → what the station reported for that key.
 pub(crate) const VARIABLES: TableDefinition<(&str, &str), Bytes> =
     TableDefinition::new("station_variables");
+/// `active_key(station, transaction)` of every running transaction.
+pub(crate) const ACTIVE_TRANSACTIONS: TableDefinition<&str, Bytes> =
+    TableDefinition::new("active_transactions");
 /// Batch id → batch record.
 pub(crate) const BATCHES: TableDefinition<&str, Bytes> = TableDefinition::new("command_batches");
 /// (batch id, station) → the station's command id.
@@ -246,6 +249,7 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     txn.open_table(OUTBOX).map_err(backend)?;
     txn.open_table(BATCHES).map_err(backend)?;
     txn.open_table(VARIABLES).map_err(backend)?;
+    txn.open_table(ACTIVE_TRANSACTIONS).map_err(backend)?;
     txn.open_table(BATCH_MEMBERS).map_err(backend)?;
     txn.commit().map_err(backend)
 }

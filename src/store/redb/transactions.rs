@@ -9,10 +9,12 @@ use async_trait::async_trait;
 use redb::ReadableTable;
 
 use super::{
-    backend, decode, encode, RedbStore, COUNTERS, METER_VALUES, TRANSACTIONS, TRANSACTION_EVENTS,
+    backend, decode, encode, remove_one, RedbStore, ACTIVE_TRANSACTIONS, COUNTERS, METER_VALUES,
+    TRANSACTIONS, TRANSACTION_EVENTS,
 };
 use crate::store::{
-    MeterValue, Page, StoreError, StoreResult, Transaction, TransactionEvent, TransactionStore,
+    active_key, split_active_key, MeterValue, Page, StoreError, StoreResult, Transaction,
+    TransactionEvent, TransactionStore,
 };
 
 /// The counter behind OCPP 1.6 transaction ids.
@@ -103,6 +105,56 @@ impl TransactionStore for RedbStore {
             for entry in rows.skip(offset).take(page.limit as usize) {
                 let (_, value) = entry.map_err(backend)?;
                 out.push(decode(value.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_active(
+        &self,
+        station_id: &str,
+        transaction_id: &str,
+        active: bool,
+    ) -> StoreResult<()> {
+        let key = active_key(station_id, transaction_id);
+        self.write("set_active", move |txn| {
+            if active {
+                let mut table = txn.open_table(ACTIVE_TRANSACTIONS).map_err(backend)?;
+                table.insert(key.as_str(), &[][..]).map_err(backend)?;
+            } else {
+                remove_one(txn, ACTIVE_TRANSACTIONS, &key)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn active_transactions(&self, page: Page) -> StoreResult<Vec<Transaction>> {
+        self.read("active_transactions", move |txn| {
+            let active = txn.open_table(ACTIVE_TRANSACTIONS).map_err(backend)?;
+            let transactions = txn.open_table(TRANSACTIONS).map_err(backend)?;
+            let start = match page.after.as_deref() {
+                Some(after) => Bound::Excluded(after),
+                None => Bound::Unbounded,
+            };
+            let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
+            let mut out = Vec::new();
+            for entry in active
+                .range::<&str>((start, Bound::Unbounded))
+                .map_err(backend)?
+                .skip(offset)
+            {
+                if out.len() >= page.limit as usize {
+                    break;
+                }
+                let (key, _) = entry.map_err(backend)?;
+                let Some((station, transaction)) = split_active_key(key.value()) else {
+                    continue;
+                };
+                if let Some(value) = transactions.get((station, transaction)).map_err(backend)? {
+                    out.push(decode(value.value())?);
+                }
             }
             Ok(out)
         })

@@ -24,6 +24,8 @@ pub enum Kind {
     Token,
     /// Location ids.
     Location,
+    /// `active_key`s of running transactions.
+    ActiveTransaction,
 }
 
 impl Kind {
@@ -32,6 +34,7 @@ impl Kind {
             Kind::Station => "station",
             Kind::Token => "token",
             Kind::Location => "location",
+            Kind::ActiveTransaction => "active_transaction",
         }
     }
 

@@ -8,11 +8,13 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
+use super::directory::Kind;
 use super::pages::Pages;
 use super::retry::until_won;
 use super::{from_json, to_json, ScyllaStore};
 use crate::store::{
-    MeterValue, Page, StoreError, StoreResult, Transaction, TransactionEvent, TransactionStore,
+    active_key, split_active_key, MeterValue, Page, StoreError, StoreResult, Transaction,
+    TransactionEvent, TransactionStore,
 };
 
 /// Events whose meter values share one partition.
@@ -278,6 +280,41 @@ impl TransactionStore for ScyllaStore {
         self.call("transaction", async {
             let stored = self.load_transaction(station_id, transaction_id).await?;
             Ok(stored.map(|s| s.summary))
+        })
+        .await
+    }
+
+    async fn set_active(
+        &self,
+        station_id: &str,
+        transaction_id: &str,
+        active: bool,
+    ) -> StoreResult<()> {
+        self.call("set_active", async {
+            let row = Kind::ActiveTransaction.row(&active_key(station_id, transaction_id));
+            let statement = if active {
+                &self.statements.directory_insert
+            } else {
+                &self.statements.directory_delete
+            };
+            self.execute(statement, row).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn active_transactions(&self, page: Page) -> StoreResult<Vec<Transaction>> {
+        self.call("active_transactions", async {
+            self.list_records(Kind::ActiveTransaction, page, |key| async move {
+                match split_active_key(&key) {
+                    Some((station, transaction)) => Ok(self
+                        .load_transaction(station, transaction)
+                        .await?
+                        .map(|stored| stored.summary)),
+                    None => Ok(None),
+                }
+            })
+            .await
         })
         .await
     }
