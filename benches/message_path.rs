@@ -320,7 +320,7 @@ fn command_routing(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let trigger = store
-                        .add_trigger(id, TriggerMessage::StatusNotification, Utc::now())
+                        .add_trigger(id, TriggerMessage::StatusNotification.into(), Utc::now())
                         .await
                         .expect("stored");
                     let work = PendingWork {

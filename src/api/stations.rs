@@ -21,7 +21,7 @@ use crate::ocpp::setting_key::SettingKey;
 use crate::pki;
 use crate::store::{
     CertificateUse, ChargeStationAuth, DeliveryStatus, NewChargingProfile, NewInstallCertificate,
-    PendingWork, TriggerMessage,
+    NewTrigger, PendingWork, TriggerMessage,
 };
 
 /// Most settings in one reconfigure call.
@@ -203,9 +203,14 @@ pub async fn install_certificates(
 
 /// A trigger request (MaEVe `ChargeStationTrigger`).
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct TriggerBody {
     /// The message the station is to send.
     trigger: TriggerMessage,
+    /// About this EVSE only (e.g. its StatusNotification; 2.0.1 F06.FR.13).
+    evse_id: Option<u32>,
+    /// About this connector only (1.6: of the station; 2.0.1: of the EVSE).
+    connector_id: Option<u32>,
 }
 
 /// Ask the station to send a message.
@@ -223,7 +228,15 @@ pub async fn trigger(
 ) -> Result<HttpResponse, ApiError> {
     let record = state
         .store
-        .add_trigger(&id, body.trigger, Utc::now())
+        .add_trigger(
+            &id,
+            NewTrigger {
+                message: body.trigger,
+                evse_id: body.evse_id,
+                connector_id: body.connector_id,
+            },
+            Utc::now(),
+        )
         .await?;
     let work = PendingWork {
         triggers: vec![record],

@@ -179,10 +179,33 @@ pub fn trigger(version: Version, trigger: &TriggerRecord) -> Planned {
         TriggerMessage::SignChargingStationCertificate => "SignChargingStationCertificate",
         TriggerMessage::SignCombinedCertificate => "SignCombinedCertificate",
     };
+    // The EVSE or connector asked about: 2.0.1 `evse {id, connectorId}`
+    // (a connector needs its EVSE); 1.6 `connectorId` (station-wide).
+    let mut request = json!({ "requestedMessage": name });
+    match version {
+        Version::V201 => match (trigger.evse_id, trigger.connector_id) {
+            (Some(evse), connector) => {
+                request["evse"] = json!({ "id": evse });
+                if let Some(connector) = connector {
+                    request["evse"]["connectorId"] = json!(connector);
+                }
+            }
+            (None, Some(_)) => {
+                let why = "OCPP 2.0.1 names a connector within an EVSE: evseId is missing";
+                return Err(not_supported(item, Utc::now(), why.to_owned()));
+            }
+            (None, None) => {}
+        },
+        Version::V16 => {
+            if let Some(connector) = trigger.connector_id.or(trigger.evse_id) {
+                request["connectorId"] = json!(connector);
+            }
+        }
+    }
     Ok(match (version, trigger.trigger) {
         (Version::V201, _)
         | (Version::V16, TriggerMessage::BootNotification | TriggerMessage::StatusNotification) => {
-            work("TriggerMessage", json!({ "requestedMessage": name }), item)
+            work("TriggerMessage", request, item)
         }
         (Version::V16, TriggerMessage::SignChargingStationCertificate) => work(
             "ExtendedTriggerMessage",
@@ -565,6 +588,8 @@ mod tests {
             let record = TriggerRecord {
                 seq: 1,
                 trigger: t,
+                evse_id: None,
+                connector_id: None,
                 delivery: Delivery::pending(now()),
             };
             for version in [Version::V16, Version::V201] {

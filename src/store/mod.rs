@@ -136,7 +136,7 @@ pub trait StationStore: Send + Sync {
     async fn add_trigger(
         &self,
         id: &str,
-        trigger: TriggerMessage,
+        trigger: NewTrigger,
         now: DateTime<Utc>,
     ) -> StoreResult<TriggerRecord>;
 

@@ -249,6 +249,27 @@ pub enum TriggerMessage {
     SignCombinedCertificate,
 }
 
+/// A trigger to queue: the message, optionally about one EVSE or connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewTrigger {
+    /// The message asked for.
+    pub message: TriggerMessage,
+    /// The EVSE it is asked about.
+    pub evse_id: Option<u32>,
+    /// The connector it is asked about.
+    pub connector_id: Option<u32>,
+}
+
+impl From<TriggerMessage> for NewTrigger {
+    fn from(message: TriggerMessage) -> Self {
+        NewTrigger {
+            message,
+            evse_id: None,
+            connector_id: None,
+        }
+    }
+}
+
 /// A queued trigger with its delivery state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -257,6 +278,12 @@ pub struct TriggerRecord {
     pub seq: u64,
     /// The message asked for.
     pub trigger: TriggerMessage,
+    /// The EVSE it is asked about (StatusNotification of one EVSE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evse_id: Option<u32>,
+    /// The connector it is asked about (1.6: of the station; 2.0.1: of the EVSE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector_id: Option<u32>,
     /// Its delivery state.
     pub delivery: Delivery,
 }

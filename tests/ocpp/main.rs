@@ -871,3 +871,39 @@ async fn a_pending_station_may_send_only_what_it_was_asked_for() {
         json!({})
     );
 }
+
+#[actix_web::test]
+async fn a_trigger_can_name_the_evse_and_connector() {
+    let s = start().await;
+    for (id, protocol, wanted) in [
+        (
+            "CS201",
+            "ocpp2.0.1",
+            json!({"requestedMessage": "StatusNotification", "evse": {"id": 2, "connectorId": 1}}),
+        ),
+        (
+            "CS16",
+            "ocpp1.6",
+            json!({"requestedMessage": "StatusNotification", "connectorId": 1}),
+        ),
+    ] {
+        s.register(id).await;
+        let mut cs = connect(s.app.ws_addr(), id, protocol).await;
+        if protocol == "ocpp1.6" {
+            cs.boot_16().await;
+        } else {
+            cs.boot_201().await;
+        }
+        let body = json!({"trigger": "StatusNotification", "evseId": 2, "connectorId": 1});
+        let waited = spawn_post(&s, &format!("/api/v0/cs/{id}/trigger?wait=true"), body);
+        let (call_id, payload) = cs.expect_call("TriggerMessage").await;
+        assert_eq!(payload, wanted, "{protocol}");
+        cs.reply(&call_id, json!({"status": "Accepted"})).await;
+        let reply = waited.await.unwrap();
+        assert_eq!(
+            reply.body["results"][0]["status"], "Accepted",
+            "{:?}",
+            reply.body
+        );
+    }
+}

@@ -145,7 +145,7 @@ pub async fn reregister_keeps_state_and_replaces_credentials(fx: Fixture) {
         .await
         .unwrap();
     fx.store
-        .add_trigger("CS1", TriggerMessage::BootNotification, t(1))
+        .add_trigger("CS1", TriggerMessage::BootNotification.into(), t(1))
         .await
         .unwrap();
     let again = fx
@@ -177,7 +177,7 @@ pub async fn unknown_station_has_no_work_and_refuses_new_work(fx: Fixture) {
     ));
     assert!(matches!(
         fx.store
-            .add_trigger("nobody", TriggerMessage::StatusNotification, t(0))
+            .add_trigger("nobody", TriggerMessage::StatusNotification.into(), t(0))
             .await,
         Err(StoreError::NotFound(_))
     ));
@@ -418,17 +418,17 @@ pub async fn triggers_are_numbered_per_station(fx: Fixture) {
     registered(&fx, "CS2").await;
     let a = fx
         .store
-        .add_trigger("CS1", TriggerMessage::BootNotification, t(1))
+        .add_trigger("CS1", TriggerMessage::BootNotification.into(), t(1))
         .await
         .unwrap();
     let b = fx
         .store
-        .add_trigger("CS1", TriggerMessage::StatusNotification, t(2))
+        .add_trigger("CS1", TriggerMessage::StatusNotification.into(), t(2))
         .await
         .unwrap();
     let c = fx
         .store
-        .add_trigger("CS2", TriggerMessage::SignV2GCertificate, t(3))
+        .add_trigger("CS2", TriggerMessage::SignV2GCertificate.into(), t(3))
         .await
         .unwrap();
     assert_eq!((a.seq, b.seq, c.seq), (1, 2, 1));
@@ -499,7 +499,7 @@ pub async fn rows_of_similar_station_ids_stay_apart(fx: Fixture) {
             .await
             .unwrap();
         fx.store
-            .add_trigger(id, TriggerMessage::BootNotification, t(1))
+            .add_trigger(id, TriggerMessage::BootNotification.into(), t(1))
             .await
             .unwrap();
         let profile = NewChargingProfile {
@@ -538,7 +538,7 @@ pub async fn unapplied_configuration_is_reported(fx: Fixture) {
         .unwrap()
         .has_unapplied_configuration());
     fx.store
-        .add_trigger("CS1", TriggerMessage::BootNotification, t(1))
+        .add_trigger("CS1", TriggerMessage::BootNotification.into(), t(1))
         .await
         .unwrap();
     assert!(
@@ -988,7 +988,11 @@ pub async fn concurrent_triggers_get_distinct_numbers(fx: Fixture) {
         let store = store.clone();
         async move {
             store
-                .add_trigger("CS1", TriggerMessage::StatusNotification, t(i as i64))
+                .add_trigger(
+                    "CS1",
+                    TriggerMessage::StatusNotification.into(),
+                    t(i as i64),
+                )
                 .await
                 .expect("trigger")
                 .seq

@@ -141,6 +141,8 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
     for cql in [
         format!("DROP TABLE {keyspace}.station_commands"),
         format!("DROP TABLE {keyspace}.station_outbox"),
+        format!("ALTER TABLE {keyspace}.station_triggers DROP evse_id"),
+        format!("ALTER TABLE {keyspace}.station_triggers DROP connector_id"),
         format!(
             "UPDATE {keyspace}.schema_version SET model_version = 1 WHERE component = 'voltgate'"
         ),
@@ -169,6 +171,21 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         .await
         .expect("the new tables exist");
     assert_eq!(upgraded.outbox("CS1").await.unwrap().len(), 1);
+    // Columns the newer model added to an existing table are there too.
+    let trigger = NewTrigger {
+        message: TriggerMessage::StatusNotification,
+        evse_id: Some(2),
+        connector_id: Some(1),
+    };
+    upgraded
+        .add_trigger("CS1", trigger, Utc::now())
+        .await
+        .expect("added columns");
+    let queued = upgraded.pending_work("CS1").await.unwrap().triggers;
+    assert_eq!(
+        (queued[0].evse_id, queued[0].connector_id),
+        (Some(2), Some(1))
+    );
     let version = raw
         .query_unpaged(
             format!(

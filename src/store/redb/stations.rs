@@ -12,9 +12,9 @@ use super::{
 };
 use crate::store::{
     pending_settings, requested_certificates, ChargeStationAuth, ChargingProfileRecord, Delivery,
-    InstallCertificateRecord, NewChargingProfile, NewInstallCertificate, Page, PendingWork,
-    Provisioning, SettingRecord, StationRecord, StationRuntime, StationStore, StoreError,
-    StoreResult, TriggerMessage, TriggerRecord, WorkItemRef,
+    InstallCertificateRecord, NewChargingProfile, NewInstallCertificate, NewTrigger, Page,
+    PendingWork, Provisioning, SettingRecord, StationRecord, StationRuntime, StationStore,
+    StoreError, StoreResult, TriggerRecord, WorkItemRef,
 };
 
 const STATION: &str = "charge station";
@@ -211,7 +211,7 @@ impl StationStore for RedbStore {
     async fn add_trigger(
         &self,
         id: &str,
-        trigger: TriggerMessage,
+        trigger: NewTrigger,
         now: DateTime<Utc>,
     ) -> StoreResult<TriggerRecord> {
         let id = id.to_owned();
@@ -228,7 +228,9 @@ impl StationStore for RedbStore {
                 .unwrap_or(0);
             let record = TriggerRecord {
                 seq: last + 1,
-                trigger,
+                trigger: trigger.message,
+                evse_id: trigger.evse_id,
+                connector_id: trigger.connector_id,
                 delivery: Delivery::pending(now),
             };
             let bytes = encode(&record)?;

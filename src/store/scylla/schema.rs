@@ -30,12 +30,17 @@ pub async fn ensure(session: &Session, settings: &ScyllaSettings) -> StoreResult
         .use_keyspace(keyspace.as_str(), false)
         .await
         .map_err(|e| refused(format!("cannot use keyspace {keyspace}: {e}")))?;
-    check_version(session, keyspace).await?;
+    let found = check_version(session, keyspace).await?;
     // A keyspace that already has the whole model needs no DDL (each
     // statement waits for schema agreement across the cluster).
     if check_columns(session, keyspace).await.is_err() {
         for statement in statements(SCHEMA_CQL) {
             ddl(session, &statement).await?;
+        }
+        // Only an older model is upgraded: a keyspace of this model that
+        // lacks a column was changed by someone else, and is refused.
+        if found.is_some_and(|version| version < SCHEMA_VERSION) {
+            add_missing_columns(session, keyspace).await?;
         }
         check_columns(session, keyspace).await?;
     }
@@ -63,9 +68,9 @@ async fn ddl(session: &Session, statement: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// A keyspace that says it holds another version of the model is refused
-/// before anything is created in it.
-async fn check_version(session: &Session, keyspace: &str) -> StoreResult<()> {
+/// A keyspace that says it holds a newer version of the model is refused
+/// before anything is created in it; the version found is returned.
+async fn check_version(session: &Session, keyspace: &str) -> StoreResult<Option<i32>> {
     let unreadable =
         |e: &dyn std::fmt::Display| refused(format!("cannot read the schema of {keyspace}: {e}"));
     let exists = session
@@ -80,7 +85,7 @@ async fn check_version(session: &Session, keyspace: &str) -> StoreResult<()> {
         .rows_num()
         > 0;
     if !exists {
-        return Ok(());
+        return Ok(None);
     }
     let no_version = |e: &dyn std::fmt::Display| {
         incompatible(keyspace, format!("its schema_version cannot be read: {e}"))
@@ -97,7 +102,7 @@ async fn check_version(session: &Session, keyspace: &str) -> StoreResult<()> {
         .maybe_first_row::<(Option<i32>,)>()
         .map_err(|e| no_version(&e))?;
     match version.and_then(|(v,)| v) {
-        None => Ok(()),
+        None => Ok(None),
         Some(older) if older < SCHEMA_VERSION => {
             tracing::info!(
                 keyspace,
@@ -105,9 +110,9 @@ async fn check_version(session: &Session, keyspace: &str) -> StoreResult<()> {
                 to = SCHEMA_VERSION,
                 "upgrading the keyspace's data model in place"
             );
-            Ok(())
+            Ok(Some(older))
         }
-        Some(SCHEMA_VERSION) => Ok(()),
+        Some(SCHEMA_VERSION) => Ok(Some(SCHEMA_VERSION)),
         Some(other) => Err(incompatible(
             keyspace,
             format!(
@@ -117,9 +122,11 @@ async fn check_version(session: &Session, keyspace: &str) -> StoreResult<()> {
     }
 }
 
-/// Every column of the model must exist with its type (extra columns of
-/// other tools are left alone).
-async fn check_columns(session: &Session, keyspace: &str) -> StoreResult<()> {
+/// The keyspace's columns: (table, column) → (CQL type, place in the key).
+async fn actual_columns(
+    session: &Session,
+    keyspace: &str,
+) -> StoreResult<BTreeMap<(String, String), (String, Role)>> {
     let unreadable =
         |e: &dyn std::fmt::Display| refused(format!("cannot read the columns of {keyspace}: {e}"));
     let found = session
@@ -145,6 +152,44 @@ async fn check_columns(session: &Session, keyspace: &str) -> StoreResult<()> {
         };
         actual.insert((table, column), (kind, role));
     }
+    Ok(actual)
+}
+
+/// Adds the columns a newer model gave existing tables (`ALTER TABLE ...
+/// ADD`): the additive half of an in-place upgrade (CREATE TABLE IF NOT
+/// EXISTS is the other). Key columns cannot be added; the check after it
+/// refuses a keyspace that lacks one.
+async fn add_missing_columns(session: &Session, keyspace: &str) -> StoreResult<()> {
+    let actual = actual_columns(session, keyspace).await?;
+    for (table, columns) in expected_columns(SCHEMA_CQL) {
+        let exists = actual.keys().any(|(t, _)| *t == table);
+        if !exists {
+            continue;
+        }
+        for column in columns {
+            let missing = !actual.contains_key(&(table.clone(), column.name.clone()));
+            if missing && column.role == Role::Regular {
+                tracing::info!(
+                    keyspace,
+                    table,
+                    column = column.name,
+                    "adding a column of the newer model"
+                );
+                ddl(
+                    session,
+                    &format!("ALTER TABLE {table} ADD {} {}", column.name, column.kind),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every column of the model must exist with its type (extra columns of
+/// other tools are left alone).
+async fn check_columns(session: &Session, keyspace: &str) -> StoreResult<()> {
+    let actual = actual_columns(session, keyspace).await?;
     let mut problems = Vec::new();
     for (table, columns) in expected_columns(SCHEMA_CQL) {
         for column in columns {

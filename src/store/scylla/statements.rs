@@ -102,9 +102,9 @@ statements! {
     trigger_last, true,
         "SELECT seq FROM station_triggers WHERE station_id = ? ORDER BY seq DESC LIMIT 1";
     trigger_insert, false,
-        "INSERT INTO station_triggers (station_id, seq, message, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+        "INSERT INTO station_triggers (station_id, seq, message, status, status_at, detail, evse_id, connector_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
     triggers_of, true,
-        "SELECT seq, message, status, status_at, detail FROM station_triggers WHERE station_id = ?";
+        "SELECT seq, message, status, status_at, detail, evse_id, connector_id FROM station_triggers WHERE station_id = ?";
     triggers_delivery, false,
         "UPDATE station_triggers SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND seq = ? IF EXISTS";
 

@@ -14,9 +14,9 @@ use super::{
 };
 use crate::store::{
     pending_settings, requested_certificates, ChargeStationAuth, ChargingProfileRecord, Delivery,
-    InstallCertificateRecord, NewChargingProfile, NewInstallCertificate, Page, PendingWork,
-    Provisioning, SecurityProfile, SettingRecord, StationRecord, StationRuntime, StationStore,
-    StoreError, StoreResult, TriggerMessage, TriggerRecord, WorkItemRef,
+    InstallCertificateRecord, NewChargingProfile, NewInstallCertificate, NewTrigger, Page,
+    PendingWork, Provisioning, SecurityProfile, SettingRecord, StationRecord, StationRuntime,
+    StationStore, StoreError, StoreResult, TriggerRecord, WorkItemRef,
 };
 
 const STATION: &str = "charge station";
@@ -146,12 +146,14 @@ impl ScyllaStore {
     async fn insert_trigger(
         &self,
         id: &str,
-        trigger: TriggerMessage,
+        trigger: NewTrigger,
         now: DateTime<Utc>,
     ) -> StoreResult<TriggerRecord> {
         let delivery = Delivery::pending(stored_time(now));
         let (status, at, detail) = delivery_columns(&delivery)?;
-        let message = name_of(&trigger)?;
+        let message = name_of(&trigger.message)?;
+        let place = |n: Option<u32>| n.and_then(|n| i32::try_from(n).ok());
+        let (evse, connector) = (place(trigger.evse_id), place(trigger.connector_id));
         until_won("trigger numbering", || async {
             let last = self
                 .row::<(i64,)>(&self.statements.trigger_last, (id,))
@@ -168,12 +170,16 @@ impl ScyllaStore {
                         status.as_str(),
                         at,
                         detail.as_deref(),
+                        evse,
+                        connector,
                     ),
                 )
                 .await?;
             Ok(claimed.applied.then(|| TriggerRecord {
                 seq: seq as u64,
-                trigger,
+                trigger: trigger.message,
+                evse_id: trigger.evse_id,
+                connector_id: trigger.connector_id,
                 delivery: delivery.clone(),
             }))
         })
@@ -239,10 +245,15 @@ impl ScyllaStore {
                 &st.certificates_of,
                 (id,)
             ),
-            self.rows::<(i64, String, String, CqlTimestamp, Option<String>)>(
-                &st.triggers_of,
-                (id,)
-            ),
+            self.rows::<(
+                i64,
+                String,
+                String,
+                CqlTimestamp,
+                Option<String>,
+                Option<i32>,
+                Option<i32>,
+            )>(&st.triggers_of, (id,)),
             self.rows::<(i64, i64, String, String, CqlTimestamp, Option<String>)>(
                 &st.profiles_of,
                 (id,)
@@ -264,10 +275,13 @@ impl ScyllaStore {
                 delivery: delivery_from((status, at, detail))?,
             });
         }
-        for (seq, message, status, at, detail) in triggers {
+        for (seq, message, status, at, detail, evse, connector) in triggers {
+            let place = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok());
             work.triggers.push(TriggerRecord {
                 seq: seq as u64,
                 trigger: parse_name(message)?,
+                evse_id: place(evse),
+                connector_id: place(connector),
                 delivery: delivery_from((status, at, detail))?,
             });
         }
@@ -444,7 +458,7 @@ impl StationStore for ScyllaStore {
     async fn add_trigger(
         &self,
         id: &str,
-        trigger: TriggerMessage,
+        trigger: NewTrigger,
         now: DateTime<Utc>,
     ) -> StoreResult<TriggerRecord> {
         self.call("add_trigger", async {
