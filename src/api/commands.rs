@@ -8,6 +8,7 @@
 //! (`--command-ttl-secs`, or `?ttl=`) and need a connected station unless
 //! `?ttl=` was given; configuration-like ones wait for the next boot.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
@@ -26,10 +27,12 @@ use crate::ocpp::Version;
 use crate::station::actor::SendCommand;
 use crate::station::operations::{
     self, availability, charging_profiles, clear_cache, configuration, firmware,
-    installed_certificates, logs, raw, remote_start, remote_stop, reservations, reset, unlock,
-    Call, Operation,
+    installed_certificates, local_list, logs, raw, remote_start, remote_stop, reservations, reset,
+    unlock, Call, Operation,
 };
-use crate::store::{is_command_id, CommandFilter, CommandRecord, CommandStatus, DeliveryClass};
+use crate::store::{
+    is_command_id, CommandFilter, CommandRecord, CommandStatus, DeliveryClass, TokenType,
+};
 use crate::supervisor::RouteError;
 
 /// Longest `?ttl=` accepted: 30 days.
@@ -360,6 +363,161 @@ typed_operation!(
     "/api/v0/cs/{csId}/installed-certificates/read",
     "List installed certificates (GetInstalledCertificateIds)."
 );
+
+/// A local authorization list update.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalListBody {
+    /// Full replaces the station's list; Differential changes entries.
+    update: local_list::UpdateType,
+    /// The entries; without them voltgate builds them from the token store
+    /// (Full: every token; Differential: what changed since the list the
+    /// station last accepted).
+    tokens: Option<Vec<local_list::Entry>>,
+}
+
+/// Most tokens a list built from the token store may hold.
+const MAX_LOCAL_LIST: usize = 10_000;
+
+/// What the station's list is: the newest version voltgate sent, and the
+/// entries of the lists it accepted (the last Full and the Differentials
+/// after it), replayed.
+async fn station_list(
+    state: &AppState,
+    id: &str,
+) -> Result<(i64, BTreeMap<String, String>), ApiError> {
+    let filter = CommandFilter {
+        status: None,
+        action: Some("SendLocalList".into()),
+    };
+    let sent = state
+        .store
+        .list_commands(id, filter, crate::store::Page::new(0, 1_000))
+        .await?;
+    let newest = sent
+        .iter()
+        .filter_map(|c| local_list::version_of(&c.payload))
+        .max()
+        .unwrap_or(0);
+    let mut accepted: Vec<&CommandRecord> = Vec::new();
+    for command in &sent {
+        if command.status == CommandStatus::Accepted {
+            accepted.push(command);
+            if command.payload["updateType"] == "Full" {
+                break;
+            }
+        }
+    }
+    let mut list = BTreeMap::new();
+    for command in accepted.into_iter().rev() {
+        if command.payload["updateType"] == "Full" {
+            list.clear();
+        }
+        for (token, status) in local_list::entries_of(&command.payload) {
+            match status {
+                Some(status) => list.insert(token, status),
+                None => list.remove(&token),
+            };
+        }
+    }
+    Ok((newest, list))
+}
+
+/// Every token of the store as a list entry (valid: Accepted, else Blocked).
+async fn token_entries(state: &AppState) -> Result<Vec<local_list::Entry>, ApiError> {
+    let mut entries = Vec::new();
+    let mut after = None;
+    loop {
+        let page = crate::store::Page {
+            offset: 0,
+            limit: 1_000,
+            after: after.clone(),
+        };
+        let tokens = state.store.list_tokens(page).await?;
+        let full = tokens.len() == 1_000;
+        for token in tokens {
+            after = Some(token.uid.clone());
+            entries.push(local_list::Entry {
+                id_token_type: Some(
+                    match token.token_type {
+                        TokenType::Rfid => "ISO14443",
+                        _ => "Central",
+                    }
+                    .to_owned(),
+                ),
+                status: Some(if token.valid { "Accepted" } else { "Blocked" }.to_owned()),
+                id_token: token.uid,
+            });
+        }
+        if entries.len() > MAX_LOCAL_LIST {
+            return Err(invalid(
+                "tokens",
+                format!("the token store holds more than {MAX_LOCAL_LIST} tokens: send the list in parts with tokens"),
+            ));
+        }
+        if !full {
+            return Ok(entries);
+        }
+    }
+}
+
+/// Send a local authorization list (SendLocalList): given entries, or built
+/// from the token store; voltgate numbers the list versions per station.
+#[utoipa::path(post, path = "/api/v0/cs/{csId}/local-list", tag = "operations",
+    params(("csId" = String, Path, description = "The charge station id"), CommandQuery),
+    request_body = LocalListBody,
+    responses((status = 202, body = Accepted), (status = 200, description = "?wait=true: the outcome", body = CommandView),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn local_list(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<CommandQuery>,
+    ValidJson(body): ValidJson<LocalListBody>,
+) -> Result<HttpResponse, ApiError> {
+    let version = station_version(&state, &id).await?;
+    let (newest, current) = station_list(&state, &id).await?;
+    let entries = match (body.update, body.tokens) {
+        (_, Some(tokens)) => tokens,
+        (local_list::UpdateType::Full, None) => token_entries(&state).await?,
+        (local_list::UpdateType::Differential, None) => {
+            let wanted = token_entries(&state).await?;
+            let mut changes: Vec<local_list::Entry> = wanted
+                .iter()
+                .filter(|entry| current.get(&entry.id_token) != entry.status.as_ref())
+                .cloned()
+                .collect();
+            let kept: std::collections::HashSet<&str> =
+                wanted.iter().map(|e| e.id_token.as_str()).collect();
+            changes.extend(
+                current
+                    .keys()
+                    .filter(|token| !kept.contains(token.as_str()))
+                    .map(|token| local_list::Entry {
+                        id_token: token.clone(),
+                        id_token_type: None,
+                        status: None,
+                    }),
+            );
+            changes
+        }
+    };
+    let list = local_list::LocalList {
+        update: body.update,
+        version: newest + 1,
+        entries,
+    };
+    let call = operations::plan(&list, version, &mut operations::next_number)
+        .map_err(|e| ApiError::BadRequest(e.0))?;
+    submit(
+        &state,
+        &id,
+        local_list::LocalList::NAME,
+        call,
+        version,
+        &query,
+    )
+    .await
+}
 
 /// Clear the station's authorization cache (ClearCache); no body.
 #[utoipa::path(post, path = "/api/v0/cs/{csId}/clear-cache", tag = "operations",

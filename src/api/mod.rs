@@ -155,6 +155,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 resource("/cs/{csId}/remote-stop").route(web::post().to(commands::remote_stop)),
             )
             .service(resource("/cs/{csId}/unlock").route(web::post().to(commands::unlock)))
+            .service(resource("/cs/{csId}/local-list").route(web::post().to(commands::local_list)))
             .service(
                 resource("/cs/{csId}/availability").route(web::post().to(commands::availability)),
             )

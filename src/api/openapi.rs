@@ -55,6 +55,7 @@ use crate::store;
         commands::read_charging_profiles,
         commands::composite_schedule,
         commands::read_installed_certificates,
+        commands::local_list,
         commands::show,
         commands::list,
         batches::create,

@@ -630,3 +630,127 @@ async fn a_remote_start_is_linked_to_the_transaction_it_caused() {
         "{command}"
     );
 }
+
+/// The list's (token, status) entries, sorted.
+fn list_entries(payload: &Value) -> Vec<(String, Value)> {
+    let mut entries: Vec<(String, Value)> = payload["localAuthorizationList"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["idToken"]["idToken"].as_str().unwrap().to_owned(),
+                e["idTokenInfo"]["status"].clone(),
+            )
+        })
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries
+}
+
+#[actix_web::test]
+async fn local_lists_come_from_the_token_store_with_versions_and_differentials() {
+    let s = crate::common::start().await;
+    let token = |uid: &str, valid: bool| {
+        let mut body = crate::common::token_body(uid);
+        body["valid"] = json!(valid);
+        body
+    };
+    for (uid, valid) in [("A", true), ("B", true), ("C", false)] {
+        assert_eq!(
+            s.post("/api/v0/token", &token(uid, valid)).await.status,
+            201
+        );
+    }
+    let mut cs = booted(&s, "CS1", Version::V201).await;
+    let waited = spawn_post(
+        &s,
+        "/api/v0/cs/CS1/local-list?wait=true",
+        json!({"update": "Full"}),
+    );
+    let sent = answer(
+        &mut cs,
+        Version::V201,
+        "SendLocalList",
+        json!({"status": "Accepted"}),
+    )
+    .await;
+    assert_eq!(
+        (sent["versionNumber"].as_i64(), sent["updateType"].as_str()),
+        (Some(1), Some("Full"))
+    );
+    assert_eq!(
+        list_entries(&sent),
+        [
+            ("A".into(), json!("Accepted")),
+            ("B".into(), json!("Accepted")),
+            ("C".into(), json!("Blocked"))
+        ]
+    );
+    assert_eq!(
+        sent["localAuthorizationList"][0]["idToken"]["type"],
+        "ISO14443"
+    );
+    assert_eq!(waited.await.unwrap().body["status"], "Accepted");
+
+    // The store changes: the differential is what changed since version 1.
+    assert_eq!(s.delete("/api/v0/token/B").await.status, 204);
+    assert_eq!(s.post("/api/v0/token", &token("C", true)).await.status, 201);
+    assert_eq!(s.post("/api/v0/token", &token("D", true)).await.status, 201);
+    let waited = spawn_post(
+        &s,
+        "/api/v0/cs/CS1/local-list?wait=true",
+        json!({"update": "Differential"}),
+    );
+    let sent = answer(
+        &mut cs,
+        Version::V201,
+        "SendLocalList",
+        json!({"status": "Accepted"}),
+    )
+    .await;
+    assert_eq!(sent["versionNumber"], 2);
+    assert_eq!(
+        list_entries(&sent),
+        [
+            ("B".into(), Value::Null),
+            ("C".into(), json!("Accepted")),
+            ("D".into(), json!("Accepted"))
+        ]
+    );
+    waited.await.unwrap();
+
+    // Entries given by the caller go as they are, numbered on.
+    let waited = spawn_post(
+        &s,
+        "/api/v0/cs/CS1/local-list?wait=true",
+        json!({"update": "Differential", "tokens": [{"idToken": "X", "status": "Blocked"}]}),
+    );
+    let sent = answer(
+        &mut cs,
+        Version::V201,
+        "SendLocalList",
+        json!({"status": "Failed"}),
+    )
+    .await;
+    assert_eq!(sent["versionNumber"], 3);
+    assert_eq!(waited.await.unwrap().body["status"], "Rejected");
+
+    let mut v16 = booted(&s, "CS16", Version::V16).await;
+    s.post(
+        "/api/v0/cs/CS16/local-list",
+        &json!({"update": "Full", "tokens": [{"idToken": "X".repeat(21), "status": "Accepted"}]}),
+    )
+    .await
+    .assert_error(400, "/localAuthorizationList/0/idTag");
+    s.post(
+        "/api/v0/cs/CS16/local-list",
+        &json!({"update": "Full", "tokens": [{"idToken": "X"}]}),
+    )
+    .await
+    .assert_error(400, "status");
+    assert!(
+        v16.ok("Heartbeat", json!({})).await["currentTime"].is_string(),
+        "nothing was sent"
+    );
+}

@@ -19,6 +19,7 @@ pub mod clear_cache;
 pub mod configuration;
 pub mod firmware;
 pub mod installed_certificates;
+pub mod local_list;
 pub mod logs;
 pub mod outcome;
 pub mod raw;
