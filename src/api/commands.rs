@@ -519,6 +519,68 @@ pub async fn local_list(
     .await
 }
 
+/// Delete an installed certificate (DeleteCertificate), named by the
+/// serial number the station reported in its last installed-certificates read.
+#[utoipa::path(delete, path = "/api/v0/cs/{csId}/installed-certificates/{serialNumber}", tag = "operations",
+    params(("csId" = String, Path, description = "The charge station id"),
+        ("serialNumber" = String, Path, description = "The serial number as GetInstalledCertificateIds reported it"), CommandQuery),
+    responses((status = 202, body = Accepted), (status = 200, description = "?wait=true: the outcome", body = CommandView),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_certificate(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<CommandQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, serial) = path.into_inner();
+    let version = station_version(&state, &id).await?;
+    let filter = CommandFilter {
+        status: Some(CommandStatus::Accepted),
+        action: Some("GetInstalledCertificateIds".into()),
+    };
+    let reads = state
+        .store
+        .list_commands(&id, filter, crate::store::Page::new(0, 50))
+        .await?;
+    // The newest read that lists the serial number decides.
+    let found = reads.iter().find_map(|read| {
+        let answer = read.response.as_ref()?;
+        let matching: Vec<&Value> = installed_certificates::reported_hash_data(answer)
+            .into_iter()
+            .filter(|data| data["serialNumber"] == serial.as_str())
+            .collect();
+        (!matching.is_empty()).then_some(matching)
+    });
+    let data = match found.as_deref() {
+        None => {
+            return Err(ApiError::NotFound(format!(
+                "no installed certificate with serial number {serial:?} in charge station {id:?}'s reads: \
+                 read them first (POST /cs/{id}/installed-certificates/read)"
+            )))
+        }
+        Some([one]) => (*one).clone(),
+        Some(several) => {
+            return Err(ApiError::Conflict(format!(
+                "{} installed certificates have serial number {serial:?}; delete with a raw DeleteCertificate naming its hash data",
+                several.len()
+            )))
+        }
+    };
+    let delete = installed_certificates::DeleteCertificate {
+        certificate_hash_data: data,
+    };
+    let call = operations::plan(&delete, version, &mut operations::next_number)
+        .map_err(|e| ApiError::BadRequest(e.0))?;
+    submit(
+        &state,
+        &id,
+        installed_certificates::DeleteCertificate::NAME,
+        call,
+        version,
+        &query,
+    )
+    .await
+}
+
 /// Clear the station's authorization cache (ClearCache); no body.
 #[utoipa::path(post, path = "/api/v0/cs/{csId}/clear-cache", tag = "operations",
     params(("csId" = String, Path, description = "The charge station id"), CommandQuery),

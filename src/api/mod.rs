@@ -190,6 +190,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(commands::read_installed_certificates)),
             )
             .service(
+                resource("/cs/{csId}/installed-certificates/{serialNumber}")
+                    .route(web::delete().to(commands::delete_certificate)),
+            )
+            .service(
                 resource("/token")
                     .route(web::post().to(tokens::put))
                     .route(web::get().to(tokens::list)),

@@ -56,6 +56,7 @@ use crate::store;
         commands::composite_schedule,
         commands::read_installed_certificates,
         commands::local_list,
+        commands::delete_certificate,
         commands::show,
         commands::list,
         batches::create,

@@ -754,3 +754,46 @@ async fn local_lists_come_from_the_token_store_with_versions_and_differentials()
         "nothing was sent"
     );
 }
+
+#[actix_web::test]
+async fn an_installed_certificate_is_deleted_by_the_serial_number_it_was_read_with() {
+    let s = crate::common::start().await;
+    let mut cs = booted(&s, "CS1", Version::V201).await;
+    s.delete("/api/v0/cs/CS1/installed-certificates/01AB")
+        .await
+        .assert_error(404, "read them first");
+    let data = json!({"hashAlgorithm": "SHA256", "issuerNameHash": "aa", "issuerKeyHash": "bb", "serialNumber": "01AB"});
+    let waited = spawn_post(
+        &s,
+        "/api/v0/cs/CS1/installed-certificates/read?wait=true",
+        json!({}),
+    );
+    answer(&mut cs, Version::V201, "GetInstalledCertificateIds", json!({"status": "Accepted",
+        "certificateHashDataChain": [{"certificateType": "CSMSRootCertificate", "certificateHashData": data}]})).await;
+    waited.await.unwrap();
+    let base = s.base.clone();
+    let deleting = actix_web::rt::spawn(async move {
+        let mut response = awc::Client::default()
+            .delete(format!(
+                "{base}/api/v0/cs/CS1/installed-certificates/01AB?wait=true"
+            ))
+            .send()
+            .await
+            .expect("sent");
+        let bytes = response.body().await.expect("body");
+        serde_json::from_slice::<Value>(&bytes).expect("JSON")
+    });
+    let sent = answer(
+        &mut cs,
+        Version::V201,
+        "DeleteCertificate",
+        json!({"status": "Accepted"}),
+    )
+    .await;
+    assert_eq!(sent, json!({"certificateHashData": data}));
+    let outcome = deleting.await.unwrap();
+    assert_eq!(
+        (outcome["status"].as_str(), outcome["operation"].as_str()),
+        (Some("Accepted"), Some("delete-certificate"))
+    );
+}
