@@ -292,7 +292,7 @@ fn command_routing(c: &mut Criterion) {
         });
         let engine = Engine::new(
             env,
-            registry.clone(),
+            Arc::new(registry.clone()),
             Limits::default(),
             Duration::from_secs(3600),
             1 << 20,

@@ -297,7 +297,7 @@ fn engine(
     };
     let mut engine = Engine::new(
         Arc::new(env),
-        registry,
+        Arc::new(registry),
         limits,
         config.idle_timeout(),
         config.ws_max_frame_bytes,

@@ -35,14 +35,14 @@ use crate::store::{
     CommandRecord, Delivery, DeliveryStatus, PendingWork, ReportedVariable, StationRuntime,
     WorkItemRef,
 };
-use crate::supervisor::{Connect, ConnectionId, Disconnect, Registry};
+use super::directory::{ConnectionId, Directory, StationHandle};
 
 /// What the engine needs, shared by all connections of a node.
 pub struct Engine {
     /// Handler environment (store, intervals).
     pub env: Arc<Env>,
-    /// The registry of connected stations.
-    pub registry: Registry,
+    /// The node's directory of connected stations.
+    pub directory: Arc<dyn Directory>,
     /// Session limits.
     pub limits: Limits,
     /// How often an idle connection is pinged.
@@ -66,14 +66,14 @@ impl Engine {
     /// The engine for a node.
     pub fn new(
         env: Arc<Env>,
-        registry: Registry,
+        directory: Arc<dyn Directory>,
         limits: Limits,
         idle_timeout: Duration,
         max_frame_bytes: usize,
     ) -> Self {
         Engine {
             env,
-            registry,
+            directory,
             limits,
             ping_interval: (idle_timeout / 3).max(Duration::from_secs(1)),
             idle_timeout,
@@ -923,15 +923,20 @@ impl Actor for StationActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(64);
-        let connect = Connect {
+        let address = ctx.address();
+        let handle = StationHandle {
             id: self.station.id.clone(),
             connection: self.connection,
-            addr: ctx.address(),
             version: self.version(),
+            deliver: address.clone().recipient(),
+            command: address.clone().recipient(),
+            replaced: address.clone().recipient(),
+            going_away: address.recipient(),
         };
-        let registry = self.engine.registry.clone();
         ctx.spawn(
-            async move { registry.connect(connect).await }
+            self.engine
+                .directory
+                .connect(handle)
                 .into_actor(self)
                 .map(|result, act, ctx| {
                     if result.is_err() {
@@ -964,10 +969,9 @@ impl Actor for StationActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.engine.registry.disconnect(Disconnect {
-            id: self.station.id.clone(),
-            connection: self.connection,
-        });
+        self.engine
+            .directory
+            .disconnect(&self.station.id, self.connection);
         metrics::gauge!(crate::metrics::STATIONS_CONNECTED, "version" => self.version().label())
             .decrement(1.0);
         metrics::counter!(CONNECTIONS_CLOSED, "reason" => self.close_reason).increment(1);

@@ -4,6 +4,7 @@
 
 pub mod actor;
 pub mod commands;
+pub mod directory;
 pub mod endpoint;
 pub mod gate;
 pub mod handlers;

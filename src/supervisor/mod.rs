@@ -14,7 +14,9 @@ use actix::prelude::*;
 
 use crate::metrics::BACKPRESSURE_REJECTIONS;
 use crate::ocpp::Version;
-use crate::station::actor::{Deliver, GoingAway, Replaced, SendCommand, StationActor};
+use crate::station::actor::{Deliver, GoingAway, Replaced, SendCommand};
+pub use crate::station::directory::ConnectionId;
+use crate::station::directory::{Busy, Directory, StationHandle};
 
 /// Messages a shard may hold before senders are told it is busy.
 const SHARD_MAILBOX_CAPACITY: usize = 4096;
@@ -30,32 +32,17 @@ pub enum RouteError {
     Busy,
 }
 
-/// Identifies one connection (a station may reconnect; the old one must not
-/// unregister the new one).
-pub type ConnectionId = u64;
-
 /// Registers a connection; an older one for the same station is told to close.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Connect {
-    /// Station id.
-    pub id: String,
-    /// This connection.
-    pub connection: ConnectionId,
-    /// Its actor.
-    pub addr: Addr<StationActor>,
-    /// The OCPP version it speaks.
-    pub version: Version,
-}
+struct Connect(StationHandle);
 
 /// Unregisters a connection (ignored when a newer one replaced it).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Disconnect {
-    /// Station id.
-    pub id: String,
-    /// The connection that ended.
-    pub connection: ConnectionId,
+struct Disconnect {
+    id: String,
+    connection: ConnectionId,
 }
 
 /// Hands work to a station's actor.
@@ -98,14 +85,7 @@ struct CloseAll;
 /// One shard of the registry.
 #[derive(Default)]
 struct Shard {
-    stations: HashMap<String, Entry>,
-}
-
-/// One connected station in a shard.
-struct Entry {
-    connection: ConnectionId,
-    addr: Addr<StationActor>,
-    version: Version,
+    stations: HashMap<String, StationHandle>,
 }
 
 impl Actor for Shard {
@@ -119,16 +99,12 @@ impl Actor for Shard {
 impl Handler<Connect> for Shard {
     type Result = ();
 
-    fn handle(&mut self, msg: Connect, _: &mut Self::Context) {
-        let entry = Entry {
-            connection: msg.connection,
-            addr: msg.addr,
-            version: msg.version,
-        };
-        if let Some(old) = self.stations.insert(msg.id, entry) {
-            if old.connection != msg.connection {
+    fn handle(&mut self, Connect(handle): Connect, _: &mut Self::Context) {
+        let connection = handle.connection;
+        if let Some(old) = self.stations.insert(handle.id.clone(), handle) {
+            if old.connection != connection {
                 // One message to one actor: the replaced connection must hear it.
-                old.addr.do_send(Replaced);
+                old.replaced.do_send(Replaced);
             }
         }
     }
@@ -149,12 +125,12 @@ impl Handler<Disconnect> for Shard {
 }
 
 impl Shard {
-    fn live(&mut self, id: &str) -> Option<&Entry> {
+    fn live(&mut self, id: &str) -> Option<&StationHandle> {
         // A connection whose Disconnect was lost (full mailbox) is dropped here.
         if self
             .stations
             .get(id)
-            .is_some_and(|entry| !entry.addr.connected())
+            .is_some_and(|entry| !entry.connected())
         {
             self.stations.remove(id);
         }
@@ -162,14 +138,13 @@ impl Shard {
     }
 }
 
-/// Puts `message` in the actor's mailbox without waiting: a full mailbox
+/// Puts `message` in the station's mailbox without waiting: a full mailbox
 /// is `Busy` (counted), a stopped actor `NotConnected`.
-fn hand_over<M>(addr: &Addr<StationActor>, message: M) -> Result<(), RouteError>
+fn hand_over<M>(recipient: &Recipient<M>, message: M) -> Result<(), RouteError>
 where
     M: Message<Result = ()> + Send + 'static,
-    StationActor: Handler<M>,
 {
-    addr.try_send(message).map_err(|e| match e {
+    recipient.try_send(message).map_err(|e| match e {
         SendError::Full(_) => {
             metrics::counter!(BACKPRESSURE_REJECTIONS, "stage" => "station_mailbox").increment(1);
             RouteError::Busy
@@ -183,7 +158,7 @@ impl Handler<Route> for Shard {
 
     fn handle(&mut self, msg: Route, _: &mut Self::Context) -> Self::Result {
         let entry = self.live(&msg.id).ok_or(RouteError::NotConnected)?;
-        hand_over(&entry.addr, msg.deliver)
+        hand_over(&entry.deliver, msg.deliver)
     }
 }
 
@@ -192,7 +167,7 @@ impl Handler<RouteCommand> for Shard {
 
     fn handle(&mut self, msg: RouteCommand, _: &mut Self::Context) -> Self::Result {
         let entry = self.live(&msg.id).ok_or(RouteError::NotConnected)?;
-        hand_over(&entry.addr, msg.command)
+        hand_over(&entry.command, msg.command)
     }
 }
 
@@ -211,7 +186,7 @@ impl Handler<CloseAll> for Shard {
         let mut told = 0;
         for entry in self.stations.values() {
             // `do_send` ignores a full mailbox: the close must get through.
-            entry.addr.do_send(GoingAway);
+            entry.going_away.do_send(GoingAway);
             told += 1;
         }
         told
@@ -222,7 +197,7 @@ impl Handler<ListConnected> for Shard {
     type Result = Vec<(String, Version)>;
 
     fn handle(&mut self, _: ListConnected, _: &mut Self::Context) -> Self::Result {
-        self.stations.retain(|_, entry| entry.addr.connected());
+        self.stations.retain(|_, entry| entry.connected());
         self.stations
             .iter()
             .map(|(id, entry)| (id.clone(), entry.version))
@@ -285,16 +260,20 @@ impl Registry {
     }
 
     /// Registers a connection, waiting for room in the shard's mailbox.
-    pub async fn connect(&self, msg: Connect) -> Result<(), RouteError> {
-        self.shard(&msg.id)
-            .send(msg)
+    pub async fn connect(&self, handle: StationHandle) -> Result<(), RouteError> {
+        self.shard(&handle.id)
+            .send(Connect(handle))
             .await
             .map_err(|_| RouteError::Busy)
     }
 
-    /// Unregisters a connection without waiting (from an actor's `stopping`).
-    pub fn disconnect(&self, msg: Disconnect) {
-        if self.shard(&msg.id).try_send(msg).is_err() {
+    /// Unregisters a connection without waiting (from an actor's `stopped`).
+    pub fn disconnect(&self, id: &str, connection: ConnectionId) {
+        let msg = Disconnect {
+            id: id.to_owned(),
+            connection,
+        };
+        if self.shard(id).try_send(msg).is_err() {
             // The shard drops dead addresses on its own when next asked.
             metrics::counter!(BACKPRESSURE_REJECTIONS, "stage" => "registry_disconnect")
                 .increment(1);
@@ -377,5 +356,19 @@ impl Registry {
             }
         }
         versions
+    }
+}
+
+impl Directory for Registry {
+    fn connect(
+        &self,
+        handle: StationHandle,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Busy>>>> {
+        let registry = self.clone();
+        Box::pin(async move { Registry::connect(&registry, handle).await.map_err(|_| Busy) })
+    }
+
+    fn disconnect(&self, id: &str, connection: ConnectionId) {
+        Registry::disconnect(self, id, connection);
     }
 }

@@ -1,0 +1,56 @@
+//! How a station connection makes itself known to the node: the
+//! [`Directory`] it registers a [`StationHandle`] with when it starts and
+//! leaves when it stops. The supervisor's registry implements it; the
+//! station side knows only this trait and its own message types, so the
+//! dependency runs one way (supervisor → station), and a handle to a
+//! station on another node can later stand where a local one does.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix::Recipient;
+
+use super::actor::{Deliver, GoingAway, Replaced, SendCommand};
+use crate::ocpp::Version;
+
+/// Identifies one connection (a station may reconnect; the old one must not
+/// unregister the new one).
+pub type ConnectionId = u64;
+
+/// What the node can ask of one connected station.
+#[derive(Clone)]
+pub struct StationHandle {
+    /// The station id.
+    pub id: String,
+    /// Its connection.
+    pub connection: ConnectionId,
+    /// The OCPP version it speaks.
+    pub version: Version,
+    /// Deliver queued work (settings, certificates, triggers, profiles).
+    pub deliver: Recipient<Deliver>,
+    /// Send a stored command.
+    pub command: Recipient<SendCommand>,
+    /// A newer connection took over.
+    pub replaced: Recipient<Replaced>,
+    /// The node is shutting down.
+    pub going_away: Recipient<GoingAway>,
+}
+
+impl StationHandle {
+    /// Whether the connection is still there.
+    pub fn connected(&self) -> bool {
+        self.deliver.connected()
+    }
+}
+
+/// The directory refused a registration (its mailbox is full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+/// The node's directory of connected stations.
+pub trait Directory: Send + Sync {
+    /// Registers a connection; an older one of the same station is told to close.
+    fn connect(&self, handle: StationHandle) -> Pin<Box<dyn Future<Output = Result<(), Busy>>>>;
+    /// Unregisters a connection, without waiting (ignored when a newer one replaced it).
+    fn disconnect(&self, id: &str, connection: ConnectionId);
+}
