@@ -10,9 +10,9 @@
 //! for a new BootNotification; an accepted station gets everything queued.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use actix_web_actors::ws;
@@ -21,13 +21,18 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::commands::{self, Planned, Purpose};
+use super::directory::{ConnectionId, StationHandle};
+pub use super::engine::{Engine, FinalWrites, PendingWrite};
 use super::gate::{Limit, MessageBudget, StationSlot};
-use super::handlers::{self, BootVerdict, Env, Station};
+use super::handlers::{self, BootVerdict, Station};
+pub use super::messages::{Deliver, DeliveryReport, GoingAway, Replaced, SendCommand};
+pub use super::no_protocol::NoProtocol;
 use super::operations::outcome;
 use super::outbound::{OutboundLedger, Verdict};
 use super::outbox::{self, Decision};
+use super::outbox::{plan_or_hold, sendable};
 use super::reported;
-use super::session::{CallOutcome, Effect, Limits, OutboundCall, Session};
+use super::session::{CallOutcome, Effect, OutboundCall, Session};
 use super::traffic;
 use crate::metrics::CONNECTIONS_CLOSED;
 use crate::ocpp::{actions, Version};
@@ -35,132 +40,10 @@ use crate::store::{
     CommandRecord, Delivery, DeliveryStatus, PendingWork, ReportedVariable, StationRuntime,
     WorkItemRef,
 };
-use super::directory::{ConnectionId, Directory, StationHandle};
-
-/// What the engine needs, shared by all connections of a node.
-pub struct Engine {
-    /// Handler environment (store, intervals).
-    pub env: Arc<Env>,
-    /// The node's directory of connected stations.
-    pub directory: Arc<dyn Directory>,
-    /// Session limits.
-    pub limits: Limits,
-    /// How often an idle connection is pinged.
-    pub ping_interval: Duration,
-    /// A connection silent for this long is closed.
-    pub idle_timeout: Duration,
-    /// Largest WebSocket frame accepted; larger ones close the connection.
-    pub max_frame_bytes: usize,
-    /// Most bytes sent to a station and not yet seen read (0: no bound).
-    pub max_unread_bytes: u64,
-    /// The last store writes of closing connections, which a shutdown
-    /// waits for before closing the store.
-    pub final_writes: Arc<FinalWrites>,
-    /// Where those writes run: the runtime `start` ran on, which outlives
-    /// the listeners' workers (None outside a runtime: the actor's own).
-    background: Option<tokio::runtime::Handle>,
-    next_connection: AtomicU64,
-}
-
-impl Engine {
-    /// The engine for a node.
-    pub fn new(
-        env: Arc<Env>,
-        directory: Arc<dyn Directory>,
-        limits: Limits,
-        idle_timeout: Duration,
-        max_frame_bytes: usize,
-    ) -> Self {
-        Engine {
-            env,
-            directory,
-            limits,
-            ping_interval: (idle_timeout / 3).max(Duration::from_secs(1)),
-            idle_timeout,
-            max_frame_bytes,
-            max_unread_bytes: 0,
-            final_writes: Arc::default(),
-            background: tokio::runtime::Handle::try_current().ok(),
-            next_connection: AtomicU64::new(1),
-        }
-    }
-}
-
-/// Store writes still running for connections that closed.
-#[derive(Debug, Default)]
-pub struct FinalWrites {
-    pending: std::sync::atomic::AtomicUsize,
-    settled: tokio::sync::Notify,
-}
-
-/// One final write in progress; done when dropped.
-pub struct PendingWrite(Arc<FinalWrites>);
-
-impl Drop for PendingWrite {
-    fn drop(&mut self) {
-        if self.0.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.settled.notify_waiters();
-        }
-    }
-}
-
-impl FinalWrites {
-    /// Counts a write until the returned guard is dropped.
-    pub fn begin(self: &Arc<Self>) -> PendingWrite {
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        PendingWrite(self.clone())
-    }
-
-    /// Resolves once no write is running.
-    pub async fn settled(&self) {
-        loop {
-            let notified = self.settled.notified();
-            if self.pending.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-/// What the answers to one delivery request add up to.
-pub type DeliveryReport = Vec<(WorkItemRef, Delivery)>;
-
-/// Deliver queued work to the station now; `waiter` hears how each item ended.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver {
-    /// The items (already stored as pending).
-    pub work: PendingWork,
-    /// Who waits for the answers, if anyone.
-    pub waiter: Option<oneshot::Sender<DeliveryReport>>,
-}
-
-/// Send a stored command when the station's state allows (now, or after
-/// its boot); `waiter` hears the command's settled record.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SendCommand {
-    /// The command (already stored as pending).
-    pub command: CommandRecord,
-    /// Who waits for its outcome, if anyone.
-    pub waiter: Option<oneshot::Sender<CommandRecord>>,
-}
 
 /// Ids of commands settled on a connection that are remembered, so a
 /// stale outbox read cannot send one again.
 const REMEMBERED_SETTLED: usize = 256;
-
-/// A newer connection of the same station took over: close this one.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Replaced;
-
-/// The node is shutting down: close with 1012 (Service Restart), so the
-/// station reconnects, to another node or to this one when it is back.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct GoingAway;
 
 /// The session's tag for a CSMS CALL.
 #[derive(Debug)]
@@ -882,42 +765,6 @@ impl StationActor {
     }
 }
 
-/// The records still pending and not already queued on this connection,
-/// each with the item it is.
-fn sendable<R>(
-    records: Vec<R>,
-    queued: &HashSet<WorkItemRef>,
-    identify: impl Fn(&R) -> (WorkItemRef, &Delivery),
-) -> Vec<(WorkItemRef, R)> {
-    records
-        .into_iter()
-        .filter_map(|record| {
-            let (item, delivery) = identify(&record);
-            let open = delivery.status == DeliveryStatus::Pending && !queued.contains(&item);
-            open.then_some((item, record))
-        })
-        .collect()
-}
-
-/// Plans a CALL per record when `allowed`, else holds the record back
-/// (reported with its current delivery).
-fn plan_or_hold<R>(
-    records: Vec<(WorkItemRef, R)>,
-    allowed: bool,
-    planned: &mut Vec<Planned>,
-    held: &mut DeliveryReport,
-    plan: impl Fn(&R) -> Planned,
-    delivery: impl Fn(R) -> Delivery,
-) {
-    for (item, record) in records {
-        if allowed {
-            planned.push(plan(&record));
-        } else {
-            held.push((item, delivery(record)));
-        }
-    }
-}
-
 impl Actor for StationActor {
     type Context = ws::WebsocketContext<Self>;
 
@@ -933,22 +780,18 @@ impl Actor for StationActor {
             replaced: address.clone().recipient(),
             going_away: address.recipient(),
         };
-        ctx.spawn(
-            self.engine
-                .directory
-                .connect(handle)
-                .into_actor(self)
-                .map(|result, act, ctx| {
-                    if result.is_err() {
-                        act.close(
-                            ctx,
-                            ws::CloseCode::Again,
-                            "overloaded",
-                            "registry busy, retry later",
-                        );
-                    }
-                }),
-        );
+        ctx.spawn(self.engine.directory.connect(handle).into_actor(self).map(
+            |result, act, ctx| {
+                if result.is_err() {
+                    act.close(
+                        ctx,
+                        ws::CloseCode::Again,
+                        "overloaded",
+                        "registry busy, retry later",
+                    );
+                }
+            },
+        ));
         if std::mem::take(&mut self.resume_accepted) {
             // Accepted on an earlier connection and back without rebooting
             // (a network drop): it is operating, so what waits goes at once.
@@ -1117,30 +960,5 @@ impl Handler<GoingAway> for StationActor {
             "shutdown",
             "CSMS node shutting down; reconnect",
         );
-    }
-}
-
-/// The actor for a handshake that offered no subprotocol voltgate speaks:
-/// OCPP-J says to complete the handshake without one and close at once.
-pub struct NoProtocol;
-
-impl Actor for NoProtocol {
-    type Context = ws::WebsocketContext<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        metrics::counter!(CONNECTIONS_CLOSED, "reason" => "no_subprotocol").increment(1);
-        ctx.close(Some(ws::CloseReason {
-            code: ws::CloseCode::Protocol,
-            description: Some(
-                "no supported OCPP subprotocol offered (ocpp2.0.1, ocpp1.6)".to_owned(),
-            ),
-        }));
-        ctx.stop();
-    }
-}
-
-impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for NoProtocol {
-    fn handle(&mut self, _: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
-        ctx.stop();
     }
 }

@@ -15,7 +15,12 @@ use chrono::{DateTime, Utc};
 use super::handlers::BootVerdict;
 use super::operations::{catalog, outcome};
 use crate::ocpp::Version;
-use crate::store::{CommandRecord, CommandStatus, DeliveryClass};
+use std::collections::HashSet;
+
+use super::commands::Planned;
+use crate::store::{
+    CommandRecord, CommandStatus, Delivery, DeliveryClass, DeliveryStatus, WorkItemRef,
+};
 
 /// What to do with a command now.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +111,45 @@ pub fn connection_closed(command: &CommandRecord, now: DateTime<Utc>) -> Option<
         now,
     );
     Some(failed)
+}
+
+/// What the answers to one delivery request add up to (queued work).
+type Report = Vec<(WorkItemRef, Delivery)>;
+
+/// The records still pending and not already queued on this connection,
+/// each with the item it is.
+pub fn sendable<R>(
+    records: Vec<R>,
+    queued: &HashSet<WorkItemRef>,
+    identify: impl Fn(&R) -> (WorkItemRef, &Delivery),
+) -> Vec<(WorkItemRef, R)> {
+    records
+        .into_iter()
+        .filter_map(|record| {
+            let (item, delivery) = identify(&record);
+            let open = delivery.status == DeliveryStatus::Pending && !queued.contains(&item);
+            open.then_some((item, record))
+        })
+        .collect()
+}
+
+/// Plans a CALL per record when `allowed`, else holds the record back
+/// (reported with its current delivery).
+pub fn plan_or_hold<R>(
+    records: Vec<(WorkItemRef, R)>,
+    allowed: bool,
+    planned: &mut Vec<Planned>,
+    held: &mut Report,
+    plan: impl Fn(&R) -> Planned,
+    delivery: impl Fn(R) -> Delivery,
+) {
+    for (item, record) in records {
+        if allowed {
+            planned.push(plan(&record));
+        } else {
+            held.push((item, delivery(record)));
+        }
+    }
 }
 
 #[cfg(test)]
