@@ -180,6 +180,12 @@ where
         (frame[1].as_str().expect("id").to_owned(), frame[3].clone())
     }
 
+    /// CSMS CALLs that arrived while we waited for answers and that no
+    /// `expect_call` has taken yet.
+    pub fn unexpected_calls(&self) -> &std::collections::VecDeque<Value> {
+        &self.calls
+    }
+
     /// Answers a CSMS CALL.
     pub async fn reply(&mut self, id: &str, payload: Value) {
         self.send_text(&json!([3, id, payload]).to_string()).await;

@@ -366,8 +366,13 @@ async fn bad_operations_are_refused_and_nothing_is_sent() {
     s.post("/api/v0/cs/CS16/reset?ttl=0", &json!({"type": "Hard"}))
         .await
         .assert_error(400, "ttl");
-    // Nothing was sent for any of them: the next frame is our heartbeat's answer.
+    // Nothing was sent for any of them: a round trip later, no CALL arrived.
     assert!(cs.ok("Heartbeat", json!({})).await["currentTime"].is_string());
+    assert!(
+        cs.unexpected_calls().is_empty(),
+        "{:?}",
+        cs.unexpected_calls()
+    );
     assert!(s
         .get("/api/v0/cs/CS16/commands")
         .await
@@ -749,9 +754,11 @@ async fn local_lists_come_from_the_token_store_with_versions_and_differentials()
     )
     .await
     .assert_error(400, "status");
+    assert!(v16.ok("Heartbeat", json!({})).await["currentTime"].is_string());
     assert!(
-        v16.ok("Heartbeat", json!({})).await["currentTime"].is_string(),
-        "nothing was sent"
+        v16.unexpected_calls().is_empty(),
+        "nothing was sent: {:?}",
+        v16.unexpected_calls()
     );
 }
 
@@ -795,5 +802,24 @@ async fn an_installed_certificate_is_deleted_by_the_serial_number_it_was_read_wi
     assert_eq!(
         (outcome["status"].as_str(), outcome["operation"].as_str()),
         (Some("Accepted"), Some("delete-certificate"))
+    );
+}
+
+#[actix_web::test]
+async fn a_command_the_store_cannot_keep_is_refused_and_never_sent() {
+    let s = crate::common::start().await;
+    let mut cs = booted(&s, "CS1", Version::V201).await;
+    // A store that fails while the command is accepted.
+    s.app.store().close().await;
+    let reply = s
+        .post("/api/v0/cs/CS1/ocpp/Reset", &json!({"type": "Immediate"}))
+        .await;
+    assert_eq!(reply.status, 503, "{:?}", reply.body);
+    // Nothing reached the station: a round trip later, no CALL arrived.
+    cs.call("Heartbeat", json!({})).await;
+    assert!(
+        cs.unexpected_calls().is_empty(),
+        "{:?}",
+        cs.unexpected_calls()
     );
 }

@@ -104,6 +104,11 @@ async fn csrs_are_signed_and_sent_back_in_certificate_signed() {
             "Rejected"
         );
         assert!(cs.ok("Heartbeat", json!({})).await["currentTime"].is_string());
+        assert!(
+            cs.unexpected_calls().is_empty(),
+            "{:?}",
+            cs.unexpected_calls()
+        );
     }
 }
 
