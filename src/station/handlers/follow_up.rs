@@ -16,6 +16,8 @@ use crate::store::{CommandFilter, CommandRecord, CommandStatus, Page, StoreResul
 
 /// How far back a follow-up looks, in commands of one action.
 const RECENT: u32 = 50;
+/// How far back a remote start is looked for, in commands of any action.
+const RECENT_ANY: u32 = 100;
 
 /// The station's newest command of one of `actions` that `matches`.
 async fn find(
@@ -82,10 +84,25 @@ pub(super) async fn remote_start(
     transaction_id: &str,
     matches: impl Fn(&Value) -> bool,
 ) {
-    let found = find(env, station, &[action], |c| {
-        c.transaction_id.is_none() && c.status == CommandStatus::Accepted && matches(&c.payload)
-    })
-    .await;
+    // On the message path of every transaction start: a bounded read of the
+    // station's newest commands, whatever their action (a remote start is
+    // answered within seconds and expires within minutes, so it is recent).
+    let recent = env
+        .store
+        .list_commands(
+            &station.id,
+            CommandFilter::default(),
+            Page::new(0, RECENT_ANY),
+        )
+        .await;
+    let found = recent.map(|commands| {
+        commands.into_iter().find(|c| {
+            c.action == action
+                && c.transaction_id.is_none()
+                && c.status == CommandStatus::Accepted
+                && matches(&c.payload)
+        })
+    });
     let result = match found {
         Ok(Some(mut command)) => {
             command.transaction_id = Some(transaction_id.to_owned());
