@@ -258,7 +258,9 @@ pub trait LocationStore: Send + Sync {
 pub trait TransactionStore: Send + Sync {
     /// Applies one transaction event. Events are idempotent by `(station,
     /// transaction, seq_no)`: a retried event changes nothing and returns
-    /// `Ok(false)`. The first event creates the transaction.
+    /// `Ok(false)`. The first event creates the transaction. A Started event
+    /// puts the transaction in the index of active transactions and an
+    /// Ended one takes it out (a retried one sets the index again).
     async fn apply_transaction_event(&self, event: TransactionEvent) -> StoreResult<bool>;
     /// The transaction with its summary state.
     async fn transaction(
@@ -275,14 +277,6 @@ pub trait TransactionStore: Send + Sync {
     /// A new OCPP 1.6 transaction id: unique across the store, never reused,
     /// positive and within `i32` as 1.6 requires.
     async fn next_transaction_number(&self) -> StoreResult<i32>;
-    /// Marks the station's transaction as running (`true`) or over in the
-    /// fleet-wide index of active transactions. Idempotent.
-    async fn set_active(
-        &self,
-        station_id: &str,
-        transaction_id: &str,
-        active: bool,
-    ) -> StoreResult<()>;
     /// The active transactions of the whole fleet in (station, transaction)
     /// order; `page.after` is an [`active_key`].
     async fn active_transactions(&self, page: Page) -> StoreResult<Vec<Transaction>>;

@@ -212,9 +212,6 @@ async fn start_transaction(
         )],
     };
     env.store.apply_transaction_event(event).await?;
-    env.store
-        .set_active(&station.id, &transaction_id.to_string(), true)
-        .await?;
     let (tag, connector) = (p["idTag"].clone(), p["connectorId"].clone());
     follow_up::remote_start(
         env,
@@ -258,11 +255,7 @@ async fn stop_transaction(
         stop_reason: opt_str(&p["reason"]).or_else(|| Some("Local".to_owned())),
         meter_values: values,
     };
-    let transaction_id = event.transaction_id.clone();
     env.store.apply_transaction_event(event).await?;
-    env.store
-        .set_active(&station.id, &transaction_id, false)
-        .await?;
     let response = match p["idTag"].as_str() {
         Some(tag) => json!({ "idTagInfo": id_tag_info(env, tag).await? }),
         None => json!({}),

@@ -189,18 +189,7 @@ async fn transaction_event(
     };
     let transaction_id = event.transaction_id.clone();
     // Idempotent by seqNo: a retried event is answered again, stored once.
-    let active = match kind {
-        TransactionEventKind::Started => Some(true),
-        TransactionEventKind::Ended => Some(false),
-        TransactionEventKind::Updated => None,
-    };
     let first_time = env.store.apply_transaction_event(event).await?;
-    // Also on a retried event: the index write may be what failed before.
-    if let Some(active) = active {
-        env.store
-            .set_active(&station.id, &transaction_id, active)
-            .await?;
-    }
     if let (true, Some(remote_start_id)) = (first_time, info["remoteStartId"].as_i64()) {
         follow_up::remote_start(
             env,

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::store::{
     active_key, split_active_key, MeterValue, Page, StoreError, StoreResult, Transaction,
-    TransactionEvent, TransactionStore,
+    TransactionEvent, TransactionEventKind, TransactionStore,
 };
 
 /// The counter behind OCPP 1.6 transaction ids.
@@ -26,6 +26,19 @@ impl TransactionStore for RedbStore {
         self.write("apply_transaction_event", move |txn| {
             let station = event.station_id.as_str();
             let tx_id = event.transaction_id.as_str();
+            // The index of active transactions, in the same commit; set again
+            // for a retried event, which is harmless.
+            let key = active_key(station, tx_id);
+            match event.kind {
+                TransactionEventKind::Started => {
+                    let mut active = txn.open_table(ACTIVE_TRANSACTIONS).map_err(backend)?;
+                    active.insert(key.as_str(), &[][..]).map_err(backend)?;
+                }
+                TransactionEventKind::Ended => {
+                    remove_one(txn, ACTIVE_TRANSACTIONS, &key)?;
+                }
+                TransactionEventKind::Updated => {}
+            }
             let mut seen = txn.open_table(TRANSACTION_EVENTS).map_err(backend)?;
             if seen
                 .get((station, tx_id, event.seq_no))
@@ -107,25 +120,6 @@ impl TransactionStore for RedbStore {
                 out.push(decode(value.value())?);
             }
             Ok(out)
-        })
-        .await
-    }
-
-    async fn set_active(
-        &self,
-        station_id: &str,
-        transaction_id: &str,
-        active: bool,
-    ) -> StoreResult<()> {
-        let key = active_key(station_id, transaction_id);
-        self.write("set_active", move |txn| {
-            if active {
-                let mut table = txn.open_table(ACTIVE_TRANSACTIONS).map_err(backend)?;
-                table.insert(key.as_str(), &[][..]).map_err(backend)?;
-            } else {
-                remove_one(txn, ACTIVE_TRANSACTIONS, &key)?;
-            }
-            Ok(())
         })
         .await
     }

@@ -14,7 +14,7 @@ use super::retry::until_won;
 use super::{from_json, to_json, ScyllaStore};
 use crate::store::{
     active_key, split_active_key, MeterValue, Page, StoreError, StoreResult, Transaction,
-    TransactionEvent, TransactionStore,
+    TransactionEvent, TransactionEventKind, TransactionStore,
 };
 
 /// Events whose meter values share one partition.
@@ -268,8 +268,25 @@ impl ScyllaStore {
 #[async_trait]
 impl TransactionStore for ScyllaStore {
     async fn apply_transaction_event(&self, event: TransactionEvent) -> StoreResult<bool> {
-        self.call("apply_transaction_event", self.apply_event(&event))
-            .await
+        self.call("apply_transaction_event", async {
+            let applied = self.apply_event(&event).await?;
+            // The index entry is an idempotent write after the event: a
+            // retried event (applied false) writes it again, so a failure
+            // here is mended by the station's retry.
+            let row =
+                Kind::ActiveTransaction.row(&active_key(&event.station_id, &event.transaction_id));
+            match event.kind {
+                TransactionEventKind::Started => {
+                    self.execute(&self.statements.directory_insert, row).await?;
+                }
+                TransactionEventKind::Ended => {
+                    self.execute(&self.statements.directory_delete, row).await?;
+                }
+                TransactionEventKind::Updated => {}
+            }
+            Ok(applied)
+        })
+        .await
     }
 
     async fn transaction(
@@ -280,25 +297,6 @@ impl TransactionStore for ScyllaStore {
         self.call("transaction", async {
             let stored = self.load_transaction(station_id, transaction_id).await?;
             Ok(stored.map(|s| s.summary))
-        })
-        .await
-    }
-
-    async fn set_active(
-        &self,
-        station_id: &str,
-        transaction_id: &str,
-        active: bool,
-    ) -> StoreResult<()> {
-        self.call("set_active", async {
-            let row = Kind::ActiveTransaction.row(&active_key(station_id, transaction_id));
-            let statement = if active {
-                &self.statements.directory_insert
-            } else {
-                &self.statements.directory_delete
-            };
-            self.execute(statement, row).await?;
-            Ok(())
         })
         .await
     }
