@@ -77,11 +77,7 @@ async fn pending_values(
                 .into_iter()
                 .flatten()
                 .filter_map(|data| {
-                    let name = VariableRef::from_json(
-                        &data["component"],
-                        &data["variable"],
-                        data["attributeType"].as_str(),
-                    )?;
+                    let name = VariableRef::of_entry(data)?;
                     Some((name.key(), data["attributeValue"].as_str()?.to_owned()))
                 })
                 .collect(),

@@ -100,6 +100,16 @@ impl VariableRef {
         })
     }
 
+    /// The variable an entry names with `component`, `variable` and
+    /// `attributeType` (GetVariableResult, SetVariableData, SetVariableResult).
+    pub fn of_entry(entry: &serde_json::Value) -> Option<VariableRef> {
+        VariableRef::from_json(
+            &entry["component"],
+            &entry["variable"],
+            entry["attributeType"].as_str(),
+        )
+    }
+
     /// The key that [`SettingKey::parse`] reads back as this variable:
     /// `Component[;instance][;evse]/Variable[;instance][;attribute]`.
     pub fn key(&self) -> String {

@@ -37,7 +37,7 @@ use super::traffic;
 use crate::metrics::CONNECTIONS_CLOSED;
 use crate::ocpp::{actions, Version};
 use crate::store::{
-    CommandRecord, Delivery, DeliveryStatus, PendingWork, ReportedVariable, StationRuntime,
+    CommandRecord, Delivery, DeliveryStatus, PendingWork, ReportedVariable, StationRuntime, Store,
     WorkItemRef,
 };
 
@@ -364,11 +364,7 @@ impl StationActor {
         let station = self.station.id.clone();
         ctx.spawn(
             async move {
-                if !learnt.is_empty() {
-                    if let Err(e) = store.put_variables(&station, learnt).await {
-                        tracing::warn!(error = %e, %station, "cannot store reported variables");
-                    }
-                }
+                keep_variables(&*store, &station, learnt).await;
                 store.update_command(to_store).await
             }
             .into_actor(self)
@@ -390,14 +386,7 @@ impl StationActor {
     ) {
         let store = self.engine.env.store.clone();
         let station = self.station.id.clone();
-        ctx.spawn(
-            async move {
-                if let Err(e) = store.put_variables(&station, learnt).await {
-                    tracing::warn!(error = %e, %station, "cannot store reported variables");
-                }
-            }
-            .into_actor(self),
-        );
+        ctx.spawn(async move { keep_variables(&*store, &station, learnt).await }.into_actor(self));
     }
 
     fn answer_command_waiters(&mut self, record: &CommandRecord) {
@@ -762,6 +751,17 @@ impl StationActor {
                 ),
             }
         }
+    }
+}
+
+/// Stores what a station's answer taught about its configuration; a
+/// failure is logged (the answer itself is recorded apart).
+async fn keep_variables(store: &dyn Store, station: &str, learnt: Vec<ReportedVariable>) {
+    if learnt.is_empty() {
+        return;
+    }
+    if let Err(e) = store.put_variables(station, learnt).await {
+        tracing::warn!(error = %e, %station, "cannot store reported variables");
     }
 }
 

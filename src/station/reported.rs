@@ -101,11 +101,7 @@ pub fn from_get_variables(response: &Value, now: DateTime<Utc>) -> Vec<ReportedV
     list(&response["getVariableResult"])
         .iter()
         .filter_map(|result| {
-            let name = VariableRef::from_json(
-                &result["component"],
-                &result["variable"],
-                result["attributeType"].as_str(),
-            )?;
+            let name = VariableRef::of_entry(result)?;
             let mut got = variable(
                 name.key(),
                 text(&result["attributeValue"]),
@@ -145,13 +141,10 @@ fn from_set_variables(sent: &Value, response: &Value, now: DateTime<Utc>) -> Vec
     list(&sent["setVariableData"])
         .iter()
         .filter_map(|data| {
-            let attribute = data["attributeType"].as_str();
-            let name = VariableRef::from_json(&data["component"], &data["variable"], attribute)?;
-            let result = results.iter().find(|r| {
-                VariableRef::from_json(&r["component"], &r["variable"], r["attributeType"].as_str())
-                    .as_ref()
-                    == Some(&name)
-            })?;
+            let name = VariableRef::of_entry(data)?;
+            let result = results
+                .iter()
+                .find(|r| VariableRef::of_entry(r).as_ref() == Some(&name))?;
             let status = result["attributeStatus"].as_str()?;
             if status != "Accepted" && status != "RebootRequired" {
                 return None;

@@ -364,6 +364,39 @@ pub(crate) fn list_page<T: DeserializeOwned>(
     Ok(out)
 }
 
+/// A table keyed by (owner, key) holding JSON records: a station's
+/// transactions, variables, ...
+pub(crate) type OwnedTable = TableDefinition<'static, (&'static str, &'static str), Bytes>;
+
+/// The records of `owner` in an [`OwnedTable`], in key order, windowed by
+/// `page` (`page.after` is a key within the owner's rows).
+pub(crate) fn owned_page<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: OwnedTable,
+    owner: &str,
+    page: &Page,
+) -> StoreResult<Vec<T>> {
+    let table = txn.open_table(table).map_err(backend)?;
+    let start = match page.after.as_deref() {
+        Some(after) => Bound::Excluded((owner, after)),
+        None => Bound::Included((owner, "")),
+    };
+    let rows = table
+        .range::<(&str, &str)>((start, Bound::Unbounded))
+        .map_err(backend)?
+        .take_while(|entry| match entry {
+            Ok((key, _)) => key.value().0 == owner,
+            Err(_) => true,
+        });
+    let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    for entry in rows.skip(offset).take(page.limit as usize) {
+        let (_, value) = entry.map_err(backend)?;
+        out.push(decode(value.value())?);
+    }
+    Ok(out)
+}
+
 /// One record of a single-key table.
 pub(crate) fn get_one<T: DeserializeOwned>(
     txn: &ReadTransaction,

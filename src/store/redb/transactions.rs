@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use redb::ReadableTable;
 
 use super::{
-    backend, decode, encode, remove_one, RedbStore, ACTIVE_TRANSACTIONS, COUNTERS, METER_VALUES,
-    TRANSACTIONS, TRANSACTION_EVENTS,
+    backend, decode, encode, owned_page, remove_one, RedbStore, ACTIVE_TRANSACTIONS, COUNTERS,
+    METER_VALUES, TRANSACTIONS, TRANSACTION_EVENTS,
 };
 use crate::store::{
     active_key, split_active_key, MeterValue, Page, StoreError, StoreResult, Transaction,
@@ -100,26 +100,7 @@ impl TransactionStore for RedbStore {
     ) -> StoreResult<Vec<Transaction>> {
         let station_id = station_id.to_owned();
         self.read("list_transactions", move |txn| {
-            let table = txn.open_table(TRANSACTIONS).map_err(backend)?;
-            let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
-            let mut out = Vec::new();
-            let station = station_id.as_str();
-            let start = match page.after.as_deref() {
-                Some(after) => Bound::Excluded((station, after)),
-                None => Bound::Included((station, "")),
-            };
-            let rows = table
-                .range::<(&str, &str)>((start, Bound::Unbounded))
-                .map_err(backend)?;
-            let rows = rows.take_while(|entry| match entry {
-                Ok((key, _)) => key.value().0 == station,
-                Err(_) => true,
-            });
-            for entry in rows.skip(offset).take(page.limit as usize) {
-                let (_, value) = entry.map_err(backend)?;
-                out.push(decode(value.value())?);
-            }
-            Ok(out)
+            owned_page(txn, TRANSACTIONS, &station_id, &page)
         })
         .await
     }

@@ -1,10 +1,8 @@
 //! [`VariableStore`] on redb: one row per (station, key).
 
-use std::ops::Bound;
-
 use async_trait::async_trait;
 
-use super::{backend, decode, encode, RedbStore, VARIABLES};
+use super::{backend, encode, owned_page, RedbStore, VARIABLES};
 use crate::store::{Page, ReportedVariable, StoreResult, VariableStore};
 
 #[async_trait]
@@ -34,26 +32,7 @@ impl VariableStore for RedbStore {
     async fn variables(&self, station_id: &str, page: Page) -> StoreResult<Vec<ReportedVariable>> {
         let station_id = station_id.to_owned();
         self.read("variables", move |txn| {
-            let table = txn.open_table(VARIABLES).map_err(backend)?;
-            let station = station_id.as_str();
-            let start = match page.after.as_deref() {
-                Some(after) => Bound::Excluded((station, after)),
-                None => Bound::Included((station, "")),
-            };
-            let rows = table
-                .range::<(&str, &str)>((start, Bound::Unbounded))
-                .map_err(backend)?
-                .take_while(|entry| match entry {
-                    Ok((key, _)) => key.value().0 == station,
-                    Err(_) => true,
-                });
-            let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
-            let mut out = Vec::new();
-            for entry in rows.skip(offset).take(page.limit as usize) {
-                let (_, value) = entry.map_err(backend)?;
-                out.push(decode(value.value())?);
-            }
-            Ok(out)
+            owned_page(txn, VARIABLES, &station_id, &page)
         })
         .await
     }
