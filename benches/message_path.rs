@@ -26,14 +26,13 @@ use voltgate::metrics::{self, Flow};
 use voltgate::ocpp::frame::{self, MessageKind};
 use voltgate::ocpp::schema::{self, Direction};
 use voltgate::ocpp::{actions, Version};
-use voltgate::station::actor::{Deliver, Engine, StationActor};
+use voltgate::station::actor::{Engine, SendCommand, StationActor};
 use voltgate::station::handlers::{self, Env, Station};
+use voltgate::station::operations::work_item::WorkItem;
 use voltgate::station::session::{Effect, Limits, Session};
 use voltgate::station::traffic;
 use voltgate::store::redb::RedbStore;
-use voltgate::store::{
-    ChargeStationAuth, PendingWork, SecurityProfile, StationRuntime, Store, TriggerMessage,
-};
+use voltgate::store::{ChargeStationAuth, SecurityProfile, StationRuntime, Store, TriggerMessage};
 use voltgate::supervisor::Registry;
 
 const HEARTBEAT: &str = r#"[2,"19223201","Heartbeat",{}]"#;
@@ -319,17 +318,22 @@ fn command_routing(c: &mut Criterion) {
             system.block_on(async {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let trigger = store
-                        .add_trigger(id, TriggerMessage::StatusNotification.into(), Utc::now())
-                        .await
-                        .expect("stored");
-                    let work = PendingWork {
-                        triggers: vec![trigger],
-                        ..PendingWork::default()
+                    let trigger = WorkItem::Trigger {
+                        trigger: TriggerMessage::StatusNotification,
+                        evse_id: None,
+                        connector_id: None,
                     };
+                    let command = trigger.command(id, Utc::now());
+                    store.create_command(command.clone()).await.expect("stored");
                     let started = Instant::now();
                     registry
-                        .deliver(id, Deliver { work, waiter: None })
+                        .send_command(
+                            id,
+                            SendCommand {
+                                command,
+                                waiter: None,
+                            },
+                        )
                         .await
                         .expect("routed");
                     let call = station.next_text().await;

@@ -28,10 +28,12 @@ use crate::station::actor::SendCommand;
 use crate::station::operations::{
     self, availability, charging_profiles, clear_cache, configuration, firmware,
     installed_certificates, local_list, logs, raw, remote_start, remote_stop, reservations, reset,
-    unlock, Call, Operation,
+    unlock,
+    work_item::{self, WorkItem},
+    Call, Operation,
 };
 use crate::store::{
-    is_command_id, CommandFilter, CommandRecord, CommandStatus, DeliveryClass, TokenType,
+    is_command_id, CommandFilter, CommandRecord, CommandStatus, Delivery, DeliveryClass, TokenType,
 };
 use crate::supervisor::RouteError;
 
@@ -66,6 +68,11 @@ pub struct CommandView {
     /// The command.
     #[serde(flatten)]
     command: CommandRecord,
+    /// For MaEVe's queued settings, certificates, triggers and charging
+    /// profiles: how the item stands in MaEVe's terms (RebootRequired,
+    /// NotSupported, ... as their endpoints answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery: Option<Delivery>,
     /// With ?wait=true, when the wait ended before the station answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     wait: Option<WaitEnded>,
@@ -82,8 +89,11 @@ pub struct WaitEnded {
 }
 
 pub(super) fn view(command: CommandRecord, wait: Option<WaitEnded>) -> CommandView {
+    let command = command.as_seen_at(Utc::now());
+    let delivery = WorkItem::of(&command).map(|item| work_item::delivery(&command, &item));
     CommandView {
-        command: command.as_seen_at(Utc::now()),
+        command,
+        delivery,
         wait,
     }
 }

@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::commands::CommandView;
 use super::error::{ApiError, ErrorBody};
 use super::paging::{with_next_cursor, PageQuery};
 use super::AppState;
-use crate::store::{Page, PendingWork, Provisioning, StationRecord, StationRuntime};
+use crate::store::{Page, Provisioning, StationRecord, StationRuntime};
 
 /// A station as the fleet view shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,16 +34,18 @@ pub struct StationView {
     /// What it reported while connected (version, boot details, last seen, connectors, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     runtime: Option<StationRuntime>,
-    /// Queued work with its delivery status (only on the single-station view).
+    /// Its outbox: the commands waiting for it or in flight, oldest first,
+    /// MaEVe's queued settings, certificates, triggers and charging
+    /// profiles among them (only on the single-station view).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pending_work: Option<PendingWork>,
+    pending_commands: Option<Vec<CommandView>>,
 }
 
 fn view(
     station: StationRecord,
     connected: bool,
     runtime: Option<StationRuntime>,
-    pending_work: Option<PendingWork>,
+    pending_commands: Option<Vec<CommandView>>,
 ) -> StationView {
     StationView {
         id: station.id,
@@ -53,11 +56,11 @@ fn view(
         registered_at: station.registered_at,
         updated_at: station.updated_at,
         runtime,
-        pending_work,
+        pending_commands,
     }
 }
 
-/// The station's registration, connection, runtime state and queued work.
+/// The station's registration, connection, runtime state and outbox.
 #[utoipa::path(get, path = "/api/v0/cs/{csId}", tag = "charge stations",
     params(("csId" = String, Path, description = "The charge station id")),
     responses((status = 200, body = StationView), (status = 404, body = ErrorBody)))]
@@ -71,9 +74,14 @@ pub async fn show(
         .await?
         .ok_or_else(|| ApiError::not_found("charge station", &id))?;
     let runtime = state.store.runtime(&id).await?;
-    let pending_work = state.store.pending_work(&id).await?;
+    let now = Utc::now();
+    let outbox = state.store.outbox(&id).await?;
+    let pending = outbox
+        .into_iter()
+        .map(|command| super::commands::view(command.as_seen_at(now), None))
+        .collect();
     let connected = state.registry.is_connected(&id).await;
-    Ok(HttpResponse::Ok().json(view(station, connected, runtime, Some(pending_work))))
+    Ok(HttpResponse::Ok().json(view(station, connected, runtime, Some(pending))))
 }
 
 /// Filter of the station list.

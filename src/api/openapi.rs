@@ -70,7 +70,6 @@ use crate::store;
         store::ChargeStationAuth,
         store::Token,
         store::Location,
-        store::PendingWork,
         store::StationRuntime,
         store::CommandRecord,
         store::CommandStatus,

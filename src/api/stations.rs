@@ -1,6 +1,7 @@
 //! `/api/v0/cs/{csId}...`: registering charge stations and queueing work for
-//! them (settings, certificates, triggers, charging profiles). Queued work is
-//! stored with a delivery status per item; the station engine delivers it.
+//! them (settings, certificates, triggers, charging profiles). Each item is
+//! stored as a version-neutral command (`operations::work_item`), written
+//! for the station's OCPP version when its actor sends it.
 
 use std::collections::BTreeMap;
 
@@ -19,10 +20,8 @@ use super::AppState;
 use crate::ocpp::schema::check_charging_profile;
 use crate::ocpp::setting_key::SettingKey;
 use crate::pki;
-use crate::store::{
-    CertificateUse, ChargeStationAuth, DeliveryStatus, NewChargingProfile, NewInstallCertificate,
-    NewTrigger, PendingWork, TriggerMessage,
-};
+use crate::station::operations::work_item::{self, WorkItem};
+use crate::store::{CertificateUse, ChargeStationAuth, CommandRecord, TriggerMessage};
 
 /// Most settings in one reconfigure call.
 const MAX_SETTINGS_PER_CALL: usize = 500;
@@ -111,15 +110,25 @@ pub async fn reconfigure(
     for (key, value) in &settings {
         SettingKey::parse(key, value).map_err(|e| invalid(key, e))?;
     }
-    let records = state
-        .store
-        .add_settings(&id, settings.into_iter().collect(), Utc::now())
-        .await?;
-    let work = PendingWork {
-        settings: records,
-        ..PendingWork::default()
-    };
-    dispatch(&state, "reconfigure", &id, work, wait.wait()).await
+    let now = Utc::now();
+    let commands = settings
+        .into_iter()
+        .map(|(key, value)| WorkItem::Setting { key, value }.command(&id, now))
+        .collect();
+    queue(&state, "reconfigure", &id, commands, wait.wait()).await
+}
+
+/// Stores the commands of one request (all or none on the embedded store)
+/// and hands them to the station.
+async fn queue(
+    state: &AppState,
+    operation: &'static str,
+    id: &str,
+    commands: Vec<CommandRecord>,
+    wait: bool,
+) -> Result<HttpResponse, ApiError> {
+    state.store.create_commands(id, commands.clone()).await?;
+    dispatch(state, operation, id, commands, wait).await
 }
 
 /// Certificates to install (MaEVe `ChargeStationInstallCertificates`).
@@ -175,30 +184,40 @@ pub async fn install_certificates(
             format!("at most {MAX_CERTIFICATES_PER_CALL} per call"),
         ));
     }
-    let mut certificates = Vec::with_capacity(body.certificates.len());
+    let now = Utc::now();
+    // The same certificate twice in one call is one command: the last
+    // request's type and status win, at the place it was first given.
+    let mut certificates: Vec<(WorkItem, InstallStatus)> = Vec::new();
     for (index, item) in body.certificates.into_iter().enumerate() {
         let der = pki::leaf_certificate_der(&item.certificate)
             .map_err(|e| invalid(&format!("certificates[{index}].certificate"), e))?;
-        certificates.push(NewInstallCertificate {
-            certificate_id: pki::certificate_hash(&der),
+        let certificate_id = pki::certificate_hash(&der);
+        let queued = WorkItem::Certificate {
+            certificate_id: certificate_id.clone(),
             certificate_use: item.certificate_use,
-            pem: item.certificate,
-            status: match item.status.unwrap_or(InstallStatus::Pending) {
-                InstallStatus::Accepted => DeliveryStatus::Accepted,
-                InstallStatus::Rejected => DeliveryStatus::Rejected,
-                InstallStatus::Pending => DeliveryStatus::Pending,
-            },
-        });
+            certificate: item.certificate,
+        };
+        let status = item.status.unwrap_or(InstallStatus::Pending);
+        let same = certificates
+            .iter_mut()
+            .find(|(earlier, _)| earlier.name().as_deref() == Some(certificate_id.as_str()));
+        match same {
+            Some(earlier) => *earlier = (queued, status),
+            None => certificates.push((queued, status)),
+        }
     }
-    let records = state
-        .store
-        .add_install_certificates(&id, certificates, Utc::now())
-        .await?;
-    let work = PendingWork {
-        certificates: records,
-        ..PendingWork::default()
-    };
-    dispatch(&state, "certificates", &id, work, wait.wait()).await
+    let commands = certificates
+        .into_iter()
+        .map(|(item, status)| {
+            let command = item.command(&id, now);
+            match status {
+                InstallStatus::Pending => command,
+                InstallStatus::Accepted => work_item::known(command, true),
+                InstallStatus::Rejected => work_item::known(command, false),
+            }
+        })
+        .collect();
+    queue(&state, "certificates", &id, commands, wait.wait()).await
 }
 
 /// A trigger request (MaEVe `ChargeStationTrigger`).
@@ -226,23 +245,13 @@ pub async fn trigger(
     wait: web::Query<WaitQuery>,
     ValidJson(body): ValidJson<TriggerBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = state
-        .store
-        .add_trigger(
-            &id,
-            NewTrigger {
-                message: body.trigger,
-                evse_id: body.evse_id,
-                connector_id: body.connector_id,
-            },
-            Utc::now(),
-        )
-        .await?;
-    let work = PendingWork {
-        triggers: vec![record],
-        ..PendingWork::default()
+    let item = WorkItem::Trigger {
+        trigger: body.trigger,
+        evse_id: body.evse_id,
+        connector_id: body.connector_id,
     };
-    dispatch(&state, "trigger", &id, work, wait.wait()).await
+    let command = item.command(&id, Utc::now());
+    queue(&state, "trigger", &id, vec![command], wait.wait()).await
 }
 
 /// Where a charging profile applies.
@@ -276,27 +285,14 @@ pub async fn set_charging_profile(
     let profile_id = profile["id"]
         .as_i64()
         .ok_or_else(|| invalid("id", "must be an integer"))?;
-    let new = NewChargingProfile {
+    let item = WorkItem::ChargingProfile {
         profile_id,
         evse_id: target.evse_id.unwrap_or(0),
         profile,
     };
-    let record = state
-        .store
-        .set_charging_profile(&id, new, Utc::now())
-        .await?;
-    let work = PendingWork {
-        charging_profiles: vec![record],
-        ..PendingWork::default()
-    };
-    dispatch(
-        &state,
-        "setchargingprofile",
-        &id,
-        work,
-        target.wait.unwrap_or(false),
-    )
-    .await
+    let command = item.command(&id, Utc::now());
+    let wait = target.wait.unwrap_or(false);
+    queue(&state, "setchargingprofile", &id, vec![command], wait).await
 }
 
 fn unknown_station(id: &str) -> ApiError {

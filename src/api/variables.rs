@@ -16,7 +16,8 @@ use super::error::{ApiError, ErrorBody};
 use super::paging::{with_next_cursor, PageQuery};
 use super::AppState;
 use crate::ocpp::setting_key::VariableRef;
-use crate::store::{DeliveryStatus, Page, ReportedVariable};
+use crate::station::operations::work_item::WorkItem;
+use crate::store::{Page, ReportedVariable};
 
 /// One key of the station's configuration.
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,19 +51,13 @@ async fn pending_values(
     id: &str,
 ) -> Result<BTreeMap<String, PendingValue>, ApiError> {
     let mut pending = BTreeMap::new();
-    for setting in state.store.pending_work(id).await?.settings {
-        if setting.delivery.status == DeliveryStatus::Pending {
-            pending.insert(
-                setting.key,
-                PendingValue {
-                    value: setting.value,
-                    via: "reconfigure".into(),
-                    since: setting.delivery.updated_at,
-                },
-            );
-        }
-    }
     for command in state.store.outbox(id).await? {
+        if let Some(WorkItem::Setting { key, value }) = WorkItem::of(&command) {
+            let since = command.created_at;
+            let via = "reconfigure".to_owned();
+            pending.insert(key, PendingValue { value, via, since });
+            continue;
+        }
         let via = command.action.clone();
         let since = command.created_at;
         let values: Vec<(String, String)> = match command.action.as_str() {

@@ -4,12 +4,12 @@
 //! futures (never `ctx.wait`, which would stall pings), answers recorded in
 //! the store and passed to waiting HTTP callers.
 //!
-//! Delivery follows the boot: nothing is sent before the station's
-//! BootNotification; a station answered `Pending` gets its settings and
-//! certificates, then a reset when a setting needs one or a TriggerMessage
+//! Delivery follows the boot as [`outbox`] decides: nothing is sent before
+//! the station's BootNotification; a station answered `Pending` gets its
+//! configuration, then a reset when a setting needs one or a TriggerMessage
 //! for a new BootNotification; an accepted station gets everything queued.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,44 +20,42 @@ use chrono::Utc;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::commands::{self, Planned, Purpose};
 use super::directory::{ConnectionId, StationHandle};
 pub use super::engine::{Engine, FinalWrites, PendingWrite};
 use super::gate::{Limit, MessageBudget, StationSlot};
 use super::handlers::{self, BootVerdict, Station};
-pub use super::messages::{Deliver, DeliveryReport, GoingAway, Replaced, SendCommand};
+pub use super::messages::{GoingAway, Replaced, SendCommand};
 pub use super::no_protocol::NoProtocol;
 use super::operations::outcome;
+use super::operations::work_item::{self, WorkItem};
 use super::outbound::{OutboundLedger, Verdict};
-use super::outbox::{self, Decision};
-use super::outbox::{plan_or_hold, sendable};
+use super::outbox::{self, Decision, FollowUp, RebootState};
 use super::reported;
 use super::session::{CallOutcome, Effect, OutboundCall, Session};
 use super::traffic;
 use crate::metrics::CONNECTIONS_CLOSED;
 use crate::ocpp::{actions, Version};
-use crate::store::{
-    CommandRecord, Delivery, DeliveryStatus, PendingWork, ReportedVariable, StationRuntime, Store,
-    WorkItemRef,
-};
+use crate::store::{CommandRecord, ReportedVariable, StationRuntime, Store};
 
 /// Ids of commands settled on a connection that are remembered, so a
 /// stale outbox read cannot send one again.
 const REMEMBERED_SETTLED: usize = 256;
 
+/// What a CSMS CALL was for, so its answer can be recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Purpose {
+    /// A stored command, by id.
+    Command(String),
+    /// A CALL the connection sends of its own (reset, boot trigger).
+    FollowUp(FollowUp),
+}
+
 /// The session's tag for a CSMS CALL.
 #[derive(Debug)]
 pub struct Tag {
     purpose: Purpose,
-    waiter: Option<u64>,
-    /// The request payload, kept for SetVariables to match results to keys.
+    /// The payload of a MaEVe setting, kept to learn the value the station took.
     sent: Option<Value>,
-}
-
-struct Waiter {
-    remaining: usize,
-    report: DeliveryReport,
-    reply: oneshot::Sender<DeliveryReport>,
 }
 
 /// The actor of one station connection.
@@ -67,18 +65,13 @@ pub struct StationActor {
     connection: ConnectionId,
     session: Session<Tag>,
     boot: Option<BootVerdict>,
-    /// Items in the session's queue or in flight: not queued twice.
-    queued: HashSet<WorkItemRef>,
-    waiters: HashMap<u64, Waiter>,
-    next_waiter: u64,
     /// Commands queued in the session or in flight, by id.
     commands: HashMap<String, CommandRecord>,
     /// Who waits for which command's outcome.
     command_waiters: HashMap<String, Vec<oneshot::Sender<CommandRecord>>>,
     /// Commands recently settled here, newest last.
     settled: VecDeque<String>,
-    reboot_needed: bool,
-    reboot_asked: bool,
+    reboot: RebootState,
     timer: Option<(Instant, SpawnHandle)>,
     last_activity: Instant,
     fragments: Option<Vec<u8>>,
@@ -116,14 +109,10 @@ impl StationActor {
             connection,
             session,
             boot: None,
-            queued: HashSet::new(),
-            waiters: HashMap::new(),
-            next_waiter: 1,
             commands: HashMap::new(),
             command_waiters: HashMap::new(),
             settled: VecDeque::new(),
-            reboot_needed: false,
-            reboot_asked: false,
+            reboot: RebootState::default(),
             timer: None,
             last_activity: Instant::now(),
             fragments: None,
@@ -266,29 +255,24 @@ impl StationActor {
     /// After a BootNotification: deliver what the verdict allows.
     fn on_boot(&mut self, verdict: BootVerdict, ctx: &mut ws::WebsocketContext<Self>) {
         self.boot = Some(verdict);
-        self.reboot_asked = false;
+        self.reboot.asked = false;
         let store = self.engine.env.store.clone();
         let id = self.station.id.clone();
-        ctx.spawn(async move {
-            let work = store.pending_work(&id).await;
-            let commands = store.outbox(&id).await;
-            (work, commands)
-        }
-        .into_actor(self)
-        .map(|(work, commands), act, ctx| {
-            match work {
-                Ok(work) => act.enqueue(work, None, ctx),
-                Err(e) => tracing::error!(error = %e, station = %act.station.id, "cannot load pending work at boot"),
-            }
-            match commands {
-                Ok(commands) => {
-                    for command in commands {
-                        act.take_command(command, None, ctx);
+        ctx.spawn(async move { store.outbox(&id).await }.into_actor(self).map(
+            |commands, act, ctx| {
+                match commands {
+                    Ok(commands) => {
+                        for command in commands {
+                            act.take_command(command, None, ctx);
+                        }
                     }
+                    Err(e) => tracing::error!(error = %e, station = %act.station.id, "cannot load the command outbox at boot"),
                 }
-                Err(e) => tracing::error!(error = %e, station = %act.station.id, "cannot load the command outbox at boot"),
-            }
-        }));
+                // A Pending station whose configuration was applied meanwhile
+                // is asked to boot again at once.
+                act.after_work(ctx);
+            },
+        ));
     }
 
     /// Takes a stored command: sends it when the boot state allows,
@@ -313,14 +297,15 @@ impl StationActor {
             Decision::Done => self.answer_command_waiters(&command),
             Decision::Hold => {}
             Decision::Settle(record) => self.store_command(*record, ctx),
-            Decision::Send(action) => {
+            Decision::Send { action, payload } => {
+                // A MaEVe setting's payload teaches the value the station took.
+                let sent = WorkItem::of(&command).is_some().then(|| payload.clone());
                 let call = OutboundCall {
                     action,
-                    payload: command.payload.clone(),
+                    payload,
                     tag: Tag {
                         purpose: Purpose::Command(id.clone()),
-                        waiter: None,
-                        sent: None,
+                        sent,
                     },
                 };
                 let mut effects = Vec::new();
@@ -378,17 +363,6 @@ impl StationActor {
         );
     }
 
-    /// Stores what the station's answer taught about its configuration.
-    fn store_variables(
-        &mut self,
-        learnt: Vec<ReportedVariable>,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
-        let store = self.engine.env.store.clone();
-        let station = self.station.id.clone();
-        ctx.spawn(async move { keep_variables(&*store, &station, learnt).await }.into_actor(self));
-    }
-
     fn answer_command_waiters(&mut self, record: &CommandRecord) {
         for waiter in self
             .command_waiters
@@ -400,189 +374,6 @@ impl StationActor {
         }
     }
 
-    /// Queues the still-pending items of `work` that the boot state allows.
-    fn enqueue(
-        &mut self,
-        work: PendingWork,
-        waiter: Option<oneshot::Sender<DeliveryReport>>,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
-        let now = Utc::now();
-        let version = self.version();
-        // Configuration may go to a station answered Pending; the rest waits
-        // for an accepted boot. Held items stay pending for the next boot.
-        let config_allowed = self.boot.is_some();
-        let all_allowed = self.boot == Some(BootVerdict::Accepted);
-        let mut planned: Vec<Planned> = Vec::new();
-        let mut held: DeliveryReport = Vec::new();
-        let queued = &self.queued;
-
-        let settings = sendable(work.settings, queued, |s| {
-            (WorkItemRef::Setting(s.key.clone()), &s.delivery)
-        });
-        if config_allowed {
-            let records: Vec<_> = settings.into_iter().map(|(_, s)| s).collect();
-            planned.extend(commands::settings(version, &records, now));
-        } else {
-            held.extend(settings.into_iter().map(|(item, s)| (item, s.delivery)));
-        }
-        let certificates = sendable(work.certificates, queued, |c| {
-            (
-                WorkItemRef::Certificate(c.certificate_id.clone()),
-                &c.delivery,
-            )
-        });
-        plan_or_hold(
-            certificates,
-            config_allowed,
-            &mut planned,
-            &mut held,
-            |c| commands::certificate(version, c),
-            |c| c.delivery,
-        );
-        let triggers = sendable(work.triggers, queued, |t| {
-            (WorkItemRef::Trigger(t.seq), &t.delivery)
-        });
-        plan_or_hold(
-            triggers,
-            all_allowed,
-            &mut planned,
-            &mut held,
-            |t| commands::trigger(version, t),
-            |t| t.delivery,
-        );
-        let profiles = sendable(work.charging_profiles, queued, |p| {
-            (WorkItemRef::ChargingProfile(p.profile_id), &p.delivery)
-        });
-        plan_or_hold(
-            profiles,
-            all_allowed,
-            &mut planned,
-            &mut held,
-            |p| commands::charging_profile(version, p, now),
-            |p| p.delivery,
-        );
-
-        let waiter_id = waiter.map(|reply| {
-            let id = self.next_waiter;
-            self.next_waiter += 1;
-            self.waiters.insert(
-                id,
-                Waiter {
-                    remaining: 0,
-                    report: held,
-                    reply,
-                },
-            );
-            id
-        });
-        let mut settled: DeliveryReport = Vec::new();
-        let mut effects = Vec::new();
-        for plan in planned {
-            match plan {
-                Ok(call) => {
-                    let Purpose::Work(items) = &call.tag else {
-                        continue;
-                    };
-                    let items = items.clone();
-                    // Kept to match SetVariables results to keys, and to
-                    // learn the values the station accepts.
-                    let sent = matches!(call.action, "SetVariables" | "ChangeConfiguration")
-                        .then(|| call.payload.clone());
-                    let tagged = super::session::OutboundCall {
-                        action: call.action,
-                        payload: call.payload,
-                        tag: Tag {
-                            purpose: call.tag,
-                            waiter: waiter_id,
-                            sent,
-                        },
-                    };
-                    match self
-                        .session
-                        .queue_call(Instant::now(), tagged, &mut effects)
-                    {
-                        Ok(()) => {
-                            if let Some(w) = waiter_id.and_then(|id| self.waiters.get_mut(&id)) {
-                                w.remaining += items.len();
-                            }
-                            self.queued.extend(items);
-                        }
-                        Err(_) => {
-                            metrics::counter!(crate::metrics::BACKPRESSURE_REJECTIONS, "stage" => "session_queue").increment(1);
-                            // Left pending in the store: delivered at the next boot.
-                            let d = Delivery {
-                                status: DeliveryStatus::Pending,
-                                updated_at: now,
-                                detail: Some("station queue full; retried at next boot".into()),
-                            };
-                            self.note_for_waiter(
-                                waiter_id,
-                                items.into_iter().map(|i| (i, d.clone())).collect(),
-                            );
-                        }
-                    }
-                }
-                Err(result) => settled.push(result),
-            }
-        }
-        self.run(effects, ctx);
-        if settled.is_empty() {
-            self.finish_waiter_if_done(waiter_id);
-        } else {
-            self.record(settled, waiter_id, false, ctx);
-        }
-    }
-
-    fn note_for_waiter(&mut self, waiter: Option<u64>, results: DeliveryReport) {
-        if let Some(w) = waiter.and_then(|id| self.waiters.get_mut(&id)) {
-            w.report.extend(results);
-        }
-    }
-
-    fn finish_waiter_if_done(&mut self, waiter: Option<u64>) {
-        let Some(id) = waiter else { return };
-        if self.waiters.get(&id).is_some_and(|w| w.remaining == 0) {
-            if let Some(w) = self.waiters.remove(&id) {
-                let _ = w.reply.send(w.report);
-            }
-        }
-    }
-
-    /// Stores delivery results, then tells the waiter and takes the next step.
-    /// `answered` says the items were in the session (counted by the waiter).
-    fn record(
-        &mut self,
-        results: DeliveryReport,
-        waiter: Option<u64>,
-        answered: bool,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
-        let store = self.engine.env.store.clone();
-        let id = self.station.id.clone();
-        let to_store = results.clone();
-        ctx.spawn(
-            async move {
-                for (item, delivery) in to_store {
-                    if let Err(e) = store.set_delivery(&id, item.clone(), delivery).await {
-                        tracing::error!(error = %e, station = %id, %item, "cannot record delivery");
-                    }
-                }
-            }
-            .into_actor(self)
-            .map(move |(), act, ctx| {
-                if let Some(w) = waiter.and_then(|id| act.waiters.get_mut(&id)) {
-                    if answered {
-                        w.remaining = w.remaining.saturating_sub(results.len());
-                    }
-                    w.report.extend(results);
-                }
-                act.finish_waiter_if_done(waiter);
-                act.after_work(ctx);
-            }),
-        );
-    }
-
     fn on_answered(
         &mut self,
         tag: Tag,
@@ -591,73 +382,74 @@ impl StationActor {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         match tag.purpose {
-            Purpose::Work(items) => {
-                let sent = tag.sent.unwrap_or(Value::Null);
+            Purpose::Command(id) => {
+                let Some(mut command) = self.commands.remove(&id) else {
+                    return;
+                };
                 let timeout = self.engine.limits.call_timeout.as_secs();
                 let now = Utc::now();
-                if let CallOutcome::Result(answer) = &outcome {
-                    // Settings the station took are its configuration now.
-                    let learnt = reported::from_set(action, &sent, answer, now);
-                    if !learnt.is_empty() {
-                        self.store_variables(learnt, ctx);
+                let learnt = match WorkItem::of(&command) {
+                    Some(item) => {
+                        // Settings the station took are its configuration now.
+                        let learnt = match (&outcome, &tag.sent) {
+                            (CallOutcome::Result(answer), Some(sent)) => {
+                                reported::from_set(action, sent, answer, now)
+                            }
+                            _ => Vec::new(),
+                        };
+                        let version = self.version();
+                        work_item::settle(
+                            &mut command,
+                            &item,
+                            version,
+                            action,
+                            outcome,
+                            now,
+                            timeout,
+                        );
+                        if work_item::needs_reboot(&command, &item) {
+                            self.reboot.reset_needed = true;
+                        }
+                        learnt
                     }
-                }
-                let results = commands::outcome(&items, action, &sent, &outcome, now, timeout);
-                for (item, delivery) in &results {
-                    self.queued.remove(item);
-                    if delivery.status == DeliveryStatus::RebootRequired {
-                        self.reboot_needed = true;
+                    None => {
+                        outcome::settle(&mut command, outcome, now, timeout);
+                        reported::from_command(&command, now)
                     }
-                }
-                self.record(results, tag.waiter, true, ctx);
+                };
+                crate::metrics::command_answered(command.status);
+                self.store_command_with(command, learnt, ctx);
             }
-            Purpose::Command(id) => {
-                if let Some(mut command) = self.commands.remove(&id) {
-                    let timeout = self.engine.limits.call_timeout.as_secs();
-                    let now = Utc::now();
-                    outcome::settle(&mut command, outcome, now, timeout);
-                    crate::metrics::command_answered(command.status);
-                    let learnt = reported::from_command(&command, now);
-                    self.store_command_with(command, learnt, ctx);
-                }
-            }
-            Purpose::Reset | Purpose::Reboot => {
+            Purpose::FollowUp(_) => {
                 tracing::info!(station = %self.station.id, action, ?outcome, "station answered");
                 self.after_work(ctx);
             }
         }
     }
 
-    /// Once the queue is empty: reset for settings that need it, or ask a
-    /// configured `Pending` station to boot again.
+    /// Once nothing is queued or in flight: the reset or boot trigger the
+    /// outbox policy asks for.
     fn after_work(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        if !self.session.is_idle() || !self.queued.is_empty() {
+        if !self.session.is_idle() || !self.commands.is_empty() {
             return;
         }
-        let call = if self.reboot_needed {
-            // The reset reboots the station: no separate boot trigger after it.
-            self.reboot_needed = false;
-            self.reboot_asked = true;
-            commands::reset(self.version())
-        } else if self.boot == Some(BootVerdict::Pending) && !self.reboot_asked {
-            self.reboot_asked = true;
-            commands::reboot_trigger()
-        } else {
+        let version = self.version();
+        let Some((why, action, payload)) = outbox::after_work(&mut self.reboot, self.boot, version)
+        else {
             return;
         };
-        let mut effects = Vec::new();
-        let tagged = super::session::OutboundCall {
-            action: call.action,
-            payload: call.payload,
+        let call = OutboundCall {
+            action,
+            payload,
             tag: Tag {
-                purpose: call.tag,
-                waiter: None,
+                purpose: Purpose::FollowUp(why),
                 sent: None,
             },
         };
+        let mut effects = Vec::new();
         if self
             .session
-            .queue_call(Instant::now(), tagged, &mut effects)
+            .queue_call(Instant::now(), call, &mut effects)
             .is_ok()
         {
             self.run(effects, ctx);
@@ -775,7 +567,6 @@ impl Actor for StationActor {
             id: self.station.id.clone(),
             connection: self.connection,
             version: self.version(),
-            deliver: address.clone().recipient(),
             command: address.clone().recipient(),
             replaced: address.clone().recipient(),
             going_away: address.recipient(),
@@ -837,9 +628,6 @@ impl Actor for StationActor {
         }
         self.command_waiters.clear();
         self.session.drain();
-        for (_, waiter) in self.waiters.drain() {
-            let _ = waiter.reply.send(waiter.report);
-        }
         // Keep what the station last reported, including when it was last seen.
         let store = self.engine.env.store.clone();
         let id = self.station.id.clone();
@@ -918,14 +706,6 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for StationActor {
 
     fn finished(&mut self, ctx: &mut Self::Context) {
         ctx.stop();
-    }
-}
-
-impl Handler<Deliver> for StationActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
-        self.enqueue(msg.work, msg.waiter, ctx);
     }
 }
 

@@ -10,7 +10,7 @@ use std::pin::Pin;
 
 use actix::Recipient;
 
-use super::actor::{Deliver, GoingAway, Replaced, SendCommand};
+use super::actor::{GoingAway, Replaced, SendCommand};
 use crate::ocpp::Version;
 
 /// Identifies one connection (a station may reconnect; the old one must not
@@ -26,8 +26,6 @@ pub struct StationHandle {
     pub connection: ConnectionId,
     /// The OCPP version it speaks.
     pub version: Version,
-    /// Deliver queued work (settings, certificates, triggers, profiles).
-    pub deliver: Recipient<Deliver>,
     /// Send a stored command.
     pub command: Recipient<SendCommand>,
     /// A newer connection took over.
@@ -39,7 +37,7 @@ pub struct StationHandle {
 impl StationHandle {
     /// Whether the connection is still there.
     pub fn connected(&self) -> bool {
-        self.deliver.connected()
+        self.command.connected()
     }
 }
 

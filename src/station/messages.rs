@@ -1,23 +1,10 @@
 //! The messages a station connection's actor takes from the rest of the
-//! node: work and commands to deliver, and the orders to close.
+//! node: commands to deliver, and the orders to close.
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::store::{CommandRecord, Delivery, PendingWork, WorkItemRef};
-
-/// What the answers to one delivery request add up to.
-pub type DeliveryReport = Vec<(WorkItemRef, Delivery)>;
-
-/// Deliver queued work to the station now; `waiter` hears how each item ended.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver {
-    /// The items (already stored as pending).
-    pub work: PendingWork,
-    /// Who waits for the answers, if anyone.
-    pub waiter: Option<oneshot::Sender<DeliveryReport>>,
-}
+use crate::store::CommandRecord;
 
 /// Send a stored command when the station's state allows (now, or after
 /// its boot); `waiter` hears the command's settled record.

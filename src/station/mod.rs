@@ -3,7 +3,6 @@
 //! ties a WebSocket to all of it.
 
 pub mod actor;
-pub mod commands;
 pub mod directory;
 pub mod endpoint;
 pub mod engine;

@@ -1,38 +1,57 @@
 //! The delivery policy for stored commands: whether one may go to the
-//! station now, must wait, or is settled without being sent. Pure: the
-//! actor asks, then does what the answer says.
+//! station now, must wait, or is settled without being sent, and what
+//! follows once the queue is empty. Pure: the actor asks, then does what the
+//! answer says.
 //!
 //! * Nothing is sent before the station's BootNotification.
-//! * A station answered `Pending` gets configuration-like commands only;
-//!   immediate ones wait for an accepted boot.
+//! * A station answered `Pending` gets configuration-like commands only
+//!   (not MaEVe's triggers and charging profiles); the rest waits for an
+//!   accepted boot.
 //! * A pending command past its expiry is `Expired` and never sent.
 //! * A command written for another OCPP version than the connection's
 //!   (the station came back speaking another one) fails instead of being
-//!   sent in a shape the station cannot read.
+//!   sent in a shape the station cannot read. MaEVe's version-neutral
+//!   commands are written for the connection's version here.
+//! * Once nothing is queued or in flight: a reset when a setting was
+//!   answered `RebootRequired`, else a `Pending` station is asked to boot
+//!   again (its configuration is applied).
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use super::handlers::BootVerdict;
+use super::operations::work_item::{self, WorkItem};
 use super::operations::{catalog, outcome};
 use crate::ocpp::Version;
-use std::collections::HashSet;
-
-use super::commands::Planned;
-use crate::store::{
-    CommandRecord, CommandStatus, Delivery, DeliveryClass, DeliveryStatus, WorkItemRef,
-};
+use crate::store::{CommandRecord, CommandStatus, DeliveryClass};
 
 /// What to do with a command now.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    /// Send it as this action (its static name).
-    Send(&'static str),
+    /// Send it as this CALL.
+    Send {
+        /// The action (its static name).
+        action: &'static str,
+        /// The payload.
+        payload: Value,
+    },
     /// Keep it pending: the boot state does not allow it yet.
     Hold,
     /// It is settled without being sent: store this record.
     Settle(Box<CommandRecord>),
     /// It was already settled: nothing to do.
     Done,
+}
+
+fn failed(command: &CommandRecord, code: &str, why: String, now: DateTime<Utc>) -> Decision {
+    let mut failed = command.clone();
+    failed.settle(
+        CommandStatus::Failed,
+        None,
+        Some(outcome::error(code, why)),
+        now,
+    );
+    Decision::Settle(Box::new(failed))
 }
 
 /// Decides about `command` for a connection of `version` whose boot ended
@@ -51,46 +70,62 @@ pub fn decide(
         expired.settle(CommandStatus::Expired, None, None, now);
         return Decision::Settle(Box::new(expired));
     }
-    if command.version != version {
-        let mut failed = command.clone();
+    let item = WorkItem::of(command);
+    let needs_accepted = match &item {
+        Some(item) => item.needs_accepted_boot(),
+        None => command.class == DeliveryClass::Immediate,
+    };
+    let allowed = match boot {
+        None => false,
+        Some(BootVerdict::Pending) => !needs_accepted,
+        Some(BootVerdict::Accepted) => true,
+    };
+    if let Some(item) = item {
+        // Written for this connection's version, whatever it spoke before.
+        return match (allowed, item.plan(version)) {
+            (false, _) => Decision::Hold,
+            (true, Ok((action, payload))) => Decision::Send { action, payload },
+            (true, Err(why)) => {
+                let mut refused = command.clone();
+                work_item::refuse(&mut refused, version, why, now);
+                Decision::Settle(Box::new(refused))
+            }
+        };
+    }
+    if command.version != Some(version) {
+        let written = command.version.map_or("no", Version::label);
         let why = format!(
-            "written for OCPP {}, the station now speaks OCPP {}",
-            command.version.label(),
+            "written for OCPP {written}, the station now speaks OCPP {}",
             version.label()
         );
-        failed.settle(
-            CommandStatus::Failed,
-            None,
-            Some(outcome::error("VersionChanged", why)),
-            now,
-        );
-        return Decision::Settle(Box::new(failed));
+        return failed(command, "VersionChanged", why, now);
     }
-    let allowed = match command.class {
-        DeliveryClass::Configuration => boot.is_some(),
-        DeliveryClass::Immediate => boot == Some(BootVerdict::Accepted),
-    };
     if !allowed {
         return Decision::Hold;
     }
     match catalog::find(version, &command.action) {
-        Some((action, _)) => Decision::Send(action),
+        Some((action, _)) => Decision::Send {
+            action,
+            payload: command.payload.clone(),
+        },
         None => {
-            let mut failed = command.clone();
             let why = format!(
                 "{} is not an OCPP {} action a CSMS sends",
                 command.action,
                 version.label()
             );
-            failed.settle(
-                CommandStatus::Failed,
-                None,
-                Some(outcome::error("NotSupported", why)),
-                now,
-            );
-            Decision::Settle(Box::new(failed))
+            failed(command, "NotSupported", why, now)
         }
     }
+}
+
+/// Whether the station has configuration waiting (MaEVe settings or
+/// certificates not applied yet): it is answered `Pending` at boot.
+pub fn holds_boot(outbox: &[CommandRecord]) -> bool {
+    outbox.iter().any(|command| {
+        command.status == CommandStatus::Pending
+            && WorkItem::of(command).is_some_and(|item| item.configures())
+    })
 }
 
 /// The record of a command whose CALL was in flight when the connection
@@ -113,43 +148,44 @@ pub fn connection_closed(command: &CommandRecord, now: DateTime<Utc>) -> Option<
     Some(failed)
 }
 
-/// What the answers to one delivery request add up to (queued work).
-type Report = Vec<(WorkItemRef, Delivery)>;
-
-/// The records still pending and not already queued on this connection,
-/// each with the item it is.
-pub fn sendable<R>(
-    records: Vec<R>,
-    queued: &HashSet<WorkItemRef>,
-    identify: impl Fn(&R) -> (WorkItemRef, &Delivery),
-) -> Vec<(WorkItemRef, R)> {
-    records
-        .into_iter()
-        .filter_map(|record| {
-            let (item, delivery) = identify(&record);
-            let open = delivery.status == DeliveryStatus::Pending && !queued.contains(&item);
-            open.then_some((item, record))
-        })
-        .collect()
+/// What the connection has done toward a reboot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RebootState {
+    /// A setting was answered `RebootRequired` and no reset was sent since.
+    pub reset_needed: bool,
+    /// A reset or a boot trigger was sent since the last boot.
+    pub asked: bool,
 }
 
-/// Plans a CALL per record when `allowed`, else holds the record back
-/// (reported with its current delivery).
-pub fn plan_or_hold<R>(
-    records: Vec<(WorkItemRef, R)>,
-    allowed: bool,
-    planned: &mut Vec<Planned>,
-    held: &mut Report,
-    plan: impl Fn(&R) -> Planned,
-    delivery: impl Fn(R) -> Delivery,
-) {
-    for (item, record) in records {
-        if allowed {
-            planned.push(plan(&record));
-        } else {
-            held.push((item, delivery(record)));
-        }
+/// Why the connection sends a CALL of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    /// The reset that applies settings answered `RebootRequired`.
+    Reset,
+    /// The trigger that makes a configured `Pending` station boot again.
+    Reboot,
+}
+
+/// Once nothing is queued or in flight: the CALL that follows, if any
+/// (`state` is updated as if it was sent).
+pub fn after_work(
+    state: &mut RebootState,
+    boot: Option<BootVerdict>,
+    version: Version,
+) -> Option<(FollowUp, &'static str, Value)> {
+    if state.reset_needed {
+        // The reset reboots the station: no separate boot trigger after it.
+        state.reset_needed = false;
+        state.asked = true;
+        let (action, payload) = work_item::reset(version);
+        return Some((FollowUp::Reset, action, payload));
     }
+    if boot == Some(BootVerdict::Pending) && !state.asked {
+        state.asked = true;
+        let (action, payload) = work_item::reboot_trigger();
+        return Some((FollowUp::Reboot, action, payload));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -188,11 +224,17 @@ mod tests {
         );
         assert_eq!(
             decide(&set, v, Some(BootVerdict::Pending), at(1)),
-            Decision::Send("SetVariables")
+            Decision::Send {
+                action: "SetVariables",
+                payload: json!({})
+            }
         );
         assert_eq!(
             decide(&reset, v, Some(BootVerdict::Accepted), at(1)),
-            Decision::Send("Reset")
+            Decision::Send {
+                action: "Reset",
+                payload: json!({})
+            }
         );
     }
 
@@ -230,5 +272,84 @@ mod tests {
             "ConnectionClosed"
         );
         assert_eq!(connection_closed(&set, at(2)), None);
+    }
+
+    fn item(item: WorkItem) -> CommandRecord {
+        item.command("CS1", at(0))
+    }
+
+    #[test]
+    fn work_items_are_written_for_the_connection_and_gated_by_kind() {
+        let setting = item(WorkItem::Setting {
+            key: "HeartbeatInterval".into(),
+            value: "60".into(),
+        });
+        let trigger = item(WorkItem::Trigger {
+            trigger: crate::store::TriggerMessage::StatusNotification,
+            evse_id: None,
+            connector_id: None,
+        });
+        let pending = Some(BootVerdict::Pending);
+        let accepted = Some(BootVerdict::Accepted);
+        assert_eq!(decide(&setting, Version::V16, None, at(1)), Decision::Hold);
+        assert_eq!(
+            decide(&setting, Version::V16, pending, at(1)),
+            Decision::Send {
+                action: "ChangeConfiguration",
+                payload: json!({"key": "HeartbeatInterval", "value": "60"})
+            }
+        );
+        assert_eq!(
+            decide(&trigger, Version::V201, pending, at(1)),
+            Decision::Hold
+        );
+        assert!(matches!(
+            decide(&trigger, Version::V201, accepted, at(1)),
+            Decision::Send {
+                action: "TriggerMessage",
+                ..
+            }
+        ));
+        // No expiry, whatever the wait; written for the version it meets.
+        let variable = item(WorkItem::Setting {
+            key: "OCPPCommCtrlr/HeartbeatInterval".into(),
+            value: "60".into(),
+        });
+        assert!(matches!(
+            decide(&variable, Version::V201, accepted, at(1_000_000)),
+            Decision::Send {
+                action: "SetVariables",
+                ..
+            }
+        ));
+        // A 2.0.1 name cannot go to a 1.6 station: settled, never sent.
+        let Decision::Settle(refused) = decide(&variable, Version::V16, accepted, at(1)) else {
+            panic!("not settled")
+        };
+        assert_eq!(refused.error.unwrap().code, "NotSupported");
+        assert!(holds_boot(&[setting.clone(), trigger.clone()]));
+        assert!(!holds_boot(&[trigger]));
+    }
+
+    #[test]
+    fn a_reset_follows_reboot_required_settings_and_a_pending_station_is_asked_to_boot() {
+        let mut state = RebootState {
+            reset_needed: true,
+            asked: false,
+        };
+        let pending = Some(BootVerdict::Pending);
+        let (why, action, _) = after_work(&mut state, pending, Version::V16).unwrap();
+        assert_eq!((why, action), (FollowUp::Reset, "Reset"));
+        assert_eq!(after_work(&mut state, pending, Version::V16), None);
+
+        let mut state = RebootState::default();
+        let (why, action, _) = after_work(&mut state, pending, Version::V201).unwrap();
+        assert_eq!((why, action), (FollowUp::Reboot, "TriggerMessage"));
+        assert_eq!(after_work(&mut state, pending, Version::V201), None);
+        let mut state = RebootState::default();
+        assert_eq!(
+            after_work(&mut state, Some(BootVerdict::Accepted), Version::V201),
+            None
+        );
     }
 }

@@ -4,7 +4,10 @@
 //! Every operation (raw or typed) is stored as one of these before any CALL
 //! is sent, so a command survives restarts and its outcome can be read back.
 //! The record holds the OCPP action and payload already translated for the
-//! station's version: adding an operation never changes the store.
+//! station's version: adding an operation never changes the store. MaEVe's
+//! queueing endpoints are the exception: their commands may be stored before
+//! the station's version is known, so they keep the version-neutral item as
+//! payload and get their action and version when they are sent.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -77,12 +80,18 @@ pub struct CommandRecord {
     pub id: String,
     /// The REST operation that made it (`reset`, `remote-start`, `ocpp`, ...).
     pub operation: String,
-    /// The OCPP action sent.
+    /// The OCPP action sent; empty for a command of MaEVe's queueing
+    /// endpoints until it is sent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub action: String,
-    /// The OCPP version the payload is written for.
-    #[schema(value_type = String, example = "2.0.1")]
-    pub version: OcppVersion,
-    /// The CALL payload, valid against the version's request schema.
+    /// The OCPP version the payload is written for; absent for a command of
+    /// MaEVe's queueing endpoints until it is sent.
+    #[schema(value_type = Option<String>, example = "2.0.1")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<OcppVersion>,
+    /// The CALL payload, valid against the version's request schema (for
+    /// MaEVe's queueing endpoints: the queued item, written for the
+    /// station's version when it is sent).
     pub payload: Value,
     /// When it may be sent.
     pub class: DeliveryClass,
@@ -133,7 +142,7 @@ impl CommandRecord {
         station_id: &str,
         operation: &str,
         action: &str,
-        version: OcppVersion,
+        version: impl Into<Option<OcppVersion>>,
         payload: Value,
         class: DeliveryClass,
         now: DateTime<Utc>,
@@ -143,7 +152,7 @@ impl CommandRecord {
             id: new_command_id(now),
             operation: operation.to_owned(),
             action: action.to_owned(),
-            version,
+            version: version.into(),
             payload,
             class,
             status: CommandStatus::Pending,

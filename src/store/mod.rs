@@ -13,6 +13,7 @@
 //! * [`scylla`]: ScyllaDB (or Cassandra 4+), for large fleets and several nodes.
 
 pub mod command;
+pub mod legacy_work;
 pub mod records;
 pub mod redb;
 pub mod scylla;
@@ -111,58 +112,6 @@ pub trait StationStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// Adds settings to deliver, each `Pending`, and returns their records; a
-    /// key set again replaces the earlier value and its status. `NotFound`
-    /// for an unknown station.
-    async fn add_settings(
-        &self,
-        id: &str,
-        settings: Vec<(String, String)>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<SettingRecord>>;
-
-    /// Adds certificates to install and returns their records. A certificate
-    /// already listed (same id, also within the call) is replaced: the last
-    /// request wins. `NotFound` for an unknown station.
-    async fn add_install_certificates(
-        &self,
-        id: &str,
-        certificates: Vec<NewInstallCertificate>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<InstallCertificateRecord>>;
-
-    /// Queues a trigger message and returns its record (with its sequence
-    /// number). `NotFound` for an unknown station.
-    async fn add_trigger(
-        &self,
-        id: &str,
-        trigger: NewTrigger,
-        now: DateTime<Utc>,
-    ) -> StoreResult<TriggerRecord>;
-
-    /// Stores a charging profile to deliver and returns its record; one with
-    /// the same profile id is replaced, as OCPP does on the station.
-    /// `NotFound` for an unknown station.
-    async fn set_charging_profile(
-        &self,
-        id: &str,
-        profile: NewChargingProfile,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ChargingProfileRecord>;
-
-    /// Everything queued for the station with its delivery status, oldest first
-    /// within each kind. An unknown station has no work.
-    async fn pending_work(&self, id: &str) -> StoreResult<PendingWork>;
-
-    /// Records the delivery outcome of one queued item. `NotFound` when the
-    /// station or the item is unknown.
-    async fn set_delivery(
-        &self,
-        id: &str,
-        item: WorkItemRef,
-        delivery: Delivery,
-    ) -> StoreResult<()>;
-
     /// What the station last reported about itself, if it ever connected.
     async fn runtime(&self, id: &str) -> StoreResult<Option<StationRuntime>>;
 
@@ -177,6 +126,20 @@ pub trait CommandStore: Send + Sync {
     /// Stores a new command (pending commands also enter the outbox).
     /// `NotFound` for an unknown station.
     async fn create_command(&self, command: CommandRecord) -> StoreResult<()>;
+    /// Stores several new commands of station `station_id`, in order. The
+    /// default stores them one by one and stops at the first failure (the
+    /// ones stored stay queued); a backend that can does it all or none.
+    async fn create_commands(
+        &self,
+        station_id: &str,
+        commands: Vec<CommandRecord>,
+    ) -> StoreResult<()> {
+        debug_assert!(commands.iter().all(|c| c.station_id == station_id));
+        for command in commands {
+            self.create_command(command).await?;
+        }
+        Ok(())
+    }
     /// The station's command with this id.
     async fn command(&self, station_id: &str, id: &str) -> StoreResult<Option<CommandRecord>>;
     /// The station's commands, newest first, that pass `filter`; `page.after`

@@ -6,7 +6,6 @@
 //! API (camelCase) and of OCPI (snake_case) where the record comes from there.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -141,18 +140,6 @@ impl Delivery {
     }
 }
 
-/// One configuration key to set on the station.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SettingRecord {
-    /// 1.6 configuration key, or 2.0.1 `Component[;instance][;evse]/Variable[;instance][;attribute]`.
-    pub key: String,
-    /// The value to set.
-    pub value: String,
-    /// Its delivery state.
-    pub delivery: Delivery,
-}
-
 /// What an installed certificate is for (MaEVe certificate types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum CertificateUse {
@@ -164,74 +151,6 @@ pub enum CertificateUse {
     MF,
     /// CSMS root certificate.
     CSMS,
-}
-
-/// A certificate queued for installation on a station, as the API hands it in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewInstallCertificate {
-    /// base64url SHA-256 of the certificate's DER.
-    pub certificate_id: String,
-    /// What it is for.
-    pub certificate_use: CertificateUse,
-    /// The PEM text.
-    pub pem: String,
-    /// Initial status (`Pending` unless the caller says it is already installed or refused).
-    pub status: DeliveryStatus,
-}
-
-/// A certificate to install on the station, with its delivery state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct InstallCertificateRecord {
-    /// base64url SHA-256 of the certificate's DER.
-    pub certificate_id: String,
-    /// What it is for.
-    #[serde(rename = "type")]
-    pub certificate_use: CertificateUse,
-    /// The PEM text.
-    pub certificate: String,
-    /// Its delivery state.
-    pub delivery: Delivery,
-}
-
-/// One request's settings as records, each `Pending` since `now`; a key
-/// given twice keeps its last value (in the order of last mention). Every
-/// backend queues exactly these.
-pub fn pending_settings(settings: Vec<(String, String)>, now: DateTime<Utc>) -> Vec<SettingRecord> {
-    let mut records: Vec<SettingRecord> = Vec::with_capacity(settings.len());
-    for (key, value) in settings {
-        records.retain(|r| r.key != key);
-        records.push(SettingRecord {
-            key,
-            value,
-            delivery: Delivery::pending(now),
-        });
-    }
-    records
-}
-
-/// One request's certificates as records, with the status asked for since
-/// `now`; an id given twice keeps its last request. Every backend queues
-/// exactly these.
-pub fn requested_certificates(
-    certificates: Vec<NewInstallCertificate>,
-    now: DateTime<Utc>,
-) -> Vec<InstallCertificateRecord> {
-    let mut records: Vec<InstallCertificateRecord> = Vec::with_capacity(certificates.len());
-    for cert in certificates {
-        records.retain(|r| r.certificate_id != cert.certificate_id);
-        records.push(InstallCertificateRecord {
-            certificate_id: cert.certificate_id,
-            certificate_use: cert.certificate_use,
-            certificate: cert.pem,
-            delivery: Delivery {
-                status: cert.status,
-                updated_at: now,
-                detail: None,
-            },
-        });
-    }
-    records
 }
 
 /// Messages the CSMS may ask a station to send (MaEVe trigger names).
@@ -247,119 +166,6 @@ pub enum TriggerMessage {
     SignChargingStationCertificate,
     /// Start a certificate signing request for both.
     SignCombinedCertificate,
-}
-
-/// A trigger to queue: the message, optionally about one EVSE or connector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NewTrigger {
-    /// The message asked for.
-    pub message: TriggerMessage,
-    /// The EVSE it is asked about.
-    pub evse_id: Option<u32>,
-    /// The connector it is asked about.
-    pub connector_id: Option<u32>,
-}
-
-impl From<TriggerMessage> for NewTrigger {
-    fn from(message: TriggerMessage) -> Self {
-        NewTrigger {
-            message,
-            evse_id: None,
-            connector_id: None,
-        }
-    }
-}
-
-/// A queued trigger with its delivery state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TriggerRecord {
-    /// Order of the request among this station's triggers (from 1).
-    pub seq: u64,
-    /// The message asked for.
-    pub trigger: TriggerMessage,
-    /// The EVSE it is asked about (StatusNotification of one EVSE).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evse_id: Option<u32>,
-    /// The connector it is asked about (1.6: of the station; 2.0.1: of the EVSE).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connector_id: Option<u32>,
-    /// Its delivery state.
-    pub delivery: Delivery,
-}
-
-/// A charging profile as the API hands it in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewChargingProfile {
-    /// The profile's own `id`.
-    pub profile_id: i64,
-    /// The EVSE it applies to (0 = the whole station).
-    pub evse_id: u32,
-    /// The OCPP 2.0.1 ChargingProfileType, already checked against the schema.
-    pub profile: serde_json::Value,
-}
-
-/// A charging profile to set on the station, with its delivery state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ChargingProfileRecord {
-    /// The profile's own `id`.
-    pub profile_id: i64,
-    /// The EVSE it applies to (0 = the whole station).
-    pub evse_id: u32,
-    /// The OCPP 2.0.1 ChargingProfileType.
-    #[schema(value_type = Object)]
-    pub profile: serde_json::Value,
-    /// Its delivery state.
-    pub delivery: Delivery,
-}
-
-/// Everything queued for one station.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PendingWork {
-    /// Settings, in key order.
-    pub settings: Vec<SettingRecord>,
-    /// Certificates to install, in the order first requested.
-    pub certificates: Vec<InstallCertificateRecord>,
-    /// Triggers, oldest first.
-    pub triggers: Vec<TriggerRecord>,
-    /// Charging profiles, in profile id order.
-    pub charging_profiles: Vec<ChargingProfileRecord>,
-}
-
-impl PendingWork {
-    /// True when some setting or certificate has not been applied yet: such a
-    /// station is answered `Pending` at boot until it is.
-    pub fn has_unapplied_configuration(&self) -> bool {
-        let pending = |d: &Delivery| d.status == DeliveryStatus::Pending;
-        self.settings.iter().any(|s| pending(&s.delivery))
-            || self.certificates.iter().any(|c| pending(&c.delivery))
-    }
-}
-
-/// Names one queued item of a station.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum WorkItemRef {
-    /// A setting, by key.
-    Setting(String),
-    /// A certificate, by certificate id.
-    Certificate(String),
-    /// A trigger, by sequence number.
-    Trigger(u64),
-    /// A charging profile, by profile id.
-    ChargingProfile(i64),
-}
-
-impl fmt::Display for WorkItemRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WorkItemRef::Setting(k) => write!(f, "setting {k}"),
-            WorkItemRef::Certificate(c) => write!(f, "certificate {c}"),
-            WorkItemRef::Trigger(s) => write!(f, "trigger {s}"),
-            WorkItemRef::ChargingProfile(p) => write!(f, "charging profile {p}"),
-        }
-    }
 }
 
 /// OCPP protocol versions (defined with the protocol).

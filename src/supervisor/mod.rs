@@ -14,7 +14,7 @@ use actix::prelude::*;
 
 use crate::metrics::BACKPRESSURE_REJECTIONS;
 use crate::ocpp::Version;
-use crate::station::actor::{Deliver, GoingAway, Replaced, SendCommand};
+use crate::station::actor::{GoingAway, Replaced, SendCommand};
 pub use crate::station::directory::ConnectionId;
 use crate::station::directory::{Busy, Directory, StationHandle};
 
@@ -43,14 +43,6 @@ struct Connect(StationHandle);
 struct Disconnect {
     id: String,
     connection: ConnectionId,
-}
-
-/// Hands work to a station's actor.
-#[derive(Message)]
-#[rtype(result = "Result<(), RouteError>")]
-struct Route {
-    id: String,
-    deliver: Deliver,
 }
 
 /// Hands a command to a station's actor.
@@ -151,15 +143,6 @@ where
         }
         SendError::Closed(_) => RouteError::NotConnected,
     })
-}
-
-impl Handler<Route> for Shard {
-    type Result = Result<(), RouteError>;
-
-    fn handle(&mut self, msg: Route, _: &mut Self::Context) -> Self::Result {
-        let entry = self.live(&msg.id).ok_or(RouteError::NotConnected)?;
-        hand_over(&entry.deliver, msg.deliver)
-    }
 }
 
 impl Handler<RouteCommand> for Shard {
@@ -280,22 +263,10 @@ impl Registry {
         }
     }
 
-    /// Hands work to the station's actor.
-    pub async fn deliver(&self, id: &str, deliver: Deliver) -> Result<(), RouteError> {
-        // `send` waits while the shard's bounded mailbox is full (it drains
-        // fast); the station's own mailbox is tried without waiting.
-        let route = Route {
-            id: id.to_owned(),
-            deliver,
-        };
-        self.shard(id)
-            .send(route)
-            .await
-            .map_err(|_| RouteError::Busy)?
-    }
-
     /// Hands a stored command to the station's actor.
     pub async fn send_command(&self, id: &str, command: SendCommand) -> Result<(), RouteError> {
+        // `send` waits while the shard's bounded mailbox is full (it drains
+        // fast); the station's own mailbox is tried without waiting.
         let route = RouteCommand {
             id: id.to_owned(),
             command,

@@ -90,11 +90,9 @@ async fn write_everything(s: &TestServer) {
 async fn read_everything(s: &TestServer) {
     assert_eq!(s.get("/api/v0/cs/CS001/auth").await.status, 200);
     let station = s.get("/api/v0/cs/CS001").await.body;
-    assert_eq!(station["pendingWork"]["settings"][0]["value"], "60");
-    assert_eq!(
-        station["pendingWork"]["triggers"][0]["trigger"],
-        "StatusNotification"
-    );
+    let pending = &station["pendingCommands"];
+    assert_eq!(pending[0]["payload"]["value"], "60", "{pending}");
+    assert_eq!(pending[1]["payload"]["trigger"], "StatusNotification");
     assert_eq!(s.get("/api/v0/token/T1").await.status, 200);
     let (_, hash) = test_certificate();
     assert_eq!(

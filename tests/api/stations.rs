@@ -23,7 +23,7 @@ async fn register_then_look_up_auth_and_station() {
         station.body["provisioning"], "Pending",
         "a new station waits to be provisioned"
     );
-    assert_eq!(station.body["pendingWork"]["settings"], json!([]));
+    assert_eq!(station.body["pendingCommands"], json!([]));
     assert!(
         station.body.get("base64SHA256Password").is_none(),
         "the fleet view hides the hash"
@@ -133,14 +133,16 @@ async fn reconfigure_queues_each_setting() {
     let settings = json!({"HeartbeatInterval": "300", "EVSE;1/Power;MaxSet": "11000"});
     let reply = s.post("/api/v0/cs/CS001/reconfigure", &settings).await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    let work = &s.get("/api/v0/cs/CS001").await.body["pendingWork"];
-    let settings = work["settings"].as_array().expect("settings");
+    // One command per setting, waiting for the station, in key order.
+    let pending = s.get("/api/v0/cs/CS001").await.body["pendingCommands"].clone();
+    let settings = pending.as_array().expect("pending commands");
     assert_eq!(settings.len(), 2);
-    assert_eq!(settings[0]["key"], "EVSE;1/Power;MaxSet");
-    assert_eq!(settings[1]["value"], "300");
-    assert!(settings
-        .iter()
-        .all(|s| s["delivery"]["status"] == "Pending"));
+    assert_eq!(settings[0]["payload"]["key"], "EVSE;1/Power;MaxSet");
+    assert_eq!(settings[1]["payload"]["value"], "300");
+    assert!(settings.iter().all(|s| s["operation"] == "reconfigure"
+        && s["status"] == "Pending"
+        && s["delivery"]["status"] == "Pending"
+        && s.get("version").is_none()));
 }
 
 #[actix_web::test]
@@ -167,7 +169,7 @@ async fn reconfigure_input_is_checked() {
         .await
         .assert_error(400, "invalid body");
     assert_eq!(
-        s.get("/api/v0/cs/CS001").await.body["pendingWork"]["settings"],
+        s.get("/api/v0/cs/CS001/commands").await.body,
         json!([]),
         "nothing half-stored"
     );
@@ -186,12 +188,19 @@ async fn certificates_are_queued_with_their_status() {
         s.post("/api/v0/cs/CS001/certificates", &body).await.status,
         200
     );
-    let certs = s.get("/api/v0/cs/CS001").await.body["pendingWork"]["certificates"].clone();
-    // Same certificate twice: one record, the later request wins.
+    // Same certificate twice in one call: one command, the later request
+    // wins; an outcome the caller knows is recorded, nothing is sent.
+    let certs = s.get("/api/v0/cs/CS001/commands").await.body;
     assert_eq!(certs.as_array().map(Vec::len), Some(1), "{certs}");
-    assert_eq!(certs[0]["certificateId"], hash.as_str());
-    assert_eq!(certs[0]["type"], "CSMS");
+    assert_eq!(certs[0]["operation"], "certificates");
+    assert_eq!(certs[0]["payload"]["certificateId"], hash.as_str());
+    assert_eq!(certs[0]["payload"]["type"], "CSMS");
+    assert_eq!(certs[0]["status"], "Accepted");
     assert_eq!(certs[0]["delivery"]["status"], "Accepted");
+    assert_eq!(
+        s.get("/api/v0/cs/CS001").await.body["pendingCommands"],
+        json!([])
+    );
 }
 
 #[actix_web::test]
@@ -223,10 +232,7 @@ async fn certificate_input_is_checked() {
     for (body, needle) in cases {
         s.post(path, &body).await.assert_error(400, needle);
     }
-    assert_eq!(
-        s.get("/api/v0/cs/CS001").await.body["pendingWork"]["certificates"],
-        json!([])
-    );
+    assert_eq!(s.get("/api/v0/cs/CS001/commands").await.body, json!([]));
 }
 
 #[actix_web::test]
@@ -239,11 +245,14 @@ async fn triggers_are_queued_in_order() {
             .await;
         assert_eq!(reply.status, 200);
     }
-    let triggers = s.get("/api/v0/cs/CS001").await.body["pendingWork"]["triggers"].clone();
-    assert_eq!(triggers[0]["seq"], 1);
-    assert_eq!(triggers[0]["trigger"], "BootNotification");
-    assert_eq!(triggers[1]["seq"], 2);
+    let triggers = s.get("/api/v0/cs/CS001").await.body["pendingCommands"].clone();
+    assert_eq!(triggers.as_array().map(Vec::len), Some(2), "{triggers}");
+    assert_eq!(triggers[0]["payload"]["trigger"], "BootNotification");
+    assert_eq!(triggers[1]["payload"]["trigger"], "SignV2GCertificate");
+    assert_eq!(triggers[1]["operation"], "trigger");
     assert_eq!(triggers[1]["delivery"]["status"], "Pending");
+    let ids = [&triggers[0]["commandId"], &triggers[1]["commandId"]].map(|v| v.as_str().unwrap());
+    assert!(ids[0] < ids[1], "oldest first");
     s.post("/api/v0/cs/CS001/trigger", &json!({"trigger": "Reset"}))
         .await
         .assert_error(400, "trigger");
@@ -266,15 +275,13 @@ async fn charging_profiles_are_checked_and_queued() {
     let mut changed = charging_profile_body(5);
     changed["stackLevel"] = json!(1);
     assert_eq!(s.post(path, &changed).await.status, 200);
-    let profiles = s.get("/api/v0/cs/CS001").await.body["pendingWork"]["chargingProfiles"].clone();
-    assert_eq!(
-        profiles.as_array().map(Vec::len),
-        Some(1),
-        "same id replaces: {profiles}"
-    );
-    assert_eq!(profiles[0]["profileId"], 5);
-    assert_eq!(profiles[0]["evseId"], 0);
-    assert_eq!(profiles[0]["profile"]["stackLevel"], 1);
+    // Both go, in order: the station replaces a profile of the same id.
+    let profiles = s.get("/api/v0/cs/CS001").await.body["pendingCommands"].clone();
+    assert_eq!(profiles.as_array().map(Vec::len), Some(2), "{profiles}");
+    assert_eq!(profiles[0]["payload"]["evseId"], 2);
+    assert_eq!(profiles[1]["payload"]["profileId"], 5);
+    assert_eq!(profiles[1]["payload"]["evseId"], 0);
+    assert_eq!(profiles[1]["payload"]["profile"]["stackLevel"], 1);
 
     let mut bad_unit = charging_profile_body(6);
     bad_unit["chargingSchedule"][0]["chargingRateUnit"] = json!("kW");

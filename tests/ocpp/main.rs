@@ -354,11 +354,16 @@ async fn commands_reach_a_connected_station_at_once() {
             .status,
         200
     );
+    // One SetVariables per setting, in key order.
     let (id, payload) = cs.expect_call("SetVariables").await;
-    assert_eq!(payload["setVariableData"].as_array().map(Vec::len), Some(2));
+    assert_eq!(payload["setVariableData"][0]["component"]["name"], "EVSE");
+    cs.reply(&id, json!({"setVariableResult": [
+        {"attributeStatus": "Rejected", "attributeType": "MaxSet", "component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Power"}},
+    ]})).await;
+    let (id, payload) = cs.expect_call("SetVariables").await;
+    assert_eq!(payload["setVariableData"].as_array().map(Vec::len), Some(1));
     cs.reply(&id, json!({"setVariableResult": [
         {"attributeStatus": "Accepted", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
-        {"attributeStatus": "Rejected", "attributeType": "MaxSet", "component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Power"}},
     ]})).await;
 
     let profile = common::charging_profile_body(4);
@@ -380,32 +385,56 @@ async fn commands_reach_a_connected_station_at_once() {
 
     // The station answered; a heartbeat round trip orders us after the recording.
     cs.ok("Heartbeat", json!({})).await;
-    let work = wait_for_status(
-        &s,
-        "CS1",
-        "/pendingWork/chargingProfiles/0/delivery/status",
-        "Accepted",
-    )
-    .await;
-    assert_eq!(work["triggers"][0]["delivery"]["status"], "Accepted");
-    let settings = work["settings"].as_array().unwrap();
-    let status_of = |key: &str| {
-        settings.iter().find(|s| s["key"] == key).unwrap()["delivery"]["status"].clone()
-    };
-    assert_eq!(status_of("OCPPCommCtrlr/HeartbeatInterval"), "Accepted");
-    assert_eq!(status_of("EVSE;1/Power;MaxSet"), "Rejected");
+    let items = answered_items(&s, "CS1").await;
+    assert_eq!(
+        item_status(&items, "trigger", "StatusNotification"),
+        "Accepted"
+    );
+    assert_eq!(item_status(&items, "setchargingprofile", "4"), "Accepted");
+    assert_eq!(
+        item_status(&items, "reconfigure", "OCPPCommCtrlr/HeartbeatInterval"),
+        "Accepted"
+    );
+    assert_eq!(
+        item_status(&items, "reconfigure", "EVSE;1/Power;MaxSet"),
+        "Rejected"
+    );
 }
 
-/// Polls the station view until `pointer` reads `expected` (bounded).
-async fn wait_for_status(s: &TestServer, id: &str, pointer: &str, expected: &str) -> Value {
+/// The station's commands once none is pending any more (bounded poll).
+async fn answered_items(s: &TestServer, id: &str) -> Vec<Value> {
     for _ in 0..200 {
         let view = s.get(&format!("/api/v0/cs/{id}")).await.body;
-        if view.pointer(pointer).and_then(Value::as_str) == Some(expected) {
-            return view["pendingWork"].clone();
+        if view["pendingCommands"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+        {
+            let list = s.get(&format!("/api/v0/cs/{id}/commands")).await.body;
+            return list.as_array().cloned().unwrap_or_default();
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    panic!("{pointer} never became {expected}");
+    panic!("{id} kept pending commands");
+}
+
+/// The MaEVe delivery status of the item of `operation` named `name` (the
+/// setting key, certificate id, profile id or trigger message).
+fn item_status(commands: &[Value], operation: &str, name: &str) -> String {
+    let payload_name = |p: &Value| -> String {
+        ["key", "certificateId", "trigger"]
+            .iter()
+            .find_map(|field| p[*field].as_str().map(str::to_owned))
+            .or_else(|| p["profileId"].as_i64().map(|n| n.to_string()))
+            .unwrap_or_default()
+    };
+    let command = commands
+        .iter()
+        .find(|c| c["operation"] == operation && payload_name(&c["payload"]) == name)
+        .unwrap_or_else(|| panic!("no {operation} {name} in {commands:?}"));
+    command["delivery"]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[actix_web::test]
@@ -450,13 +479,11 @@ async fn a_station_that_connects_later_is_configured_then_accepted() {
     assert_eq!(payload, json!({"requestedMessage": "StatusNotification"}));
     cs.reply(&id, json!({"status": "Accepted"})).await;
     cs.ok("Heartbeat", json!({})).await;
-    wait_for_status(
-        &s,
-        "CS1",
-        "/pendingWork/triggers/0/delivery/status",
-        "Accepted",
-    )
-    .await;
+    let items = answered_items(&s, "CS1").await;
+    assert_eq!(
+        item_status(&items, "trigger", "StatusNotification"),
+        "Accepted"
+    );
     assert_eq!(
         s.get("/api/v0/cs/CS1").await.body["provisioning"],
         "Provisioned"
@@ -519,9 +546,24 @@ async fn wait_true_returns_the_station_answer() {
     let reply = waiting.await.expect("request task");
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.body["delivered"], true);
+    // A trigger is named by its command.
+    let result = &reply.body["results"][0];
+    let command_id = result["commandId"].as_str().expect("command id");
     assert_eq!(
         reply.body["results"],
-        json!([{"item": "trigger", "id": "2", "status": "Rejected", "updatedAt": reply.body["results"][0]["updatedAt"], "detail": "Rejected"}])
+        json!([{"item": "trigger", "id": command_id, "commandId": command_id, "status": "Rejected", "updatedAt": result["updatedAt"], "detail": "Rejected"}])
+    );
+    let command = s
+        .get(&format!("/api/v0/cs/CS1/commands/{command_id}"))
+        .await
+        .body;
+    assert_eq!(
+        (
+            command["status"].as_str(),
+            command["action"].as_str(),
+            command["version"].as_str()
+        ),
+        (Some("Rejected"), Some("TriggerMessage"), Some("2.0.1"))
     );
 }
 
@@ -780,22 +822,11 @@ async fn certificates_and_profiles_reach_both_versions() {
     old.reply(&id, json!({"status": "Accepted"})).await;
     old.ok("Heartbeat", json!({})).await;
 
-    let work = wait_for_status(
-        &s,
-        "CS16",
-        "/pendingWork/chargingProfiles/0/delivery/status",
-        "Accepted",
-    )
-    .await;
-    assert_eq!(work["certificates"][0]["certificateId"], hash.as_str());
-    assert_eq!(work["certificates"][0]["delivery"]["status"], "Accepted");
-    wait_for_status(
-        &s,
-        "CS201",
-        "/pendingWork/certificates/0/delivery/status",
-        "Accepted",
-    )
-    .await;
+    let items = answered_items(&s, "CS16").await;
+    assert_eq!(item_status(&items, "setchargingprofile", "7"), "Accepted");
+    assert_eq!(item_status(&items, "certificates", &hash), "Accepted");
+    let items = answered_items(&s, "CS201").await;
+    assert_eq!(item_status(&items, "certificates", &hash), "Accepted");
 }
 
 #[actix_web::test]

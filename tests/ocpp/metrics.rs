@@ -181,7 +181,7 @@ async fn the_message_path_is_measured_with_closed_set_labels() {
     positive(
         &text,
         "voltgate_store_operation_duration_seconds_count",
-        &[backend, ("operation", "pending_work")],
+        &[backend, ("operation", "outbox")],
     );
     assert!(
         !text.contains(id),

@@ -145,7 +145,7 @@ pub async fn reregister_keeps_state_and_replaces_credentials(fx: Fixture) {
         .await
         .unwrap();
     fx.store
-        .add_trigger("CS1", TriggerMessage::BootNotification.into(), t(1))
+        .create_command(command("CS1", 1, "TriggerMessage"))
         .await
         .unwrap();
     let again = fx
@@ -158,46 +158,20 @@ pub async fn reregister_keeps_state_and_replaces_credentials(fx: Fixture) {
     assert_eq!(again.updated_at, t(2));
     assert_eq!(again.provisioning, Provisioning::Provisioned);
     assert_eq!(
-        fx.store.pending_work("CS1").await.unwrap().triggers.len(),
-        1
+        fx.store.outbox("CS1").await.unwrap().len(),
+        1,
+        "queued work is kept"
     );
 }
 
 pub async fn unknown_station_has_no_work_and_refuses_new_work(fx: Fixture) {
-    assert_eq!(
-        fx.store.pending_work("nobody").await.unwrap(),
-        PendingWork::default()
-    );
+    assert!(fx.store.outbox("nobody").await.unwrap().is_empty());
     let not_found = |r: StoreResult<()>| matches!(r, Err(StoreError::NotFound(_)));
     assert!(not_found(
-        fx.store
-            .add_settings("nobody", vec![("K".into(), "V".into())], t(0))
-            .await
-            .map(drop)
+        fx.store.create_command(command("nobody", 0, "Reset")).await
     ));
-    assert!(matches!(
-        fx.store
-            .add_trigger("nobody", TriggerMessage::StatusNotification.into(), t(0))
-            .await,
-        Err(StoreError::NotFound(_))
-    ));
-    assert!(not_found(
-        fx.store
-            .add_install_certificates("nobody", vec![], t(0))
-            .await
-            .map(drop)
-    ));
-    let profile = NewChargingProfile {
-        profile_id: 1,
-        evse_id: 0,
-        profile: json!({"id": 1}),
-    };
-    assert!(not_found(
-        fx.store
-            .set_charging_profile("nobody", profile, t(0))
-            .await
-            .map(drop)
-    ));
+    let several = vec![command("nobody", 0, "Reset"), command("nobody", 1, "Reset")];
+    assert!(not_found(fx.store.create_commands("nobody", several).await));
     assert!(not_found(
         fx.store
             .set_runtime("nobody", StationRuntime::default())
@@ -208,10 +182,7 @@ pub async fn unknown_station_has_no_work_and_refuses_new_work(fx: Fixture) {
             .set_provisioning("nobody", Provisioning::Provisioned, t(0))
             .await
     ));
-    assert_eq!(
-        fx.store.pending_work("nobody").await.unwrap(),
-        PendingWork::default()
-    );
+    assert!(fx.store.outbox("nobody").await.unwrap().is_empty());
     assert_eq!(fx.store.station("nobody").await.unwrap(), None);
 }
 
@@ -295,220 +266,15 @@ pub async fn cursor_pages_walk_every_record_once(fx: Fixture) {
     }
 }
 
-pub async fn settings_are_queued_per_key_and_track_delivery(fx: Fixture) {
-    registered(&fx, "CS1").await;
-    let settings = vec![
-        ("B".to_owned(), "1".to_owned()),
-        ("A".to_owned(), "2".to_owned()),
-    ];
-    let returned = fx.store.add_settings("CS1", settings, t(1)).await.unwrap();
-    let keys: Vec<_> = returned
-        .iter()
-        .map(|s| (s.key.as_str(), s.delivery.status))
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            ("B", DeliveryStatus::Pending),
-            ("A", DeliveryStatus::Pending)
-        ],
-        "returns what it stored"
-    );
-    let accepted = Delivery {
-        status: DeliveryStatus::Accepted,
-        updated_at: t(2),
-        detail: None,
-    };
-    fx.store
-        .set_delivery("CS1", WorkItemRef::Setting("A".into()), accepted.clone())
-        .await
-        .unwrap();
-    let work = fx.store.pending_work("CS1").await.unwrap();
-    let keys: Vec<_> = work
-        .settings
-        .iter()
-        .map(|s| (s.key.as_str(), s.value.as_str()))
-        .collect();
-    assert_eq!(keys, [("A", "2"), ("B", "1")], "settings come in key order");
-    assert_eq!(work.settings[0].delivery, accepted);
-    assert_eq!(work.settings[1].delivery, Delivery::pending(t(1)));
-
-    // Setting a key again replaces its value and makes it pending again.
-    fx.store
-        .add_settings("CS1", vec![("A".into(), "3".into())], t(3))
-        .await
-        .unwrap();
-    let work = fx.store.pending_work("CS1").await.unwrap();
-    assert_eq!(work.settings.len(), 2);
-    assert_eq!(work.settings[0].value, "3");
-    assert_eq!(work.settings[0].delivery, Delivery::pending(t(3)));
-}
-
-pub async fn certificates_are_queued_per_id_and_track_delivery(fx: Fixture) {
-    registered(&fx, "CS1").await;
-    let cert = |id: &str, status| NewInstallCertificate {
-        certificate_id: id.into(),
-        certificate_use: CertificateUse::V2G,
-        pem: format!("pem of {id}"),
-        status,
-    };
-    let certs = vec![
-        cert("x", DeliveryStatus::Rejected),
-        cert("y", DeliveryStatus::Pending),
-        cert("x", DeliveryStatus::Accepted),
-    ];
-    let returned = fx
-        .store
-        .add_install_certificates("CS1", certs, t(1))
-        .await
-        .unwrap();
-    let ids: Vec<_> = returned
-        .iter()
-        .map(|c| (c.certificate_id.as_str(), c.delivery.status))
-        .collect();
-    assert_eq!(
-        ids,
-        [
-            ("y", DeliveryStatus::Pending),
-            ("x", DeliveryStatus::Accepted)
-        ],
-        "the last request wins"
-    );
-    let work = fx.store.pending_work("CS1").await.unwrap();
-    let seen: Vec<_> = work
-        .certificates
-        .iter()
-        .map(|c| (c.certificate_id.as_str(), c.delivery.status))
-        .collect();
-    assert_eq!(
-        seen,
-        [
-            ("x", DeliveryStatus::Accepted),
-            ("y", DeliveryStatus::Pending)
-        ]
-    );
-    assert_eq!(work.certificates[1].certificate, "pem of y");
-
-    let rejected = Delivery {
-        status: DeliveryStatus::Rejected,
-        updated_at: t(2),
-        detail: Some("InvalidCertificate".into()),
-    };
-    fx.store
-        .set_delivery(
-            "CS1",
-            WorkItemRef::Certificate("y".into()),
-            rejected.clone(),
-        )
-        .await
-        .unwrap();
-    // The same certificate requested again is queued again, not duplicated.
-    fx.store
-        .add_install_certificates("CS1", vec![cert("x", DeliveryStatus::Pending)], t(3))
-        .await
-        .unwrap();
-    let work = fx.store.pending_work("CS1").await.unwrap();
-    assert_eq!(work.certificates.len(), 2);
-    assert_eq!(work.certificates[0].delivery, Delivery::pending(t(3)));
-    assert_eq!(work.certificates[1].delivery, rejected);
-}
-
-pub async fn triggers_are_numbered_per_station(fx: Fixture) {
-    registered(&fx, "CS1").await;
-    registered(&fx, "CS2").await;
-    let a = fx
-        .store
-        .add_trigger("CS1", TriggerMessage::BootNotification.into(), t(1))
-        .await
-        .unwrap();
-    let b = fx
-        .store
-        .add_trigger("CS1", TriggerMessage::StatusNotification.into(), t(2))
-        .await
-        .unwrap();
-    let c = fx
-        .store
-        .add_trigger("CS2", TriggerMessage::SignV2GCertificate.into(), t(3))
-        .await
-        .unwrap();
-    assert_eq!((a.seq, b.seq, c.seq), (1, 2, 1));
-    let failed = Delivery {
-        status: DeliveryStatus::Failed,
-        updated_at: t(4),
-        detail: Some("timeout".into()),
-    };
-    fx.store
-        .set_delivery("CS1", WorkItemRef::Trigger(1), failed.clone())
-        .await
-        .unwrap();
-    let work = fx.store.pending_work("CS1").await.unwrap();
-    assert_eq!(work.triggers.len(), 2);
-    assert_eq!(work.triggers[0].trigger, TriggerMessage::BootNotification);
-    assert_eq!(work.triggers[0].delivery, failed);
-    assert_eq!(work.triggers[1], b);
-}
-
-pub async fn charging_profiles_are_replaced_by_id(fx: Fixture) {
-    registered(&fx, "CS1").await;
-    for (id, evse, limit) in [(7, 1, 16.0), (-2, 0, 8.0), (7, 2, 32.0)] {
-        let profile = NewChargingProfile {
-            profile_id: id,
-            evse_id: evse,
-            profile: json!({"id": id, "limit": limit}),
-        };
-        let record = fx
-            .store
-            .set_charging_profile("CS1", profile, t(1))
-            .await
-            .unwrap();
-        assert_eq!((record.profile_id, record.evse_id), (id, evse));
-        assert_eq!(record.delivery, Delivery::pending(t(1)));
-    }
-    let work = fx.store.pending_work("CS1").await.unwrap();
-    let seen: Vec<_> = work
-        .charging_profiles
-        .iter()
-        .map(|p| (p.profile_id, p.evse_id, p.profile["limit"].as_f64()))
-        .collect();
-    assert_eq!(seen, [(-2, 0, Some(8.0)), (7, 2, Some(32.0))]);
-    fx.store
-        .set_delivery(
-            "CS1",
-            WorkItemRef::ChargingProfile(-2),
-            Delivery {
-                status: DeliveryStatus::Accepted,
-                updated_at: t(2),
-                detail: None,
-            },
-        )
-        .await
-        .unwrap();
-    let work = fx.store.pending_work("CS1").await.unwrap();
-    assert_eq!(
-        work.charging_profiles[0].delivery.status,
-        DeliveryStatus::Accepted
-    );
-}
-
 pub async fn rows_of_similar_station_ids_stay_apart(fx: Fixture) {
     // "A" is a prefix of "AB": a prefix scan done wrong would mix their rows.
     for id in ["A", "AB", "A\u{0}"] {
         registered(&fx, id).await;
+        let mut own = command(id, 1, "SetVariables");
+        own.payload = json!({"of": id});
+        fx.store.create_command(own).await.unwrap();
         fx.store
-            .add_settings(id, vec![(format!("key-{id}"), id.to_owned())], t(1))
-            .await
-            .unwrap();
-        fx.store
-            .add_trigger(id, TriggerMessage::BootNotification.into(), t(1))
-            .await
-            .unwrap();
-        let profile = NewChargingProfile {
-            profile_id: 1,
-            evse_id: 0,
-            profile: json!({"of": id}),
-        };
-        fx.store
-            .set_charging_profile(id, profile, t(1))
+            .put_variables(id, vec![reported("K", id, 1)])
             .await
             .unwrap();
         fx.store
@@ -517,85 +283,22 @@ pub async fn rows_of_similar_station_ids_stay_apart(fx: Fixture) {
             .unwrap();
     }
     for id in ["A", "AB", "A\u{0}"] {
-        let work = fx.store.pending_work(id).await.unwrap();
-        assert_eq!(work.settings.len(), 1, "{id:?}");
-        assert_eq!(work.settings[0].value, id);
-        assert_eq!(work.triggers.len(), 1, "{id:?}");
-        assert_eq!(work.charging_profiles.len(), 1, "{id:?}");
-        assert_eq!(work.charging_profiles[0].profile["of"], id);
+        let outbox = fx.store.outbox(id).await.unwrap();
+        assert_eq!(outbox.len(), 1, "{id:?}");
+        assert_eq!(outbox[0].payload["of"], id);
+        let listed = fx
+            .store
+            .list_commands(id, CommandFilter::default(), page(0, 10))
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1, "{id:?}");
+        let variables = fx.store.variables(id, page(0, 10)).await.unwrap();
+        assert_eq!(variables.len(), 1, "{id:?}");
+        assert_eq!(variables[0].value.as_deref(), Some(id));
         let txs = fx.store.list_transactions(id, page(0, 10)).await.unwrap();
         assert_eq!(txs.len(), 1, "{id:?}");
         assert_eq!(txs[0].station_id, id);
     }
-}
-
-pub async fn unapplied_configuration_is_reported(fx: Fixture) {
-    registered(&fx, "CS1").await;
-    assert!(!fx
-        .store
-        .pending_work("CS1")
-        .await
-        .unwrap()
-        .has_unapplied_configuration());
-    fx.store
-        .add_trigger("CS1", TriggerMessage::BootNotification.into(), t(1))
-        .await
-        .unwrap();
-    assert!(
-        !fx.store
-            .pending_work("CS1")
-            .await
-            .unwrap()
-            .has_unapplied_configuration(),
-        "triggers are not configuration"
-    );
-    fx.store
-        .add_settings("CS1", vec![("K".into(), "V".into())], t(1))
-        .await
-        .unwrap();
-    assert!(fx
-        .store
-        .pending_work("CS1")
-        .await
-        .unwrap()
-        .has_unapplied_configuration());
-    let done = Delivery {
-        status: DeliveryStatus::RebootRequired,
-        updated_at: t(2),
-        detail: None,
-    };
-    fx.store
-        .set_delivery("CS1", WorkItemRef::Setting("K".into()), done)
-        .await
-        .unwrap();
-    assert!(!fx
-        .store
-        .pending_work("CS1")
-        .await
-        .unwrap()
-        .has_unapplied_configuration());
-}
-
-pub async fn delivery_of_unknown_item_is_not_found(fx: Fixture) {
-    registered(&fx, "CS1").await;
-    let d = Delivery::pending(t(1));
-    for item in [
-        WorkItemRef::Setting("nope".into()),
-        WorkItemRef::Certificate("nope".into()),
-        WorkItemRef::Trigger(99),
-        WorkItemRef::ChargingProfile(99),
-    ] {
-        let result = fx.store.set_delivery("CS1", item.clone(), d.clone()).await;
-        assert!(
-            matches!(result, Err(StoreError::NotFound(_))),
-            "{item}: {result:?}"
-        );
-    }
-    let result = fx
-        .store
-        .set_delivery("nobody", WorkItemRef::Trigger(1), d)
-        .await;
-    assert!(matches!(result, Err(StoreError::NotFound(_))));
 }
 
 pub async fn provisioning_and_runtime_roundtrip(fx: Fixture) {
@@ -894,7 +597,7 @@ pub async fn concurrent_writes_all_land(fx: Fixture) {
 pub async fn writes_survive_reopen(mut fx: Fixture) {
     registered(&fx, "CS1").await;
     fx.store
-        .add_settings("CS1", vec![("K".into(), "V".into())], t(1))
+        .put_variables("CS1", vec![reported("K", "V", 1)])
         .await
         .unwrap();
     fx.store.put_token(token("A")).await.unwrap();
@@ -906,7 +609,7 @@ pub async fn writes_survive_reopen(mut fx: Fixture) {
     fx.reopen().await;
     assert!(fx.store.station("CS1").await.unwrap().is_some());
     assert_eq!(
-        fx.store.pending_work("CS1").await.unwrap().settings.len(),
+        fx.store.variables("CS1", page(0, 10)).await.unwrap().len(),
         1
     );
     assert_eq!(fx.store.token("A").await.unwrap(), Some(token("A")));
@@ -979,30 +682,6 @@ pub async fn concurrent_registrations_of_one_station_agree(fx: Fixture) {
     );
     let listed = fx.store.list_stations(page(0, 10)).await.unwrap();
     assert_eq!(listed.len(), 1);
-}
-
-pub async fn concurrent_triggers_get_distinct_numbers(fx: Fixture) {
-    registered(&fx, "CS1").await;
-    let store = fx.store.clone();
-    let mut seqs = at_once(10, move |i| {
-        let store = store.clone();
-        async move {
-            store
-                .add_trigger(
-                    "CS1",
-                    TriggerMessage::StatusNotification.into(),
-                    t(i as i64),
-                )
-                .await
-                .expect("trigger")
-                .seq
-        }
-    })
-    .await;
-    seqs.sort();
-    assert_eq!(seqs, (1..=10).collect::<Vec<u64>>());
-    let work = fx.store.pending_work("CS1").await.unwrap();
-    assert_eq!(work.triggers.len(), 10);
 }
 
 pub async fn a_concurrently_delivered_event_counts_once(fx: Fixture) {
@@ -1218,6 +897,30 @@ pub async fn commands_need_a_station_and_an_existing_record(fx: Fixture) {
         .is_empty());
 }
 
+pub async fn several_commands_are_stored_in_their_order(fx: Fixture) {
+    registered(&fx, "CS1").await;
+    let first = command("CS1", 1, "SetVariables");
+    let mut known = command("CS1", 2, "InstallCertificate");
+    known.settle(CommandStatus::Accepted, None, None, t(2));
+    let last = command("CS1", 3, "TriggerMessage");
+    fx.store
+        .create_commands("CS1", vec![first.clone(), known.clone(), last.clone()])
+        .await
+        .unwrap();
+    let outbox = fx.store.outbox("CS1").await.unwrap();
+    assert_eq!(
+        outbox,
+        vec![first, last],
+        "settled commands skip the outbox"
+    );
+    let listed = fx
+        .store
+        .list_commands("CS1", CommandFilter::default(), page(0, 10))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[1], known);
+}
 pub async fn pending_commands_survive_reopen(mut fx: Fixture) {
     registered(&fx, "CS1").await;
     let mut configuration = command("CS1", 1, "SetVariables");

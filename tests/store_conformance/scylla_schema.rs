@@ -121,8 +121,9 @@ async fn a_keyspace_of_the_previous_model_is_upgraded_in_place() {
     }
 }
 
-/// Turns the keyspace into what model 1 made (no command tables, version
-/// 1, data in it), then opens it again: it is upgraded, data kept.
+/// Turns the keyspace into what model 1 made (no command tables, the four
+/// per-kind work queues with work in them, version 1), then opens it
+/// again: it is upgraded, data kept, the queued work now commands.
 async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
     use chrono::Utc;
     use voltgate::store::*;
@@ -141,8 +142,15 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
     for cql in [
         format!("DROP TABLE {keyspace}.station_commands"),
         format!("DROP TABLE {keyspace}.station_outbox"),
-        format!("ALTER TABLE {keyspace}.station_triggers DROP evse_id"),
-        format!("ALTER TABLE {keyspace}.station_triggers DROP connector_id"),
+        // The queues as model 1 made them (triggers without evse/connector).
+        format!("CREATE TABLE {keyspace}.station_settings (station_id text, name text, value text, status text, status_at timestamp, detail text, PRIMARY KEY ((station_id), name))"),
+        format!("CREATE TABLE {keyspace}.station_install_certificates (station_id text, certificate_id text, certificate_use text, pem text, status text, status_at timestamp, detail text, PRIMARY KEY ((station_id), certificate_id))"),
+        format!("CREATE TABLE {keyspace}.station_triggers (station_id text, seq bigint, message text, status text, status_at timestamp, detail text, PRIMARY KEY ((station_id), seq))"),
+        format!("CREATE TABLE {keyspace}.station_charging_profiles (station_id text, profile_id bigint, evse_id bigint, profile text, status text, status_at timestamp, detail text, PRIMARY KEY ((station_id), profile_id))"),
+        format!("INSERT INTO {keyspace}.station_settings (station_id, name, value, status, status_at) VALUES ('CS1', 'HeartbeatInterval', '60', 'Pending', 1790000000000)"),
+        format!("INSERT INTO {keyspace}.station_install_certificates (station_id, certificate_id, certificate_use, pem, status, status_at) VALUES ('CS1', 'c1', 'CSMS', 'PEM', 'Accepted', 1790000000000)"),
+        format!("INSERT INTO {keyspace}.station_triggers (station_id, seq, message, status, status_at) VALUES ('CS1', 1, 'StatusNotification', 'Pending', 1790000000000)"),
+        format!("INSERT INTO {keyspace}.station_charging_profiles (station_id, profile_id, evse_id, profile, status, status_at, detail) VALUES ('CS1', 7, 1, '{{\"id\":7}}', 'NotSupported', 1790000000000, 'purpose')"),
         format!(
             "UPDATE {keyspace}.schema_version SET model_version = 1 WHERE component = 'voltgate'"
         ),
@@ -157,6 +165,39 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         upgraded.station("CS1").await.unwrap().is_some(),
         "data kept"
     );
+    // The queued work is commands now: the pending items in the outbox, in
+    // delivery order, the settled ones with their outcome.
+    let outbox = upgraded.outbox("CS1").await.unwrap();
+    let operations: Vec<&str> = outbox.iter().map(|c| c.operation.as_str()).collect();
+    assert_eq!(operations, ["reconfigure", "trigger"], "{outbox:?}");
+    assert_eq!(outbox[0].payload["key"], "HeartbeatInterval");
+    let all = upgraded
+        .list_commands("CS1", CommandFilter::default(), Page::new(0, 10))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0].operation, "setchargingprofile");
+    assert_eq!(all[0].status, CommandStatus::Failed);
+    assert_eq!(all[0].error.as_ref().unwrap().code, "NotSupported");
+    assert_eq!(all[2].operation, "certificates");
+    assert_eq!(all[2].status, CommandStatus::Accepted);
+    for table in [
+        "station_settings",
+        "station_install_certificates",
+        "station_triggers",
+        "station_charging_profiles",
+    ] {
+        let rows = raw
+            .query_unpaged(
+                "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
+                (keyspace.as_str(), table),
+            )
+            .await
+            .unwrap()
+            .into_rows_result()
+            .unwrap();
+        assert_eq!(rows.rows_num(), 0, "{table} is dropped");
+    }
     let command = CommandRecord::pending(
         "CS1",
         "ocpp",
@@ -170,22 +211,7 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         .create_command(command.clone())
         .await
         .expect("the new tables exist");
-    assert_eq!(upgraded.outbox("CS1").await.unwrap().len(), 1);
-    // Columns the newer model added to an existing table are there too.
-    let trigger = NewTrigger {
-        message: TriggerMessage::StatusNotification,
-        evse_id: Some(2),
-        connector_id: Some(1),
-    };
-    upgraded
-        .add_trigger("CS1", trigger, Utc::now())
-        .await
-        .expect("added columns");
-    let queued = upgraded.pending_work("CS1").await.unwrap().triggers;
-    assert_eq!(
-        (queued[0].evse_id, queued[0].connector_id),
-        (Some(2), Some(1))
-    );
+    assert_eq!(upgraded.outbox("CS1").await.unwrap().len(), 3);
     let version = raw
         .query_unpaged(
             format!(
@@ -199,6 +225,6 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         .unwrap()
         .single_row::<(i32,)>()
         .unwrap();
-    assert_eq!(version, (2,));
+    assert_eq!(version, (3,));
     upgraded.close().await;
 }

@@ -180,8 +180,8 @@ pub(crate) async fn boot(
     info: BootInfo,
     now: DateTime<Utc>,
 ) -> HandlerResult {
-    let work = env.store.pending_work(&station.id).await?;
-    let verdict = if work.has_unapplied_configuration() {
+    let outbox = env.store.outbox(&station.id).await?;
+    let verdict = if crate::station::outbox::holds_boot(&outbox) {
         BootVerdict::Pending
     } else {
         BootVerdict::Accepted

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::{handle, BootVerdict, Env, Station};
 use crate::ocpp::schema::{check, Direction};
 use crate::ocpp::Version;
+use crate::station::operations::work_item::WorkItem;
 use crate::store::redb::RedbStore;
 use crate::store::*;
 
@@ -321,15 +322,12 @@ async fn every_v201_action_answers_within_the_schema() {
 #[tokio::test]
 async fn boot_is_pending_until_configuration_is_applied() {
     let fx = fixture().await;
-    fx.env
-        .store
-        .add_settings(
-            "CS1",
-            vec![("HeartbeatInterval".into(), "60".into())],
-            now(),
-        )
-        .await
-        .unwrap();
+    let setting = WorkItem::Setting {
+        key: "HeartbeatInterval".into(),
+        value: "60".into(),
+    }
+    .command("CS1", now());
+    fx.env.store.create_command(setting.clone()).await.unwrap();
     let s = fx.station(Version::V16);
     let boot = json!({"chargePointVendor": "Acme", "chargePointModel": "One"});
     let handled = fx.call(&s, "BootNotification", boot.clone()).await;
@@ -352,20 +350,9 @@ async fn boot_is_pending_until_configuration_is_applied() {
         Provisioning::Pending
     );
 
-    let applied = Delivery {
-        status: DeliveryStatus::Accepted,
-        updated_at: now(),
-        detail: None,
-    };
-    fx.env
-        .store
-        .set_delivery(
-            "CS1",
-            WorkItemRef::Setting("HeartbeatInterval".into()),
-            applied,
-        )
-        .await
-        .unwrap();
+    let mut applied = setting;
+    applied.settle(CommandStatus::Accepted, None, None, now());
+    fx.env.store.update_command(applied).await.unwrap();
     let handled = fx.call(&s, "BootNotification", boot).await;
     assert_eq!(handled.boot, Some(BootVerdict::Accepted));
     assert_eq!(handled.response["interval"], 300);

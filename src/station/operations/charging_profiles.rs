@@ -5,7 +5,7 @@
 //! `ChargePointMaxProfile` for `ChargingStationMaxProfile`.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::{not_in_v16, Operation, Untranslatable};
 use crate::ocpp::Version;
@@ -147,6 +147,73 @@ impl Operation for CompositeSchedule {
         );
         Ok(("GetCompositeSchedule", payload))
     }
+}
+
+/// Translates an OCPP 2.0.1 ChargingProfileType into the 1.6 ChargingProfile.
+pub(crate) fn profile_to_v16(p: &Value) -> Result<Value, String> {
+    let purpose = match p["chargingProfilePurpose"].as_str() {
+        Some("ChargingStationMaxProfile") => "ChargePointMaxProfile",
+        Some(same @ ("TxDefaultProfile" | "TxProfile")) => same,
+        other => {
+            return Err(format!(
+                "purpose {} has no OCPP 1.6 equivalent",
+                other.unwrap_or("?")
+            ))
+        }
+    };
+    let schedules = p["chargingSchedule"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let [schedule] = schedules else {
+        return Err("OCPP 1.6 takes exactly one charging schedule".to_owned());
+    };
+    let mut out = Map::new();
+    out.insert("chargingProfileId".into(), p["id"].clone());
+    out.insert("stackLevel".into(), p["stackLevel"].clone());
+    out.insert("chargingProfilePurpose".into(), json!(purpose));
+    out.insert(
+        "chargingProfileKind".into(),
+        p["chargingProfileKind"].clone(),
+    );
+    for field in ["recurrencyKind", "validFrom", "validTo"] {
+        if let Some(v) = p.get(field) {
+            out.insert(field.into(), v.clone());
+        }
+    }
+    if let Some(tx) = p.get("transactionId") {
+        let id = tx
+            .as_str()
+            .and_then(|s| s.parse::<i64>().ok())
+            .ok_or("OCPP 1.6 transaction ids are integers")?;
+        out.insert("transactionId".into(), json!(id));
+    }
+    let mut sched = Map::new();
+    for field in [
+        "duration",
+        "startSchedule",
+        "chargingRateUnit",
+        "minChargingRate",
+    ] {
+        if let Some(v) = schedule.get(field) {
+            sched.insert(field.into(), v.clone());
+        }
+    }
+    let periods: Vec<Value> = schedule["chargingSchedulePeriod"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|period| {
+            let mut p16 = json!({"startPeriod": period["startPeriod"], "limit": period["limit"]});
+            if let Some(n) = period.get("numberPhases") {
+                p16["numberPhases"] = n.clone();
+            }
+            p16
+        })
+        .collect();
+    sched.insert("chargingSchedulePeriod".into(), Value::Array(periods));
+    out.insert("chargingSchedule".into(), Value::Object(sched));
+    Ok(Value::Object(out))
 }
 
 #[cfg(test)]

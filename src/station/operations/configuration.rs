@@ -7,9 +7,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Operation, Untranslatable};
-use crate::ocpp::setting_key::SettingKey;
+use crate::ocpp::setting_key::{SettingKey, VariableRef};
 use crate::ocpp::Version;
-use crate::station::commands::{component_json, variable_json};
 
 /// The read-configuration body.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -58,6 +57,25 @@ impl Operation for ReadConfiguration {
             }
         }
     }
+}
+
+pub(crate) fn component_json(var: &VariableRef) -> Value {
+    let mut component = json!({"name": var.component});
+    if let Some(instance) = &var.component_instance {
+        component["instance"] = json!(instance);
+    }
+    if let Some(evse) = var.evse {
+        component["evse"] = json!({"id": evse});
+    }
+    component
+}
+
+pub(crate) fn variable_json(var: &VariableRef) -> Value {
+    let mut variable = json!({"name": var.variable});
+    if let Some(instance) = &var.variable_instance {
+        variable["instance"] = json!(instance);
+    }
+    variable
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! * [`raw`]: any of those actions with a payload written by the caller;
 //! * one module per typed operation (`reset`, `remote_start`, ...): a
 //!   version-neutral JSON body translated into the 1.6 or 2.0.1 CALL;
+//! * [`work_item`]: MaEVe's queued settings, certificates, triggers and
+//!   charging profiles, written for the version when they are sent;
 //! * [`outcome`]: the station's answer as a command status.
 //!
 //! Every CALL an operation produces is checked against the official request
@@ -28,6 +30,7 @@ pub mod remote_stop;
 pub mod reservations;
 pub mod reset;
 pub mod unlock;
+pub mod work_item;
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;

@@ -8,9 +8,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::charging_profiles::profile_to_v16;
 use super::{id_token, Operation, Untranslatable};
 use crate::ocpp::Version;
-use crate::station::commands::profile_to_v16;
 
 /// The remote start body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

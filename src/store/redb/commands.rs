@@ -33,6 +33,31 @@ impl CommandStore for RedbStore {
         .await
     }
 
+    async fn create_commands(
+        &self,
+        station_id: &str,
+        commands: Vec<CommandRecord>,
+    ) -> StoreResult<()> {
+        let station_id = station_id.to_owned();
+        // One transaction: all of them or none.
+        self.write("create_commands", move |txn| {
+            require_station(txn, &station_id)?;
+            let mut table = txn.open_table(COMMANDS).map_err(backend)?;
+            let mut outbox = txn.open_table(OUTBOX).map_err(backend)?;
+            for command in &commands {
+                let key = (station_id.as_str(), command.id.as_str());
+                table
+                    .insert(key, encode(command)?.as_slice())
+                    .map_err(backend)?;
+                if !command.status.is_final() {
+                    outbox.insert(key, 0u8).map_err(backend)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn command(&self, station_id: &str, id: &str) -> StoreResult<Option<CommandRecord>> {
         let (station_id, id) = (station_id.to_owned(), id.to_owned());
         self.read("command", move |txn| {

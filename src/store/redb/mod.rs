@@ -12,6 +12,7 @@
 
 mod catalog;
 mod commands;
+mod legacy;
 mod stations;
 mod transactions;
 mod variables;
@@ -49,14 +50,6 @@ type Bytes = &'static [u8];
 pub(crate) type KeyedTable = TableDefinition<'static, &'static str, Bytes>;
 
 pub(crate) const STATIONS: TableDefinition<&str, Bytes> = TableDefinition::new("stations");
-pub(crate) const SETTINGS: TableDefinition<(&str, &str), Bytes> =
-    TableDefinition::new("station_settings");
-pub(crate) const INSTALL_CERTIFICATES: TableDefinition<(&str, &str), Bytes> =
-    TableDefinition::new("station_install_certificates");
-pub(crate) const TRIGGERS: TableDefinition<(&str, u64), Bytes> =
-    TableDefinition::new("station_triggers");
-pub(crate) const CHARGING_PROFILES: TableDefinition<(&str, i64), Bytes> =
-    TableDefinition::new("station_charging_profiles");
 pub(crate) const RUNTIME: TableDefinition<&str, Bytes> = TableDefinition::new("station_runtime");
 pub(crate) const TOKENS: TableDefinition<&str, Bytes> = TableDefinition::new("tokens");
 pub(crate) const CERTIFICATES: TableDefinition<&str, Bytes> = TableDefinition::new("certificates");
@@ -232,10 +225,6 @@ impl RedbStore {
 fn create_tables(db: &Database) -> StoreResult<()> {
     let txn = db.begin_write().map_err(backend)?;
     txn.open_table(STATIONS).map_err(backend)?;
-    txn.open_table(SETTINGS).map_err(backend)?;
-    txn.open_table(INSTALL_CERTIFICATES).map_err(backend)?;
-    txn.open_table(TRIGGERS).map_err(backend)?;
-    txn.open_table(CHARGING_PROFILES).map_err(backend)?;
     txn.open_table(RUNTIME).map_err(backend)?;
     txn.open_table(TOKENS).map_err(backend)?;
     txn.open_table(CERTIFICATES).map_err(backend)?;
@@ -251,6 +240,13 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     txn.open_table(VARIABLES).map_err(backend)?;
     txn.open_table(ACTIVE_TRANSACTIONS).map_err(backend)?;
     txn.open_table(BATCH_MEMBERS).map_err(backend)?;
+    let converted = legacy::convert(&txn)?;
+    if converted > 0 {
+        tracing::info!(
+            commands = converted,
+            "queued work of an older file converted into commands"
+        );
+    }
     txn.commit().map_err(backend)
 }
 

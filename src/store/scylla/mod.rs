@@ -14,6 +14,7 @@
 mod catalog;
 mod commands;
 mod directory;
+mod legacy;
 mod pages;
 mod retry;
 mod schema;
@@ -337,14 +338,6 @@ fn parse_name<T: DeserializeOwned>(name: String) -> StoreResult<T> {
 
 /// The delivery columns (status, status_at, detail) of a queued item.
 type DeliveryColumns = (String, CqlTimestamp, Option<String>);
-
-fn delivery_columns(delivery: &Delivery) -> StoreResult<DeliveryColumns> {
-    Ok((
-        name_of(&delivery.status)?,
-        timestamp(delivery.updated_at),
-        delivery.detail.clone(),
-    ))
-}
 
 fn delivery_from((status, at, detail): DeliveryColumns) -> StoreResult<Delivery> {
     Ok(Delivery {

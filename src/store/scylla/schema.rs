@@ -12,9 +12,11 @@ use crate::store::{StoreError, StoreResult};
 /// The data model of `schema/scylla.cql`, as this build reads and writes it.
 pub const SCHEMA_CQL: &str = include_str!("../../../schema/scylla.cql");
 /// Version of that model. A keyspace of an older version is upgraded in
-/// place (the model only ever grows: new tables and columns); one of a newer
-/// version is refused.
-pub const SCHEMA_VERSION: i32 = 2;
+/// place (new tables and columns; the old work queues become commands);
+/// one of a newer version is refused.
+pub const SCHEMA_VERSION: i32 = 3;
+/// The first model whose MaEVe work is commands.
+const COMMANDS_CARRY_WORK: i32 = 3;
 /// The row of `schema_version` this build owns.
 const COMPONENT: &str = "voltgate";
 
@@ -43,6 +45,13 @@ pub async fn ensure(session: &Session, settings: &ScyllaSettings) -> StoreResult
             add_missing_columns(session, keyspace).await?;
         }
         check_columns(session, keyspace).await?;
+    }
+    if found.is_some_and(|version| version < COMMANDS_CARRY_WORK) {
+        let converted = super::legacy::convert(session, keyspace).await?;
+        tracing::info!(
+            commands = converted,
+            "old work queues converted into commands"
+        );
     }
     session
         .query_unpaged(
@@ -385,8 +394,11 @@ mod tests {
         assert_eq!(column("stations", "id").role, Role::Partition(0));
         assert_eq!(column("meter_values", "bucket").role, Role::Partition(2));
         assert_eq!(column("meter_values", "idx").role, Role::Clustering(1));
-        assert_eq!(column("station_settings", "name").role, Role::Clustering(0));
-        assert_eq!(column("station_settings", "value").role, Role::Regular);
+        assert_eq!(
+            column("station_commands", "command_id").role,
+            Role::Clustering(0)
+        );
+        assert_eq!(column("station_commands", "record").role, Role::Regular);
         for (table, columns) in &tables {
             assert!(
                 columns.iter().any(|c| c.role == Role::Partition(0)),

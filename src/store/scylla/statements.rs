@@ -81,42 +81,6 @@ statements! {
     directory_after, true,
         "SELECT entry FROM directory WHERE kind = ? AND bucket = ? AND entry > ?";
 
-    settings_upsert, true,
-        "INSERT INTO station_settings (station_id, name, value, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?)";
-    settings_of, true,
-        "SELECT name, value, status, status_at, detail FROM station_settings WHERE station_id = ?";
-    setting_exists, true,
-        "SELECT name FROM station_settings WHERE station_id = ? AND name = ?";
-    settings_delivery, true,
-        "UPDATE station_settings SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND name = ?";
-
-    certificate_queue, false,
-        "INSERT INTO station_install_certificates (station_id, certificate_id, certificate_use, pem, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
-    certificate_requeue, false,
-        "UPDATE station_install_certificates SET certificate_use = ?, pem = ?, status = ?, status_at = ?, detail = ? WHERE station_id = ? AND certificate_id = ? IF EXISTS";
-    certificates_of, true,
-        "SELECT certificate_id, certificate_use, pem, status, status_at, detail FROM station_install_certificates WHERE station_id = ?";
-    certificates_delivery, false,
-        "UPDATE station_install_certificates SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND certificate_id = ? IF EXISTS";
-
-    trigger_last, true,
-        "SELECT seq FROM station_triggers WHERE station_id = ? ORDER BY seq DESC LIMIT 1";
-    trigger_insert, false,
-        "INSERT INTO station_triggers (station_id, seq, message, status, status_at, detail, evse_id, connector_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
-    triggers_of, true,
-        "SELECT seq, message, status, status_at, detail, evse_id, connector_id FROM station_triggers WHERE station_id = ?";
-    triggers_delivery, false,
-        "UPDATE station_triggers SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND seq = ? IF EXISTS";
-
-    profiles_upsert, true,
-        "INSERT INTO station_charging_profiles (station_id, profile_id, evse_id, profile, status, status_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?)";
-    profiles_of, true,
-        "SELECT profile_id, evse_id, profile, status, status_at, detail FROM station_charging_profiles WHERE station_id = ?";
-    profile_exists, true,
-        "SELECT profile_id FROM station_charging_profiles WHERE station_id = ? AND profile_id = ?";
-    profiles_delivery, true,
-        "UPDATE station_charging_profiles SET status = ?, status_at = ?, detail = ? WHERE station_id = ? AND profile_id = ?";
-
     runtime_get, true,
         "SELECT record FROM station_runtime WHERE station_id = ?";
     runtime_put, true,

@@ -1,0 +1,204 @@
+//! The per-kind work queues of older stores (settings, certificates to
+//! install, triggers, charging profiles, each with a delivery state) as the
+//! commands that replaced them. Both backends run this once when they open
+//! a store written before commands carried MaEVe's work, so nothing queued
+//! is lost and the outcomes already known stay readable.
+//!
+//! Pure: the backends read the old rows and write the commands.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    CertificateUse, CommandRecord, CommandStatus, Delivery, DeliveryStatus, TriggerMessage,
+};
+use crate::station::operations::outcome;
+use crate::station::operations::work_item::{self, WorkItem};
+
+/// A queued setting as older stores kept it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegacySetting {
+    key: String,
+    value: String,
+    delivery: Delivery,
+}
+
+/// A certificate to install as older stores kept it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyCertificate {
+    certificate_id: String,
+    #[serde(rename = "type")]
+    certificate_use: CertificateUse,
+    certificate: String,
+    delivery: Delivery,
+}
+
+/// A queued trigger as older stores kept it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyTrigger {
+    trigger: TriggerMessage,
+    #[serde(default)]
+    evse_id: Option<u32>,
+    #[serde(default)]
+    connector_id: Option<u32>,
+    delivery: Delivery,
+}
+
+/// A charging profile to set as older stores kept it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyChargingProfile {
+    profile_id: i64,
+    evse_id: u32,
+    profile: Value,
+    delivery: Delivery,
+}
+
+/// One station's old queues, each in its stored order.
+#[derive(Debug, Default)]
+pub struct LegacyWork {
+    /// Settings.
+    pub settings: Vec<LegacySetting>,
+    /// Certificates.
+    pub certificates: Vec<LegacyCertificate>,
+    /// Triggers.
+    pub triggers: Vec<LegacyTrigger>,
+    /// Charging profiles.
+    pub charging_profiles: Vec<LegacyChargingProfile>,
+}
+
+impl LegacySetting {
+    /// A setting row from its fields (stores that kept them as columns).
+    pub fn new(key: String, value: String, delivery: Delivery) -> Self {
+        LegacySetting {
+            key,
+            value,
+            delivery,
+        }
+    }
+}
+
+impl LegacyWork {
+    /// True when there is nothing to convert.
+    pub fn is_empty(&self) -> bool {
+        self.settings.is_empty()
+            && self.certificates.is_empty()
+            && self.triggers.is_empty()
+            && self.charging_profiles.is_empty()
+    }
+
+    /// The commands of station `station_id` that carry this work, in the
+    /// order it would have been delivered; pending items stay pending, the
+    /// others are settled with the outcome they had.
+    pub fn into_commands(self, station_id: &str, now: DateTime<Utc>) -> Vec<CommandRecord> {
+        let mut items: Vec<(WorkItem, Delivery)> = Vec::new();
+        items.extend(self.settings.into_iter().map(|s| {
+            let item = WorkItem::Setting {
+                key: s.key,
+                value: s.value,
+            };
+            (item, s.delivery)
+        }));
+        items.extend(self.certificates.into_iter().map(|c| {
+            let item = WorkItem::Certificate {
+                certificate_id: c.certificate_id,
+                certificate_use: c.certificate_use,
+                certificate: c.certificate,
+            };
+            (item, c.delivery)
+        }));
+        items.extend(self.triggers.into_iter().map(|t| {
+            let item = WorkItem::Trigger {
+                trigger: t.trigger,
+                evse_id: t.evse_id,
+                connector_id: t.connector_id,
+            };
+            (item, t.delivery)
+        }));
+        items.extend(self.charging_profiles.into_iter().map(|p| {
+            let item = WorkItem::ChargingProfile {
+                profile_id: p.profile_id,
+                evse_id: p.evse_id,
+                profile: p.profile,
+            };
+            (item, p.delivery)
+        }));
+        items
+            .into_iter()
+            .map(|(item, delivery)| settled_as(item.command(station_id, now), delivery))
+            .collect()
+    }
+}
+
+/// The command with the outcome an old delivery state recorded.
+fn settled_as(mut command: CommandRecord, delivery: Delivery) -> CommandRecord {
+    let at = delivery.updated_at;
+    let detail = delivery.detail.unwrap_or_default();
+    match delivery.status {
+        DeliveryStatus::Pending => command,
+        DeliveryStatus::Accepted | DeliveryStatus::RebootRequired | DeliveryStatus::Rejected => {
+            let accepted = delivery.status != DeliveryStatus::Rejected;
+            let mut known = work_item::known(command, accepted);
+            known.updated_at = at;
+            known
+        }
+        DeliveryStatus::NotSupported | DeliveryStatus::NotImplemented | DeliveryStatus::Failed => {
+            let code = match delivery.status {
+                DeliveryStatus::NotSupported => "NotSupported",
+                DeliveryStatus::NotImplemented => "NotImplemented",
+                _ => "Failed",
+            };
+            command.settle(
+                CommandStatus::Failed,
+                None,
+                Some(outcome::error(code, detail)),
+                at,
+            );
+            command
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn old_queues_become_commands_with_their_outcomes() {
+        let at = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let delivery = |status| Delivery {
+            status,
+            updated_at: at,
+            detail: Some("why".into()),
+        };
+        let work = LegacyWork {
+            settings: vec![
+                LegacySetting::new("A".into(), "1".into(), delivery(DeliveryStatus::Pending)),
+                LegacySetting::new("B".into(), "2".into(), delivery(DeliveryStatus::RebootRequired)),
+            ],
+            triggers: vec![serde_json::from_value(json!({
+                "seq": 1, "trigger": "StatusNotification", "evseId": 2,
+                "delivery": {"status": "NotSupported", "updatedAt": "2026-09-21T00:00:00Z", "detail": "no"}
+            }))
+            .unwrap()],
+            ..LegacyWork::default()
+        };
+        let commands = work.into_commands("CS1", at);
+        assert_eq!(commands.len(), 3);
+        assert_eq!(commands[0].status, CommandStatus::Pending);
+        assert_eq!(commands[0].operation, "reconfigure");
+        assert_eq!(commands[1].status, CommandStatus::Accepted);
+        assert_eq!(commands[2].status, CommandStatus::Failed);
+        let trigger = WorkItem::of(&commands[2]).unwrap();
+        assert_eq!(
+            work_item::delivery(&commands[2], &trigger).status,
+            DeliveryStatus::NotSupported
+        );
+        assert!(commands[0].id < commands[1].id && commands[1].id < commands[2].id);
+    }
+}
