@@ -9,7 +9,6 @@
 //! configuration, then a reset when a setting needs one or a TriggerMessage
 //! for a new BootNotification; an accepted station gets everything queued.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,28 +17,23 @@ use actix::prelude::*;
 use actix_web_actors::ws;
 use chrono::Utc;
 use serde_json::Value;
-use tokio::sync::oneshot;
 
 use super::directory::{ConnectionId, StationHandle};
 pub use super::engine::{Engine, FinalWrites, PendingWrite};
+use super::fragments::Reassembly;
 use super::gate::{Limit, MessageBudget, StationSlot};
 use super::handlers::{self, BootVerdict, Station};
+use super::in_flight::{InFlight, Waiter};
 pub use super::messages::{GoingAway, Replaced, SendCommand};
 pub use super::no_protocol::NoProtocol;
-use super::operations::outcome;
-use super::operations::work_item::{self, WorkItem};
+use super::operations::work_item::WorkItem;
 use super::outbound::{OutboundLedger, Verdict};
 use super::outbox::{self, Decision, FollowUp, RebootState};
-use super::reported;
 use super::session::{CallOutcome, Effect, OutboundCall, Session};
 use super::traffic;
 use crate::metrics::CONNECTIONS_CLOSED;
 use crate::ocpp::{actions, Version};
 use crate::store::{CommandRecord, ReportedVariable, StationRuntime, Store};
-
-/// Ids of commands settled on a connection that are remembered, so a
-/// stale outbox read cannot send one again.
-const REMEMBERED_SETTLED: usize = 256;
 
 /// What a CSMS CALL was for, so its answer can be recorded.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,16 +59,12 @@ pub struct StationActor {
     connection: ConnectionId,
     session: Session<Tag>,
     boot: Option<BootVerdict>,
-    /// Commands queued in the session or in flight, by id.
-    commands: HashMap<String, CommandRecord>,
-    /// Who waits for which command's outcome.
-    command_waiters: HashMap<String, Vec<oneshot::Sender<CommandRecord>>>,
-    /// Commands recently settled here, newest last.
-    settled: VecDeque<String>,
+    /// Commands taken on this connection and who waits for them.
+    commands: InFlight,
     reboot: RebootState,
     timer: Option<(Instant, SpawnHandle)>,
     last_activity: Instant,
-    fragments: Option<Vec<u8>>,
+    fragments: Reassembly,
     close_reason: &'static str,
     resume_accepted: bool,
     /// The station's message budget, shared by its connections (None: no limit).
@@ -99,6 +89,7 @@ impl StationActor {
     ) -> Self {
         let connection = engine.next_connection.fetch_add(1, Ordering::Relaxed);
         let engine_unread = engine.max_unread_bytes;
+        let fragments = Reassembly::new(engine.max_frame_bytes);
         let mut session = Session::new(version, engine.limits);
         if accepted_before {
             session.set_booted();
@@ -109,13 +100,11 @@ impl StationActor {
             connection,
             session,
             boot: None,
-            commands: HashMap::new(),
-            command_waiters: HashMap::new(),
-            settled: VecDeque::new(),
+            commands: InFlight::default(),
             reboot: RebootState::default(),
             timer: None,
             last_activity: Instant::now(),
-            fragments: None,
+            fragments,
             close_reason: "normal",
             resume_accepted: accepted_before,
             message_budget: None,
@@ -280,33 +269,28 @@ impl StationActor {
     fn take_command(
         &mut self,
         command: CommandRecord,
-        waiter: Option<oneshot::Sender<CommandRecord>>,
+        waiter: Option<Waiter>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let id = command.id.clone();
         if let Some(waiter) = waiter {
-            self.command_waiters
-                .entry(id.clone())
-                .or_default()
-                .push(waiter);
+            self.commands.wait_for(&id, waiter);
         }
-        if self.commands.contains_key(&id) || self.settled.contains(&id) {
+        if self.commands.knows(&id) {
             return;
         }
         match outbox::decide(&command, self.version(), self.boot, Utc::now()) {
-            Decision::Done => self.answer_command_waiters(&command),
+            Decision::Done => self.commands.tell(&command),
             Decision::Hold => {}
-            Decision::Settle(record) => self.store_command(*record, ctx),
+            Decision::Settle(record) => self.store_command(*record, Vec::new(), ctx),
             Decision::Send { action, payload } => {
                 // A MaEVe setting's payload teaches the value the station took.
                 let sent = WorkItem::of(&command).is_some().then(|| payload.clone());
+                let purpose = Purpose::Command(id.clone());
                 let call = OutboundCall {
                     action,
                     payload,
-                    tag: Tag {
-                        purpose: Purpose::Command(id.clone()),
-                        sent,
-                    },
+                    tag: Tag { purpose, sent },
                 };
                 let mut effects = Vec::new();
                 if self
@@ -314,64 +298,41 @@ impl StationActor {
                     .queue_call(Instant::now(), call, &mut effects)
                     .is_ok()
                 {
-                    self.commands.insert(id, command);
+                    self.commands.queued(command);
                     self.run(effects, ctx);
                 } else {
                     // The session's queue is full: the command stays pending
-                    // (sent at the next boot while unexpired). Waiters are let
-                    // go and read it from the store as it stands.
+                    // (sent at the next boot while unexpired).
                     tracing::warn!(station = %self.station.id, command = %id, "CSMS call queue full; command stays pending");
-                    self.command_waiters.remove(&id);
+                    self.commands.not_queued(&id);
                 }
             }
         }
     }
 
-    /// Stores a settled command, then tells its waiters.
-    fn store_command(&mut self, record: CommandRecord, ctx: &mut ws::WebsocketContext<Self>) {
-        self.store_command_with(record, Vec::new(), ctx);
-    }
-
     /// Stores a settled command and what its answer taught about the
     /// station's configuration, then tells its waiters (who may read both).
-    fn store_command_with(
+    fn store_command(
         &mut self,
         record: CommandRecord,
         learnt: Vec<ReportedVariable>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
-        self.settled.push_back(record.id.clone());
-        if self.settled.len() > REMEMBERED_SETTLED {
-            self.settled.pop_front();
-        }
+        self.commands.settled(&record.id);
         let store = self.engine.env.store.clone();
         let to_store = record.clone();
         let station = self.station.id.clone();
-        ctx.spawn(
-            async move {
-                keep_variables(&*store, &station, learnt).await;
-                store.update_command(to_store).await
+        let stored = async move {
+            keep_variables(&*store, &station, learnt).await;
+            store.update_command(to_store).await
+        };
+        ctx.spawn(stored.into_actor(self).map(move |result, act, ctx| {
+            if let Err(e) = result {
+                tracing::error!(error = %e, station = %act.station.id, command = %record.id, "cannot record a command's outcome");
             }
-            .into_actor(self)
-                .map(move |result, act, ctx| {
-                    if let Err(e) = result {
-                        tracing::error!(error = %e, station = %act.station.id, command = %record.id, "cannot record a command's outcome");
-                    }
-                    act.answer_command_waiters(&record);
-                    act.after_work(ctx);
-                }),
-        );
-    }
-
-    fn answer_command_waiters(&mut self, record: &CommandRecord) {
-        for waiter in self
-            .command_waiters
-            .remove(&record.id)
-            .into_iter()
-            .flatten()
-        {
-            let _ = waiter.send(record.clone());
-        }
+            act.commands.tell(&record);
+            act.after_work(ctx);
+        }));
     }
 
     fn on_answered(
@@ -383,42 +344,16 @@ impl StationActor {
     ) {
         match tag.purpose {
             Purpose::Command(id) => {
-                let Some(mut command) = self.commands.remove(&id) else {
+                let Some(command) = self.commands.answered(&id) else {
                     return;
                 };
                 let timeout = self.engine.limits.call_timeout.as_secs();
-                let now = Utc::now();
-                let learnt = match WorkItem::of(&command) {
-                    Some(item) => {
-                        // Settings the station took are its configuration now.
-                        let learnt = match (&outcome, &tag.sent) {
-                            (CallOutcome::Result(answer), Some(sent)) => {
-                                reported::from_set(action, sent, answer, now)
-                            }
-                            _ => Vec::new(),
-                        };
-                        let version = self.version();
-                        work_item::settle(
-                            &mut command,
-                            &item,
-                            version,
-                            action,
-                            outcome,
-                            now,
-                            timeout,
-                        );
-                        if work_item::needs_reboot(&command, &item) {
-                            self.reboot.reset_needed = true;
-                        }
-                        learnt
-                    }
-                    None => {
-                        outcome::settle(&mut command, outcome, now, timeout);
-                        reported::from_command(&command, now)
-                    }
-                };
-                crate::metrics::command_answered(command.status);
-                self.store_command_with(command, learnt, ctx);
+                let (version, sent) = (self.version(), tag.sent.as_ref());
+                let done =
+                    outbox::answered(command, version, action, sent, outcome, Utc::now(), timeout);
+                self.reboot.reset_needed |= done.reset_needed;
+                crate::metrics::command_answered(done.record.status);
+                self.store_command(done.record, done.learnt, ctx);
             }
             Purpose::FollowUp(_) => {
                 tracing::info!(station = %self.station.id, action, ?outcome, "station answered");
@@ -492,56 +427,15 @@ impl StationActor {
     }
 
     fn on_fragment(&mut self, item: actix_http::ws::Item, ctx: &mut ws::WebsocketContext<Self>) {
-        let limit = self.engine.max_frame_bytes;
-        let (start, chunk, last) = match item {
-            actix_http::ws::Item::FirstText(b) => (true, b, false),
-            actix_http::ws::Item::FirstBinary(_) => {
-                return self.close(
-                    ctx,
-                    ws::CloseCode::Unsupported,
-                    "protocol_error",
-                    "OCPP-J is text",
-                )
-            }
-            actix_http::ws::Item::Continue(b) => (false, b, false),
-            actix_http::ws::Item::Last(b) => (false, b, true),
-        };
-        let buffer = if start {
-            self.fragments.insert(Vec::new())
-        } else {
-            match self.fragments.as_mut() {
-                Some(buffer) => buffer,
-                None => {
-                    return self.close(
-                        ctx,
-                        ws::CloseCode::Protocol,
-                        "protocol_error",
-                        "continuation without a first frame",
-                    )
-                }
-            }
-        };
-        if buffer.len() + chunk.len() > limit {
-            self.fragments = None;
-            return self.close(
+        match self.fragments.push(item) {
+            Ok(Some(text)) => self.on_text(&text, ctx),
+            Ok(None) => {}
+            Err(broken) => self.close(
                 ctx,
-                ws::CloseCode::Size,
+                broken.close_code(),
                 "protocol_error",
-                "message too large",
-            );
-        }
-        buffer.extend_from_slice(&chunk);
-        if last {
-            let bytes = self.fragments.take().unwrap_or_default();
-            match String::from_utf8(bytes) {
-                Ok(text) => self.on_text(&text, ctx),
-                Err(_) => self.close(
-                    ctx,
-                    ws::CloseCode::Invalid,
-                    "protocol_error",
-                    "text message is not UTF-8",
-                ),
-            }
+                broken.description(),
+            ),
         }
     }
 }
@@ -624,31 +518,13 @@ impl Actor for StationActor {
             _ => None,
         };
         if let Some(failed) = &interrupted {
-            self.answer_command_waiters(failed);
+            self.commands.tell(failed);
         }
-        self.command_waiters.clear();
+        self.commands.forget_waiters();
         self.session.drain();
-        // Keep what the station last reported, including when it was last seen.
-        let store = self.engine.env.store.clone();
-        let id = self.station.id.clone();
         let runtime = self.station.update_runtime(|_| {});
-        let pending = self.engine.final_writes.begin();
-        let write = async move {
-            if let Err(e) = store.set_runtime(&id, runtime).await {
-                tracing::warn!(error = %e, station = %id, "cannot store runtime state at disconnect");
-            }
-            if let Some(failed) = interrupted {
-                if let Err(e) = store.update_command(failed).await {
-                    tracing::warn!(error = %e, station = %id, "cannot record an interrupted command");
-                }
-            }
-            drop(pending);
-        };
-        // Not on this worker: it may stop (at shutdown) before the write lands.
-        match &self.engine.background {
-            Some(runtime) => drop(runtime.spawn(write)),
-            None => drop(actix::spawn(write)),
-        }
+        self.engine
+            .write_at_close(self.station.id.clone(), runtime, interrupted);
     }
 }
 

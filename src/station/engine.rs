@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::directory::Directory;
 use super::handlers::Env;
 use super::session::Limits;
+use crate::store::{CommandRecord, StationRuntime};
 
 /// What the engine needs, shared by all connections of a node.
 pub struct Engine {
@@ -56,6 +57,35 @@ impl Engine {
             final_writes: Arc::default(),
             background: tokio::runtime::Handle::try_current().ok(),
             next_connection: AtomicU64::new(1),
+        }
+    }
+
+    /// The last writes of a closing connection: what the station last
+    /// reported (including when it was last seen) and the command its close
+    /// interrupted, if any. They run off the connection's worker, which may
+    /// stop (at shutdown) before they land; a shutdown waits for them.
+    pub fn write_at_close(
+        &self,
+        station: String,
+        runtime: StationRuntime,
+        interrupted: Option<CommandRecord>,
+    ) {
+        let store = self.env.store.clone();
+        let pending = self.final_writes.begin();
+        let write = async move {
+            if let Err(e) = store.set_runtime(&station, runtime).await {
+                tracing::warn!(error = %e, %station, "cannot store runtime state at disconnect");
+            }
+            if let Some(failed) = interrupted {
+                if let Err(e) = store.update_command(failed).await {
+                    tracing::warn!(error = %e, %station, "cannot record an interrupted command");
+                }
+            }
+            drop(pending);
+        };
+        match &self.background {
+            Some(runtime) => drop(runtime.spawn(write)),
+            None => drop(actix::spawn(write)),
         }
     }
 }

@@ -22,8 +22,10 @@ use serde_json::Value;
 use super::handlers::BootVerdict;
 use super::operations::work_item::{self, WorkItem};
 use super::operations::{catalog, outcome};
+use super::reported;
+use super::session::CallOutcome;
 use crate::ocpp::Version;
-use crate::store::{CommandRecord, CommandStatus, DeliveryClass};
+use crate::store::{CommandRecord, CommandStatus, DeliveryClass, ReportedVariable};
 
 /// What to do with a command now.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +148,61 @@ pub fn connection_closed(command: &CommandRecord, now: DateTime<Utc>) -> Option<
         now,
     );
     Some(failed)
+}
+
+/// A command settled by the station's answer, and what the answer teaches.
+#[derive(Debug)]
+pub struct Answered {
+    /// The settled record, to store.
+    pub record: CommandRecord,
+    /// What the answer says about the station's configuration.
+    pub learnt: Vec<ReportedVariable>,
+    /// A setting was answered `RebootRequired`: reset once the queue is empty.
+    pub reset_needed: bool,
+}
+
+/// Settles `command`, sent as `action` (with `sent`, the payload of a
+/// MaEVe item) to a station of `version`, with the station's answer.
+pub fn answered(
+    mut command: CommandRecord,
+    version: Version,
+    action: &'static str,
+    sent: Option<&Value>,
+    answer: CallOutcome,
+    now: DateTime<Utc>,
+    timeout_secs: u64,
+) -> Answered {
+    let Some(item) = WorkItem::of(&command) else {
+        outcome::settle(&mut command, answer, now, timeout_secs);
+        let learnt = reported::from_command(&command, now);
+        return Answered {
+            record: command,
+            learnt,
+            reset_needed: false,
+        };
+    };
+    // A MaEVe setting the station took is its configuration now.
+    let learnt = match (&answer, sent) {
+        (CallOutcome::Result(response), Some(sent)) => {
+            reported::from_set(action, sent, response, now)
+        }
+        _ => Vec::new(),
+    };
+    work_item::settle(
+        &mut command,
+        &item,
+        version,
+        action,
+        answer,
+        now,
+        timeout_secs,
+    );
+    let reset_needed = work_item::needs_reboot(&command, &item);
+    Answered {
+        record: command,
+        learnt,
+        reset_needed,
+    }
 }
 
 /// What the connection has done toward a reboot.
@@ -351,5 +408,34 @@ mod tests {
             after_work(&mut state, Some(BootVerdict::Accepted), Version::V201),
             None
         );
+    }
+
+    #[test]
+    fn answers_settle_commands_and_say_when_a_reset_is_due() {
+        let setting = item(WorkItem::Setting {
+            key: "HeartbeatInterval".into(),
+            value: "60".into(),
+        });
+        let sent = json!({"key": "HeartbeatInterval", "value": "60"});
+        let answer = CallOutcome::Result(json!({"status": "RebootRequired"}));
+        let done = answered(
+            setting,
+            Version::V16,
+            "ChangeConfiguration",
+            Some(&sent),
+            answer,
+            at(1),
+            30,
+        );
+        assert!(done.reset_needed);
+        assert_eq!(done.record.status, CommandStatus::Accepted);
+        assert_eq!(done.record.action, "ChangeConfiguration");
+        assert_eq!(done.learnt.len(), 1, "the station took the value");
+
+        let reset = command("Reset", DeliveryClass::Immediate);
+        let answer = CallOutcome::Result(json!({"status": "Rejected"}));
+        let done = answered(reset, Version::V201, "Reset", None, answer, at(1), 30);
+        assert!(!done.reset_needed);
+        assert_eq!(done.record.status, CommandStatus::Rejected);
     }
 }
