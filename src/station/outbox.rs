@@ -25,7 +25,7 @@ use super::operations::{catalog, outcome};
 use super::reported;
 use super::session::CallOutcome;
 use crate::ocpp::Version;
-use crate::store::{CommandRecord, CommandStatus, DeliveryClass, ReportedVariable};
+use crate::store::{CommandRecord, CommandStatus, DeliveryClass, DeliveryStatus, ReportedVariable};
 
 /// What to do with a command now.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +126,7 @@ pub fn decide(
 pub fn holds_boot(outbox: &[CommandRecord]) -> bool {
     outbox.iter().any(|command| {
         command.status == CommandStatus::Pending
+            && WorkItem::carried_by(command)
             && WorkItem::of(command).is_some_and(|item| item.configures())
     })
 }
@@ -161,8 +162,9 @@ pub struct Answered {
     pub reset_needed: bool,
 }
 
-/// Settles `command`, sent as `action` (with `sent`, the payload of a
-/// MaEVe item) to a station of `version`, with the station's answer.
+/// Settles `command`, sent as `action` to a station of `version`, with the
+/// station's answer. `sent` is the payload a MaEVe item was sent with (its
+/// command's own payload is the version-neutral item).
 pub fn answered(
     mut command: CommandRecord,
     version: Version,
@@ -172,7 +174,7 @@ pub fn answered(
     now: DateTime<Utc>,
     timeout_secs: u64,
 ) -> Answered {
-    let Some(item) = WorkItem::of(&command) else {
+    let Some(sent) = sent.filter(|_| WorkItem::carried_by(&command)) else {
         outcome::settle(&mut command, answer, now, timeout_secs);
         let learnt = reported::from_command(&command, now);
         return Answered {
@@ -182,22 +184,21 @@ pub fn answered(
         };
     };
     // A MaEVe setting the station took is its configuration now.
-    let learnt = match (&answer, sent) {
-        (CallOutcome::Result(response), Some(sent)) => {
-            reported::from_set(action, sent, response, now)
-        }
+    let learnt = match &answer {
+        CallOutcome::Result(response) => reported::from_set(action, sent, response, now),
         _ => Vec::new(),
     };
-    work_item::settle(
+    let delivery = work_item::settle(
         &mut command,
-        &item,
         version,
         action,
+        sent,
         answer,
         now,
         timeout_secs,
     );
-    let reset_needed = work_item::needs_reboot(&command, &item);
+    // Only a setting is answered RebootRequired.
+    let reset_needed = delivery.status == DeliveryStatus::RebootRequired;
     Answered {
         record: command,
         learnt,

@@ -125,6 +125,16 @@ async fn health_and_openapi() {
     let schemas = doc.body["components"]["schemas"]
         .as_object()
         .expect("schemas");
+    // The station view's outbox and MaEVe's per-item answers are described.
+    // (Flattened fields make a schema an allOf: look for the name in it.)
+    for (schema, field) in [
+        ("StationView", "\"pendingCommands\""),
+        ("ItemResult", "\"commandId\""),
+        ("CommandView", "\"delivery\""),
+    ] {
+        let text = schemas.get(schema).map(ToString::to_string).unwrap_or_default();
+        assert!(text.contains(field), "{schema} lacks {field}: {text}");
+    }
     let token_type = &schemas["TokenType"]["enum"];
     assert_eq!(
         token_type,

@@ -30,8 +30,8 @@ use crate::ocpp::setting_key::{SettingKey, VariableRef};
 use crate::ocpp::Version;
 use crate::station::session::CallOutcome;
 use crate::store::{
-    CertificateUse, CommandRecord, CommandStatus, Delivery, DeliveryClass, DeliveryStatus,
-    TriggerMessage,
+    CertificateUse, CommandError, CommandRecord, CommandStatus, Delivery, DeliveryClass,
+    DeliveryStatus, TriggerMessage,
 };
 
 const PNC_VENDOR_ID: &str = "org.openchargealliance.iso15118pnc";
@@ -94,10 +94,15 @@ pub enum WorkItem {
 impl WorkItem {
     /// The item a command carries, when it is one of MaEVe's.
     pub fn of(command: &CommandRecord) -> Option<WorkItem> {
-        if !OPERATIONS.contains(&command.operation.as_str()) {
+        if !Self::carried_by(command) {
             return None;
         }
-        serde_json::from_value(command.payload.clone()).ok()
+        WorkItem::deserialize(&command.payload).ok()
+    }
+
+    /// Whether the command is one of MaEVe's items (without reading it).
+    pub fn carried_by(command: &CommandRecord) -> bool {
+        OPERATIONS.contains(&command.operation.as_str())
     }
 
     /// The endpoint (and command operation) that queues it.
@@ -330,26 +335,29 @@ fn command_status(delivery: DeliveryStatus) -> CommandStatus {
     }
 }
 
-/// Settles the command of `item`, sent as `action` to a station of
-/// `version`, with the station's answer.
+/// Settles the command of an item, sent as `action` with payload `sent` to
+/// a station of `version`, with the station's answer; answers how the item
+/// stands.
 pub fn settle(
     command: &mut CommandRecord,
-    item: &WorkItem,
     version: Version,
     action: &'static str,
+    sent: &Value,
     answer: CallOutcome,
     now: DateTime<Utc>,
     timeout_secs: u64,
-) {
-    let sent = item
-        .plan(version)
-        .map(|(_, payload)| payload)
-        .unwrap_or(Value::Null);
-    let delivery = delivery_of_answer(action, &sent, &answer, timeout_secs);
+) -> Delivery {
+    let mut delivery = delivery_of_answer(action, sent, &answer, timeout_secs);
+    delivery.updated_at = now;
     outcome::settle(command, answer, now, timeout_secs);
+    // Told as it will read back.
+    if let Some(error) = &command.error {
+        delivery = delivery_of_error(error, now);
+    }
     command.status = command_status(delivery.status);
     command.action = action.to_owned();
     command.version = Some(version);
+    delivery
 }
 
 /// Settles the command of an item that cannot be written for `version`.
@@ -395,15 +403,7 @@ pub fn delivery(command: &CommandRecord, item: &WorkItem) -> Delivery {
         _ => {}
     }
     if let Some(error) = &command.error {
-        let status = match error.code.as_str() {
-            "NotImplemented" => DeliveryStatus::NotImplemented,
-            "NotSupported" => DeliveryStatus::NotSupported,
-            _ => DeliveryStatus::Failed,
-        };
-        return make(
-            status,
-            Some(format!("{}: {}", error.code, error.description)),
-        );
+        return delivery_of_error(error, at);
     }
     match (&command.response, command.version) {
         (Some(response), Some(version)) => {
@@ -425,6 +425,20 @@ pub fn delivery(command: &CommandRecord, item: &WorkItem) -> Delivery {
             CommandStatus::Accepted => make(DeliveryStatus::Accepted, None),
             _ => make(DeliveryStatus::Rejected, None),
         },
+    }
+}
+
+/// How an item whose command failed with `error` stands.
+fn delivery_of_error(error: &CommandError, at: DateTime<Utc>) -> Delivery {
+    let status = match error.code.as_str() {
+        "NotImplemented" => DeliveryStatus::NotImplemented,
+        "NotSupported" => DeliveryStatus::NotSupported,
+        _ => DeliveryStatus::Failed,
+    };
+    Delivery {
+        status,
+        updated_at: at,
+        detail: Some(format!("{}: {}", error.code, error.description)),
     }
 }
 
@@ -530,12 +544,6 @@ fn variable_identity(v: &Value) -> (Value, Value, Value, Value, Value, String) {
     )
 }
 
-/// Whether the item's settled command asks for a reboot to take effect.
-pub fn needs_reboot(command: &CommandRecord, item: &WorkItem) -> bool {
-    matches!(item, WorkItem::Setting { .. })
-        && delivery(command, item).status == DeliveryStatus::RebootRequired
-}
-
 /// The reset that applies settings answered `RebootRequired`.
 pub fn reset(version: Version) -> (&'static str, Value) {
     let kind = match version {
@@ -581,8 +589,9 @@ mod tests {
     /// The command of `item` answered `answer` by a station of `version`.
     fn answered(item: &WorkItem, version: Version, answer: CallOutcome) -> CommandRecord {
         let mut command = item.command("CS1", now());
-        let (action, _) = item.plan(version).unwrap();
-        settle(&mut command, item, version, action, answer, now(), 30);
+        let (action, sent) = item.plan(version).unwrap();
+        let told = settle(&mut command, version, action, &sent, answer, now(), 30);
+        assert_eq!(told, delivery(&command, item), "read back as settled");
         command
     }
 
@@ -637,7 +646,6 @@ mod tests {
             delivery(&command, &item).status,
             DeliveryStatus::RebootRequired
         );
-        assert!(needs_reboot(&command, &item));
 
         let other = json!({"setVariableResult": [
             {"attributeStatus": "Accepted", "component": {"name": "X"}, "variable": {"name": "Y"}},

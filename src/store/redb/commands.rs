@@ -7,7 +7,7 @@ use std::ops::Bound;
 use async_trait::async_trait;
 use redb::ReadableTable;
 
-use super::stations::require_station;
+use super::stations::station_exists;
 use super::{
     backend, decode, encode, get_one, put_one, RedbStore, BATCHES, BATCH_MEMBERS, COMMANDS, OUTBOX,
 };
@@ -18,10 +18,11 @@ use crate::store::{
 #[async_trait]
 impl CommandStore for RedbStore {
     async fn create_command(&self, command: CommandRecord) -> StoreResult<()> {
+        // Encoded here: the writer thread, which every write waits for, only writes.
+        let bytes = encode(&command)?;
         self.write("create_command", move |txn| {
-            require_station(txn, &command.station_id)?;
+            station_exists(txn, &command.station_id)?;
             let key = (command.station_id.as_str(), command.id.as_str());
-            let bytes = encode(&command)?;
             let mut commands = txn.open_table(COMMANDS).map_err(backend)?;
             commands.insert(key, bytes.as_slice()).map_err(backend)?;
             if !command.status.is_final() {
@@ -39,17 +40,25 @@ impl CommandStore for RedbStore {
         commands: Vec<CommandRecord>,
     ) -> StoreResult<()> {
         let station_id = station_id.to_owned();
+        let encoded = commands
+            .iter()
+            .map(|command| {
+                Ok((
+                    command.id.clone(),
+                    encode(command)?,
+                    command.status.is_final(),
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
         // One transaction: all of them or none.
         self.write("create_commands", move |txn| {
-            require_station(txn, &station_id)?;
+            station_exists(txn, &station_id)?;
             let mut table = txn.open_table(COMMANDS).map_err(backend)?;
             let mut outbox = txn.open_table(OUTBOX).map_err(backend)?;
-            for command in &commands {
-                let key = (station_id.as_str(), command.id.as_str());
-                table
-                    .insert(key, encode(command)?.as_slice())
-                    .map_err(backend)?;
-                if !command.status.is_final() {
+            for (id, bytes, settled) in &encoded {
+                let key = (station_id.as_str(), id.as_str());
+                table.insert(key, bytes.as_slice()).map_err(backend)?;
+                if !settled {
                     outbox.insert(key, 0u8).map_err(backend)?;
                 }
             }
@@ -113,13 +122,13 @@ impl CommandStore for RedbStore {
     }
 
     async fn update_command(&self, command: CommandRecord) -> StoreResult<()> {
+        let bytes = encode(&command)?;
         self.write("update_command", move |txn| {
             let key = (command.station_id.as_str(), command.id.as_str());
             let mut commands = txn.open_table(COMMANDS).map_err(backend)?;
             if commands.get(key).map_err(backend)?.is_none() {
                 return Err(StoreError::NotFound("command"));
             }
-            let bytes = encode(&command)?;
             commands.insert(key, bytes.as_slice()).map_err(backend)?;
             let mut outbox = txn.open_table(OUTBOX).map_err(backend)?;
             if command.status.is_final() {

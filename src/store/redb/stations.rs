@@ -13,6 +13,14 @@ use crate::store::{
 
 const STATION: &str = "charge station";
 
+/// Fails with `NotFound` unless the station is registered (without
+/// decoding its record).
+pub(super) fn station_exists(txn: &WriteTransaction, id: &str) -> StoreResult<()> {
+    let table = txn.open_table(STATIONS).map_err(backend)?;
+    let found = table.get(id).map_err(backend)?.is_some();
+    found.then_some(()).ok_or(StoreError::NotFound(STATION))
+}
+
 /// Fails with `NotFound` unless the station is registered.
 pub(super) fn require_station(txn: &WriteTransaction, id: &str) -> StoreResult<StationRecord> {
     let table = txn.open_table(STATIONS).map_err(backend)?;

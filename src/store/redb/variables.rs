@@ -13,15 +13,15 @@ impl VariableStore for RedbStore {
         variables: Vec<ReportedVariable>,
     ) -> StoreResult<()> {
         let station_id = station_id.to_owned();
+        let encoded = variables
+            .iter()
+            .map(|variable| Ok((variable.key.clone(), encode(variable)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
         self.write("put_variables", move |txn| {
             let mut table = txn.open_table(VARIABLES).map_err(backend)?;
-            for variable in &variables {
-                let bytes = encode(variable)?;
+            for (key, bytes) in &encoded {
                 table
-                    .insert(
-                        (station_id.as_str(), variable.key.as_str()),
-                        bytes.as_slice(),
-                    )
+                    .insert((station_id.as_str(), key.as_str()), bytes.as_slice())
                     .map_err(backend)?;
             }
             Ok(())
