@@ -28,12 +28,10 @@ use crate::station::actor::SendCommand;
 use crate::station::operations::{
     self, availability, charging_profiles, clear_cache, configuration, firmware,
     installed_certificates, local_list, logs, raw, remote_start, remote_stop, reservations, reset,
-    unlock,
-    work_item::{self, WorkItem},
-    Call, Operation,
+    unlock, work_item, Call, Operation,
 };
 use crate::store::{
-    is_command_id, CommandFilter, CommandRecord, CommandStatus, Delivery, DeliveryClass, TokenType,
+    is_command_id, CommandFilter, CommandRecord, CommandStatus, DeliveryClass, TokenType,
 };
 use crate::supervisor::RouteError;
 
@@ -68,11 +66,6 @@ pub struct CommandView {
     /// The command.
     #[serde(flatten)]
     command: CommandRecord,
-    /// For MaEVe's queued settings, certificates, triggers and charging
-    /// profiles: how the item stands in MaEVe's terms (RebootRequired,
-    /// NotSupported, ... as their endpoints answer).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    delivery: Option<Delivery>,
     /// With ?wait=true, when the wait ended before the station answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     wait: Option<WaitEnded>,
@@ -89,13 +82,9 @@ pub struct WaitEnded {
 }
 
 pub(super) fn view(command: CommandRecord, wait: Option<WaitEnded>) -> CommandView {
-    let command = command.as_seen_at(Utc::now());
-    let delivery = WorkItem::of(&command).map(|item| work_item::delivery(&command, &item));
-    CommandView {
-        command,
-        delivery,
-        wait,
-    }
+    let mut command = command.as_seen_at(Utc::now());
+    command.delivery = work_item::delivery(&command);
+    CommandView { command, wait }
 }
 
 /// 400 unless `ttl` is absent or within 1 s to 30 days.

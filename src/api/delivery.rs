@@ -70,7 +70,8 @@ pub fn item_result(command: &CommandRecord) -> Option<ItemResult> {
         item: item.kind(),
         id: item.name().unwrap_or_else(|| command.id.clone()),
         command_id: command.id.clone(),
-        delivery: work_item::delivery(command, &item),
+        delivery: work_item::delivery(command)
+            .unwrap_or_else(|| Delivery::pending(command.created_at)),
     })
 }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::OcppVersion;
+use super::{Delivery, OcppVersion};
 
 /// When a command may be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -120,6 +120,11 @@ pub struct CommandRecord {
     /// The transaction a remote start caused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_id: Option<String>,
+    /// For MaEVe's queued items: how the item stands in MaEVe's terms
+    /// (Pending, Accepted, RebootRequired, NotSupported, ...), as their
+    /// endpoints answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
 }
 
 /// Progress reports kept per command (the oldest go first).
@@ -164,6 +169,7 @@ impl CommandRecord {
             batch_id: None,
             progress: Vec::new(),
             transaction_id: None,
+            delivery: None,
         }
     }
 

@@ -135,10 +135,11 @@ impl LegacyWork {
 }
 
 /// The command with the outcome an old delivery state recorded.
-fn settled_as(mut command: CommandRecord, delivery: Delivery) -> CommandRecord {
+fn settled_as(command: CommandRecord, delivery: Delivery) -> CommandRecord {
     let at = delivery.updated_at;
-    let detail = delivery.detail.unwrap_or_default();
-    match delivery.status {
+    let detail = delivery.detail.clone().unwrap_or_default();
+    let told = delivery.clone();
+    let mut command = match delivery.status {
         DeliveryStatus::Pending => command,
         DeliveryStatus::Accepted | DeliveryStatus::RebootRequired | DeliveryStatus::Rejected => {
             let accepted = delivery.status != DeliveryStatus::Rejected;
@@ -147,6 +148,7 @@ fn settled_as(mut command: CommandRecord, delivery: Delivery) -> CommandRecord {
             known
         }
         DeliveryStatus::NotSupported | DeliveryStatus::NotImplemented | DeliveryStatus::Failed => {
+            let mut command = command;
             let code = match delivery.status {
                 DeliveryStatus::NotSupported => "NotSupported",
                 DeliveryStatus::NotImplemented => "NotImplemented",
@@ -160,7 +162,10 @@ fn settled_as(mut command: CommandRecord, delivery: Delivery) -> CommandRecord {
             );
             command
         }
-    }
+    };
+    // Read back exactly as the old queue had it.
+    command.delivery = Some(told);
+    command
 }
 
 #[cfg(test)]
@@ -196,7 +201,7 @@ mod tests {
         assert_eq!(commands[2].status, CommandStatus::Failed);
         let trigger = WorkItem::of(&commands[2]).unwrap();
         assert_eq!(
-            work_item::delivery(&commands[2], &trigger).status,
+            work_item::delivery(&commands[2]).unwrap().status,
             DeliveryStatus::NotSupported
         );
         assert!(commands[0].id < commands[1].id && commands[1].id < commands[2].id);

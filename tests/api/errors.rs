@@ -130,9 +130,12 @@ async fn health_and_openapi() {
     for (schema, field) in [
         ("StationView", "\"pendingCommands\""),
         ("ItemResult", "\"commandId\""),
-        ("CommandView", "\"delivery\""),
+        ("CommandRecord", "\"delivery\""),
     ] {
-        let text = schemas.get(schema).map(ToString::to_string).unwrap_or_default();
+        let text = schemas
+            .get(schema)
+            .map(ToString::to_string)
+            .unwrap_or_default();
         assert!(text.contains(field), "{schema} lacks {field}: {text}");
     }
     let token_type = &schemas["TokenType"]["enum"];

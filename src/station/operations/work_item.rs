@@ -156,7 +156,7 @@ impl WorkItem {
     /// version or action until it is sent.
     pub fn command(&self, station_id: &str, now: DateTime<Utc>) -> CommandRecord {
         let payload = serde_json::to_value(self).expect("a work item serializes");
-        CommandRecord::pending(
+        let mut command = CommandRecord::pending(
             station_id,
             self.operation(),
             "",
@@ -164,7 +164,9 @@ impl WorkItem {
             payload,
             DeliveryClass::Configuration,
             now,
-        )
+        );
+        command.delivery = Some(Delivery::pending(now));
+        command
     }
 
     /// The CALL (action and payload) that carries the item to a station of
@@ -357,75 +359,48 @@ pub fn settle(
     command.status = command_status(delivery.status);
     command.action = action.to_owned();
     command.version = Some(version);
+    command.delivery = Some(delivery.clone());
     delivery
 }
 
 /// Settles the command of an item that cannot be written for `version`.
 pub fn refuse(command: &mut CommandRecord, version: Version, why: String, now: DateTime<Utc>) {
-    command.settle(
-        CommandStatus::Failed,
-        None,
-        Some(outcome::error("NotSupported", why)),
-        now,
-    );
+    let error = outcome::error("NotSupported", why);
+    command.delivery = Some(delivery_of_error(&error, now));
+    command.settle(CommandStatus::Failed, None, Some(error), now);
     command.version = Some(version);
 }
 
 /// The command of an item whose outcome the caller already knows (MaEVe's
 /// certificate `status`): settled at once, never sent.
 pub fn known(mut command: CommandRecord, accepted: bool) -> CommandRecord {
-    let status = if accepted {
-        CommandStatus::Accepted
+    let (status, told) = if accepted {
+        (CommandStatus::Accepted, DeliveryStatus::Accepted)
     } else {
-        CommandStatus::Rejected
+        (CommandStatus::Rejected, DeliveryStatus::Rejected)
     };
     let at = command.created_at;
     command.settle(status, None, None, at);
+    command.delivery = Some(Delivery {
+        status: told,
+        updated_at: at,
+        detail: None,
+    });
     command
 }
 
-/// How the item of `command` stands, as MaEVe's replies show it.
-pub fn delivery(command: &CommandRecord, item: &WorkItem) -> Delivery {
-    let at = command.updated_at;
-    let make = |status, detail: Option<String>| Delivery {
-        status,
-        updated_at: at,
-        detail,
-    };
-    match command.status {
-        CommandStatus::Pending => return make(DeliveryStatus::Pending, None),
-        CommandStatus::Expired => {
-            return make(
-                DeliveryStatus::Failed,
-                Some("expired before it was sent".into()),
-            )
-        }
-        _ => {}
+/// How the item of `command` stands, as MaEVe's replies show it (None for
+/// a command that is not one of MaEVe's items). A pending item past its
+/// expiry reads as failed.
+pub fn delivery(command: &CommandRecord) -> Option<Delivery> {
+    if command.status == CommandStatus::Expired {
+        return Some(Delivery {
+            status: DeliveryStatus::Failed,
+            updated_at: command.updated_at,
+            detail: Some("expired before it was sent".into()),
+        });
     }
-    if let Some(error) = &command.error {
-        return delivery_of_error(error, at);
-    }
-    match (&command.response, command.version) {
-        (Some(response), Some(version)) => {
-            let sent = item
-                .plan(version)
-                .map(|(_, payload)| payload)
-                .unwrap_or(Value::Null);
-            let mut d = delivery_of_answer(
-                &command.action,
-                &sent,
-                &CallOutcome::Result(response.clone()),
-                0,
-            );
-            d.updated_at = at;
-            d
-        }
-        // Settled without an answer: an outcome the caller told.
-        _ => match command.status {
-            CommandStatus::Accepted => make(DeliveryStatus::Accepted, None),
-            _ => make(DeliveryStatus::Rejected, None),
-        },
-    }
+    command.delivery.clone()
 }
 
 /// How an item whose command failed with `error` stands.
@@ -591,7 +566,7 @@ mod tests {
         let mut command = item.command("CS1", now());
         let (action, sent) = item.plan(version).unwrap();
         let told = settle(&mut command, version, action, &sent, answer, now(), 30);
-        assert_eq!(told, delivery(&command, item), "read back as settled");
+        assert_eq!(Some(told), delivery(&command), "read back as settled");
         command
     }
 
@@ -643,7 +618,7 @@ mod tests {
         assert_eq!(command.action, "SetVariables");
         assert_eq!(command.version, Some(Version::V201));
         assert_eq!(
-            delivery(&command, &item).status,
+            delivery(&command).unwrap().status,
             DeliveryStatus::RebootRequired
         );
 
@@ -652,7 +627,7 @@ mod tests {
         ]});
         let command = answered(&item, Version::V201, CallOutcome::Result(other));
         assert_eq!(command.status, CommandStatus::Failed);
-        assert_eq!(delivery(&command, &item).status, DeliveryStatus::Failed);
+        assert_eq!(delivery(&command).unwrap().status, DeliveryStatus::Failed);
 
         let unknown = json!({"setVariableResult": [
             {"attributeStatus": "UnknownVariable", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
@@ -660,7 +635,7 @@ mod tests {
         let command = answered(&item, Version::V201, CallOutcome::Result(unknown));
         assert_eq!(command.status, CommandStatus::Rejected);
         assert_eq!(
-            delivery(&command, &item).status,
+            delivery(&command).unwrap().status,
             DeliveryStatus::NotSupported
         );
     }
@@ -741,7 +716,7 @@ mod tests {
         refuse(&mut command, Version::V16, why, now());
         assert_eq!(command.status, CommandStatus::Failed);
         assert_eq!(
-            delivery(&command, &external).status,
+            delivery(&command).unwrap().status,
             DeliveryStatus::NotSupported
         );
     }
@@ -755,7 +730,7 @@ mod tests {
         };
         let check = |version, answer| {
             let command = answered(&item, version, answer);
-            (command.status, delivery(&command, &item))
+            (command.status, delivery(&command).unwrap())
         };
         let v201 = Version::V201;
         let accepted = check(v201, CallOutcome::Result(json!({"status": "Accepted"})));
@@ -795,7 +770,7 @@ mod tests {
             CallOutcome::Result(json!({"status": "Accepted", "data": "{\"status\":\"Rejected\"}"})),
         );
         assert_eq!(pnc.action, "DataTransfer");
-        assert_eq!(delivery(&pnc, &v2g).status, DeliveryStatus::Rejected);
+        assert_eq!(delivery(&pnc).unwrap().status, DeliveryStatus::Rejected);
         assert_eq!(pnc.status, CommandStatus::Rejected);
     }
 
@@ -808,8 +783,8 @@ mod tests {
         };
         let command = known(item.command("CS1", now()), true);
         assert_eq!(command.status, CommandStatus::Accepted);
-        assert_eq!(delivery(&command, &item).status, DeliveryStatus::Accepted);
+        assert_eq!(delivery(&command).unwrap().status, DeliveryStatus::Accepted);
         let command = known(item.command("CS1", now()), false);
-        assert_eq!(delivery(&command, &item).status, DeliveryStatus::Rejected);
+        assert_eq!(delivery(&command).unwrap().status, DeliveryStatus::Rejected);
     }
 }
