@@ -65,10 +65,10 @@ pub struct ItemResult {
 
 /// The MaEVe view of one item's command.
 pub fn item_result(command: &CommandRecord) -> Option<ItemResult> {
-    let item = WorkItem::of(command)?;
+    let (kind, name) = WorkItem::label_of(command)?;
     Some(ItemResult {
-        item: item.kind(),
-        id: item.name().unwrap_or_else(|| command.id.clone()),
+        item: kind,
+        id: name.unwrap_or_else(|| command.id.clone()),
         command_id: command.id.clone(),
         delivery: work_item::delivery(command)
             .unwrap_or_else(|| Delivery::pending(command.created_at)),

@@ -127,7 +127,7 @@ async fn queue(
     commands: Vec<CommandRecord>,
     wait: bool,
 ) -> Result<HttpResponse, ApiError> {
-    state.store.create_commands(id, commands.clone()).await?;
+    state.store.create_commands(id, &commands).await?;
     dispatch(state, operation, id, commands, wait).await
 }
 

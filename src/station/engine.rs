@@ -77,7 +77,7 @@ impl Engine {
                 tracing::warn!(error = %e, %station, "cannot store runtime state at disconnect");
             }
             if let Some(failed) = interrupted {
-                if let Err(e) = store.update_command(failed).await {
+                if let Err(e) = store.update_command(&failed).await {
                     tracing::warn!(error = %e, %station, "cannot record an interrupted command");
                 }
             }

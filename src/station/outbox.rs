@@ -163,8 +163,9 @@ pub struct Answered {
 }
 
 /// Settles `command`, sent as `action` to a station of `version`, with the
-/// station's answer. `sent` is the payload a MaEVe item was sent with (its
-/// command's own payload is the version-neutral item).
+/// station's answer. `sent` is the payload a MaEVe setting was sent with
+/// (its command's own payload is the version-neutral item): it names the
+/// variable a SetVariables result is for, and the value the station took.
 pub fn answered(
     mut command: CommandRecord,
     version: Version,
@@ -174,7 +175,7 @@ pub fn answered(
     now: DateTime<Utc>,
     timeout_secs: u64,
 ) -> Answered {
-    let Some(sent) = sent.filter(|_| WorkItem::carried_by(&command)) else {
+    if !WorkItem::carried_by(&command) {
         outcome::settle(&mut command, answer, now, timeout_secs);
         let learnt = reported::from_command(&command, now);
         return Answered {
@@ -182,12 +183,15 @@ pub fn answered(
             learnt,
             reset_needed: false,
         };
-    };
+    }
     // A MaEVe setting the station took is its configuration now.
-    let learnt = match &answer {
-        CallOutcome::Result(response) => reported::from_set(action, sent, response, now),
+    let learnt = match (&answer, sent) {
+        (CallOutcome::Result(response), Some(sent)) => {
+            reported::from_set(action, sent, response, now)
+        }
         _ => Vec::new(),
     };
+    let sent = sent.unwrap_or(&Value::Null);
     let delivery = work_item::settle(
         &mut command,
         version,

@@ -132,11 +132,11 @@ pub trait CommandStore: Send + Sync {
     async fn create_commands(
         &self,
         station_id: &str,
-        commands: Vec<CommandRecord>,
+        commands: &[CommandRecord],
     ) -> StoreResult<()> {
         debug_assert!(commands.iter().all(|c| c.station_id == station_id));
         for command in commands {
-            self.create_command(command).await?;
+            self.create_command(command.clone()).await?;
         }
         Ok(())
     }
@@ -152,7 +152,7 @@ pub trait CommandStore: Send + Sync {
     ) -> StoreResult<Vec<CommandRecord>>;
     /// Replaces a command's record with its new state; a settled command
     /// leaves the outbox. `NotFound` when there is no such command.
-    async fn update_command(&self, command: CommandRecord) -> StoreResult<()>;
+    async fn update_command(&self, command: &CommandRecord) -> StoreResult<()>;
     /// The station's pending commands, oldest first.
     async fn outbox(&self, station_id: &str) -> StoreResult<Vec<CommandRecord>>;
     /// Stores a fan-out batch with its commands (every station must be

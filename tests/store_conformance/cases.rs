@@ -171,7 +171,9 @@ pub async fn unknown_station_has_no_work_and_refuses_new_work(fx: Fixture) {
         fx.store.create_command(command("nobody", 0, "Reset")).await
     ));
     let several = vec![command("nobody", 0, "Reset"), command("nobody", 1, "Reset")];
-    assert!(not_found(fx.store.create_commands("nobody", several).await));
+    assert!(not_found(
+        fx.store.create_commands("nobody", &several).await
+    ));
     assert!(not_found(
         fx.store
             .set_runtime("nobody", StationRuntime::default())
@@ -789,7 +791,7 @@ pub async fn commands_keep_their_outbox_and_list_newest_first(fx: Fixture) {
         None,
         t(10),
     );
-    fx.store.update_command(answered.clone()).await.unwrap();
+    fx.store.update_command(&answered).await.unwrap();
     let mut failed = commands[3].clone();
     failed.settle(
         CommandStatus::Failed,
@@ -801,7 +803,7 @@ pub async fn commands_keep_their_outbox_and_list_newest_first(fx: Fixture) {
         }),
         t(11),
     );
-    fx.store.update_command(failed.clone()).await.unwrap();
+    fx.store.update_command(&failed).await.unwrap();
     assert_eq!(
         fx.store.command("CS1", &answered.id).await.unwrap(),
         Some(answered.clone())
@@ -885,7 +887,7 @@ pub async fn commands_need_a_station_and_an_existing_record(fx: Fixture) {
     registered(&fx, "CS1").await;
     let never_created = command("CS1", 1, "Reset");
     assert!(matches!(
-        fx.store.update_command(never_created).await,
+        fx.store.update_command(&never_created).await,
         Err(StoreError::NotFound(_))
     ));
     assert!(fx.store.outbox("CS1").await.unwrap().is_empty());
@@ -904,7 +906,7 @@ pub async fn several_commands_are_stored_in_their_order(fx: Fixture) {
     known.settle(CommandStatus::Accepted, None, None, t(2));
     let last = command("CS1", 3, "TriggerMessage");
     fx.store
-        .create_commands("CS1", vec![first.clone(), known.clone(), last.clone()])
+        .create_commands("CS1", &[first.clone(), known.clone(), last.clone()])
         .await
         .unwrap();
     let outbox = fx.store.outbox("CS1").await.unwrap();
@@ -1003,7 +1005,7 @@ pub async fn batches_keep_their_commands_in_station_order(fx: Fixture) {
         None,
         t(2),
     );
-    fx.store.update_command(settled.clone()).await.unwrap();
+    fx.store.update_command(&settled).await.unwrap();
     let seen = fx
         .store
         .batch_commands(&batch.batch_id, page(0, 10))

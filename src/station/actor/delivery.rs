@@ -63,7 +63,8 @@ impl StationActor {
             Decision::Settle(record) => self.store_command(*record, Vec::new(), ctx),
             Decision::Send { action, payload } => {
                 // A MaEVe setting's payload teaches the value the station took.
-                let sent = WorkItem::carried_by(&command).then(|| payload.clone());
+                let setting = matches!(action, "SetVariables" | "ChangeConfiguration");
+                let sent = (setting && WorkItem::carried_by(&command)).then(|| payload.clone());
                 let purpose = Purpose::Command(id.clone());
                 let call = OutboundCall {
                     action,
@@ -98,15 +99,14 @@ impl StationActor {
     ) {
         self.commands.settled(&record.id);
         let store = self.engine.env.store.clone();
-        let to_store = record.clone();
         let station = self.station.id.clone();
         // Both at once: they share a commit (group commit).
         let stored = async move {
             let learnt = keep_variables(&*store, &station, learnt);
-            let (_, updated) = futures_util::join!(learnt, store.update_command(to_store));
-            updated
+            let (_, updated) = futures_util::join!(learnt, store.update_command(&record));
+            (record, updated)
         };
-        ctx.spawn(stored.into_actor(self).map(move |result, act, ctx| {
+        ctx.spawn(stored.into_actor(self).map(|(record, result), act, ctx| {
             if let Err(e) = result {
                 tracing::error!(error = %e, station = %act.station.id, command = %record.id, "cannot record a command's outcome");
             }

@@ -62,7 +62,7 @@ async fn progress(
     let result = match found {
         Ok(Some(mut command)) => {
             command.report_progress(status.to_owned(), now);
-            env.store.update_command(command).await
+            env.store.update_command(&command).await
         }
         Ok(None) => {
             tracing::debug!(station = %station.id, status, "a status notification for no known command");
@@ -106,7 +106,7 @@ pub(super) async fn remote_start(
     let result = match found {
         Ok(Some(mut command)) => {
             command.transaction_id = Some(transaction_id.to_owned());
-            env.store.update_command(command).await
+            env.store.update_command(&command).await
         }
         Ok(None) => Ok(()),
         Err(e) => Err(e),

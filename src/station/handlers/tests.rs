@@ -352,7 +352,7 @@ async fn boot_is_pending_until_configuration_is_applied() {
 
     let mut applied = setting;
     applied.settle(CommandStatus::Accepted, None, None, now());
-    fx.env.store.update_command(applied).await.unwrap();
+    fx.env.store.update_command(&applied).await.unwrap();
     let handled = fx.call(&s, "BootNotification", boot).await;
     assert_eq!(handled.boot, Some(BootVerdict::Accepted));
     assert_eq!(handled.response["interval"], 300);

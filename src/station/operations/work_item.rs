@@ -100,6 +100,24 @@ impl WorkItem {
         WorkItem::deserialize(&command.payload).ok()
     }
 
+    /// The kind and name of the item a command carries (as [`Self::kind`]
+    /// and [`Self::name`]), read from its payload without decoding it all.
+    pub fn label_of(command: &CommandRecord) -> Option<(&'static str, Option<String>)> {
+        let field = |name: &str| command.payload[name].as_str().map(str::to_owned);
+        Some(match command.operation.as_str() {
+            "reconfigure" => ("setting", field("key")),
+            "certificates" => ("certificate", field("certificateId")),
+            "trigger" => ("trigger", None),
+            "setchargingprofile" => (
+                "chargingProfile",
+                command.payload["profileId"]
+                    .as_i64()
+                    .map(|id| id.to_string()),
+            ),
+            _ => return None,
+        })
+    }
+
     /// Whether the command is one of MaEVe's items (without reading it).
     pub fn carried_by(command: &CommandRecord) -> bool {
         OPERATIONS.contains(&command.operation.as_str())
@@ -582,7 +600,11 @@ mod tests {
         assert_eq!(command.version, None);
         assert_eq!(command.class, DeliveryClass::Configuration);
         assert_eq!(command.expires_at, None);
-        assert_eq!(WorkItem::of(&command), Some(item));
+        assert_eq!(WorkItem::of(&command), Some(item.clone()));
+        assert_eq!(
+            WorkItem::label_of(&command),
+            Some((item.kind(), item.name()))
+        );
         assert_eq!(command.payload["item"], "trigger");
         assert_eq!(command.payload["evseId"], 1);
     }

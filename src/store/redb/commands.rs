@@ -37,7 +37,7 @@ impl CommandStore for RedbStore {
     async fn create_commands(
         &self,
         station_id: &str,
-        commands: Vec<CommandRecord>,
+        commands: &[CommandRecord],
     ) -> StoreResult<()> {
         let station_id = station_id.to_owned();
         let encoded = commands
@@ -121,17 +121,19 @@ impl CommandStore for RedbStore {
         .await
     }
 
-    async fn update_command(&self, command: CommandRecord) -> StoreResult<()> {
-        let bytes = encode(&command)?;
+    async fn update_command(&self, command: &CommandRecord) -> StoreResult<()> {
+        let bytes = encode(command)?;
+        let (station_id, id) = (command.station_id.clone(), command.id.clone());
+        let settled = command.status.is_final();
         self.write("update_command", move |txn| {
-            let key = (command.station_id.as_str(), command.id.as_str());
+            let key = (station_id.as_str(), id.as_str());
             let mut commands = txn.open_table(COMMANDS).map_err(backend)?;
             if commands.get(key).map_err(backend)?.is_none() {
                 return Err(StoreError::NotFound("command"));
             }
             commands.insert(key, bytes.as_slice()).map_err(backend)?;
             let mut outbox = txn.open_table(OUTBOX).map_err(backend)?;
-            if command.status.is_final() {
+            if settled {
                 outbox.remove(key).map_err(backend)?;
             } else {
                 outbox.insert(key, 0u8).map_err(backend)?;

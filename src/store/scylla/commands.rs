@@ -84,7 +84,7 @@ impl CommandStore for ScyllaStore {
         .await
     }
 
-    async fn update_command(&self, command: CommandRecord) -> StoreResult<()> {
+    async fn update_command(&self, command: &CommandRecord) -> StoreResult<()> {
         self.call("update_command", async {
             let (station, id) = (command.station_id.as_str(), command.id.as_str());
             let exists = self
@@ -94,7 +94,7 @@ impl CommandStore for ScyllaStore {
             if !exists {
                 return Err(StoreError::NotFound("command"));
             }
-            let record = to_json(&command)?;
+            let record = to_json(command)?;
             let batch = if command.status.is_final() {
                 &self.statements.command_settle
             } else {
