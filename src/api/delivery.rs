@@ -75,8 +75,7 @@ pub fn item_result(command: &CommandRecord) -> Option<ItemResult> {
     })
 }
 
-fn reply(commands: &[CommandRecord], reason: Option<&str>) -> HttpResponse {
-    let results: Vec<ItemResult> = commands.iter().filter_map(item_result).collect();
+fn reply(results: Vec<ItemResult>, reason: Option<&str>) -> HttpResponse {
     let delivered = reason.is_none()
         && results
             .iter()
@@ -107,24 +106,27 @@ pub async fn dispatch(
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
     let mut routed = Ok(());
+    // How each item stands as it was stored; an answer replaces its entry.
+    let mut results: Vec<ItemResult> = Vec::with_capacity(commands.len());
     let mut answers = Vec::new();
-    for command in commands.iter().filter(|c| !c.status.is_final()) {
+    for command in commands {
+        results.extend(item_result(&command));
+        if command.status.is_final() || routed.is_err() {
+            // Settled at once, or the station cannot take it now: it waits
+            // for the next boot.
+            continue;
+        }
         let (waiter, answer) = if wait {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
         } else {
             (None, None)
         };
-        let send = SendCommand {
-            command: command.clone(),
-            waiter,
-        };
+        let send = SendCommand { command, waiter };
         routed = state.registry.send_command(id, send).await;
-        if routed.is_err() {
-            // Not connected or busy: the rest waits for the next boot too.
-            break;
+        if routed.is_ok() {
+            answers.extend(answer.map(|rx| (results.len() - 1, rx)));
         }
-        answers.extend(answer.map(|rx| (command.id.clone(), rx)));
     }
     let result = match routed {
         Ok(()) => "routed",
@@ -138,71 +140,65 @@ pub async fn dispatch(
         crate::metrics::command(operation, result);
         return Ok(HttpResponse::Ok().finish());
     }
-    let (result, settled, reason) = match routed {
+    let (result, reason) = match routed {
         Err(RouteError::NotConnected) => (
             "not_connected",
-            commands,
             Some("the station is not connected; it gets this at its next boot"),
         ),
         Err(RouteError::Busy) => (
             "busy",
-            commands,
             Some("the station is busy; it gets this at its next boot"),
         ),
         Ok(()) => {
             let all = join_all(
                 answers
                     .into_iter()
-                    .map(|(id, rx)| async move { (id, rx.await) }),
+                    .map(|(index, rx)| async move { (index, rx.await) }),
             );
             match tokio::time::timeout(state.wait_timeout, all).await {
                 Ok(outcomes) => {
-                    let closed = outcomes.iter().any(|(_, outcome)| outcome.is_err());
-                    let mut answered: std::collections::HashMap<String, CommandRecord> = outcomes
-                        .into_iter()
-                        .filter_map(|(id, outcome)| Some((id, outcome.ok()?)))
-                        .collect();
-                    let settled: Vec<CommandRecord> = commands
-                        .into_iter()
-                        .map(|c| answered.remove(&c.id).unwrap_or(c))
-                        .collect();
+                    let mut closed = false;
+                    for (index, outcome) in outcomes {
+                        match outcome.ok().as_ref().and_then(item_result) {
+                            Some(answered) => results[index] = answered,
+                            None => closed = true,
+                        }
+                    }
                     if closed {
-                        (
-                            "connection_closed",
-                            settled,
-                            Some(
-                                "the connection closed; the station gets the rest at its next boot",
-                            ),
-                        )
+                        let why =
+                            "the connection closed; the station gets the rest at its next boot";
+                        ("connection_closed", Some(why))
                     } else {
                         crate::metrics::command_round_trip(operation, started.elapsed());
-                        ("answered", settled, None)
+                        ("answered", None)
                     }
                 }
-                Err(_) => (
-                    "timeout",
-                    current(state, commands).await?,
-                    Some("no answer in time; delivery goes on"),
-                ),
+                Err(_) => {
+                    refresh(state, id, &mut results).await?;
+                    ("timeout", Some("no answer in time; delivery goes on"))
+                }
             }
         }
     };
     crate::metrics::command(operation, result);
-    Ok(reply(&settled, reason))
+    Ok(reply(results, reason))
 }
 
-/// The commands as the store has them now (the actor may have settled some).
-async fn current(
+/// The items still pending as the store has them now (the actor may have
+/// settled some since).
+async fn refresh(
     state: &AppState,
-    commands: Vec<CommandRecord>,
-) -> Result<Vec<CommandRecord>, ApiError> {
-    let mut now = Vec::with_capacity(commands.len());
-    for command in commands {
-        let stored = state
-            .store
-            .command(&command.station_id, &command.id)
-            .await?;
-        now.push(stored.unwrap_or(command));
+    station: &str,
+    results: &mut [ItemResult],
+) -> Result<(), ApiError> {
+    for result in results.iter_mut() {
+        if result.delivery.status != DeliveryStatus::Pending {
+            continue;
+        }
+        let stored = state.store.command(station, &result.command_id).await?;
+        if let Some(now) = stored.as_ref().and_then(item_result) {
+            *result = now;
+        }
     }
-    Ok(now)
+    Ok(())
 }
