@@ -69,10 +69,16 @@ impl InFlight {
         }
     }
 
-    /// Hands the settled record to whoever waits for it.
-    pub fn tell(&mut self, record: &CommandRecord) {
-        for waiter in self.waiters.remove(&record.id).into_iter().flatten() {
+    /// Hands the settled record to whoever waits for it (the last waiter
+    /// gets the record itself, the others copies).
+    pub fn tell(&mut self, record: CommandRecord) {
+        let mut waiters = self.waiters.remove(&record.id).unwrap_or_default();
+        let last = waiters.pop();
+        for waiter in waiters {
             let _ = waiter.send(record.clone());
+        }
+        if let Some(waiter) = last {
+            let _ = waiter.send(record);
         }
     }
 
@@ -109,6 +115,8 @@ mod tests {
         let mut c = command();
         let (tx, mut rx) = oneshot::channel();
         in_flight.wait_for(&c.id, tx);
+        let (second, mut second_rx) = oneshot::channel();
+        in_flight.wait_for(&c.id, second);
         assert!(!in_flight.knows(&c.id));
         in_flight.queued(c.clone());
         assert!(in_flight.knows(&c.id) && !in_flight.is_empty());
@@ -117,8 +125,12 @@ mod tests {
         assert!(in_flight.knows(&c.id), "settled here: not sent again");
         assert!(in_flight.is_empty());
         c.settle(CommandStatus::Accepted, None, None, Utc::now());
-        in_flight.tell(&c);
+        in_flight.tell(c);
         assert_eq!(rx.try_recv().unwrap().status, CommandStatus::Accepted);
+        assert_eq!(
+            second_rx.try_recv().unwrap().status,
+            CommandStatus::Accepted
+        );
     }
 
     #[test]
@@ -139,7 +151,7 @@ mod tests {
         in_flight.wait_for(&c.id, tx);
         in_flight.not_queued(&c.id);
         assert!(rx.try_recv().is_err());
-        in_flight.tell(&c);
+        in_flight.tell(c);
         assert!(matches!(
             rx.try_recv(),
             Err(oneshot::error::TryRecvError::Closed)

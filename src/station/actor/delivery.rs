@@ -58,7 +58,7 @@ impl StationActor {
             return;
         }
         match outbox::decide(&command, self.version(), self.boot, Utc::now()) {
-            Decision::Done => self.commands.tell(&command),
+            Decision::Done => self.commands.tell(command),
             Decision::Hold => {}
             Decision::Settle(record) => self.store_command(*record, Vec::new(), ctx),
             Decision::Send { action, payload } => {
@@ -110,7 +110,7 @@ impl StationActor {
             if let Err(e) = result {
                 tracing::error!(error = %e, station = %act.station.id, command = %record.id, "cannot record a command's outcome");
             }
-            act.commands.tell(&record);
+            act.commands.tell(record);
             act.after_work(ctx);
         }));
     }

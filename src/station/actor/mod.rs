@@ -360,7 +360,7 @@ impl Actor for StationActor {
             _ => None,
         };
         if let Some(failed) = &interrupted {
-            self.commands.tell(failed);
+            self.commands.tell(failed.clone());
         }
         self.commands.forget_waiters();
         self.session.drain();
