@@ -1,7 +1,8 @@
-//! Handing the commands of MaEVe's queueing endpoints to the station's
-//! actor, and `?wait=true`: waiting (bounded) for the station's answers.
+//! Storing the commands of MaEVe's queueing endpoints and handing them to
+//! the station's actor, and `?wait=true`: waiting (bounded) for the
+//! station's answers.
 //!
-//! The commands are already stored as pending when this runs, so nothing is
+//! The commands are stored as pending before any is routed, so nothing is
 //! lost when the station is offline or busy: it gets them at its next boot.
 //! Without `wait`, the MaEVe status codes apply (200). With it: 200 and the
 //! answers when every item was answered in time, 202 and the statuses so far
@@ -95,15 +96,17 @@ fn reply(results: Vec<ItemResult>, reason: Option<&str>) -> HttpResponse {
     })
 }
 
-/// Routes `commands` (already stored, in order) to the station; waits for
-/// its answers when asked. `operation` names the endpoint for metrics.
-pub async fn dispatch(
+/// Stores the commands of one request (all or none on the embedded store),
+/// then routes them, in order, to the station; waits for its answers when
+/// asked. `operation` names the endpoint for metrics.
+pub async fn queue(
     state: &AppState,
     operation: &'static str,
     id: &str,
     commands: Vec<CommandRecord>,
     wait: bool,
 ) -> Result<HttpResponse, ApiError> {
+    state.store.create_commands(id, &commands).await?;
     let started = std::time::Instant::now();
     let mut routed = Ok(());
     // How each item stands as it was stored; an answer replaces its entry.

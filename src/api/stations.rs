@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::delivery::{dispatch, DeliveryReply, WaitQuery};
+use super::delivery::{queue, DeliveryReply, WaitQuery};
 use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
 use super::validate::{invalid, station_id};
@@ -21,7 +21,7 @@ use crate::ocpp::schema::check_charging_profile;
 use crate::ocpp::setting_key::SettingKey;
 use crate::pki;
 use crate::station::operations::work_item::{self, WorkItem};
-use crate::store::{CertificateUse, ChargeStationAuth, CommandRecord, TriggerMessage};
+use crate::store::{CertificateUse, ChargeStationAuth, TriggerMessage};
 
 /// Most settings in one reconfigure call.
 const MAX_SETTINGS_PER_CALL: usize = 500;
@@ -116,19 +116,6 @@ pub async fn reconfigure(
         .map(|(key, value)| WorkItem::Setting { key, value }.command(&id, now))
         .collect();
     queue(&state, "reconfigure", &id, commands, wait.wait()).await
-}
-
-/// Stores the commands of one request (all or none on the embedded store)
-/// and hands them to the station.
-async fn queue(
-    state: &AppState,
-    operation: &'static str,
-    id: &str,
-    commands: Vec<CommandRecord>,
-    wait: bool,
-) -> Result<HttpResponse, ApiError> {
-    state.store.create_commands(id, &commands).await?;
-    dispatch(state, operation, id, commands, wait).await
 }
 
 /// Certificates to install (MaEVe `ChargeStationInstallCertificates`).

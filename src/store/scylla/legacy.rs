@@ -35,6 +35,11 @@ fn failed(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("converting the old work queues ({what}): {e}"))
 }
 
+/// An old row, written as JSON, as the record type that reads it.
+fn decode<T: serde::de::DeserializeOwned>(table: &str, row: serde_json::Value) -> StoreResult<T> {
+    serde_json::from_value(row).map_err(|e| failed(table, e))
+}
+
 async fn exists(session: &Session, keyspace: &str, table: &str) -> StoreResult<bool> {
     let rows = session
         .query_unpaged(
@@ -153,7 +158,7 @@ async fn read(
                     work.entry(station)
                         .or_default()
                         .certificates
-                        .push(serde_json::from_value(row).map_err(|e| failed(table, e))?);
+                        .push(decode(table, row)?);
                     Ok(())
                 },
             )
@@ -171,7 +176,7 @@ async fn read(
                     "seq": seq, "trigger": trigger, "evseId": evse, "connectorId": connector,
                     "delivery": delivery_from(delivered)?,
                 });
-                let trigger = serde_json::from_value(row).map_err(|e| failed(table, e))?;
+                let trigger = decode(table, row)?;
                 work.entry(station).or_default().triggers.push(trigger);
                 Ok(())
             };
@@ -227,7 +232,7 @@ async fn read(
                     work.entry(station)
                         .or_default()
                         .charging_profiles
-                        .push(serde_json::from_value(row).map_err(|e| failed(table, e))?);
+                        .push(decode(table, row)?);
                     Ok(())
                 },
             )
