@@ -20,42 +20,57 @@ use crate::station::operations::work_item::{self, WorkItem};
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LegacySetting {
-    key: String,
-    value: String,
-    delivery: Delivery,
+    /// The setting's name.
+    pub key: String,
+    /// Its value.
+    pub value: String,
+    /// Where it stood.
+    pub delivery: Delivery,
 }
 
 /// A certificate to install as older stores kept it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LegacyCertificate {
-    certificate_id: String,
+    /// Its id (base64url SHA-256 of its DER).
+    pub certificate_id: String,
+    /// What it is for.
     #[serde(rename = "type")]
-    certificate_use: CertificateUse,
-    certificate: String,
-    delivery: Delivery,
+    pub certificate_use: CertificateUse,
+    /// The PEM text.
+    pub certificate: String,
+    /// Where it stood.
+    pub delivery: Delivery,
 }
 
 /// A queued trigger as older stores kept it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LegacyTrigger {
-    trigger: TriggerMessage,
+    /// The message asked for.
+    pub trigger: TriggerMessage,
+    /// The EVSE it asks about.
     #[serde(default)]
-    evse_id: Option<u32>,
+    pub evse_id: Option<u32>,
+    /// The connector it asks about.
     #[serde(default)]
-    connector_id: Option<u32>,
-    delivery: Delivery,
+    pub connector_id: Option<u32>,
+    /// Where it stood.
+    pub delivery: Delivery,
 }
 
 /// A charging profile to set as older stores kept it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LegacyChargingProfile {
-    profile_id: i64,
-    evse_id: u32,
-    profile: Value,
-    delivery: Delivery,
+    /// The profile's own id.
+    pub profile_id: i64,
+    /// The EVSE it applies to (0: the station).
+    pub evse_id: u32,
+    /// The OCPP 2.0.1 ChargingProfileType.
+    pub profile: Value,
+    /// Where it stood.
+    pub delivery: Delivery,
 }
 
 /// One station's old queues, each in its stored order.
@@ -71,26 +86,7 @@ pub struct LegacyWork {
     pub charging_profiles: Vec<LegacyChargingProfile>,
 }
 
-impl LegacySetting {
-    /// A setting row from its fields (stores that kept them as columns).
-    pub fn new(key: String, value: String, delivery: Delivery) -> Self {
-        LegacySetting {
-            key,
-            value,
-            delivery,
-        }
-    }
-}
-
 impl LegacyWork {
-    /// True when there is nothing to convert.
-    pub fn is_empty(&self) -> bool {
-        self.settings.is_empty()
-            && self.certificates.is_empty()
-            && self.triggers.is_empty()
-            && self.charging_profiles.is_empty()
-    }
-
     /// The commands of station `station_id` that carry this work, in the
     /// order it would have been delivered; pending items stay pending, the
     /// others are settled with the outcome they had.
@@ -183,8 +179,8 @@ mod tests {
         };
         let work = LegacyWork {
             settings: vec![
-                LegacySetting::new("A".into(), "1".into(), delivery(DeliveryStatus::Pending)),
-                LegacySetting::new("B".into(), "2".into(), delivery(DeliveryStatus::RebootRequired)),
+                LegacySetting { key: "A".into(), value: "1".into(), delivery: delivery(DeliveryStatus::Pending) },
+                LegacySetting { key: "B".into(), value: "2".into(), delivery: delivery(DeliveryStatus::RebootRequired) },
             ],
             triggers: vec![serde_json::from_value(json!({
                 "seq": 1, "trigger": "StatusNotification", "evseId": 2,

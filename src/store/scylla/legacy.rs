@@ -20,7 +20,9 @@ use scylla::deserialize::row::DeserializeRow;
 use scylla::value::CqlTimestamp;
 
 use super::{delivery_from, from_json, parse_name, to_json};
-use crate::store::legacy_work::{LegacySetting, LegacyWork};
+use crate::store::legacy_work::{
+    LegacyCertificate, LegacyChargingProfile, LegacySetting, LegacyTrigger, LegacyWork,
+};
 use crate::store::{StoreError, StoreResult};
 
 /// The old tables, in the order their work was delivered.
@@ -33,11 +35,6 @@ const TABLES: [&str; 4] = [
 
 fn failed(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("converting the old work queues ({what}): {e}"))
-}
-
-/// An old row, written as JSON, as the record type that reads it.
-fn decode<T: serde::de::DeserializeOwned>(table: &str, row: serde_json::Value) -> StoreResult<T> {
-    serde_json::from_value(row).map_err(|e| failed(table, e))
 }
 
 async fn exists(session: &Session, keyspace: &str, table: &str) -> StoreResult<bool> {
@@ -96,7 +93,6 @@ type Delivered = (String, CqlTimestamp, Option<String>);
 /// A model 2 trigger row (with its EVSE and connector).
 type TriggerRow = (
     String,
-    i64,
     String,
     String,
     CqlTimestamp,
@@ -131,7 +127,11 @@ async fn read(
                     work.entry(station)
                         .or_default()
                         .settings
-                        .push(LegacySetting::new(key, value, delivery));
+                        .push(LegacySetting {
+                            key,
+                            value,
+                            delivery,
+                        });
                     Ok(())
                 },
             )
@@ -151,14 +151,16 @@ async fn read(
                     CqlTimestamp,
                     Option<String>,
                 )| {
-                    let row = serde_json::json!({
-                        "certificateId": id, "type": use_, "certificate": pem,
-                        "delivery": delivery_from((status, at, detail) as Delivered)?,
-                    });
+                    let certificate = LegacyCertificate {
+                        certificate_id: id,
+                        certificate_use: parse_name(use_)?,
+                        certificate: pem,
+                        delivery: delivery_from((status, at, detail))?,
+                    };
                     work.entry(station)
                         .or_default()
                         .certificates
-                        .push(decode(table, row)?);
+                        .push(certificate);
                     Ok(())
                 },
             )
@@ -166,45 +168,45 @@ async fn read(
         }
         "station_triggers" => {
             let mut keep = |station: String,
-                            seq: i64,
                             message: String,
                             delivered: Delivered,
                             evse: Option<i32>,
                             connector: Option<i32>| {
-                let trigger: crate::store::TriggerMessage = parse_name(message)?;
-                let row = serde_json::json!({
-                    "seq": seq, "trigger": trigger, "evseId": evse, "connectorId": connector,
-                    "delivery": delivery_from(delivered)?,
-                });
-                let trigger = decode(table, row)?;
+                let place = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok());
+                let trigger = LegacyTrigger {
+                    trigger: parse_name(message)?,
+                    evse_id: place(evse),
+                    connector_id: place(connector),
+                    delivery: delivery_from(delivered)?,
+                };
                 work.entry(station).or_default().triggers.push(trigger);
                 Ok(())
             };
             // evse_id and connector_id came with model 2.
             if has_column(session, keyspace, table, "evse_id").await? {
-                let cql = "SELECT station_id, seq, message, status, status_at, detail, evse_id, connector_id FROM station_triggers";
+                let cql = "SELECT station_id, message, status, status_at, detail, evse_id, connector_id FROM station_triggers";
                 each_row(
                     session,
                     cql,
-                    |(station, seq, message, status, at, detail, evse, connector): TriggerRow| {
-                        keep(station, seq, message, (status, at, detail), evse, connector)
+                    |(station, message, status, at, detail, evse, connector): TriggerRow| {
+                        keep(station, message, (status, at, detail), evse, connector)
                     },
                 )
                 .await
             } else {
-                let cql = "SELECT station_id, seq, message, status, status_at, detail FROM station_triggers";
+                let cql =
+                    "SELECT station_id, message, status, status_at, detail FROM station_triggers";
                 each_row(
                     session,
                     cql,
-                    |(station, seq, message, status, at, detail): (
+                    |(station, message, status, at, detail): (
                         String,
-                        i64,
                         String,
                         String,
                         CqlTimestamp,
                         Option<String>,
                     )| {
-                        keep(station, seq, message, (status, at, detail), None, None)
+                        keep(station, message, (status, at, detail), None, None)
                     },
                 )
                 .await
@@ -224,15 +226,18 @@ async fn read(
                     CqlTimestamp,
                     Option<String>,
                 )| {
-                    let profile: serde_json::Value = from_json(&profile)?;
-                    let row = serde_json::json!({
-                        "profileId": profile_id, "evseId": evse_id, "profile": profile,
-                        "delivery": delivery_from((status, at, detail))?,
-                    });
+                    let profile = LegacyChargingProfile {
+                        profile_id,
+                        evse_id: u32::try_from(evse_id).map_err(|_| {
+                            failed(table, format!("EVSE id {evse_id} out of range"))
+                        })?,
+                        profile: from_json(&profile)?,
+                        delivery: delivery_from((status, at, detail))?,
+                    };
                     work.entry(station)
                         .or_default()
                         .charging_profiles
-                        .push(decode(table, row)?);
+                        .push(profile);
                     Ok(())
                 },
             )
