@@ -129,6 +129,18 @@ pub fn ocpp_message(flow: Flow, version: Version, kind: MessageKind, action: &'s
     );
 }
 
+/// Counts a station connection opened.
+pub fn connection_opened(version: Version) {
+    metrics::gauge!(STATIONS_CONNECTED, "version" => version.label()).increment(1.0);
+    metrics::counter!(CONNECTIONS_OPENED, "version" => version.label()).increment(1);
+}
+
+/// Counts a station connection closed, and why (a closed-set label).
+pub fn connection_closed(version: Version, reason: &'static str) {
+    metrics::gauge!(STATIONS_CONNECTED, "version" => version.label()).decrement(1.0);
+    metrics::counter!(CONNECTIONS_CLOSED, "reason" => reason).increment(1);
+}
+
 /// Records how long a station CALL took to handle.
 pub fn handler_duration(version: Version, action: &'static str, elapsed: Duration) {
     static HANDLES: HandleCache<(Version, &'static str), Histogram> = HandleCache::new();

@@ -41,8 +41,10 @@ impl InFlight {
     }
 
     /// The session could not take the command (it stays pending in the
-    /// store): its waiters are let go, to read it as it stands.
+    /// store): it is forgotten, and its waiters are let go to read it as it
+    /// stands.
     pub fn not_queued(&mut self, id: &str) {
+        self.queued.remove(id);
         self.waiters.remove(id);
     }
 
@@ -91,22 +93,11 @@ impl InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ocpp::Version;
-    use crate::store::{CommandStatus, DeliveryClass};
+    use crate::store::CommandStatus;
     use chrono::Utc;
-    use serde_json::json;
 
     fn command() -> CommandRecord {
-        let now = Utc::now();
-        CommandRecord::pending(
-            "CS1",
-            "reset",
-            "Reset",
-            Version::V16,
-            json!({}),
-            DeliveryClass::Immediate,
-            now,
-        )
+        CommandRecord::example_reset(Utc::now())
     }
 
     #[test]
@@ -149,7 +140,9 @@ mod tests {
         let c = command();
         let (tx, mut rx) = oneshot::channel();
         in_flight.wait_for(&c.id, tx);
+        in_flight.queued(c.clone());
         in_flight.not_queued(&c.id);
+        assert!(!in_flight.knows(&c.id), "it may be taken again");
         assert!(rx.try_recv().is_err());
         in_flight.tell(c);
         assert!(matches!(

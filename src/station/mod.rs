@@ -3,6 +3,7 @@
 //! ties a WebSocket to all of it.
 
 pub mod actor;
+pub mod courier;
 pub mod directory;
 pub mod endpoint;
 pub mod engine;
@@ -18,3 +19,4 @@ pub mod outbox;
 pub mod reported;
 pub mod session;
 pub mod traffic;
+pub mod wire;

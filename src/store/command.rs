@@ -140,6 +140,22 @@ pub struct CommandProgress {
     pub at: DateTime<Utc>,
 }
 
+#[cfg(test)]
+impl CommandRecord {
+    /// An immediate OCPP 2.0.1 Reset for station CS1, the unit tests' example.
+    pub fn example_reset(now: DateTime<Utc>) -> Self {
+        CommandRecord::pending(
+            "CS1",
+            "reset",
+            "Reset",
+            crate::ocpp::Version::V201,
+            serde_json::json!({"type": "Immediate"}),
+            DeliveryClass::Immediate,
+            now,
+        )
+    }
+}
+
 impl CommandRecord {
     /// A new pending command with a fresh id, created at `now`, without
     /// expiry or batch (set those fields when they apply).

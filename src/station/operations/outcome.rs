@@ -66,21 +66,10 @@ fn status_of(payload: &Value) -> CommandStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ocpp::Version;
-    use crate::store::DeliveryClass;
     use serde_json::json;
 
     fn command() -> CommandRecord {
-        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
-        CommandRecord::pending(
-            "CS1",
-            "reset",
-            "Reset",
-            Version::V201,
-            json!({"type": "Immediate"}),
-            DeliveryClass::Immediate,
-            now,
-        )
+        CommandRecord::example_reset(DateTime::from_timestamp(1_790_000_000, 0).unwrap())
     }
 
     fn settled(answer: CallOutcome) -> CommandRecord {
