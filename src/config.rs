@@ -119,6 +119,11 @@ pub struct Config {
     #[arg(long, env = "VOLTGATE_MAX_BATCH_STATIONS", default_value_t = 100_000)]
     pub max_batch_stations: usize,
 
+    /// IANA time zone given to a location created through MaEVe's
+    /// `POST /api/v0/location/{id}` without one (OCPI requires it).
+    #[arg(long, env = "VOLTGATE_DEFAULT_TIME_ZONE", default_value = "UTC")]
+    pub default_time_zone: String,
+
     /// Longest OCPP message accepted; a longer one is answered with a CALLERROR.
     #[arg(long, env = "VOLTGATE_OCPP_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub ocpp_max_message_bytes: usize,
@@ -167,6 +172,7 @@ impl Config {
             wait_timeout_secs: 35,
             command_ttl_secs: 60,
             max_batch_stations: 100_000,
+            default_time_zone: "UTC".into(),
             csms_ca_cert: None,
             csms_ca_key: None,
             ocpp_max_message_bytes: 64 * 1024,

@@ -19,6 +19,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod emaid;
+pub mod locations;
 pub mod metrics;
 pub mod ocpp;
 pub mod pki;

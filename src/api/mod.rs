@@ -54,6 +54,10 @@ pub struct AppState {
     pub command_ttl: Duration,
     /// Most stations one fan-out may target.
     pub max_batch_stations: usize,
+    /// Locations, as every surface changes them.
+    pub locations: crate::locations::Locations,
+    /// Time zone of a MaEVe location created without one.
+    pub default_time_zone: String,
 }
 
 /// Binds the REST listener and returns the server (not yet polled) and the
@@ -65,7 +69,14 @@ pub fn serve(
     tokens: ApiTokens,
 ) -> std::io::Result<(Server, SocketAddr)> {
     let tokens = web::Data::new(tokens);
+    let locations = crate::locations::Locations::new(store.clone());
+    let v1 = web::Data::new(crate::locations::api::V1Settings {
+        max_body_bytes: config.api_max_body_bytes,
+    });
+    let located = web::Data::new(locations.clone());
     let state = web::Data::new(AppState {
+        locations,
+        default_time_zone: config.default_time_zone.clone(),
         store,
         registry,
         max_body_bytes: config.api_max_body_bytes,
@@ -77,6 +88,8 @@ pub fn serve(
         actix_web::App::new()
             .app_data(state.clone())
             .app_data(tokens.clone())
+            .app_data(v1.clone())
+            .app_data(located.clone())
             .wrap(actix_web::middleware::from_fn(measure))
             .configure(routes)
     })
@@ -216,6 +229,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(locations::put))
                     .route(web::get().to(locations::show)),
             ),
+    )
+    .service(
+        web::scope("/api/v1")
+            .wrap(actix_web::middleware::from_fn(auth::guard_api))
+            .configure(crate::locations::api::routes),
     )
     .default_service(web::to(no_route));
 }

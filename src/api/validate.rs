@@ -1,5 +1,5 @@
 //! Field rules the REST API enforces beyond JSON types: identifier shapes,
-//! lengths, coordinates. Each failure names the field.
+//! lengths. Each failure names the field (location rules: `locations::rules`).
 
 use super::error::ApiError;
 
@@ -30,16 +30,8 @@ pub fn station_id(id: &str) -> Result<(), ApiError> {
 
 /// Checks that `value` has between `min` and `max` characters.
 pub fn length(field: &str, value: &str, min: usize, max: usize) -> Result<(), ApiError> {
-    let n = value.chars().count();
-    if n < min || n > max {
-        let rule = if min == max {
-            format!("must be {min} characters long, not {n}")
-        } else {
-            format!("must be {min} to {max} characters long, not {n}")
-        };
-        return Err(invalid(field, rule));
-    }
-    Ok(())
+    crate::locations::rules::length(field, value, min, max)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// Checks an optional field's length when present.
@@ -54,21 +46,6 @@ pub fn optional_length(
         .map_or(Ok(()), |v| length(field, v, min, max))
 }
 
-/// Checks a decimal-degree coordinate within `-limit..=limit`.
-pub fn coordinate(field: &str, value: &str, limit: f64) -> Result<(), ApiError> {
-    let parsed: f64 = value
-        .trim()
-        .parse()
-        .map_err(|_| invalid(field, format!("{value:?} is not a decimal number")))?;
-    if !parsed.is_finite() || parsed.abs() > limit {
-        return Err(invalid(
-            field,
-            format!("{value} is outside -{limit}..{limit}"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,15 +58,6 @@ mod tests {
         for bad in ["", "a/b", "a b", "a%20", "é", &"x".repeat(49)] {
             assert!(station_id(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn coordinates() {
-        assert!(coordinate("latitude", "51.5072", 90.0).is_ok());
-        assert!(coordinate("latitude", "-90", 90.0).is_ok());
-        assert!(coordinate("latitude", "90.1", 90.0).is_err());
-        assert!(coordinate("longitude", "east", 180.0).is_err());
-        assert!(coordinate("longitude", "NaN", 180.0).is_err());
     }
 
     #[test]

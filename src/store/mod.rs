@@ -14,6 +14,7 @@
 
 pub mod command;
 pub mod legacy_work;
+pub mod location;
 pub mod records;
 pub mod redb;
 pub mod scylla;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use command::*;
+pub use location::*;
 pub use records::*;
 pub use variables::ReportedVariable;
 
@@ -205,15 +207,36 @@ pub trait CertificateStore: Send + Sync {
     async fn delete_certificate(&self, hash: &str) -> StoreResult<bool>;
 }
 
-/// Charging locations with their EVSEs and connectors, keyed by location id.
+/// Charging locations with their EVSEs and connectors, keyed by location id,
+/// with an index by `last_updated`. Writes are conditional on the version
+/// the caller read ([`Expect`]), so read-modify-write callers never lose a
+/// concurrent change.
 #[async_trait]
 pub trait LocationStore: Send + Sync {
-    /// Creates or replaces the location with this id.
-    async fn put_location(&self, location: Location) -> StoreResult<()>;
-    /// The location with this id.
-    async fn location(&self, id: &str) -> StoreResult<Option<Location>>;
+    /// The location with this id and its entity tag.
+    async fn location(&self, id: &str) -> StoreResult<Option<StoredLocation>>;
+    /// Writes `location` under its id when the stored version is what
+    /// `expect` says. Its `last_updated` (set by the caller) orders it in
+    /// [`locations_updated`](Self::locations_updated).
+    async fn write_location(
+        &self,
+        location: Location,
+        expect: Expect,
+    ) -> StoreResult<LocationWrite>;
+    /// Deletes the location when the stored version is what `expect` says
+    /// (a missing one is a `Conflict(None)`).
+    async fn delete_location(&self, id: &str, expect: Expect) -> StoreResult<LocationWrite>;
     /// Locations in id order.
     async fn list_locations(&self, page: Page) -> StoreResult<Vec<Location>>;
+    /// Locations in `last_updated` order (then id) within the window; a
+    /// seek from `window.after` costs the same whatever precedes it.
+    async fn locations_updated(&self, window: UpdatedWindow) -> StoreResult<Vec<Location>>;
+    /// How many locations were last updated in `[from, to)`.
+    async fn count_locations_updated(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> StoreResult<u64>;
 }
 
 /// Charging transactions and their meter values, per station.

@@ -140,9 +140,19 @@ pub struct Reply {
     pub location: Option<String>,
     /// The X-Next-Cursor header of a full list page, when present.
     pub next_cursor: Option<String>,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
+    /// The header `name` (lower case), when present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Asserts a `{"status","error"}` failure with `code` whose error mentions `needle`.
     #[track_caller]
     pub fn assert_error(&self, code: u16, needle: &str) {
@@ -159,13 +169,24 @@ impl Reply {
 impl TestServer {
     /// Sends `body` (raw bytes) with `method` to `path`.
     pub async fn send(&self, method: Method, path: &str, body: impl Into<Vec<u8>>) -> Reply {
-        let client = awc::Client::default();
-        let mut response = client
-            .request(method, format!("{}{path}", self.base))
-            .insert_header(("content-type", "application/json"))
-            .send_body(body.into())
+        self.send_with(method, path, body, &[("content-type", "application/json")])
             .await
-            .expect("request sent");
+    }
+
+    /// Sends `body` with `method` to `path` and these headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: impl Into<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let client = awc::Client::default();
+        let mut request = client.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request.send_body(body.into()).await.expect("request sent");
         let bytes = response
             .body()
             .limit(16 * 1024 * 1024)
@@ -184,10 +205,16 @@ impl TestServer {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
         Reply {
             status: response.status().as_u16(),
             location: header("location"),
             next_cursor: header("x-next-cursor"),
+            headers,
             body,
         }
     }

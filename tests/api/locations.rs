@@ -13,10 +13,22 @@ async fn location_lifecycle() {
     assert_eq!(found.status, 200);
     assert_eq!(found.body["id"], "LOC1");
     assert!(found.body["last_updated"].is_string());
+    // Completed with what OCPI requires, stamped by voltgate.
+    let stamp = found.body["last_updated"].clone();
     let mut expected = location_body();
     expected["id"] = json!("LOC1");
-    expected["last_updated"] = found.body["last_updated"].clone();
+    expected["publish"] = json!(true);
+    expected["time_zone"] = json!("UTC");
+    expected["last_updated"] = stamp.clone();
+    expected["evses"][0]["status"] = json!("UNKNOWN");
+    expected["evses"][0]["last_updated"] = stamp.clone();
+    expected["evses"][0]["connectors"][0]["last_updated"] = stamp.clone();
     assert_eq!(found.body, expected, "the full body round-trips");
+    let millis = stamp.as_str().unwrap();
+    assert!(
+        millis.ends_with('Z') && millis.len() == 24,
+        "{millis}: RFC 3339, ms, UTC"
+    );
     s.get("/api/v0/location/LOC2")
         .await
         .assert_error(404, "location \"LOC2\" not found");

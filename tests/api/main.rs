@@ -5,6 +5,7 @@ mod common;
 mod durability;
 mod errors;
 mod locations;
+mod locations_v1;
 mod registry;
 mod stations;
 mod tokens;

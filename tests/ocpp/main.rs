@@ -52,6 +52,7 @@ pub(crate) fn spawn_post(
             body,
             location: None,
             next_cursor: None,
+            headers: Vec::new(),
         }
     })
 }

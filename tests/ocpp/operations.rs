@@ -203,6 +203,7 @@ async fn typed_operations_reach_a_16_and_a_201_station() {
                         body: serde_json::from_slice(&bytes).expect("JSON"),
                         location: None,
                         next_cursor: None,
+                        headers: Vec::new(),
                     }
                 })
             } else {

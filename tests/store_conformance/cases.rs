@@ -58,33 +58,25 @@ fn token(uid: &str) -> Token {
 }
 
 fn location(id: &str) -> Location {
+    serde_json::from_value(json!({
+        "id": id, "country_code": "GB", "party_id": "TWK", "publish": true, "name": "Depot",
+        "address": "1 High Street", "city": "London", "postal_code": "N1 1AA", "country": "GBR",
+        "coordinates": {"latitude": "51.5", "longitude": "-0.12"}, "parking_type": "PARKING_LOT",
+        "time_zone": "Europe/London",
+        "evses": [{"uid": "E1", "evse_id": "GB*TWK*E1", "status": "AVAILABLE", "connectors": [
+            {"id": "1", "standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE",
+             "max_voltage": 400, "max_amperage": 32, "last_updated": "2026-09-21T00:00:09Z"}],
+            "last_updated": "2026-09-21T00:00:09Z"}],
+        "last_updated": "2026-09-21T00:00:09Z"
+    }))
+    .expect("a valid location")
+}
+
+/// Location `id` last updated at `t(at)`.
+fn location_at(id: &str, at: i64) -> Location {
     Location {
-        id: id.into(),
-        country_code: "GB".into(),
-        party_id: "TWK".into(),
-        name: Some("Depot".into()),
-        address: "1 High Street".into(),
-        city: "London".into(),
-        postal_code: Some("N1 1AA".into()),
-        country: "GBR".into(),
-        coordinates: GeoLocation {
-            latitude: "51.5".into(),
-            longitude: "-0.12".into(),
-        },
-        parking_type: Some(ParkingType::ParkingLot),
-        evses: Some(vec![Evse {
-            uid: "E1".into(),
-            evse_id: Some("GB*TWK*E1".into()),
-            connectors: vec![Connector {
-                id: "1".into(),
-                standard: ConnectorStandard::IEC_62196_T2,
-                format: ConnectorFormat::Socket,
-                power_type: PowerType::AC_3_PHASE,
-                max_voltage: 400,
-                max_amperage: 32,
-            }],
-        }]),
-        last_updated: Some(t(9)),
+        last_updated: Some(t(at)),
+        ..location(id)
     }
 }
 
@@ -405,16 +397,170 @@ pub async fn certificates_roundtrip_and_delete(fx: Fixture) {
 
 pub async fn locations_roundtrip_and_list(fx: Fixture) {
     for id in ["L2", "L1"] {
-        fx.store.put_location(location(id)).await.unwrap();
+        let written = fx.store.write_location(location(id), Expect::Any).await;
+        assert!(matches!(written.unwrap(), LocationWrite::Written(_)));
     }
-    assert_eq!(fx.store.location("L1").await.unwrap(), Some(location("L1")));
-    assert_eq!(fx.store.location("L3").await.unwrap(), None);
+    let stored = fx.store.location("L1").await.unwrap().expect("stored");
+    assert_eq!(stored.location, location("L1"));
+    assert!(fx.store.location("L3").await.unwrap().is_none());
     let mut moved = location("L2");
     moved.city = "Leeds".into();
-    fx.store.put_location(moved.clone()).await.unwrap();
+    fx.store
+        .write_location(moved.clone(), Expect::Any)
+        .await
+        .unwrap();
     let all = fx.store.list_locations(page(0, 10)).await.unwrap();
     assert_eq!(all, [location("L1"), moved]);
     assert_eq!(fx.store.list_locations(page(1, 1)).await.unwrap().len(), 1);
+}
+
+pub async fn location_writes_are_conditional_on_the_version_read(fx: Fixture) {
+    let LocationWrite::Written(first) = fx
+        .store
+        .write_location(location_at("L1", 1), Expect::Absent)
+        .await
+        .unwrap()
+    else {
+        panic!("a create of a new id is written");
+    };
+    assert_eq!(fx.store.location("L1").await.unwrap().unwrap().etag, first);
+    assert_eq!(
+        fx.store
+            .write_location(location_at("L1", 2), Expect::Absent)
+            .await
+            .unwrap(),
+        LocationWrite::Conflict(Some(first.clone())),
+        "a create of an existing id is refused with its tag"
+    );
+    let stale = Expect::Etag("not-the-tag".into());
+    assert_eq!(
+        fx.store
+            .write_location(location_at("L1", 2), stale)
+            .await
+            .unwrap(),
+        LocationWrite::Conflict(Some(first.clone()))
+    );
+    let LocationWrite::Written(second) = fx
+        .store
+        .write_location(location_at("L1", 2), Expect::Etag(first.clone()))
+        .await
+        .unwrap()
+    else {
+        panic!("a write on the version read is written");
+    };
+    assert_ne!(first, second, "a new version has a new tag");
+    assert_eq!(
+        fx.store
+            .delete_location("L1", Expect::Etag(first))
+            .await
+            .unwrap(),
+        LocationWrite::Conflict(Some(second.clone())),
+        "a delete of a stale version is refused"
+    );
+    assert_eq!(
+        fx.store.location("L1").await.unwrap().unwrap().location,
+        location_at("L1", 2)
+    );
+    assert!(matches!(
+        fx.store
+            .delete_location("L1", Expect::Etag(second))
+            .await
+            .unwrap(),
+        LocationWrite::Written(_)
+    ));
+    assert!(fx.store.location("L1").await.unwrap().is_none());
+    assert_eq!(
+        fx.store.delete_location("L1", Expect::Any).await.unwrap(),
+        LocationWrite::Conflict(None)
+    );
+    assert!(fx
+        .store
+        .list_locations(page(0, 10))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        fx.store.count_locations_updated(None, None).await.unwrap(),
+        0
+    );
+}
+
+pub async fn locations_list_by_last_updated(fx: Fixture) {
+    for (id, at) in [
+        ("L3", 30),
+        ("L1", 10),
+        ("L5", 50),
+        ("L2", 20),
+        ("L4", 40),
+        ("L0", 20),
+    ] {
+        fx.store
+            .write_location(location_at(id, at), Expect::Any)
+            .await
+            .unwrap();
+    }
+    // L4 moves to the end: its old place is gone.
+    fx.store
+        .write_location(location_at("L4", 60), Expect::Any)
+        .await
+        .unwrap();
+    let ids = |found: Vec<Location>| found.into_iter().map(|l| l.id).collect::<Vec<_>>();
+    let window = |from: Option<i64>, to: Option<i64>, offset: u64, limit: u32| UpdatedWindow {
+        from: from.map(t),
+        to: to.map(t),
+        after: None,
+        offset,
+        limit,
+    };
+    let all = fx
+        .store
+        .locations_updated(window(None, None, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(all), ["L1", "L0", "L2", "L3", "L5", "L4"]);
+    let middle = fx
+        .store
+        .locations_updated(window(Some(20), Some(50), 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(middle),
+        ["L0", "L2", "L3"],
+        "from inclusive, to exclusive"
+    );
+    let skipped = fx
+        .store
+        .locations_updated(window(Some(20), None, 2, 2))
+        .await
+        .unwrap();
+    assert_eq!(ids(skipped), ["L3", "L5"]);
+    let sought = UpdatedWindow {
+        after: Some((t(20), "L0".into())),
+        ..window(Some(10), None, 0, 2)
+    };
+    assert_eq!(
+        ids(fx.store.locations_updated(sought).await.unwrap()),
+        ["L2", "L3"],
+        "a seek starts after the cursor"
+    );
+    assert_eq!(
+        fx.store.count_locations_updated(None, None).await.unwrap(),
+        6
+    );
+    assert_eq!(
+        fx.store
+            .count_locations_updated(Some(t(20)), Some(t(50)))
+            .await
+            .unwrap(),
+        3
+    );
+    fx.store.delete_location("L2", Expect::Any).await.unwrap();
+    let rest = fx
+        .store
+        .locations_updated(window(Some(20), Some(50), 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(ids(rest), ["L0", "L3"]);
 }
 
 pub async fn ocpi_parties_roundtrip_and_delete(fx: Fixture) {
@@ -603,7 +749,10 @@ pub async fn writes_survive_reopen(mut fx: Fixture) {
         .await
         .unwrap();
     fx.store.put_token(token("A")).await.unwrap();
-    fx.store.put_location(location("L1")).await.unwrap();
+    fx.store
+        .write_location(location("L1"), Expect::Any)
+        .await
+        .unwrap();
     fx.store
         .apply_transaction_event(event("CS1", "T1", 0, TransactionEventKind::Started))
         .await
@@ -615,7 +764,12 @@ pub async fn writes_survive_reopen(mut fx: Fixture) {
         1
     );
     assert_eq!(fx.store.token("A").await.unwrap(), Some(token("A")));
-    assert_eq!(fx.store.location("L1").await.unwrap(), Some(location("L1")));
+    let l1 = fx.store.location("L1").await.unwrap().map(|s| s.location);
+    assert_eq!(l1, Some(location("L1")));
+    assert_eq!(
+        fx.store.count_locations_updated(None, None).await.unwrap(),
+        1
+    );
     assert!(fx.store.transaction("CS1", "T1").await.unwrap().is_some());
     assert!(
         !fx.store

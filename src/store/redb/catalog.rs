@@ -1,15 +1,14 @@
-//! The single-key aggregates on redb: tokens, uploaded certificates,
-//! locations and OCPI parties. Each is a table of JSON records keyed by id.
+//! The single-key aggregates on redb: tokens, uploaded certificates and
+//! OCPI parties. Each is a table of JSON records keyed by id.
 
 use async_trait::async_trait;
 
 use super::{
-    get_one, list_page, put_one, remove_one, RedbStore, CERTIFICATES, LOCATIONS, OCPI_PARTIES,
-    TOKENS,
+    get_one, list_page, put_one, remove_one, RedbStore, CERTIFICATES, OCPI_PARTIES, TOKENS,
 };
 use crate::store::{
-    CertificateStore, Location, LocationStore, OcpiParty, OcpiPartyStore, Page, StoreResult,
-    StoredCertificate, Token, TokenStore,
+    CertificateStore, OcpiParty, OcpiPartyStore, Page, StoreResult, StoredCertificate, Token,
+    TokenStore,
 };
 
 #[async_trait]
@@ -60,27 +59,6 @@ impl CertificateStore for RedbStore {
             remove_one(txn, CERTIFICATES, &hash)
         })
         .await
-    }
-}
-
-#[async_trait]
-impl LocationStore for RedbStore {
-    async fn put_location(&self, location: Location) -> StoreResult<()> {
-        self.write("put_location", move |txn| {
-            put_one(txn, LOCATIONS, &location.id, &location)
-        })
-        .await
-    }
-
-    async fn location(&self, id: &str) -> StoreResult<Option<Location>> {
-        let id = id.to_owned();
-        self.read("location", move |txn| get_one(txn, LOCATIONS, &id))
-            .await
-    }
-
-    async fn list_locations(&self, page: Page) -> StoreResult<Vec<Location>> {
-        self.read("list_locations", move |txn| list_page(txn, LOCATIONS, page))
-            .await
     }
 }
 

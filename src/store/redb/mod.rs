@@ -13,6 +13,7 @@
 mod catalog;
 mod commands;
 mod legacy;
+mod locations;
 mod stations;
 mod transactions;
 mod variables;
@@ -240,6 +241,15 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     txn.open_table(VARIABLES).map_err(backend)?;
     txn.open_table(ACTIVE_TRANSACTIONS).map_err(backend)?;
     txn.open_table(BATCH_MEMBERS).map_err(backend)?;
+    txn.open_table(locations::LOCATIONS_BY_UPDATED)
+        .map_err(backend)?;
+    let indexed = locations::index_existing(&txn)?;
+    if indexed > 0 {
+        tracing::info!(
+            locations = indexed,
+            "locations of an older file indexed by last_updated"
+        );
+    }
     let converted = legacy::convert(&txn)?;
     if converted > 0 {
         tracing::info!(

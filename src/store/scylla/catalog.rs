@@ -1,4 +1,4 @@
-//! Tokens, uploaded certificates, locations and OCPI parties on ScyllaDB:
+//! Tokens, uploaded certificates and OCPI parties on ScyllaDB:
 //! one partition per record, listed through the directory.
 
 use async_trait::async_trait;
@@ -7,20 +7,13 @@ use scylla::value::CqlTimestamp;
 use super::directory::Kind;
 use super::{from_json, name_of, parse_name, time, timestamp, to_json, ScyllaStore};
 use crate::store::{
-    CertificateStore, Location, LocationStore, OcpiParty, OcpiPartyStore, Page, StoreResult,
-    StoredCertificate, Token, TokenStore,
+    CertificateStore, OcpiParty, OcpiPartyStore, Page, StoreResult, StoredCertificate, Token,
+    TokenStore,
 };
 
 impl ScyllaStore {
     async fn find_token(&self, uid: &str) -> StoreResult<Option<Token>> {
         self.row::<(String,)>(&self.statements.token_get, (uid,))
-            .await?
-            .map(|(record,)| from_json(&record))
-            .transpose()
-    }
-
-    async fn find_location(&self, id: &str) -> StoreResult<Option<Location>> {
-        self.row::<(String,)>(&self.statements.location_get, (id,))
             .await?
             .map(|(record,)| from_json(&record))
             .transpose()
@@ -126,38 +119,6 @@ impl CertificateStore for ScyllaStore {
             self.execute(&self.statements.certificate_delete, (hash,))
                 .await?;
             Ok(existed)
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl LocationStore for ScyllaStore {
-    async fn put_location(&self, location: Location) -> StoreResult<()> {
-        self.call("put_location", async {
-            let record = to_json(&location)?;
-            self.batch(
-                &self.statements.location_put,
-                (
-                    (location.id.as_str(), record),
-                    Kind::Location.row(&location.id),
-                ),
-            )
-            .await
-        })
-        .await
-    }
-
-    async fn location(&self, id: &str) -> StoreResult<Option<Location>> {
-        self.call("location", self.find_location(id)).await
-    }
-
-    async fn list_locations(&self, page: Page) -> StoreResult<Vec<Location>> {
-        self.call("list_locations", async {
-            self.list_records(Kind::Location, page, |key| async move {
-                self.find_location(&key).await
-            })
-            .await
         })
         .await
     }

@@ -24,16 +24,20 @@ pub enum Kind {
     Token,
     /// Location ids.
     Location,
+    /// `{last_updated ms:013}{location id}`: locations in update order.
+    LocationUpdated,
     /// `active_key`s of running transactions.
     ActiveTransaction,
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    /// Its `kind` column value.
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Station => "station",
             Kind::Token => "token",
             Kind::Location => "location",
+            Kind::LocationUpdated => "location_updated",
             Kind::ActiveTransaction => "active_transaction",
         }
     }

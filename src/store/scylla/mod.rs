@@ -15,6 +15,7 @@ mod catalog;
 mod commands;
 mod directory;
 mod legacy;
+mod locations;
 mod pages;
 mod retry;
 mod schema;
@@ -99,14 +100,22 @@ impl ScyllaStore {
             schema_version = schema::SCHEMA_VERSION,
             "ScyllaDB store ready"
         );
-        Ok(ScyllaStore {
+        let store = ScyllaStore {
             session,
             statements,
             keyspace: settings.keyspace.clone(),
             transaction_ids: Default::default(),
             closed: AtomicBool::new(false),
             call_budget: settings.request_timeout() * CALL_BUDGET_IN_REQUESTS,
-        })
+        };
+        let indexed = locations::index_existing(&store).await?;
+        if indexed > 0 {
+            tracing::info!(
+                locations = indexed,
+                "locations of an older release indexed by last_updated"
+            );
+        }
+        Ok(store)
     }
 
     /// The keyspace in use.

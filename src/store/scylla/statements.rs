@@ -19,8 +19,6 @@ macro_rules! statements {
             pub token_put: Batch,
             /// Token record + directory entry removed together.
             pub token_delete: Batch,
-            /// Location record + directory entry, in one logged batch.
-            pub location_put: Batch,
             /// Command record + outbox entry, in one logged batch.
             pub command_open: Batch,
             /// Command record updated + outbox entry removed, in one logged batch.
@@ -40,15 +38,12 @@ macro_rules! statements {
                     $( $name: prepare(session, $cql, $idempotent).await?, )*
                     token_put: Batch::new(BatchType::Logged),
                     token_delete: Batch::new(BatchType::Logged),
-                    location_put: Batch::new(BatchType::Logged),
                     command_open: Batch::new(BatchType::Logged),
                     command_settle: Batch::new(BatchType::Logged),
                     command_in_batch: Batch::new(BatchType::Logged),
                 };
                 prepared.token_put = logged(&[&prepared.token_upsert, &prepared.directory_insert]);
                 prepared.token_delete = logged(&[&prepared.token_remove, &prepared.directory_delete]);
-                prepared.location_put =
-                    logged(&[&prepared.location_upsert, &prepared.directory_insert]);
                 prepared.command_open =
                     logged(&[&prepared.command_put, &prepared.outbox_insert]);
                 prepared.command_settle =
@@ -78,6 +73,8 @@ statements! {
         "INSERT INTO directory (kind, bucket, entry) VALUES (?, ?, ?)";
     directory_delete, true,
         "DELETE FROM directory WHERE kind = ? AND bucket = ? AND entry = ?";
+    directory_count, true,
+        "SELECT COUNT(*) FROM directory WHERE kind = ? AND bucket = ? AND entry >= ? AND entry < ?";
     directory_after, true,
         "SELECT entry FROM directory WHERE kind = ? AND bucket = ? AND entry > ?";
 
@@ -100,8 +97,12 @@ statements! {
     certificate_delete, true,
         "DELETE FROM certificates WHERE hash = ?";
 
-    location_upsert, true,
-        "INSERT INTO locations (id, record) VALUES (?, ?)";
+    location_create, false,
+        "INSERT INTO locations (id, record) VALUES (?, ?) IF NOT EXISTS";
+    location_replace, false,
+        "UPDATE locations SET record = ? WHERE id = ? IF record = ?";
+    location_delete, false,
+        "DELETE FROM locations WHERE id = ? IF record = ?";
     location_get, true,
         "SELECT record FROM locations WHERE id = ?";
 

@@ -1,0 +1,50 @@
+//! The `/api/v1` management API in OCPI conventions (snake_case, the
+//! envelope, OCPI status codes and paging). The caller mounts it under
+//! `/api/v1` behind the API token guard.
+
+pub mod body;
+pub mod envelope;
+pub mod locations;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+pub use body::V1Settings;
+use envelope::V1Error;
+
+/// Registers the `/api/v1` routes (in a scope mounted at `/api/v1`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/locations")
+            .route(web::post().to(locations::create))
+            .route(web::get().to(locations::list)),
+    )
+    .service(
+        resource("/locations/{id}")
+            .route(web::get().to(locations::show))
+            .route(web::put().to(locations::put))
+            .route(web::patch().to(locations::patch))
+            .route(web::delete().to(locations::delete)),
+    )
+    .service(
+        resource("/locations/{id}/evses/{uid}")
+            .route(web::get().to(locations::show_evse))
+            .route(web::put().to(locations::put_evse))
+            .route(web::patch().to(locations::patch_evse)),
+    )
+    .service(
+        resource("/locations/{id}/evses/{uid}/connectors/{cid}")
+            .route(web::get().to(locations::show_connector))
+            .route(web::put().to(locations::put_connector))
+            .route(web::patch().to(locations::patch_connector)),
+    );
+}
+
+/// A resource whose unmatched methods answer 405 in the envelope.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|req: HttpRequest| async move {
+        Err::<HttpResponse, _>(V1Error::http(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            format!("method {} is not allowed here", req.method()),
+        ))
+    }))
+}

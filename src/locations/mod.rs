@@ -1,0 +1,10 @@
+//! Locations with their EVSEs and connectors: the rules a location keeps,
+//! the service every HTTP surface changes them through (conditional,
+//! stamped, never losing a concurrent change), and the `/api/v1` management
+//! API in OCPI conventions.
+
+pub mod api;
+pub mod rules;
+pub mod service;
+
+pub use service::{Changed, Failure, Locations};

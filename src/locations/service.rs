@@ -1,0 +1,469 @@
+//! What can be done to locations, for every HTTP surface: create, replace,
+//! merge, delete, and the same for one EVSE or connector, each checked by
+//! [`rules`](super::rules) and stamped with `last_updated`. Every change
+//! is a read-modify-write on the version read ([`Expect::Etag`]): with an
+//! `If-Match` from the caller a stale version fails; without one the change
+//! is applied again to the newer version, so two writers never lose each
+//! other's change silently.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::rules::{self, invalid, Invalid};
+use crate::store::{
+    ocpi_time, Connector, Evse, Expect, Location, LocationWrite, Store, StoreError, StoredLocation,
+};
+
+/// Attempts of a change against concurrent writers before giving up.
+const MOST_ATTEMPTS: usize = 32;
+
+/// Why a change was not made.
+#[derive(Debug)]
+pub enum Failure {
+    /// The input breaks a rule.
+    Invalid(Invalid),
+    /// No location (or EVSE, connector) with this id; the text names it.
+    NotFound(String),
+    /// A create for an id that exists.
+    Exists(String),
+    /// `If-Match` names a version that is no longer stored (its tag now).
+    Stale(Option<String>),
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl From<Invalid> for Failure {
+    fn from(e: Invalid) -> Self {
+        Failure::Invalid(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// A changed location: its new version and whether it was created.
+#[derive(Debug)]
+pub struct Changed {
+    /// The stored record and its tag.
+    pub stored: StoredLocation,
+    /// True when there was no location with this id before.
+    pub created: bool,
+}
+
+/// The location service.
+#[derive(Clone)]
+pub struct Locations {
+    store: Arc<dyn Store>,
+}
+
+impl Locations {
+    /// Locations kept in `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Locations { store }
+    }
+
+    /// The store the locations are kept in (for reads the service adds nothing to).
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// The location `id`.
+    pub async fn get(&self, id: &str) -> Result<StoredLocation, Failure> {
+        self.store
+            .location(id)
+            .await?
+            .ok_or_else(|| Failure::NotFound(format!("location {id:?}")))
+    }
+
+    /// Creates `location`; an existing id is refused.
+    pub async fn create(&self, location: Location, now: DateTime<Utc>) -> Result<Changed, Failure> {
+        let id = location.id.clone();
+        self.change(&id, Some(Expect::Absent), now, |current| match current {
+            Some(_) => Err(Failure::Exists(format!(
+                "location {id:?} exists; PUT replaces it"
+            ))),
+            None => Ok(location.clone()),
+        })
+        .await
+    }
+
+    /// Creates or replaces the location with `location` whole.
+    pub async fn put(
+        &self,
+        location: Location,
+        if_match: Option<Expect>,
+        now: DateTime<Utc>,
+    ) -> Result<Changed, Failure> {
+        let id = location.id.clone();
+        self.change(&id, if_match, now, |_| Ok(location.clone()))
+            .await
+    }
+
+    /// Merges `patch` into the location: each field given replaces the
+    /// stored one whole (null clears an optional one).
+    pub async fn patch(
+        &self,
+        id: &str,
+        patch: &Map<String, Value>,
+        if_match: Option<Expect>,
+        now: DateTime<Utc>,
+    ) -> Result<Changed, Failure> {
+        require_last_updated(patch)?;
+        self.change(id, if_match, now, |current| {
+            let current = existing(current, id)?;
+            merge(current, patch, "id", id)
+        })
+        .await
+    }
+
+    /// Creates or replaces EVSE `uid` of location `id`.
+    pub async fn put_evse(
+        &self,
+        id: &str,
+        evse: Evse,
+        if_match: Option<Expect>,
+        now: DateTime<Utc>,
+    ) -> Result<Changed, Failure> {
+        self.change(id, if_match, now, |current| {
+            let mut location = existing(current, id)?;
+            let evses = location.evses.get_or_insert_with(Vec::new);
+            match evses.iter_mut().find(|e| e.uid == evse.uid) {
+                Some(stored) => *stored = evse.clone(),
+                None => evses.push(evse.clone()),
+            }
+            Ok(location)
+        })
+        .await
+    }
+
+    /// Merges `patch` into EVSE `uid` of location `id`.
+    pub async fn patch_evse(
+        &self,
+        id: &str,
+        uid: &str,
+        patch: &Map<String, Value>,
+        if_match: Option<Expect>,
+        now: DateTime<Utc>,
+    ) -> Result<Changed, Failure> {
+        require_last_updated(patch)?;
+        self.change(id, if_match, now, |current| {
+            let mut location = existing(current, id)?;
+            let evse = evse_mut(&mut location, id, uid)?;
+            *evse = merge(evse.clone(), patch, "uid", uid)?;
+            Ok(location)
+        })
+        .await
+    }
+
+    /// Creates or replaces connector `connector.id` of EVSE `uid`.
+    pub async fn put_connector(
+        &self,
+        id: &str,
+        uid: &str,
+        connector: Connector,
+        if_match: Option<Expect>,
+        now: DateTime<Utc>,
+    ) -> Result<Changed, Failure> {
+        self.change(id, if_match, now, |current| {
+            let mut location = existing(current, id)?;
+            let evse = evse_mut(&mut location, id, uid)?;
+            match evse.connectors.iter_mut().find(|c| c.id == connector.id) {
+                Some(stored) => *stored = connector.clone(),
+                None => evse.connectors.push(connector.clone()),
+            }
+            Ok(location)
+        })
+        .await
+    }
+
+    /// Merges `patch` into connector `connector_id` of EVSE `uid`.
+    pub async fn patch_connector(
+        &self,
+        id: &str,
+        uid: &str,
+        connector_id: &str,
+        patch: &Map<String, Value>,
+        if_match: Option<Expect>,
+        now: DateTime<Utc>,
+    ) -> Result<Changed, Failure> {
+        require_last_updated(patch)?;
+        self.change(id, if_match, now, |current| {
+            let mut location = existing(current, id)?;
+            let evse = evse_mut(&mut location, id, uid)?;
+            let connector = evse
+                .connectors
+                .iter_mut()
+                .find(|c| c.id == connector_id)
+                .ok_or_else(|| {
+                    Failure::NotFound(format!("connector {connector_id:?} of EVSE {uid:?}"))
+                })?;
+            *connector = merge(connector.clone(), patch, "id", connector_id)?;
+            Ok(location)
+        })
+        .await
+    }
+
+    /// Deletes the location.
+    pub async fn delete(&self, id: &str, if_match: Option<Expect>) -> Result<(), Failure> {
+        let expect = if_match.unwrap_or(Expect::Any);
+        match self.store.delete_location(id, expect.clone()).await? {
+            LocationWrite::Written(_) => Ok(()),
+            LocationWrite::Conflict(None) => Err(Failure::NotFound(format!("location {id:?}"))),
+            LocationWrite::Conflict(current) => Err(Failure::Stale(current)),
+        }
+    }
+
+    /// The read-modify-write every change is: `apply` makes the new record
+    /// from the stored one (None: absent); it is checked, stamped and
+    /// written on the version read. `if_match` fixes the version: a
+    /// different one fails as `Stale` instead of being read again.
+    async fn change<F>(
+        &self,
+        id: &str,
+        if_match: Option<Expect>,
+        now: DateTime<Utc>,
+        apply: F,
+    ) -> Result<Changed, Failure>
+    where
+        F: Fn(Option<Location>) -> Result<Location, Failure>,
+    {
+        rules::id("id", id)?;
+        let now = ocpi_time::truncate(now);
+        for _ in 0..MOST_ATTEMPTS {
+            let current = self.store.location(id).await?;
+            let tag = current.as_ref().map(|c| c.etag.clone());
+            let expect = match &if_match {
+                Some(Expect::Etag(wanted)) if tag.as_ref() != Some(wanted) => {
+                    return Err(Failure::Stale(tag));
+                }
+                Some(Expect::Absent) if current.is_some() => {
+                    return Err(Failure::Exists(format!(
+                        "location {id:?} exists; PUT replaces it"
+                    )));
+                }
+                _ => tag.map_or(Expect::Absent, Expect::Etag),
+            };
+            let old = current.map(|c| c.location);
+            let mut new = apply(old.clone())?;
+            if new.id.is_empty() {
+                new.id = id.to_owned();
+            } else if new.id != id {
+                return Err(invalid(
+                    "id",
+                    format!("{:?} differs from the id in the path", new.id),
+                )
+                .into());
+            }
+            rules::location(&new)?;
+            self.check_links(&new).await?;
+            stamp(&mut new, old.as_ref(), now);
+            let created = old.is_none();
+            match self.store.write_location(new.clone(), expect).await? {
+                LocationWrite::Written(etag) => {
+                    return Ok(Changed {
+                        stored: StoredLocation {
+                            location: new,
+                            etag,
+                        },
+                        created,
+                    })
+                }
+                // Changed since read: with If-Match the caller must see it,
+                // without it the change is made again on the newer version.
+                LocationWrite::Conflict(now_there) if if_match.is_some() => {
+                    return Err(match (&if_match, now_there) {
+                        (Some(Expect::Absent), Some(_)) => {
+                            Failure::Exists(format!("location {id:?} exists; PUT replaces it"))
+                        }
+                        (_, now_there) => Failure::Stale(now_there),
+                    })
+                }
+                LocationWrite::Conflict(_) => continue,
+            }
+        }
+        Err(Failure::Store(StoreError::Backend(format!(
+            "location {id} changed under {MOST_ATTEMPTS} attempts to change it"
+        ))))
+    }
+
+    /// Every EVSE linked to a station names a registered one.
+    async fn check_links(&self, location: &Location) -> Result<(), Failure> {
+        for (i, evse) in location.evses().iter().enumerate() {
+            let Some(station) = &evse.station_id else {
+                continue;
+            };
+            if self.store.station(station).await?.is_none() {
+                return Err(invalid(
+                    format!("evses[{i}].station_id"),
+                    format!("no charge station {station:?} is registered"),
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The stored location a change of a part of it needs.
+fn existing(current: Option<Location>, id: &str) -> Result<Location, Failure> {
+    current.ok_or_else(|| Failure::NotFound(format!("location {id:?}")))
+}
+
+/// OCPI requires `last_updated` in a PATCH (voltgate stamps its own clock).
+fn require_last_updated(patch: &Map<String, Value>) -> Result<(), Invalid> {
+    match patch.get("last_updated") {
+        Some(Value::String(_)) => Ok(()),
+        _ => Err(invalid(
+            "last_updated",
+            "a PATCH must carry last_updated (OCPI)",
+        )),
+    }
+}
+
+fn evse_mut<'a>(location: &'a mut Location, id: &str, uid: &str) -> Result<&'a mut Evse, Failure> {
+    location
+        .evses
+        .iter_mut()
+        .flatten()
+        .find(|e| e.uid == uid)
+        .ok_or_else(|| Failure::NotFound(format!("EVSE {uid:?} of location {id:?}")))
+}
+
+/// `record` with each field of `patch` replacing its own whole; the key
+/// `key_field` may only repeat `key`.
+fn merge<T>(record: T, patch: &Map<String, Value>, key_field: &str, key: &str) -> Result<T, Failure>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let Value::Object(mut fields) = serde_json::to_value(record)
+        .map_err(|e| Failure::Store(StoreError::Backend(format!("cannot encode record: {e}"))))?
+    else {
+        return Err(Failure::Store(StoreError::Backend(
+            "record is not an object".into(),
+        )));
+    };
+    for (name, value) in patch {
+        if name == "last_updated" {
+            continue;
+        }
+        if name == key_field && value.as_str() != Some(key) {
+            return Err(invalid(
+                name.as_str(),
+                format!("cannot change; it is {key:?} in the path"),
+            )
+            .into());
+        }
+        if value.is_null() {
+            fields.remove(name);
+        } else {
+            fields.insert(name.clone(), value.clone());
+        }
+    }
+    serde_path_to_error::deserialize(Value::Object(fields)).map_err(|e| {
+        let path = e.path().to_string();
+        Failure::Invalid(invalid(path, e.into_inner().to_string()))
+    })
+}
+
+/// Sets `last_updated` to `now` on the location and on each EVSE and
+/// connector that is new or changed; the others keep their own.
+fn stamp(new: &mut Location, old: Option<&Location>, now: DateTime<Utc>) {
+    new.last_updated = Some(now);
+    let old_evses = old.map(Location::evses).unwrap_or_default();
+    for evse in new.evses.iter_mut().flatten() {
+        let before = old_evses.iter().find(|e| e.uid == evse.uid);
+        for connector in &mut evse.connectors {
+            let was = before.and_then(|b| b.connectors.iter().find(|c| c.id == connector.id));
+            connector.last_updated = match was {
+                Some(was) if same_connector(was, connector) => was.last_updated.or(Some(now)),
+                _ => Some(now),
+            };
+        }
+        evse.last_updated = match before {
+            Some(before) if same_evse(before, evse) => before.last_updated.or(Some(now)),
+            _ => Some(now),
+        };
+    }
+}
+
+fn same_connector(a: &Connector, b: &Connector) -> bool {
+    Connector {
+        last_updated: None,
+        ..a.clone()
+    } == Connector {
+        last_updated: None,
+        ..b.clone()
+    }
+}
+
+fn same_evse(a: &Evse, b: &Evse) -> bool {
+    let bare = |e: &Evse| Evse {
+        last_updated: None,
+        connectors: e
+            .connectors
+            .iter()
+            .map(|c| Connector {
+                last_updated: None,
+                ..c.clone()
+            })
+            .collect(),
+        ..e.clone()
+    };
+    bare(a) == bare(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::locations::rules::tests::example;
+    use serde_json::json;
+
+    #[test]
+    fn a_merge_replaces_given_fields_whole_and_clears_nulls() {
+        let location = example("L1");
+        let patch =
+            json!({"name": null, "facilities": ["CAFE"], "last_updated": "2026-12-01T00:00:00Z"});
+        let merged = merge(location, patch.as_object().unwrap(), "id", "L1").unwrap();
+        assert_eq!(merged.name, None);
+        assert_eq!(merged.facilities.as_ref().map(Vec::len), Some(1));
+        assert_eq!(merged.evses().len(), 1, "fields not given stay");
+    }
+
+    #[test]
+    fn a_merge_names_the_field_that_does_not_fit() {
+        let patch = json!({"parking_type": "ON_THE_MOON", "last_updated": "x"});
+        let Err(Failure::Invalid(e)) = merge(example("L1"), patch.as_object().unwrap(), "id", "L1")
+        else {
+            panic!("an unknown enum value is refused");
+        };
+        assert_eq!(e.field, "parking_type");
+        let patch = json!({"id": "L2"});
+        assert!(merge(example("L1"), patch.as_object().unwrap(), "id", "L1").is_err());
+        assert!(require_last_updated(json!({"name": "x"}).as_object().unwrap()).is_err());
+    }
+
+    #[test]
+    fn only_what_changed_gets_a_new_time() {
+        let t0 = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let t1 = DateTime::from_timestamp(1_790_000_100, 0).unwrap();
+        let mut first = example("L1");
+        stamp(&mut first, None, t0);
+        let mut second = first.clone();
+        second.evses.as_mut().unwrap()[0].connectors[1].max_amperage = 100;
+        stamp(&mut second, Some(&first), t1);
+        let evse = &second.evses()[0];
+        assert_eq!(second.last_updated, Some(t1));
+        assert_eq!(evse.last_updated, Some(t1));
+        assert_eq!(
+            evse.connectors[0].last_updated,
+            Some(t0),
+            "unchanged connector keeps its time"
+        );
+        assert_eq!(evse.connectors[1].last_updated, Some(t1));
+    }
+}

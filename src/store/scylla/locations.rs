@@ -1,0 +1,331 @@
+//! Locations on ScyllaDB: one row per location (its JSON record), listed in
+//! id order through the directory (kind `location`) and in `last_updated`
+//! order through directory entries `{ms:013}{id}` of kind
+//! `location_updated`. A write is a lightweight transaction on the record
+//! (`IF NOT EXISTS`, `IF record = ?`), so a conditional write compares with
+//! exactly the version the caller read. The directory entries are written
+//! before the record and the old ones removed after it; a reader checks
+//! each entry against its record, so an entry left by a crash in between is
+//! passed over, never shown.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::future::try_join_all;
+
+use super::directory::{Kind, BUCKETS};
+use super::{from_json, to_json, ScyllaStore};
+use crate::store::{
+    etag_of, Expect, Location, LocationStore, LocationWrite, Page, StoreError, StoreResult,
+    StoredLocation, UpdatedWindow,
+};
+
+/// Attempts of a last-write-wins write against concurrent writers.
+const MOST_ATTEMPTS: usize = 16;
+
+fn millis(at: Option<DateTime<Utc>>) -> u64 {
+    at.map_or(0, |at| u64::try_from(at.timestamp_millis()).unwrap_or(0))
+}
+
+/// The `location_updated` entry of a location last updated at `at`.
+fn updated_entry(at: Option<DateTime<Utc>>, id: &str) -> String {
+    format!("{:013}{id}", millis(at))
+}
+
+/// The first entry at or after time `at`.
+fn entry_floor(at: DateTime<Utc>) -> String {
+    format!("{:013}", millis(Some(at)))
+}
+
+/// The id an entry names, when the record still sits at its time.
+fn entry_id(entry: &str) -> Option<(u64, &str)> {
+    let (at, id) = entry.split_at_checked(13)?;
+    Some((at.parse().ok()?, id))
+}
+
+impl ScyllaStore {
+    async fn stored_location(&self, id: &str) -> StoreResult<Option<(Location, String)>> {
+        let row = self
+            .row::<(String,)>(&self.statements.location_get, (id,))
+            .await?;
+        row.map(|(record,)| Ok((from_json(&record)?, record)))
+            .transpose()
+    }
+
+    /// One attempt of a conditional write: Ok(None) when another writer
+    /// got in between the read and the write.
+    async fn try_write(
+        &self,
+        location: &Location,
+        record: &str,
+        expect: &Expect,
+    ) -> StoreResult<Option<LocationWrite>> {
+        let current = self.stored_location(&location.id).await?;
+        let current_tag = current.as_ref().map(|(_, bytes)| etag_of(bytes.as_bytes()));
+        if !expect.allows(current_tag.as_deref()) {
+            return Ok(Some(LocationWrite::Conflict(current_tag)));
+        }
+        let new_entry = updated_entry(location.last_updated, &location.id);
+        let old_entry = current
+            .as_ref()
+            .map(|(old, _)| updated_entry(old.last_updated, &old.id));
+        let directory = &self.statements.directory_insert;
+        self.execute(directory, Kind::Location.row(&location.id))
+            .await?;
+        self.execute(directory, Kind::LocationUpdated.row(&new_entry))
+            .await?;
+        let lwt = match &current {
+            None => {
+                self.lwt(
+                    &self.statements.location_create,
+                    (location.id.as_str(), record),
+                )
+                .await?
+            }
+            Some((_, old)) => {
+                self.lwt(
+                    &self.statements.location_replace,
+                    (record, location.id.as_str(), old.as_str()),
+                )
+                .await?
+            }
+        };
+        let directory_delete = &self.statements.directory_delete;
+        if lwt.applied {
+            if let Some(old) = old_entry.filter(|old| *old != new_entry) {
+                self.execute(directory_delete, Kind::LocationUpdated.row(&old))
+                    .await?;
+            }
+            return Ok(Some(LocationWrite::Written(etag_of(record.as_bytes()))));
+        }
+        // Another writer got in first: its entry stays, the one written
+        // here goes unless it is the same.
+        let winner = self.stored_location(&location.id).await?;
+        let winner_entry = winner.map(|(w, _)| updated_entry(w.last_updated, &w.id));
+        if winner_entry.as_ref() != Some(&new_entry) {
+            self.execute(directory_delete, Kind::LocationUpdated.row(&new_entry))
+                .await?;
+        }
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl LocationStore for ScyllaStore {
+    async fn location(&self, id: &str) -> StoreResult<Option<StoredLocation>> {
+        self.call("location", async {
+            Ok(self
+                .stored_location(id)
+                .await?
+                .map(|(location, record)| StoredLocation {
+                    location,
+                    etag: etag_of(record.as_bytes()),
+                }))
+        })
+        .await
+    }
+
+    async fn write_location(
+        &self,
+        location: Location,
+        expect: Expect,
+    ) -> StoreResult<LocationWrite> {
+        self.call("write_location", async {
+            let record = to_json(&location)?;
+            for _ in 0..MOST_ATTEMPTS {
+                if let Some(outcome) = self.try_write(&location, &record, &expect).await? {
+                    return Ok(outcome);
+                }
+                if expect != Expect::Any {
+                    // The version expected is gone: say which one is there.
+                    let now = self.stored_location(&location.id).await?;
+                    let tag = now.map(|(_, bytes)| etag_of(bytes.as_bytes()));
+                    return Ok(LocationWrite::Conflict(tag));
+                }
+            }
+            Err(StoreError::Backend(format!(
+                "location {} changed under {MOST_ATTEMPTS} attempts to write it",
+                location.id
+            )))
+        })
+        .await
+    }
+
+    async fn delete_location(&self, id: &str, expect: Expect) -> StoreResult<LocationWrite> {
+        self.call("delete_location", async {
+            for _ in 0..MOST_ATTEMPTS {
+                let Some((old, record)) = self.stored_location(id).await? else {
+                    return Ok(LocationWrite::Conflict(None));
+                };
+                let tag = etag_of(record.as_bytes());
+                if !expect.allows(Some(&tag)) {
+                    return Ok(LocationWrite::Conflict(Some(tag)));
+                }
+                let lwt = self
+                    .lwt(&self.statements.location_delete, (id, record.as_str()))
+                    .await?;
+                if lwt.applied {
+                    let entry = updated_entry(old.last_updated, id);
+                    let directory = &self.statements.directory_delete;
+                    self.execute(directory, Kind::LocationUpdated.row(&entry))
+                        .await?;
+                    self.execute(directory, Kind::Location.row(id)).await?;
+                    return Ok(LocationWrite::Written(String::new()));
+                }
+                if matches!(expect, Expect::Etag(_)) {
+                    let now = self.stored_location(id).await?;
+                    return Ok(LocationWrite::Conflict(
+                        now.map(|(_, bytes)| etag_of(bytes.as_bytes())),
+                    ));
+                }
+            }
+            Err(StoreError::Backend(format!(
+                "location {id} changed under {MOST_ATTEMPTS} attempts to delete it"
+            )))
+        })
+        .await
+    }
+
+    async fn list_locations(&self, page: Page) -> StoreResult<Vec<Location>> {
+        self.call("list_locations", async {
+            self.list_records(Kind::Location, page, |key| async move {
+                Ok(self
+                    .stored_location(&key)
+                    .await?
+                    .map(|(location, _)| location))
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn locations_updated(&self, window: UpdatedWindow) -> StoreResult<Vec<Location>> {
+        self.call("locations_updated", async {
+            let from = window.from.map(entry_floor);
+            let after = window
+                .after
+                .as_ref()
+                .map(|(at, id)| updated_entry(Some(*at), id));
+            // Entries after the later of the two starting points ("0…0" is
+            // after every entry of an earlier time).
+            let start = match (from, after) {
+                (Some(from), Some(after)) => Some(from.max(after)),
+                (from, after) => after.or(from),
+            };
+            let end = window.to.map(entry_floor);
+            let page = Page {
+                after: start,
+                offset: window.offset,
+                limit: window.limit,
+            };
+            let end = &end;
+            let mut located = self
+                .list_records(Kind::LocationUpdated, page, |entry| async move {
+                    if end.as_ref().is_some_and(|end| entry >= *end) {
+                        // Past the window: every later entry is too.
+                        return Ok(Some(None));
+                    }
+                    let Some((at, id)) = entry_id(&entry) else {
+                        return Ok(None);
+                    };
+                    let found = self.stored_location(id).await?;
+                    // An entry left behind by a crash names an older time.
+                    Ok(found
+                        .filter(|(location, _)| millis(location.last_updated) == at)
+                        .map(|(location, _)| Some(location)))
+                })
+                .await?;
+            // Cut at the first entry past the window.
+            if let Some(past) = located.iter().position(Option::is_none) {
+                located.truncate(past);
+            }
+            Ok(located.into_iter().flatten().collect())
+        })
+        .await
+    }
+
+    async fn count_locations_updated(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> StoreResult<u64> {
+        self.call("count_locations_updated", async {
+            let from = from.map(entry_floor).unwrap_or_default();
+            // '~' sorts after every digit: past every entry.
+            let to = to.map(entry_floor).unwrap_or_else(|| "~".to_owned());
+            let counts = (0..BUCKETS).map(|bucket| {
+                let values = (
+                    Kind::LocationUpdated.name(),
+                    bucket,
+                    from.as_str(),
+                    to.as_str(),
+                );
+                self.row::<(i64,)>(&self.statements.directory_count, values)
+            });
+            let counts = try_join_all(counts).await?;
+            Ok(counts
+                .into_iter()
+                .flatten()
+                .map(|(n,)| u64::try_from(n).unwrap_or(0))
+                .sum())
+        })
+        .await
+    }
+}
+
+/// Adds the `location_updated` entries of locations written by a release
+/// without them (run at start; a no-op once any entry exists).
+pub(super) async fn index_existing(store: &ScyllaStore) -> StoreResult<u64> {
+    let any = |kind: Kind| async move {
+        let page = Page {
+            after: None,
+            offset: 0,
+            limit: 1,
+        };
+        Ok::<_, StoreError>(!store.directory_page(kind, &page).await?.is_empty())
+    };
+    if any(Kind::LocationUpdated).await? || !any(Kind::Location).await? {
+        return Ok(0);
+    }
+    let mut indexed = 0;
+    let mut page = Page {
+        after: None,
+        offset: 0,
+        limit: 500,
+    };
+    loop {
+        let ids = store.directory_page(Kind::Location, &page).await?;
+        for id in &ids {
+            if let Some((location, _)) = store.stored_location(id).await? {
+                let entry = updated_entry(location.last_updated, id);
+                store
+                    .execute(
+                        &store.statements.directory_insert,
+                        Kind::LocationUpdated.row(&entry),
+                    )
+                    .await?;
+                indexed += 1;
+            }
+        }
+        if ids.len() < page.limit as usize {
+            return Ok(indexed);
+        }
+        page.after = ids.last().cloned();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updated_entries_sort_by_time_then_id_and_read_back() {
+        let at = |ms| DateTime::from_timestamp_millis(ms);
+        let early = updated_entry(at(999), "Z");
+        let late = updated_entry(at(1_000), "A");
+        assert!(early < late);
+        assert!(entry_floor(at(1_000).unwrap()) <= late);
+        assert!(entry_floor(at(1_000).unwrap()) > early);
+        assert_eq!(entry_id(&late), Some((1_000, "A")));
+        assert!(late.as_str() < "~");
+    }
+}
