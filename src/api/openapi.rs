@@ -64,12 +64,26 @@ use crate::store;
         variables::list,
         transactions::of_station,
         transactions::active,
+        v1::create,
+        v1::list,
+        v1::show,
+        v1::put,
+        v1::patch,
+        v1::delete,
+        v1::show_evse,
+        v1::put_evse,
+        v1::patch_evse,
+        v1::show_connector,
+        v1::put_connector,
+        v1::patch_connector,
     ),
     components(schemas(
         error::ErrorBody,
         store::ChargeStationAuth,
         store::Token,
         store::Location,
+        store::Evse,
+        store::Connector,
         store::StationRuntime,
         store::CommandRecord,
         store::CommandStatus,
@@ -80,6 +94,8 @@ use crate::store;
     ))
 )]
 struct ApiDoc;
+
+use crate::locations::api::locations as v1;
 
 /// The document, rendered once.
 pub fn json() -> &'static str {

@@ -116,6 +116,14 @@ async fn health_and_openapi() {
         ("/api/v0/location", "get"),
         ("/api/v0/location/{locationId}", "post"),
         ("/api/v0/location/{locationId}", "get"),
+        ("/api/v1/locations", "post"),
+        ("/api/v1/locations", "get"),
+        ("/api/v1/locations/{id}", "get"),
+        ("/api/v1/locations/{id}", "put"),
+        ("/api/v1/locations/{id}", "patch"),
+        ("/api/v1/locations/{id}", "delete"),
+        ("/api/v1/locations/{id}/evses/{uid}", "patch"),
+        ("/api/v1/locations/{id}/evses/{uid}/connectors/{cid}", "put"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -131,6 +139,8 @@ async fn health_and_openapi() {
         ("StationView", "\"pendingCommands\""),
         ("ItemResult", "\"commandId\""),
         ("CommandRecord", "\"delivery\""),
+        ("Location", "\"time_zone\""),
+        ("Evse", "\"station_id\""),
     ] {
         let text = schemas
             .get(schema)
