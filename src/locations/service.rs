@@ -151,11 +151,9 @@ impl Locations {
         now: DateTime<Utc>,
     ) -> Result<Changed, Failure> {
         require_last_updated(patch)?;
-        self.change(id, if_match, now, |current| {
-            let mut location = existing(current, id)?;
-            let evse = evse_mut(&mut location, id, uid)?;
+        self.change_evse(id, uid, if_match, now, |evse| {
             *evse = merge(evse.clone(), patch, "uid", uid)?;
-            Ok(location)
+            Ok(())
         })
         .await
     }
@@ -169,14 +167,12 @@ impl Locations {
         if_match: Option<Expect>,
         now: DateTime<Utc>,
     ) -> Result<Changed, Failure> {
-        self.change(id, if_match, now, |current| {
-            let mut location = existing(current, id)?;
-            let evse = evse_mut(&mut location, id, uid)?;
+        self.change_evse(id, uid, if_match, now, |evse| {
             match evse.connectors.iter_mut().find(|c| c.id == connector.id) {
                 Some(stored) => *stored = connector.clone(),
                 None => evse.connectors.push(connector.clone()),
             }
-            Ok(location)
+            Ok(())
         })
         .await
     }
@@ -192,9 +188,7 @@ impl Locations {
         now: DateTime<Utc>,
     ) -> Result<Changed, Failure> {
         require_last_updated(patch)?;
-        self.change(id, if_match, now, |current| {
-            let mut location = existing(current, id)?;
-            let evse = evse_mut(&mut location, id, uid)?;
+        self.change_evse(id, uid, if_match, now, |evse| {
             let connector = evse
                 .connectors
                 .iter_mut()
@@ -203,7 +197,7 @@ impl Locations {
                     Failure::NotFound(format!("connector {connector_id:?} of EVSE {uid:?}"))
                 })?;
             *connector = merge(connector.clone(), patch, "id", connector_id)?;
-            Ok(location)
+            Ok(())
         })
         .await
     }
@@ -216,6 +210,26 @@ impl Locations {
             LocationWrite::Conflict(None) => Err(Failure::NotFound(format!("location {id:?}"))),
             LocationWrite::Conflict(current) => Err(Failure::Stale(current)),
         }
+    }
+
+    /// A change of EVSE `uid` of location `id` (both must exist).
+    async fn change_evse<F>(
+        &self,
+        id: &str,
+        uid: &str,
+        if_match: Option<Expect>,
+        now: DateTime<Utc>,
+        apply: F,
+    ) -> Result<Changed, Failure>
+    where
+        F: Fn(&mut Evse) -> Result<(), Failure>,
+    {
+        self.change(id, if_match, now, |current| {
+            let mut location = existing(current, id)?;
+            apply(evse_mut(&mut location, id, uid)?)?;
+            Ok(location)
+        })
+        .await
     }
 
     /// The read-modify-write every change is: `apply` makes the new record
