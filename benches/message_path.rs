@@ -146,6 +146,8 @@ fn session_heartbeat(c: &mut Criterion) {
         heartbeat_interval_secs: 300,
         pending_boot_interval_secs: 15,
         ca: None,
+        // Bounded by the bench's few connectors; nothing takes from it here.
+        statuses: Default::default(),
     });
     let station = Arc::new(Station::new(
         "BENCH-CS".into(),
@@ -288,6 +290,7 @@ fn command_routing(c: &mut Criterion) {
             heartbeat_interval_secs: 300,
             pending_boot_interval_secs: 15,
             ca: None,
+            statuses: Default::default(),
         });
         let engine = Engine::new(
             env,

@@ -124,6 +124,11 @@ pub struct Config {
     #[arg(long, env = "VOLTGATE_DEFAULT_TIME_ZONE", default_value = "UTC")]
     pub default_time_zone: String,
 
+    /// Seconds past its heartbeat interval that a disconnected station's
+    /// EVSEs keep their last status before they show UNKNOWN.
+    #[arg(long, env = "VOLTGATE_EVSE_UNKNOWN_MARGIN_SECS", default_value_t = 60)]
+    pub evse_unknown_margin_secs: u64,
+
     /// Longest OCPP message accepted; a longer one is answered with a CALLERROR.
     #[arg(long, env = "VOLTGATE_OCPP_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub ocpp_max_message_bytes: usize,
@@ -173,6 +178,7 @@ impl Config {
             command_ttl_secs: 60,
             max_batch_stations: 100_000,
             default_time_zone: "UTC".into(),
+            evse_unknown_margin_secs: 60,
             csms_ca_cert: None,
             csms_ca_key: None,
             ocpp_max_message_bytes: 64 * 1024,

@@ -94,6 +94,8 @@ pub struct App {
     registry: Registry,
     gate: Arc<Gate>,
     final_writes: Arc<FinalWrites>,
+    /// The task that carries station statuses over to the locations.
+    live: tokio::task::JoinHandle<()>,
     /// Longest graceful shutdown.
     drain: Duration,
 }
@@ -174,6 +176,9 @@ impl App {
             tracing::warn!("drain time over: some stations' last state was not stored");
         }
         self.shard_threads.stop();
+        // Statuses reported by the closed connections are not applied once
+        // the store closes; stations report them again when they reconnect.
+        self.live.abort();
         self.store.close().await;
         tracing::info!("stopped");
     }
@@ -196,7 +201,17 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (registry, shard_threads) = Registry::start(threads * 8, threads);
     let registry_handle = registry.clone();
-    let engine = engine(&config, store.clone(), registry.clone(), ca);
+    let statuses = Arc::new(station::evse_status::StatusBoard::default());
+    let unknown_after = Duration::from_secs(
+        u64::from(config.heartbeat_interval_secs) + config.evse_unknown_margin_secs,
+    );
+    let live = tokio::spawn(locations::live::run(
+        statuses.clone(),
+        locations::Locations::new(store.clone()),
+        registry.clone(),
+        unknown_after,
+    ));
+    let engine = engine(&config, store.clone(), registry.clone(), ca, statuses);
     let final_writes = engine.final_writes.clone();
     let gate = Arc::new(gate(&config));
     let gate_handle = gate.clone();
@@ -244,6 +259,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         registry: registry_handle,
         gate: gate_handle,
         final_writes,
+        live,
         drain: Duration::from_secs(config.limits.shutdown_drain_secs),
     })
 }
@@ -281,6 +297,7 @@ fn engine(
     store: Arc<dyn Store>,
     registry: Registry,
     ca: Option<Arc<pki::ca::StationCa>>,
+    statuses: Arc<station::evse_status::StatusBoard>,
 ) -> Arc<Engine> {
     for version in [ocpp::Version::V16, ocpp::Version::V201] {
         ocpp::schema::warm_up(version, ocpp::actions::handled(version).iter().copied());
@@ -290,6 +307,7 @@ fn engine(
         heartbeat_interval_secs: config.heartbeat_interval_secs,
         pending_boot_interval_secs: config.pending_boot_interval_secs,
         ca,
+        statuses,
     };
     let limits = Limits {
         call_timeout: Duration::from_secs(config.call_timeout_secs.max(1)),

@@ -1,9 +1,10 @@
 //! Locations with their EVSEs and connectors: the rules a location keeps,
 //! the service every HTTP surface changes them through (conditional,
-//! stamped, never losing a concurrent change), and the `/api/v1` management
-//! API in OCPI conventions.
+//! stamped, never losing a concurrent change), the live EVSE status from the
+//! stations' reports, and the `/api/v1` management API in OCPI conventions.
 
 pub mod api;
+pub mod live;
 pub mod rules;
 pub mod service;
 

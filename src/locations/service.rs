@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 
 use super::rules::{self, invalid, Invalid};
 use crate::store::{
-    ocpi_time, Connector, Evse, Expect, Location, LocationWrite, Store, StoreError, StoredLocation,
+    ocpi_time, Connector, Evse, EvseStatus, Expect, Location, LocationWrite, Store, StoreError,
+    StoredLocation,
 };
 
 /// Attempts of a change against concurrent writers before giving up.
@@ -200,6 +201,28 @@ impl Locations {
             Ok(())
         })
         .await
+    }
+
+    /// Sets the status of EVSE `uid` as its station reported it; nothing is
+    /// written when it already has that status. True when it changed.
+    pub async fn set_evse_status(
+        &self,
+        id: &str,
+        uid: &str,
+        status: EvseStatus,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Failure> {
+        let stored = self.get(id).await?;
+        let current = stored.location.evses().iter().find(|e| e.uid == uid);
+        if current.is_none_or(|evse| evse.status == status) {
+            return Ok(false);
+        }
+        self.change_evse(id, uid, None, now, |evse| {
+            evse.status = status;
+            Ok(())
+        })
+        .await?;
+        Ok(true)
     }
 
     /// Deletes the location.

@@ -7,6 +7,7 @@ pub mod courier;
 pub mod directory;
 pub mod endpoint;
 pub mod engine;
+pub mod evse_status;
 pub mod fragments;
 pub mod gate;
 pub mod handlers;

@@ -475,6 +475,42 @@ impl Location {
     }
 }
 
+impl Location {
+    /// The station links of its EVSEs.
+    pub fn links(&self) -> Vec<(String, EvseLink)> {
+        self.evses()
+            .iter()
+            .filter_map(|evse| {
+                let station = evse.station_id.clone()?;
+                Some((
+                    station,
+                    EvseLink {
+                        location_id: self.id.clone(),
+                        evse_uid: evse.uid.clone(),
+                        ocpp_evse_id: evse.ocpp_evse_id,
+                        ocpp_connector_id: evse.ocpp_connector_id,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+/// An EVSE of a location that names a charge station (found by station).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvseLink {
+    /// The location.
+    pub location_id: String,
+    /// The EVSE's uid in it.
+    pub evse_uid: String,
+    /// The station's OCPP 2.0.1 EVSE id it is, when named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocpp_evse_id: Option<i32>,
+    /// The station's OCPP 1.6 connector id it is, when named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocpp_connector_id: Option<i32>,
+}
+
 /// A location as stored, with the entity tag of exactly that version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredLocation {

@@ -231,6 +231,9 @@ pub trait LocationStore: Send + Sync {
     /// Locations in `last_updated` order (then id) within the window; a
     /// seek from `window.after` costs the same whatever precedes it.
     async fn locations_updated(&self, window: UpdatedWindow) -> StoreResult<Vec<Location>>;
+    /// The EVSEs that name charge station `station_id` (`station_id` on
+    /// the EVSE), in (location, uid) order.
+    async fn evse_links(&self, station_id: &str) -> StoreResult<Vec<EvseLink>>;
     /// How many locations were last updated in `[from, to)`.
     async fn count_locations_updated(
         &self,

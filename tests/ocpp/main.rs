@@ -7,6 +7,7 @@ mod client;
 #[allow(dead_code)]
 #[path = "../api/common.rs"]
 mod common;
+mod evse_status;
 mod metrics;
 mod minimal;
 mod operations;

@@ -563,6 +563,74 @@ pub async fn locations_list_by_last_updated(fx: Fixture) {
     assert_eq!(ids(rest), ["L0", "L3"]);
 }
 
+pub async fn evse_links_follow_the_records(fx: Fixture) {
+    let linked = |uid: &str, station: &str, evse: Option<i32>, connector: Option<i32>| {
+        let mut evse_record = location("L1").evses.unwrap().remove(0);
+        evse_record.uid = uid.into();
+        evse_record.station_id = Some(station.into());
+        evse_record.ocpp_evse_id = evse;
+        evse_record.ocpp_connector_id = connector;
+        evse_record
+    };
+    let mut first = location("L1");
+    first.evses = Some(vec![
+        linked("E2", "CS1", None, Some(2)),
+        linked("E1", "CS1", Some(1), None),
+        linked("E3", "CS2", Some(1), None),
+    ]);
+    let mut second = location("L0");
+    second.evses = Some(vec![linked("X", "CS1", Some(3), None)]);
+    for l in [first.clone(), second] {
+        fx.store.write_location(l, Expect::Any).await.unwrap();
+    }
+    let of = |links: Vec<EvseLink>| {
+        links
+            .into_iter()
+            .map(|l| {
+                (
+                    l.location_id,
+                    l.evse_uid,
+                    l.ocpp_evse_id,
+                    l.ocpp_connector_id,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let s = |x: &str| x.to_owned();
+    assert_eq!(
+        of(fx.store.evse_links("CS1").await.unwrap()),
+        [
+            (s("L0"), s("X"), Some(3), None),
+            (s("L1"), s("E1"), Some(1), None),
+            (s("L1"), s("E2"), None, Some(2)),
+        ]
+    );
+    assert_eq!(of(fx.store.evse_links("CS2").await.unwrap()).len(), 1);
+    assert!(fx.store.evse_links("CS9").await.unwrap().is_empty());
+    // E2 unlinked, E3 moved to CS1.
+    first.evses = Some(vec![
+        linked("E1", "CS1", Some(1), None),
+        linked("E3", "CS1", Some(2), None),
+        Evse {
+            station_id: None,
+            ocpp_connector_id: None,
+            ..linked("E2", "CS1", None, None)
+        },
+    ]);
+    fx.store.write_location(first, Expect::Any).await.unwrap();
+    assert_eq!(
+        of(fx.store.evse_links("CS1").await.unwrap()),
+        [
+            (s("L0"), s("X"), Some(3), None),
+            (s("L1"), s("E1"), Some(1), None),
+            (s("L1"), s("E3"), Some(2), None),
+        ]
+    );
+    assert!(fx.store.evse_links("CS2").await.unwrap().is_empty());
+    fx.store.delete_location("L1", Expect::Any).await.unwrap();
+    assert_eq!(of(fx.store.evse_links("CS1").await.unwrap()).len(), 1);
+}
+
 pub async fn ocpi_parties_roundtrip_and_delete(fx: Fixture) {
     let party = OcpiParty {
         token: "tok".into(),

@@ -76,6 +76,7 @@ macro_rules! every_case {
                 locations_roundtrip_and_list,
                 location_writes_are_conditional_on_the_version_read,
                 locations_list_by_last_updated,
+                evse_links_follow_the_records,
                 ocpi_parties_roundtrip_and_delete,
                 transaction_events_are_idempotent_by_seq_no,
                 transactions_fold_their_events,

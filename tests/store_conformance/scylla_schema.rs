@@ -137,9 +137,32 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         .register_station("CS1", auth, Utc::now())
         .await
         .expect("registered");
+    // A location as the older release kept it: record and id directory
+    // entry, no entry by last_updated (removed below).
+    let location: Location = serde_json::from_value(serde_json::json!({
+        "id": "L1", "country_code": "GB", "party_id": "TWK", "address": "1 High Street",
+        "city": "London", "country": "GBR", "coordinates": {"latitude": "51.5", "longitude": "-0.12"},
+        "last_updated": "2026-09-21T00:00:00Z"}))
+    .unwrap();
+    store
+        .write_location(location, Expect::Any)
+        .await
+        .expect("location written");
     let raw = session(settings).await;
     let keyspace = &settings.keyspace;
+    for bucket in 0..16i16 {
+        raw.query_unpaged(
+            format!(
+                "DELETE FROM {keyspace}.directory WHERE kind = 'location_updated' AND bucket = ?"
+            ),
+            (bucket,),
+        )
+        .await
+        .expect("entry removed");
+    }
     for cql in [
+        format!("DROP TABLE {keyspace}.evse_links"),
+        format!("DROP TABLE {keyspace}.location_cells"),
         format!("DROP TABLE {keyspace}.station_commands"),
         format!("DROP TABLE {keyspace}.station_outbox"),
         // The queues as model 1 made them (triggers without evse/connector).
@@ -225,6 +248,16 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         .unwrap()
         .single_row::<(i32,)>()
         .unwrap();
-    assert_eq!(version, (3,));
+    assert_eq!(version, (4,));
+    // Its locations are listed by last_updated, and links can be kept.
+    let listed = upgraded
+        .locations_updated(UpdatedWindow {
+            limit: 10,
+            ..UpdatedWindow::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "indexed at the upgrade");
+    assert!(upgraded.evse_links("CS1").await.unwrap().is_empty());
     upgraded.close().await;
 }

@@ -23,6 +23,7 @@ mod delivery;
 use super::courier::{Courier, Tag};
 use super::directory::{ConnectionId, StationHandle};
 pub use super::engine::{Engine, FinalWrites, PendingWrite};
+use super::evse_status::{Seen, Spot};
 use super::gate::{MessageBudget, StationSlot};
 use super::handlers::{self, BootVerdict, Station};
 pub use super::messages::{GoingAway, Replaced, SendCommand};
@@ -248,6 +249,12 @@ impl Actor for StationActor {
             .directory
             .disconnect(&self.station.id, self.connection);
         crate::metrics::connection_closed(self.version(), self.close_reason);
+        let gone = Spot {
+            station: self.station.id.clone(),
+            evse: None,
+            connector: None,
+        };
+        (self.engine.env.statuses).report(gone, Seen::Disconnected, Utc::now());
         // Calls in flight or queued stay pending in the store: delivered at
         // the next boot; but an immediate command whose CALL went out and
         // was not answered fails, so that it never fires late.

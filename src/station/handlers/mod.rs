@@ -37,6 +37,8 @@ pub struct Env {
     pub pending_boot_interval_secs: u32,
     /// The CA that signs stations' CSRs, when configured.
     pub ca: Option<Arc<crate::pki::ca::StationCa>>,
+    /// Where connector statuses go for the locations that show them.
+    pub statuses: Arc<crate::station::evse_status::StatusBoard>,
 }
 
 /// One connected station as the handlers see it.

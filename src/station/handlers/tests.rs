@@ -39,6 +39,7 @@ async fn fixture() -> Fixture {
         heartbeat_interval_secs: 300,
         pending_boot_interval_secs: 15,
         ca: None,
+        statuses: Default::default(),
     };
     Fixture {
         env: Arc::new(env),

@@ -15,6 +15,7 @@ use super::{
 };
 use super::{pnc, signing};
 use crate::ocpp::error::ErrorCode;
+use crate::station::evse_status::{Seen, Spot};
 use crate::store::{
     BootInfo, ConnectorStatus, IdTokenRef, MeterValue, SampledValue, TransactionEvent,
     TransactionEventKind,
@@ -50,13 +51,21 @@ pub(super) async fn handle(
         }
         "Heartbeat" => Ok(Handled::reply(json!({"currentTime": timestamp(now)}))),
         "StatusNotification" => {
-            let connector = p["connectorId"].as_u64().unwrap_or(0).to_string();
+            let connector_id = p["connectorId"].as_u64().unwrap_or(0);
+            let connector = connector_id.to_string();
             let error_code = opt_str(&p["errorCode"]).filter(|c| c != "NoError");
             let status = ConnectorStatus {
                 status: p["status"].as_str().unwrap_or_default().to_owned(),
                 error_code,
                 updated_at: parse_time(&p["timestamp"], now),
             };
+            let spot = Spot {
+                station: station.id.clone(),
+                evse: None,
+                connector: i32::try_from(connector_id).ok(),
+            };
+            env.statuses
+                .report(spot, Seen::Status(status.status.clone()), now);
             store_runtime(env, station, |r| {
                 r.connectors.insert(connector, status);
             })

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::metrics::unconfigured_service;
 use crate::ocpp::error::ErrorCode;
+use crate::station::evse_status::{Seen, Spot};
 use crate::store::{
     BootInfo, ConnectorStatus, IdTokenRef, MeterValue, TransactionEvent, TransactionEventKind,
 };
@@ -48,6 +49,14 @@ pub(super) async fn handle(
                 error_code: None,
                 updated_at: parse_time(&p["timestamp"], now),
             };
+            let id = |field: &str| p[field].as_u64().and_then(|n| i32::try_from(n).ok());
+            let spot = Spot {
+                station: station.id.clone(),
+                evse: id("evseId"),
+                connector: id("connectorId"),
+            };
+            env.statuses
+                .report(spot, Seen::Status(status.status.clone()), now);
             store_runtime(env, station, |r| {
                 r.connectors.insert(key, status);
             })

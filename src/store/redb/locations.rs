@@ -1,7 +1,8 @@
 //! Locations on redb: the records keyed by id (JSON, as before), and an
 //! index keyed by (last_updated in ms, id) that the management API's
-//! `date_from` listing seeks in. Both change in one transaction, so the
-//! index never disagrees with the records. A conditional write compares the
+//! `date_from` listing seeks in, and one by (station, location, EVSE) of the
+//! EVSEs that name a station. All change in one transaction, so the
+//! indexes never disagree with the records. A conditional write compares the
 //! entity tag of the stored bytes inside the write transaction.
 
 use std::ops::Bound;
@@ -9,24 +10,20 @@ use std::ops::Bound;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
-use serde::Deserialize;
 
 use super::{backend, decode, encode, list_page, RedbStore, LOCATIONS};
 use crate::store::{
-    etag_of, Expect, Location, LocationStore, LocationWrite, Page, StoreResult, StoredLocation,
-    UpdatedWindow,
+    etag_of, EvseLink, Expect, Location, LocationStore, LocationWrite, Page, StoreResult,
+    StoredLocation, UpdatedWindow,
 };
 
 /// (last_updated in ms since the epoch, location id) → nothing.
 pub(crate) const LOCATIONS_BY_UPDATED: TableDefinition<(u64, &str), u8> =
     TableDefinition::new("locations_by_updated");
 
-/// The part of a stored location its index entries are made of.
-#[derive(Deserialize)]
-struct Stamp {
-    #[serde(default, with = "crate::store::ocpi_time::option")]
-    last_updated: Option<DateTime<Utc>>,
-}
+/// (station id, location id, EVSE uid) → the OCPP ids of the link (JSON).
+pub(crate) const EVSE_LINKS: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("evse_links");
 
 fn millis(at: Option<DateTime<Utc>>) -> u64 {
     at.map_or(0, |at| u64::try_from(at.timestamp_millis()).unwrap_or(0))
@@ -43,9 +40,9 @@ pub(super) fn index_existing(txn: &WriteTransaction) -> StoreResult<u64> {
     let mut indexed = 0;
     for entry in records.iter().map_err(backend)? {
         let (id, bytes) = entry.map_err(backend)?;
-        let stamp: Stamp = decode(bytes.value())?;
+        let location: Location = decode(bytes.value())?;
         index
-            .insert((millis(stamp.last_updated), id.value()), 0)
+            .insert((millis(location.last_updated), id.value()), 0)
             .map_err(backend)?;
         indexed += 1;
     }
@@ -65,23 +62,40 @@ fn current(txn: &WriteTransaction, id: &str) -> StoreResult<Option<(Vec<u8>, Str
     }))
 }
 
-/// Moves the index entry of `id` from the old record's time to `new_millis`
-/// (None: removes it).
+/// Moves the index entries of location `id` (by time, by station link)
+/// from the old record's to the new one's (None: removes them).
 fn reindex(
     txn: &WriteTransaction,
     id: &str,
     old: Option<&[u8]>,
-    new_millis: Option<u64>,
+    new: Option<&Location>,
 ) -> StoreResult<()> {
     let mut index = txn.open_table(LOCATIONS_BY_UPDATED).map_err(backend)?;
+    let mut links = txn.open_table(EVSE_LINKS).map_err(backend)?;
     if let Some(old) = old {
-        let stamp: Stamp = decode(old)?;
+        let old: Location = decode(old)?;
         index
-            .remove((millis(stamp.last_updated), id))
+            .remove((millis(old.last_updated), id))
             .map_err(backend)?;
+        for (station, link) in old.links() {
+            links
+                .remove((station.as_str(), id, link.evse_uid.as_str()))
+                .map_err(backend)?;
+        }
     }
-    if let Some(at) = new_millis {
-        index.insert((at, id), 0).map_err(backend)?;
+    if let Some(new) = new {
+        index
+            .insert((millis(new.last_updated), id), 0)
+            .map_err(backend)?;
+        for (station, link) in new.links() {
+            let bytes = encode(&link)?;
+            links
+                .insert(
+                    (station.as_str(), id, link.evse_uid.as_str()),
+                    bytes.as_slice(),
+                )
+                .map_err(backend)?;
+        }
     }
     Ok(())
 }
@@ -112,24 +126,17 @@ impl LocationStore for RedbStore {
         // Encoded here, not on the writer thread that every write shares.
         let bytes = encode(&location)?;
         let tag = etag_of(&bytes);
-        let at = millis(location.last_updated);
-        let id = location.id;
         self.write("write_location", move |txn| {
-            let current = current(txn, &id)?;
+            let id = location.id.as_str();
+            let current = current(txn, id)?;
             let current_tag = current.as_ref().map(|(_, tag)| tag.as_str());
             if !expect.allows(current_tag) {
                 return Ok(LocationWrite::Conflict(current_tag.map(str::to_owned)));
             }
-            reindex(
-                txn,
-                &id,
-                current.as_ref().map(|(b, _)| b.as_slice()),
-                Some(at),
-            )?;
+            let old = current.as_ref().map(|(b, _)| b.as_slice());
+            reindex(txn, id, old, Some(&location))?;
             let mut records = txn.open_table(LOCATIONS).map_err(backend)?;
-            records
-                .insert(id.as_str(), bytes.as_slice())
-                .map_err(backend)?;
+            records.insert(id, bytes.as_slice()).map_err(backend)?;
             Ok(LocationWrite::Written(tag))
         })
         .await
@@ -190,6 +197,26 @@ impl LocationStore for RedbStore {
                 if let Some(bytes) = records.get(id).map_err(backend)? {
                     out.push(decode(bytes.value())?);
                 }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn evse_links(&self, station_id: &str) -> StoreResult<Vec<EvseLink>> {
+        let station = station_id.to_owned();
+        self.read("evse_links", move |txn| {
+            let links = txn.open_table(EVSE_LINKS).map_err(backend)?;
+            let mut out = Vec::new();
+            let rows = links
+                .range::<(&str, &str, &str)>((station.as_str(), "", "")..)
+                .map_err(backend)?;
+            for row in rows {
+                let (key, value) = row.map_err(backend)?;
+                if key.value().0 != station {
+                    break;
+                }
+                out.push(decode(value.value())?);
             }
             Ok(out)
         })

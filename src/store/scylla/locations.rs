@@ -15,8 +15,8 @@ use futures_util::future::try_join_all;
 use super::directory::{Kind, BUCKETS};
 use super::{from_json, to_json, ScyllaStore};
 use crate::store::{
-    etag_of, Expect, Location, LocationStore, LocationWrite, Page, StoreError, StoreResult,
-    StoredLocation, UpdatedWindow,
+    etag_of, EvseLink, Expect, Location, LocationStore, LocationWrite, Page, StoreError,
+    StoreResult, StoredLocation, UpdatedWindow,
 };
 
 /// Attempts of a last-write-wins write against concurrent writers.
@@ -43,6 +43,36 @@ fn entry_id(entry: &str) -> Option<(u64, &str)> {
 }
 
 impl ScyllaStore {
+    async fn put_links(&self, location: &Location) -> StoreResult<()> {
+        for (station, link) in location.links() {
+            let values = (
+                station.as_str(),
+                link.location_id.as_str(),
+                link.evse_uid.as_str(),
+                link.ocpp_evse_id,
+                link.ocpp_connector_id,
+            );
+            self.execute(&self.statements.evse_link_put, values).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the link rows of `old` that `new` (None: deleted) does not have.
+    async fn drop_links(&self, old: &Location, new: Option<&Location>) -> StoreResult<()> {
+        let kept = new.map(Location::links).unwrap_or_default();
+        for (station, link) in old.links() {
+            let still = kept
+                .iter()
+                .any(|(s, l)| *s == station && l.evse_uid == link.evse_uid);
+            if !still {
+                let values = (station.as_str(), old.id.as_str(), link.evse_uid.as_str());
+                self.execute(&self.statements.evse_link_delete, values)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn stored_location(&self, id: &str) -> StoreResult<Option<(Location, String)>> {
         let row = self
             .row::<(String,)>(&self.statements.location_get, (id,))
@@ -71,6 +101,7 @@ impl ScyllaStore {
         let directory = &self.statements.directory_insert;
         self.execute(directory, Kind::Location.row(&location.id))
             .await?;
+        self.put_links(location).await?;
         self.execute(directory, Kind::LocationUpdated.row(&new_entry))
             .await?;
         let lwt = match &current {
@@ -91,6 +122,9 @@ impl ScyllaStore {
         };
         let directory_delete = &self.statements.directory_delete;
         if lwt.applied {
+            if let Some((old, _)) = &current {
+                self.drop_links(old, Some(location)).await?;
+            }
             if let Some(old) = old_entry.filter(|old| *old != new_entry) {
                 self.execute(directory_delete, Kind::LocationUpdated.row(&old))
                     .await?;
@@ -169,6 +203,7 @@ impl LocationStore for ScyllaStore {
                     self.execute(directory, Kind::LocationUpdated.row(&entry))
                         .await?;
                     self.execute(directory, Kind::Location.row(id)).await?;
+                    self.drop_links(&old, None).await?;
                     return Ok(LocationWrite::Written(String::new()));
                 }
                 if matches!(expect, Expect::Etag(_)) {
@@ -239,6 +274,40 @@ impl LocationStore for ScyllaStore {
                 located.truncate(past);
             }
             Ok(located.into_iter().flatten().collect())
+        })
+        .await
+    }
+
+    async fn evse_links(&self, station_id: &str) -> StoreResult<Vec<EvseLink>> {
+        self.call("evse_links", async {
+            let rows = self
+                .rows::<(String, String, Option<i32>, Option<i32>)>(
+                    &self.statements.evse_links_of,
+                    (station_id,),
+                )
+                .await?;
+            let mut links = Vec::with_capacity(rows.len());
+            for (location_id, evse_uid, ocpp_evse_id, ocpp_connector_id) in rows {
+                // A row left by a crash names a link its record no longer has.
+                let record = self.stored_location(&location_id).await?;
+                let current = record.is_some_and(|(location, _)| {
+                    location.links().iter().any(|(station, link)| {
+                        station == station_id
+                            && link.evse_uid == evse_uid
+                            && link.ocpp_evse_id == ocpp_evse_id
+                            && link.ocpp_connector_id == ocpp_connector_id
+                    })
+                });
+                if current {
+                    links.push(EvseLink {
+                        location_id,
+                        evse_uid,
+                        ocpp_evse_id,
+                        ocpp_connector_id,
+                    });
+                }
+            }
+            Ok(links)
         })
         .await
     }

@@ -103,6 +103,12 @@ statements! {
         "UPDATE locations SET record = ? WHERE id = ? IF record = ?";
     location_delete, false,
         "DELETE FROM locations WHERE id = ? IF record = ?";
+    evse_link_put, true,
+        "INSERT INTO evse_links (station_id, location_id, evse_uid, ocpp_evse_id, ocpp_connector_id) VALUES (?, ?, ?, ?, ?)";
+    evse_link_delete, true,
+        "DELETE FROM evse_links WHERE station_id = ? AND location_id = ? AND evse_uid = ?";
+    evse_links_of, true,
+        "SELECT location_id, evse_uid, ocpp_evse_id, ocpp_connector_id FROM evse_links WHERE station_id = ?";
     location_get, true,
         "SELECT record FROM locations WHERE id = ?";
 

@@ -1,0 +1,161 @@
+//! Live EVSE status: what linked stations report (taken from the
+//! [`StatusBoard`]) becomes the status of the EVSEs that name them, mapped
+//! from OCPP to OCPI; a station gone longer than its heartbeat interval plus
+//! a margin leaves its EVSEs UNKNOWN. A change bumps the EVSE's and the
+//! location's `last_updated`; a report that changes nothing writes nothing.
+//!
+//! Which EVSE a report is for: an EVSE linked with `ocpp_evse_id` takes the
+//! 2.0.1 reports of that EVSE; one linked with `ocpp_connector_id` takes the
+//! 1.6 reports of that connector; one linked to the station alone takes
+//! every report of the station (a station that is one EVSE). A 1.6 report
+//! for connector 0 (the charge point itself) sets no EVSE.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::service::{Failure, Locations};
+use crate::station::evse_status::{Seen, Spot, StatusBoard};
+use crate::store::{EvseLink, EvseStatus};
+use crate::supervisor::Registry;
+
+/// The OCPI status of an OCPP connector status (both versions' names).
+pub fn ocpi_status(ocpp: &str) -> Option<EvseStatus> {
+    Some(match ocpp {
+        "Available" => EvseStatus::Available,
+        "Occupied" | "Charging" | "Preparing" | "SuspendedEV" | "SuspendedEVSE" | "Finishing" => {
+            EvseStatus::Charging
+        }
+        "Reserved" => EvseStatus::Reserved,
+        "Unavailable" => EvseStatus::Inoperative,
+        "Faulted" => EvseStatus::Outoforder,
+        _ => return None,
+    })
+}
+
+/// Whether a report at `spot` is about the EVSE of `link`.
+pub fn concerns(link: &EvseLink, spot: &Spot) -> bool {
+    match (link.ocpp_evse_id, link.ocpp_connector_id) {
+        (Some(evse), _) => spot.evse == Some(evse),
+        (None, Some(connector)) => spot.evse.is_none() && spot.connector == Some(connector),
+        (None, None) => spot.evse.is_some() || spot.connector.is_some_and(|c| c != 0),
+    }
+}
+
+/// Carries reports over to the locations until the board's owner drops it.
+pub async fn run(
+    board: Arc<StatusBoard>,
+    locations: Locations,
+    registry: Registry,
+    unknown_after: Duration,
+) {
+    loop {
+        for (spot, seen, at) in board.take().await {
+            match seen {
+                Seen::Status(ocpp) => {
+                    let Some(status) = ocpi_status(&ocpp) else {
+                        continue;
+                    };
+                    set(&locations, &spot, status, at).await;
+                }
+                Seen::Disconnected => {
+                    let (locations, registry) = (locations.clone(), registry.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(unknown_after).await;
+                        if !registry.is_connected(&spot.station).await {
+                            let whole = Spot {
+                                evse: None,
+                                connector: None,
+                                ..spot
+                            };
+                            set(&locations, &whole, EvseStatus::Unknown, Utc::now()).await;
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Sets `status` on every EVSE the report at `spot` concerns (for a spot
+/// naming only the station: all of its EVSEs).
+async fn set(locations: &Locations, spot: &Spot, status: EvseStatus, at: DateTime<Utc>) {
+    let whole_station = spot.evse.is_none() && spot.connector.is_none();
+    let links = match locations.store().evse_links(&spot.station).await {
+        Ok(links) => links,
+        Err(e) => {
+            tracing::warn!(error = %e, station = %spot.station, "cannot read the EVSEs a station is linked to");
+            return;
+        }
+    };
+    for link in links
+        .iter()
+        .filter(|link| whole_station || concerns(link, spot))
+    {
+        match locations
+            .set_evse_status(&link.location_id, &link.evse_uid, status, at)
+            .await
+        {
+            Ok(_) | Err(Failure::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(error = ?e, location = %link.location_id, evse = %link.evse_uid, "cannot set an EVSE's status");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(evse: Option<i32>, connector: Option<i32>) -> EvseLink {
+        EvseLink {
+            location_id: "L1".into(),
+            evse_uid: "E1".into(),
+            ocpp_evse_id: evse,
+            ocpp_connector_id: connector,
+        }
+    }
+
+    fn spot(evse: Option<i32>, connector: Option<i32>) -> Spot {
+        Spot {
+            station: "CS1".into(),
+            evse,
+            connector,
+        }
+    }
+
+    #[test]
+    fn ocpp_statuses_map_to_ocpi() {
+        assert_eq!(ocpi_status("Available"), Some(EvseStatus::Available));
+        for busy in [
+            "Occupied",
+            "Charging",
+            "Preparing",
+            "SuspendedEV",
+            "SuspendedEVSE",
+            "Finishing",
+        ] {
+            assert_eq!(ocpi_status(busy), Some(EvseStatus::Charging), "{busy}");
+        }
+        assert_eq!(ocpi_status("Reserved"), Some(EvseStatus::Reserved));
+        assert_eq!(ocpi_status("Unavailable"), Some(EvseStatus::Inoperative));
+        assert_eq!(ocpi_status("Faulted"), Some(EvseStatus::Outoforder));
+        assert_eq!(ocpi_status("Exploded"), None);
+    }
+
+    #[test]
+    fn a_report_concerns_the_evse_its_ids_name() {
+        assert!(concerns(&link(Some(2), None), &spot(Some(2), Some(1))));
+        assert!(!concerns(&link(Some(2), None), &spot(Some(1), Some(1))));
+        assert!(concerns(&link(None, Some(3)), &spot(None, Some(3))));
+        assert!(!concerns(&link(None, Some(3)), &spot(None, Some(1))));
+        assert!(concerns(&link(None, None), &spot(Some(1), Some(1))));
+        assert!(concerns(&link(None, None), &spot(None, Some(1))));
+        assert!(
+            !concerns(&link(None, None), &spot(None, Some(0))),
+            "connector 0 is the charge point"
+        );
+    }
+}
