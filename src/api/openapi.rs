@@ -76,6 +76,8 @@ use crate::store;
         v1::show_connector,
         v1::put_connector,
         v1::patch_connector,
+        crate::locations::api::search::nearby,
+        crate::locations::api::search::filters,
     ),
     components(schemas(
         error::ErrorBody,

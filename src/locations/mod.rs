@@ -6,6 +6,7 @@
 pub mod api;
 pub mod live;
 pub mod rules;
+pub mod search;
 pub mod service;
 
 pub use service::{Changed, Failure, Locations};

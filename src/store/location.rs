@@ -73,6 +73,50 @@ pub enum ConnectorStandard {
     UNKNOWN,
 }
 
+impl ConnectorStandard {
+    /// Every standard, in declaration order.
+    pub const ALL: [ConnectorStandard; 38] = [
+        ConnectorStandard::CHADEMO,
+        ConnectorStandard::CHAOJI,
+        ConnectorStandard::DOMESTIC_A,
+        ConnectorStandard::DOMESTIC_B,
+        ConnectorStandard::DOMESTIC_C,
+        ConnectorStandard::DOMESTIC_D,
+        ConnectorStandard::DOMESTIC_E,
+        ConnectorStandard::DOMESTIC_F,
+        ConnectorStandard::DOMESTIC_G,
+        ConnectorStandard::DOMESTIC_H,
+        ConnectorStandard::DOMESTIC_I,
+        ConnectorStandard::DOMESTIC_J,
+        ConnectorStandard::DOMESTIC_K,
+        ConnectorStandard::DOMESTIC_L,
+        ConnectorStandard::GBT_AC,
+        ConnectorStandard::GBT_DC,
+        ConnectorStandard::IEC_60309_2_single_16,
+        ConnectorStandard::IEC_60309_2_three_16,
+        ConnectorStandard::IEC_60309_2_three_32,
+        ConnectorStandard::IEC_60309_2_three_64,
+        ConnectorStandard::IEC_62196_T1,
+        ConnectorStandard::IEC_62196_T1_COMBO,
+        ConnectorStandard::IEC_62196_T2,
+        ConnectorStandard::IEC_62196_T2_COMBO,
+        ConnectorStandard::IEC_62196_T3A,
+        ConnectorStandard::IEC_62196_T3C,
+        ConnectorStandard::NEMA_5_20,
+        ConnectorStandard::NEMA_6_30,
+        ConnectorStandard::NEMA_6_50,
+        ConnectorStandard::NEMA_10_30,
+        ConnectorStandard::NEMA_10_50,
+        ConnectorStandard::NEMA_14_30,
+        ConnectorStandard::NEMA_14_50,
+        ConnectorStandard::PANTOGRAPH_BOTTOM_UP,
+        ConnectorStandard::PANTOGRAPH_TOP_DOWN,
+        ConnectorStandard::TESLA_R,
+        ConnectorStandard::TESLA_S,
+        ConnectorStandard::UNKNOWN,
+    ];
+}
+
 /// Socket or fixed cable (OCPI `ConnectorFormat`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -494,6 +538,154 @@ impl Location {
             })
             .collect()
     }
+}
+
+/// Characters of the geohash cell a location is indexed under (about 5 m).
+pub const CELL_CHARS: usize = 9;
+
+/// The geohash alphabet, in order.
+pub const GEOHASH_ALPHABET: &str = "0123456789bcdefghjkmnpqrstuvwxyz";
+
+/// What the nearby search filters on, kept beside a location's place so a
+/// search reads no location it does not return. Each list is the union
+/// over the location's EVSEs and connectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaceSummary {
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Longitude in degrees.
+    pub lon: f64,
+    /// City.
+    pub city: String,
+    /// Province, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub province: Option<String>,
+    /// Facilities.
+    #[serde(default)]
+    pub facilities: Vec<Facility>,
+    /// Parking type, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parking_type: Option<ParkingType>,
+    /// EVSE capabilities.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// EVSE payment types.
+    #[serde(default)]
+    pub payment_types: Vec<String>,
+    /// Connector standards.
+    #[serde(default)]
+    pub standards: Vec<ConnectorStandard>,
+    /// Connector power types.
+    #[serde(default)]
+    pub power_types: Vec<PowerType>,
+    /// The most powerful connector's power, in watts.
+    #[serde(default)]
+    pub max_power_w: i64,
+    /// Some EVSE is AVAILABLE.
+    #[serde(default)]
+    pub available: bool,
+}
+
+fn union<T: PartialEq + Copy>(into: &mut Vec<T>, items: impl IntoIterator<Item = T>) {
+    for item in items {
+        if !into.contains(&item) {
+            into.push(item);
+        }
+    }
+}
+
+impl Location {
+    /// The geohash cell and search summary it is indexed under: None when
+    /// it is not published (drivers never find it) or has no valid place.
+    pub fn place(&self) -> Option<(String, PlaceSummary)> {
+        if !self.publish {
+            return None;
+        }
+        let (lat, lon) = self.coordinates.degrees()?;
+        let cell = geohash::encode(geohash::Coord { x: lon, y: lat }, CELL_CHARS).ok()?;
+        let mut summary = PlaceSummary {
+            lat,
+            lon,
+            city: self.city.clone(),
+            province: self.province.clone(),
+            facilities: self.facilities.clone().unwrap_or_default(),
+            parking_type: self.parking_type,
+            capabilities: Vec::new(),
+            payment_types: Vec::new(),
+            standards: Vec::new(),
+            power_types: Vec::new(),
+            max_power_w: 0,
+            available: false,
+        };
+        for evse in self.evses() {
+            union(
+                &mut summary.capabilities,
+                evse.capabilities.iter().flatten().copied(),
+            );
+            for code in evse.payment_types.iter().flatten() {
+                if !summary.payment_types.contains(code) {
+                    summary.payment_types.push(code.clone());
+                }
+            }
+            union(
+                &mut summary.standards,
+                evse.connectors.iter().map(|c| c.standard),
+            );
+            union(
+                &mut summary.power_types,
+                evse.connectors.iter().map(|c| c.power_type),
+            );
+            for connector in &evse.connectors {
+                summary.max_power_w = summary.max_power_w.max(connector.power_watts());
+            }
+            summary.available |= evse.status == EvseStatus::Available;
+        }
+        Some((cell, summary))
+    }
+}
+
+/// Mean Earth radius used for distances, in km.
+const EARTH_RADIUS_KM: f64 = 6_371.008_8;
+
+/// Great-circle (haversine) distance between two points, in km.
+pub fn distance_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = (lat2 - lat1).to_radians();
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
+}
+
+/// A circle on the Earth: what a nearby search covers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Circle {
+    /// Centre latitude in degrees.
+    pub lat: f64,
+    /// Centre longitude in degrees.
+    pub lon: f64,
+    /// Radius in km.
+    pub radius_km: f64,
+}
+
+impl Circle {
+    /// The distance of a point from the centre when it is inside, in km.
+    pub fn distance_to(&self, lat: f64, lon: f64) -> Option<f64> {
+        let d = distance_km(self.lat, self.lon, lat, lon);
+        (d <= self.radius_km).then_some(d)
+    }
+}
+
+/// A location found by place: its id, distance and search summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceEntry {
+    /// The location.
+    pub location_id: String,
+    /// The geohash cell it was found in.
+    pub cell: String,
+    /// Its distance from the search's centre, in km.
+    pub distance_km: f64,
+    /// What the search filters on.
+    pub summary: PlaceSummary,
 }
 
 /// An EVSE of a location that names a charge station (found by station).

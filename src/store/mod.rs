@@ -234,6 +234,14 @@ pub trait LocationStore: Send + Sync {
     /// The EVSEs that name charge station `station_id` (`station_id` on
     /// the EVSE), in (location, uid) order.
     async fn evse_links(&self, station_id: &str) -> StoreResult<Vec<EvseLink>>;
+    /// The published locations inside `circle`, read from the cells that
+    /// start with one of `prefixes` (geohash prefixes that cover it), with
+    /// their distances and search summaries, in no particular order.
+    async fn locations_near(
+        &self,
+        circle: Circle,
+        prefixes: &[String],
+    ) -> StoreResult<Vec<PlaceEntry>>;
     /// How many locations were last updated in `[from, to)`.
     async fn count_locations_updated(
         &self,

@@ -6,6 +6,7 @@ mod durability;
 mod errors;
 mod locations;
 mod locations_v1;
+mod nearby;
 mod registry;
 mod stations;
 mod tokens;

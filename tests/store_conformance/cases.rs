@@ -631,6 +631,63 @@ pub async fn evse_links_follow_the_records(fx: Fixture) {
     assert_eq!(of(fx.store.evse_links("CS1").await.unwrap()).len(), 1);
 }
 
+pub async fn locations_are_found_by_place(fx: Fixture) {
+    let at = |id: &str, lat: &str, lon: &str, publish: bool| Location {
+        coordinates: GeoLocation {
+            latitude: lat.into(),
+            longitude: lon.into(),
+        },
+        publish,
+        ..location(id)
+    };
+    for l in [
+        at("L1", "51.5", "-0.12", true),
+        at("L2", "51.51", "-0.13", true),
+        at("L3", "48.85", "2.35", true),
+        at("L4", "51.5", "-0.121", false),
+    ] {
+        fx.store.write_location(l, Expect::Any).await.unwrap();
+    }
+    let near = |lat: f64, lon: f64| {
+        let circle = Circle {
+            lat,
+            lon,
+            radius_km: 5.0,
+        };
+        let prefixes = voltgate::locations::search::covering(&circle);
+        let store = fx.store.clone();
+        async move {
+            let mut found = store.locations_near(circle, &prefixes).await.unwrap();
+            found.sort_by(|a, b| a.location_id.cmp(&b.location_id));
+            found
+        }
+    };
+    let london = near(51.5, -0.12).await;
+    let ids: Vec<&str> = london.iter().map(|e| e.location_id.as_str()).collect();
+    assert_eq!(ids, ["L1", "L2"], "unpublished L4 and far L3 are not found");
+    assert!(london[0].distance_km < 0.01);
+    assert!(
+        (london[1].distance_km - 1.3).abs() < 0.1,
+        "{}",
+        london[1].distance_km
+    );
+    assert_eq!(london[0].summary.city, "London");
+    assert_eq!(
+        london[0].summary.standards,
+        [ConnectorStandard::IEC_62196_T2]
+    );
+    assert!(london[0].summary.available);
+    fx.store
+        .write_location(at("L2", "48.86", "2.35", true), Expect::Any)
+        .await
+        .unwrap();
+    let ids = |found: Vec<PlaceEntry>| found.into_iter().map(|e| e.location_id).collect::<Vec<_>>();
+    assert_eq!(ids(near(51.5, -0.12).await), ["L1"], "moved away");
+    assert_eq!(ids(near(48.85, 2.35).await), ["L2", "L3"], "moved here");
+    fx.store.delete_location("L1", Expect::Any).await.unwrap();
+    assert!(near(51.5, -0.12).await.is_empty());
+}
+
 pub async fn ocpi_parties_roundtrip_and_delete(fx: Fixture) {
     let party = OcpiParty {
         token: "tok".into(),

@@ -5,6 +5,7 @@
 pub mod body;
 pub mod envelope;
 pub mod locations;
+pub mod search;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -13,30 +14,33 @@ use envelope::V1Error;
 
 /// Registers the `/api/v1` routes (in a scope mounted at `/api/v1`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/locations")
-            .route(web::post().to(locations::create))
-            .route(web::get().to(locations::list)),
-    )
-    .service(
-        resource("/locations/{id}")
-            .route(web::get().to(locations::show))
-            .route(web::put().to(locations::put))
-            .route(web::patch().to(locations::patch))
-            .route(web::delete().to(locations::delete)),
-    )
-    .service(
-        resource("/locations/{id}/evses/{uid}")
-            .route(web::get().to(locations::show_evse))
-            .route(web::put().to(locations::put_evse))
-            .route(web::patch().to(locations::patch_evse)),
-    )
-    .service(
-        resource("/locations/{id}/evses/{uid}/connectors/{cid}")
-            .route(web::get().to(locations::show_connector))
-            .route(web::put().to(locations::put_connector))
-            .route(web::patch().to(locations::patch_connector)),
-    );
+    // Before /locations/{id}, which would take "nearby" for an id.
+    cfg.service(resource("/locations/nearby").route(web::get().to(search::nearby)))
+        .service(resource("/filters").route(web::get().to(search::filters)))
+        .service(
+            resource("/locations")
+                .route(web::post().to(locations::create))
+                .route(web::get().to(locations::list)),
+        )
+        .service(
+            resource("/locations/{id}")
+                .route(web::get().to(locations::show))
+                .route(web::put().to(locations::put))
+                .route(web::patch().to(locations::patch))
+                .route(web::delete().to(locations::delete)),
+        )
+        .service(
+            resource("/locations/{id}/evses/{uid}")
+                .route(web::get().to(locations::show_evse))
+                .route(web::put().to(locations::put_evse))
+                .route(web::patch().to(locations::patch_evse)),
+        )
+        .service(
+            resource("/locations/{id}/evses/{uid}/connectors/{cid}")
+                .route(web::get().to(locations::show_connector))
+                .route(web::put().to(locations::put_connector))
+                .route(web::patch().to(locations::patch_connector)),
+        );
 }
 
 /// A resource whose unmatched methods answer 405 in the envelope.

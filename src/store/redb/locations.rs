@@ -13,13 +13,35 @@ use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransacti
 
 use super::{backend, decode, encode, list_page, RedbStore, LOCATIONS};
 use crate::store::{
-    etag_of, EvseLink, Expect, Location, LocationStore, LocationWrite, Page, StoreResult,
-    StoredLocation, UpdatedWindow,
+    etag_of, Circle, EvseLink, Expect, Location, LocationStore, LocationWrite, Page, PlaceEntry,
+    PlaceSummary, StoreResult, StoredLocation, UpdatedWindow,
 };
 
 /// (last_updated in ms since the epoch, location id) → nothing.
 pub(crate) const LOCATIONS_BY_UPDATED: TableDefinition<(u64, &str), u8> =
     TableDefinition::new("locations_by_updated");
+
+/// (geohash cell, location id) → latitude and longitude (f64, little
+/// endian) then the search summary (JSON): published locations by place.
+pub(crate) const LOCATION_CELLS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("location_cells");
+
+/// The stored value of a place: coordinates first, so a search skips the
+/// summary of every entry outside its circle without decoding it.
+fn place_value(summary: &PlaceSummary) -> StoreResult<Vec<u8>> {
+    let mut value = Vec::with_capacity(128);
+    value.extend_from_slice(&summary.lat.to_le_bytes());
+    value.extend_from_slice(&summary.lon.to_le_bytes());
+    value.extend_from_slice(&encode(summary)?);
+    Ok(value)
+}
+
+/// The coordinates at the head of a place value.
+fn place_degrees(value: &[u8]) -> Option<(f64, f64)> {
+    let lat = f64::from_le_bytes(value.get(..8)?.try_into().ok()?);
+    let lon = f64::from_le_bytes(value.get(8..16)?.try_into().ok()?);
+    Some((lat, lon))
+}
 
 /// (station id, location id, EVSE uid) → the OCPP ids of the link (JSON).
 pub(crate) const EVSE_LINKS: TableDefinition<(&str, &str, &str), &[u8]> =
@@ -33,17 +55,21 @@ fn millis(at: Option<DateTime<Utc>>) -> u64 {
 /// locations and no index yet (run at open, in the opening transaction).
 pub(super) fn index_existing(txn: &WriteTransaction) -> StoreResult<u64> {
     let records = txn.open_table(LOCATIONS).map_err(backend)?;
-    let mut index = txn.open_table(LOCATIONS_BY_UPDATED).map_err(backend)?;
-    if !index.is_empty().map_err(backend)? {
+    let by_time = txn.open_table(LOCATIONS_BY_UPDATED).map_err(backend)?;
+    let cells = txn.open_table(LOCATION_CELLS).map_err(backend)?;
+    let links = txn.open_table(EVSE_LINKS).map_err(backend)?;
+    let unindexed = by_time.is_empty().map_err(backend)?
+        && cells.is_empty().map_err(backend)?
+        && links.is_empty().map_err(backend)?;
+    if !unindexed {
         return Ok(0);
     }
+    drop((by_time, cells, links));
     let mut indexed = 0;
     for entry in records.iter().map_err(backend)? {
         let (id, bytes) = entry.map_err(backend)?;
         let location: Location = decode(bytes.value())?;
-        index
-            .insert((millis(location.last_updated), id.value()), 0)
-            .map_err(backend)?;
+        reindex(txn, id.value(), None, Some(&location))?;
         indexed += 1;
     }
     Ok(indexed)
@@ -72,11 +98,15 @@ fn reindex(
 ) -> StoreResult<()> {
     let mut index = txn.open_table(LOCATIONS_BY_UPDATED).map_err(backend)?;
     let mut links = txn.open_table(EVSE_LINKS).map_err(backend)?;
+    let mut cells = txn.open_table(LOCATION_CELLS).map_err(backend)?;
     if let Some(old) = old {
         let old: Location = decode(old)?;
         index
             .remove((millis(old.last_updated), id))
             .map_err(backend)?;
+        if let Some((cell, _)) = old.place() {
+            cells.remove((cell.as_str(), id)).map_err(backend)?;
+        }
         for (station, link) in old.links() {
             links
                 .remove((station.as_str(), id, link.evse_uid.as_str()))
@@ -87,6 +117,12 @@ fn reindex(
         index
             .insert((millis(new.last_updated), id), 0)
             .map_err(backend)?;
+        if let Some((cell, summary)) = new.place() {
+            let value = place_value(&summary)?;
+            cells
+                .insert((cell.as_str(), id), value.as_slice())
+                .map_err(backend)?;
+        }
         for (station, link) in new.links() {
             let bytes = encode(&link)?;
             links
@@ -219,6 +255,48 @@ impl LocationStore for RedbStore {
                 out.push(decode(value.value())?);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn locations_near(
+        &self,
+        circle: Circle,
+        prefixes: &[String],
+    ) -> StoreResult<Vec<PlaceEntry>> {
+        let prefixes = prefixes.to_vec();
+        self.read("locations_near", move |txn| {
+            let cells = txn.open_table(LOCATION_CELLS).map_err(backend)?;
+            let mut found = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for prefix in &prefixes {
+                let rows = cells
+                    .range::<(&str, &str)>((prefix.as_str(), "")..)
+                    .map_err(backend)?;
+                for row in rows {
+                    let (key, value) = row.map_err(backend)?;
+                    let (cell, id) = key.value();
+                    if !cell.starts_with(prefix.as_str()) {
+                        break;
+                    }
+                    let value = value.value();
+                    let Some((lat, lon)) = place_degrees(value) else {
+                        continue;
+                    };
+                    let Some(distance_km) = circle.distance_to(lat, lon) else {
+                        continue;
+                    };
+                    if seen.insert(id.to_owned()) {
+                        found.push(PlaceEntry {
+                            location_id: id.to_owned(),
+                            cell: cell.to_owned(),
+                            distance_km,
+                            summary: decode(&value[16..])?,
+                        });
+                    }
+                }
+            }
+            Ok(found)
         })
         .await
     }

@@ -244,6 +244,7 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     txn.open_table(locations::LOCATIONS_BY_UPDATED)
         .map_err(backend)?;
     txn.open_table(locations::EVSE_LINKS).map_err(backend)?;
+    txn.open_table(locations::LOCATION_CELLS).map_err(backend)?;
     let indexed = locations::index_existing(&txn)?;
     if indexed > 0 {
         tracing::info!(

@@ -13,10 +13,11 @@ use chrono::{DateTime, Utc};
 use futures_util::future::try_join_all;
 
 use super::directory::{Kind, BUCKETS};
+use super::pages::{Pages, MOST_ROWS_PER_PAGE};
 use super::{from_json, to_json, ScyllaStore};
 use crate::store::{
-    etag_of, EvseLink, Expect, Location, LocationStore, LocationWrite, Page, StoreError,
-    StoreResult, StoredLocation, UpdatedWindow,
+    etag_of, Circle, EvseLink, Expect, Location, LocationStore, LocationWrite, Page, PlaceEntry,
+    StoreError, StoreResult, StoredLocation, UpdatedWindow, GEOHASH_ALPHABET,
 };
 
 /// Attempts of a last-write-wins write against concurrent writers.
@@ -42,7 +43,54 @@ fn entry_id(entry: &str) -> Option<(u64, &str)> {
     Some((at.parse().ok()?, id))
 }
 
+/// The area (partition) of a cell: its first 3 characters.
+const AREA_CHARS: usize = 3;
+
+/// The areas and cell ranges that hold the cells starting with `prefix`.
+fn cell_ranges(prefix: &str) -> Vec<(String, String, String)> {
+    if prefix.len() >= AREA_CHARS {
+        let area = prefix[..AREA_CHARS].to_owned();
+        return vec![(area, prefix.to_owned(), format!("{prefix}~"))];
+    }
+    GEOHASH_ALPHABET
+        .chars()
+        .flat_map(|next| cell_ranges(&format!("{prefix}{next}")))
+        .collect()
+}
+
 impl ScyllaStore {
+    /// Writes the place row of `location` (when it has one).
+    async fn put_place(&self, location: &Location) -> StoreResult<()> {
+        if let Some((cell, summary)) = location.place() {
+            let values = (
+                &cell[..AREA_CHARS],
+                cell.as_str(),
+                location.id.as_str(),
+                summary.lat,
+                summary.lon,
+                to_json(&summary)?,
+            );
+            self.execute(&self.statements.cell_put, values).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the place row of `old` unless `new` (None: deleted) keeps it.
+    async fn drop_place(&self, old: &Location, new: Option<&Location>) -> StoreResult<()> {
+        let Some((cell, _)) = old.place() else {
+            return Ok(());
+        };
+        if new
+            .and_then(Location::place)
+            .is_some_and(|(kept, _)| kept == cell)
+        {
+            return Ok(());
+        }
+        let values = (&cell[..AREA_CHARS], cell.as_str(), old.id.as_str());
+        self.execute(&self.statements.cell_delete, values).await?;
+        Ok(())
+    }
+
     async fn put_links(&self, location: &Location) -> StoreResult<()> {
         for (station, link) in location.links() {
             let values = (
@@ -102,6 +150,7 @@ impl ScyllaStore {
         self.execute(directory, Kind::Location.row(&location.id))
             .await?;
         self.put_links(location).await?;
+        self.put_place(location).await?;
         self.execute(directory, Kind::LocationUpdated.row(&new_entry))
             .await?;
         let lwt = match &current {
@@ -124,6 +173,7 @@ impl ScyllaStore {
         if lwt.applied {
             if let Some((old, _)) = &current {
                 self.drop_links(old, Some(location)).await?;
+                self.drop_place(old, Some(location)).await?;
             }
             if let Some(old) = old_entry.filter(|old| *old != new_entry) {
                 self.execute(directory_delete, Kind::LocationUpdated.row(&old))
@@ -134,6 +184,10 @@ impl ScyllaStore {
         // Another writer got in first: its entry stays, the one written
         // here goes unless it is the same.
         let winner = self.stored_location(&location.id).await?;
+        match &winner {
+            Some((w, _)) => self.drop_place(location, Some(w)).await?,
+            None => self.drop_place(location, None).await?,
+        }
         let winner_entry = winner.map(|(w, _)| updated_entry(w.last_updated, &w.id));
         if winner_entry.as_ref() != Some(&new_entry) {
             self.execute(directory_delete, Kind::LocationUpdated.row(&new_entry))
@@ -204,6 +258,7 @@ impl LocationStore for ScyllaStore {
                         .await?;
                     self.execute(directory, Kind::Location.row(id)).await?;
                     self.drop_links(&old, None).await?;
+                    self.drop_place(&old, None).await?;
                     return Ok(LocationWrite::Written(String::new()));
                 }
                 if matches!(expect, Expect::Etag(_)) {
@@ -312,6 +367,44 @@ impl LocationStore for ScyllaStore {
         .await
     }
 
+    async fn locations_near(
+        &self,
+        circle: Circle,
+        prefixes: &[String],
+    ) -> StoreResult<Vec<PlaceEntry>> {
+        self.call("locations_near", async {
+            let ranges: Vec<_> = prefixes.iter().flat_map(|p| cell_ranges(p)).collect();
+            let reads = ranges.iter().map(|(area, from, to)| async move {
+                let mut rows = Pages::<(String, String, f64, f64, String)>::new(
+                    &self.statements.cells_between,
+                    &(area.as_str(), from.as_str(), to.as_str()),
+                    MOST_ROWS_PER_PAGE,
+                )?;
+                let mut found = Vec::new();
+                while let Some((cell, location_id, lat, lon, summary)) = rows.next(self).await? {
+                    if let Some(distance_km) = circle.distance_to(lat, lon) {
+                        found.push(PlaceEntry {
+                            location_id,
+                            cell,
+                            distance_km,
+                            summary: from_json(&summary)?,
+                        });
+                    }
+                }
+                StoreResult::Ok(found)
+            });
+            let mut seen = std::collections::HashSet::new();
+            let mut found = Vec::new();
+            for entry in try_join_all(reads).await?.into_iter().flatten() {
+                if seen.insert(entry.location_id.clone()) {
+                    found.push(entry);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn count_locations_updated(
         &self,
         from: Option<DateTime<Utc>>,
@@ -365,6 +458,7 @@ pub(super) async fn index_existing(store: &ScyllaStore) -> StoreResult<u64> {
         let ids = store.directory_page(Kind::Location, &page).await?;
         for id in &ids {
             if let Some((location, _)) = store.stored_location(id).await? {
+                store.put_place(&location).await?;
                 let entry = updated_entry(location.last_updated, id);
                 store
                     .execute(

@@ -109,6 +109,12 @@ statements! {
         "DELETE FROM evse_links WHERE station_id = ? AND location_id = ? AND evse_uid = ?";
     evse_links_of, true,
         "SELECT location_id, evse_uid, ocpp_evse_id, ocpp_connector_id FROM evse_links WHERE station_id = ?";
+    cell_put, true,
+        "INSERT INTO location_cells (area, cell, location_id, lat, lon, summary) VALUES (?, ?, ?, ?, ?, ?)";
+    cell_delete, true,
+        "DELETE FROM location_cells WHERE area = ? AND cell = ? AND location_id = ?";
+    cells_between, true,
+        "SELECT cell, location_id, lat, lon, summary FROM location_cells WHERE area = ? AND cell >= ? AND cell < ?";
     location_get, true,
         "SELECT record FROM locations WHERE id = ?";
 
