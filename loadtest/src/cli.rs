@@ -33,6 +33,8 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:9311")]
         listen: SocketAddr,
     },
+    /// Load locations and time nearby searches against a running server.
+    Locations(crate::places::LocationsArgs),
     /// One process of a fleet spread over several (started by `run`).
     #[command(hide = true)]
     Worker {

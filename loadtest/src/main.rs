@@ -38,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => Ok(()),
             }
         }
+        Command::Locations(args) => loadtest::places::run(args).await,
         Command::Worker { spec } => worker::main(&spec).await,
     }
 }
