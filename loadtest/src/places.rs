@@ -77,7 +77,10 @@ fn around(rng: &mut fastrand::Rng, (lat, lon): (f64, f64), sigma_km: f64) -> (f6
     // Box-Muller.
     let (u1, u2) = (rng.f64().max(1e-12), rng.f64());
     let r = (-2.0 * u1.ln()).sqrt() * sigma_km;
-    let (dy, dx) = (r * (std::f64::consts::TAU * u2).sin(), r * (std::f64::consts::TAU * u2).cos());
+    let (dy, dx) = (
+        r * (std::f64::consts::TAU * u2).sin(),
+        r * (std::f64::consts::TAU * u2).cos(),
+    );
     let lat2 = lat + dy / KM_PER_DEGREE;
     (lat2, lon + dx / (KM_PER_DEGREE * lat2.to_radians().cos()))
 }
@@ -145,7 +148,10 @@ pub async fn run(args: LocationsArgs) -> anyhow::Result<()> {
                         failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     if i > 0 && i % 100_000 == 0 {
-                        eprintln!("loaded {i} locations in {:.0} s", started.elapsed().as_secs_f64());
+                        eprintln!(
+                            "loaded {i} locations in {:.0} s",
+                            started.elapsed().as_secs_f64()
+                        );
                     }
                 }
             })
@@ -182,7 +188,9 @@ pub async fn run(args: LocationsArgs) -> anyhow::Result<()> {
                     path.push_str(&args.filter);
                 }
                 let sent_at = Instant::now();
-                let reply = request(&client, &args, reqwest::Method::GET, &path).send().await;
+                let reply = request(&client, &args, reqwest::Method::GET, &path)
+                    .send()
+                    .await;
                 let Ok(reply) = reply else {
                     return;
                 };
@@ -209,7 +217,10 @@ pub async fn run(args: LocationsArgs) -> anyhow::Result<()> {
     let Some(p) = Percentiles::of(&histogram) else {
         bail!("no search answered");
     };
-    let mut matched = matched.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    let mut matched = matched
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
     matched.sort_unstable();
     let median = matched.get(matched.len() / 2).copied().unwrap_or(0);
     println!(

@@ -225,6 +225,45 @@ impl Locations {
         Ok(true)
     }
 
+    /// Creates or updates a location from an import: its fields from
+    /// `imported` (what an import does not carry is kept), the EVSEs it
+    /// names replace those of the same uid (keeping their live status), the
+    /// others stay.
+    pub async fn import(&self, imported: Location, now: DateTime<Utc>) -> Result<Changed, Failure> {
+        let id = imported.id.clone();
+        self.change(&id, None, now, |current| {
+            let mut evses = current
+                .as_ref()
+                .map(|c| c.evses().to_vec())
+                .unwrap_or_default();
+            for evse in imported.evses() {
+                match evses.iter_mut().find(|e| e.uid == evse.uid) {
+                    Some(stored) => {
+                        *stored = Evse {
+                            status: stored.status,
+                            ..evse.clone()
+                        }
+                    }
+                    None => evses.push(evse.clone()),
+                }
+            }
+            let kept = current.unwrap_or_else(|| imported.clone());
+            Ok(Location {
+                evses: Some(evses),
+                publish: kept.publish,
+                state: kept.state,
+                parking_type: kept.parking_type,
+                operator: kept.operator,
+                owner: kept.owner,
+                opening_times: kept.opening_times,
+                charging_when_closed: kept.charging_when_closed,
+                images: kept.images,
+                ..imported.clone()
+            })
+        })
+        .await
+    }
+
     /// Deletes the location.
     pub async fn delete(&self, id: &str, if_match: Option<Expect>) -> Result<(), Failure> {
         let expect = if_match.unwrap_or(Expect::Any);

@@ -4,6 +4,7 @@
 mod common;
 mod durability;
 mod errors;
+mod import;
 mod locations;
 mod locations_v1;
 mod nearby;

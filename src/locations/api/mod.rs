@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod envelope;
+pub mod import;
 pub mod locations;
 pub mod search;
 
@@ -17,6 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     // Before /locations/{id}, which would take "nearby" for an id.
     cfg.service(resource("/locations/nearby").route(web::get().to(search::nearby)))
         .service(resource("/filters").route(web::get().to(search::filters)))
+        .service(resource("/locations/import").route(web::post().to(import::import)))
         .service(
             resource("/locations")
                 .route(web::post().to(locations::create))
