@@ -35,7 +35,7 @@ fn lines(reply: &Reply) -> Vec<u64> {
 #[actix_web::test]
 async fn good_rows_are_written_and_bad_rows_reported_by_line() {
     let s = start().await;
-    let mut csv = vec![
+    let mut csv = [
         HEADER.to_owned(),
         row("L1", "E1", "1", "IEC_62196_T2"),
         row("L1", "E1", "2", "IEC_62196_T2_COMBO"),
