@@ -79,6 +79,8 @@ use crate::store;
         crate::locations::api::search::nearby,
         crate::locations::api::search::filters,
         crate::locations::api::import::import,
+        crate::locations::api::batch::put,
+        crate::locations::api::batch::patch,
     ),
     components(schemas(
         error::ErrorBody,

@@ -378,3 +378,72 @@ async fn bad_input_is_answered_in_the_envelope() {
         Some("0")
     );
 }
+
+#[actix_web::test]
+async fn batches_answer_each_item_and_a_bad_one_stops_nothing() {
+    let s = start().await;
+    let mut bad = v1_location("L2");
+    bad["parking_type"] = json!("ROOFTOP");
+    let created = s
+        .post(
+            "/api/v1/locations/batch",
+            &json!([v1_location("L1"), bad, v1_location("L3")]),
+        )
+        .await;
+    assert_ocpi(&created, 200, 1000);
+    let codes = |r: &Reply| -> Vec<(String, u64)> {
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["id"].as_str().unwrap().to_owned(),
+                    i["status_code"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let s_ = |x: &str| x.to_owned();
+    assert_eq!(
+        codes(&created),
+        [(s_("L1"), 1000), (s_("L2"), 2001), (s_("L3"), 1000)]
+    );
+    assert!(created.body["data"][1]["status_message"]
+        .as_str()
+        .unwrap()
+        .contains("parking_type"));
+    assert_ocpi(&s.get("/api/v1/locations/L2").await, 200, 2003);
+
+    let patches = json!([
+        {"id": "L1", "name": "Batched", "last_updated": "2026-12-01T10:00:00Z"},
+        {"id": "L9", "name": "Nobody", "last_updated": "2026-12-01T10:00:00Z"},
+        {"id": "L3", "name": "No stamp"},
+    ]);
+    let patched = call(&s, Method::PATCH, "/api/v1/locations/batch", &patches, None).await;
+    assert_ocpi(&patched, 200, 1000);
+    assert_eq!(
+        codes(&patched),
+        [(s_("L1"), 1000), (s_("L9"), 2003), (s_("L3"), 2001)]
+    );
+    assert_eq!(
+        s.get("/api/v1/locations/L1").await.body["data"]["name"],
+        "Batched"
+    );
+    assert_ne!(
+        s.get("/api/v1/locations/L3").await.body["data"]["name"],
+        "No stamp"
+    );
+
+    assert_ocpi(
+        &s.post("/api/v1/locations/batch", &json!([])).await,
+        200,
+        2001,
+    );
+    let too_many: Vec<Value> = (0..1001).map(|i| json!({"id": format!("X{i}")})).collect();
+    assert_ocpi(
+        &s.post("/api/v1/locations/batch", &json!(too_many)).await,
+        200,
+        2001,
+    );
+}

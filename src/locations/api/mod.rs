@@ -2,6 +2,7 @@
 //! envelope, OCPI status codes and paging). The caller mounts it under
 //! `/api/v1` behind the API token guard.
 
+pub mod batch;
 pub mod body;
 pub mod envelope;
 pub mod import;
@@ -19,6 +20,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/locations/nearby").route(web::get().to(search::nearby)))
         .service(resource("/filters").route(web::get().to(search::filters)))
         .service(resource("/locations/import").route(web::post().to(import::import)))
+        .service(
+            resource("/locations/batch")
+                .route(web::post().to(batch::put))
+                .route(web::patch().to(batch::patch)),
+        )
         .service(
             resource("/locations")
                 .route(web::post().to(locations::create))
