@@ -78,6 +78,7 @@ use crate::store;
         v1::patch_connector,
         crate::locations::api::search::nearby,
         crate::locations::api::search::filters,
+        crate::locations::api::search::cities,
         crate::locations::api::import::import,
         crate::locations::api::batch::put,
         crate::locations::api::batch::patch,

@@ -675,6 +675,16 @@ impl Circle {
     }
 }
 
+impl Location {
+    /// The (province key, city) it is listed under for the cities filter:
+    /// published locations with a province (the key is lower case).
+    pub fn province_city(&self) -> Option<(String, String)> {
+        let province = self.province.as_deref()?.trim();
+        (self.publish && !province.is_empty())
+            .then(|| (province.to_lowercase(), self.city.trim().to_owned()))
+    }
+}
+
 /// A location found by place: its id, distance and search summary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaceEntry {

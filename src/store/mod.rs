@@ -242,6 +242,8 @@ pub trait LocationStore: Send + Sync {
         circle: Circle,
         prefixes: &[String],
     ) -> StoreResult<Vec<PlaceEntry>>;
+    /// The cities of published locations in `province` (any case), sorted.
+    async fn cities_of_province(&self, province: &str) -> StoreResult<Vec<String>>;
     /// How many locations were last updated in `[from, to)`.
     async fn count_locations_updated(
         &self,

@@ -229,6 +229,25 @@ async fn search_input_is_checked_and_filters_are_listed() {
             .unwrap()
             .contains(field));
     }
+    assert_eq!(
+        s.get("/api/v1/filters/cities").await.body["status_code"],
+        2001
+    );
+    let mut located = json!({"id": "C1", "country_code": "NL", "party_id": "VGT", "address": "Main 1",
+        "city": "Zeist", "province": "Utrecht", "country": "NLD", "time_zone": "UTC",
+        "coordinates": {"latitude": "52.09", "longitude": "5.23"}});
+    assert_eq!(
+        s.post("/api/v1/locations", &located).await.body["status_code"],
+        1000
+    );
+    located["id"] = json!("C2");
+    located["city"] = json!("Amersfoort");
+    assert_eq!(
+        s.post("/api/v1/locations", &located).await.body["status_code"],
+        1000
+    );
+    let cities = s.get("/api/v1/filters/cities?province=utrecht").await;
+    assert_eq!(cities.body["data"], json!(["Amersfoort", "Zeist"]));
     let filters = s.get("/api/v1/filters").await;
     assert_eq!(filters.body["status_code"], 1000);
     let data = &filters.body["data"];

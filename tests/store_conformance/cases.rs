@@ -688,6 +688,53 @@ pub async fn locations_are_found_by_place(fx: Fixture) {
     assert!(near(51.5, -0.12).await.is_empty());
 }
 
+pub async fn cities_are_listed_per_province(fx: Fixture) {
+    let at = |id: &str, province: Option<&str>, city: &str, publish: bool| Location {
+        province: province.map(str::to_owned),
+        city: city.into(),
+        publish,
+        ..location(id)
+    };
+    for l in [
+        at("L1", Some("Utrecht"), "Utrecht", true),
+        at("L2", Some("utrecht"), "Amersfoort", true),
+        at("L3", Some("Utrecht"), "Utrecht", true),
+        at("L4", Some("Utrecht"), "Zeist", false),
+        at("L5", Some("Noord-Holland"), "Haarlem", true),
+        at("L6", None, "Nowhere", true),
+    ] {
+        fx.store.write_location(l, Expect::Any).await.unwrap();
+    }
+    assert_eq!(
+        fx.store.cities_of_province("UTRECHT").await.unwrap(),
+        ["Amersfoort", "Utrecht"],
+        "distinct, sorted, published only, any case"
+    );
+    fx.store
+        .write_location(
+            at("L2", Some("Gelderland"), "Amersfoort", true),
+            Expect::Any,
+        )
+        .await
+        .unwrap();
+    fx.store.delete_location("L1", Expect::Any).await.unwrap();
+    assert_eq!(
+        fx.store.cities_of_province("Utrecht").await.unwrap(),
+        ["Utrecht"]
+    );
+    fx.store.delete_location("L3", Expect::Any).await.unwrap();
+    assert!(fx
+        .store
+        .cities_of_province("Utrecht")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        fx.store.cities_of_province("gelderland").await.unwrap(),
+        ["Amersfoort"]
+    );
+}
+
 pub async fn ocpi_parties_roundtrip_and_delete(fx: Fixture) {
     let party = OcpiParty {
         token: "tok".into(),

@@ -19,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     // Before /locations/{id}, which would take "nearby" for an id.
     cfg.service(resource("/locations/nearby").route(web::get().to(search::nearby)))
         .service(resource("/filters").route(web::get().to(search::filters)))
+        .service(resource("/filters/cities").route(web::get().to(search::cities)))
         .service(resource("/locations/import").route(web::post().to(import::import)))
         .service(
             resource("/locations/batch")

@@ -49,3 +49,20 @@ pub async fn nearby(
 pub async fn filters() -> HttpResponse {
     HttpResponse::Ok().json(success(filter_values()))
 }
+
+/// The cities of a province's published locations, sorted.
+#[utoipa::path(get, path = "/api/v1/filters/cities", tag = "v1 locations",
+    params(("province" = String, Query, description = "The province (any case)")),
+    responses((status = 200, description = "OCPI envelope with the city names; 2001 without a province")))]
+pub async fn cities(
+    query: web::Query<HashMap<String, String>>,
+    locations: web::Data<Locations>,
+) -> Result<HttpResponse, V1Error> {
+    let province = query
+        .get("province")
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| V1Error::invalid("invalid parameter province: is required"))?;
+    let cities = locations.store().cities_of_province(province).await?;
+    Ok(HttpResponse::Ok().json(success(cities)))
+}

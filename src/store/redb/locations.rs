@@ -43,6 +43,10 @@ fn place_degrees(value: &[u8]) -> Option<(f64, f64)> {
     Some((lat, lon))
 }
 
+/// (province in lower case, city, location id) → nothing: the cities filter.
+pub(crate) const PROVINCE_CITIES: TableDefinition<(&str, &str, &str), u8> =
+    TableDefinition::new("province_cities");
+
 /// (station id, location id, EVSE uid) → the OCPP ids of the link (JSON).
 pub(crate) const EVSE_LINKS: TableDefinition<(&str, &str, &str), &[u8]> =
     TableDefinition::new("evse_links");
@@ -58,13 +62,15 @@ pub(super) fn index_existing(txn: &WriteTransaction) -> StoreResult<u64> {
     let by_time = txn.open_table(LOCATIONS_BY_UPDATED).map_err(backend)?;
     let cells = txn.open_table(LOCATION_CELLS).map_err(backend)?;
     let links = txn.open_table(EVSE_LINKS).map_err(backend)?;
+    let cities = txn.open_table(PROVINCE_CITIES).map_err(backend)?;
     let unindexed = by_time.is_empty().map_err(backend)?
         && cells.is_empty().map_err(backend)?
-        && links.is_empty().map_err(backend)?;
+        && links.is_empty().map_err(backend)?
+        && cities.is_empty().map_err(backend)?;
     if !unindexed {
         return Ok(0);
     }
-    drop((by_time, cells, links));
+    drop((by_time, cells, links, cities));
     let mut indexed = 0;
     for entry in records.iter().map_err(backend)? {
         let (id, bytes) = entry.map_err(backend)?;
@@ -99,6 +105,7 @@ fn reindex(
     let mut index = txn.open_table(LOCATIONS_BY_UPDATED).map_err(backend)?;
     let mut links = txn.open_table(EVSE_LINKS).map_err(backend)?;
     let mut cells = txn.open_table(LOCATION_CELLS).map_err(backend)?;
+    let mut cities = txn.open_table(PROVINCE_CITIES).map_err(backend)?;
     if let Some(old) = old {
         let old: Location = decode(old)?;
         index
@@ -106,6 +113,11 @@ fn reindex(
             .map_err(backend)?;
         if let Some((cell, _)) = old.place() {
             cells.remove((cell.as_str(), id)).map_err(backend)?;
+        }
+        if let Some((province, city)) = old.province_city() {
+            cities
+                .remove((province.as_str(), city.as_str(), id))
+                .map_err(backend)?;
         }
         for (station, link) in old.links() {
             links
@@ -117,6 +129,11 @@ fn reindex(
         index
             .insert((millis(new.last_updated), id), 0)
             .map_err(backend)?;
+        if let Some((province, city)) = new.province_city() {
+            cities
+                .insert((province.as_str(), city.as_str(), id), 0)
+                .map_err(backend)?;
+        }
         if let Some((cell, summary)) = new.place() {
             let value = place_value(&summary)?;
             cells
@@ -297,6 +314,29 @@ impl LocationStore for RedbStore {
                 }
             }
             Ok(found)
+        })
+        .await
+    }
+
+    async fn cities_of_province(&self, province: &str) -> StoreResult<Vec<String>> {
+        let province = province.trim().to_lowercase();
+        self.read("cities_of_province", move |txn| {
+            let table = txn.open_table(PROVINCE_CITIES).map_err(backend)?;
+            let mut cities: Vec<String> = Vec::new();
+            let rows = table
+                .range::<(&str, &str, &str)>((province.as_str(), "", "")..)
+                .map_err(backend)?;
+            for row in rows {
+                let (key, _) = row.map_err(backend)?;
+                let (of, city, _) = key.value();
+                if of != province {
+                    break;
+                }
+                if cities.last().map(String::as_str) != Some(city) {
+                    cities.push(city.to_owned());
+                }
+            }
+            Ok(cities)
         })
         .await
     }

@@ -75,6 +75,28 @@ impl ScyllaStore {
         Ok(())
     }
 
+    /// Writes the cities-filter row of `location` (when it has one).
+    async fn put_city(&self, location: &Location) -> StoreResult<()> {
+        if let Some((province, city)) = location.province_city() {
+            let values = (province.as_str(), city.as_str(), location.id.as_str());
+            self.execute(&self.statements.city_put, values).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the cities-filter row of `old` unless `new` keeps it.
+    async fn drop_city(&self, old: &Location, new: Option<&Location>) -> StoreResult<()> {
+        let Some(row) = old.province_city() else {
+            return Ok(());
+        };
+        if new.and_then(Location::province_city).as_ref() == Some(&row) {
+            return Ok(());
+        }
+        let values = (row.0.as_str(), row.1.as_str(), old.id.as_str());
+        self.execute(&self.statements.city_delete, values).await?;
+        Ok(())
+    }
+
     /// Removes the place row of `old` unless `new` (None: deleted) keeps it.
     async fn drop_place(&self, old: &Location, new: Option<&Location>) -> StoreResult<()> {
         let Some((cell, _)) = old.place() else {
@@ -151,6 +173,7 @@ impl ScyllaStore {
             .await?;
         self.put_links(location).await?;
         self.put_place(location).await?;
+        self.put_city(location).await?;
         self.execute(directory, Kind::LocationUpdated.row(&new_entry))
             .await?;
         let lwt = match &current {
@@ -174,6 +197,7 @@ impl ScyllaStore {
             if let Some((old, _)) = &current {
                 self.drop_links(old, Some(location)).await?;
                 self.drop_place(old, Some(location)).await?;
+                self.drop_city(old, Some(location)).await?;
             }
             if let Some(old) = old_entry.filter(|old| *old != new_entry) {
                 self.execute(directory_delete, Kind::LocationUpdated.row(&old))
@@ -184,10 +208,9 @@ impl ScyllaStore {
         // Another writer got in first: its entry stays, the one written
         // here goes unless it is the same.
         let winner = self.stored_location(&location.id).await?;
-        match &winner {
-            Some((w, _)) => self.drop_place(location, Some(w)).await?,
-            None => self.drop_place(location, None).await?,
-        }
+        let winner_record = winner.as_ref().map(|(w, _)| w);
+        self.drop_place(location, winner_record).await?;
+        self.drop_city(location, winner_record).await?;
         let winner_entry = winner.map(|(w, _)| updated_entry(w.last_updated, &w.id));
         if winner_entry.as_ref() != Some(&new_entry) {
             self.execute(directory_delete, Kind::LocationUpdated.row(&new_entry))
@@ -259,6 +282,7 @@ impl LocationStore for ScyllaStore {
                     self.execute(directory, Kind::Location.row(id)).await?;
                     self.drop_links(&old, None).await?;
                     self.drop_place(&old, None).await?;
+                    self.drop_city(&old, None).await?;
                     return Ok(LocationWrite::Written(String::new()));
                 }
                 if matches!(expect, Expect::Etag(_)) {
@@ -405,6 +429,24 @@ impl LocationStore for ScyllaStore {
         .await
     }
 
+    async fn cities_of_province(&self, province: &str) -> StoreResult<Vec<String>> {
+        self.call("cities_of_province", async {
+            let province = province.trim().to_lowercase();
+            let mut cities: Vec<String> = Vec::new();
+            loop {
+                let after = cities.last().map_or("", String::as_str);
+                let next = self
+                    .row::<(String,)>(&self.statements.city_after, (province.as_str(), after))
+                    .await?;
+                match next {
+                    Some((city,)) => cities.push(city),
+                    None => return Ok(cities),
+                }
+            }
+        })
+        .await
+    }
+
     async fn count_locations_updated(
         &self,
         from: Option<DateTime<Utc>>,
@@ -459,6 +501,7 @@ pub(super) async fn index_existing(store: &ScyllaStore) -> StoreResult<u64> {
         for id in &ids {
             if let Some((location, _)) = store.stored_location(id).await? {
                 store.put_place(&location).await?;
+                store.put_city(&location).await?;
                 let entry = updated_entry(location.last_updated, id);
                 store
                     .execute(

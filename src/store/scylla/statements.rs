@@ -115,6 +115,12 @@ statements! {
         "DELETE FROM location_cells WHERE area = ? AND cell = ? AND location_id = ?";
     cells_between, true,
         "SELECT cell, location_id, lat, lon, summary FROM location_cells WHERE area = ? AND cell >= ? AND cell < ?";
+    city_put, true,
+        "INSERT INTO province_cities (province, city, location_id) VALUES (?, ?, ?)";
+    city_delete, true,
+        "DELETE FROM province_cities WHERE province = ? AND city = ? AND location_id = ?";
+    city_after, true,
+        "SELECT city FROM province_cities WHERE province = ? AND city > ? LIMIT 1";
     location_get, true,
         "SELECT record FROM locations WHERE id = ?";
 
