@@ -82,6 +82,10 @@ use crate::store;
         crate::locations::api::import::import,
         crate::locations::api::batch::put,
         crate::locations::api::batch::patch,
+        crate::locations::api::stations::create,
+        crate::locations::api::stations::put,
+        crate::locations::api::stations::patch,
+        crate::locations::api::stations::show,
     ),
     components(schemas(
         error::ErrorBody,

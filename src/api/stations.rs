@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use chrono::Utc;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -42,28 +40,8 @@ pub async fn register(
     ValidJson(auth): ValidJson<ChargeStationAuth>,
 ) -> Result<HttpResponse, ApiError> {
     station_id(&id)?;
-    match &auth.base64_sha256_password {
-        Some(hash) => {
-            let decoded = STANDARD.decode(hash).map_err(|e| {
-                invalid("base64SHA256Password", format!("not standard base64: {e}"))
-            })?;
-            if decoded.len() != 32 {
-                return Err(invalid(
-                    "base64SHA256Password",
-                    format!(
-                        "must encode the 32 bytes of a SHA-256 hash, not {}",
-                        decoded.len()
-                    ),
-                ));
-            }
-        }
-        None if auth.security_profile.uses_password() => {
-            return Err(invalid(
-                "base64SHA256Password",
-                "is required for security profiles 0 and 1 (Basic auth)",
-            ));
-        }
-        None => {}
+    if let Some((field, reason)) = auth.problem() {
+        return Err(invalid(field, reason));
     }
     state.store.register_station(&id, auth, Utc::now()).await?;
     Ok(HttpResponse::Created().finish())

@@ -9,5 +9,6 @@ pub mod live;
 pub mod rules;
 pub mod search;
 pub mod service;
+pub mod stations;
 
 pub use service::{Changed, Failure, Locations};

@@ -274,6 +274,19 @@ impl Locations {
         }
     }
 
+    /// A change of location `id` made by `apply`, on the version read.
+    pub(super) async fn change_location<F>(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        apply: F,
+    ) -> Result<Changed, Failure>
+    where
+        F: Fn(Option<Location>) -> Result<Location, Failure>,
+    {
+        self.change(id, None, now, apply).await
+    }
+
     /// A change of EVSE `uid` of location `id` (both must exist).
     async fn change_evse<F>(
         &self,

@@ -57,6 +57,32 @@ impl SecurityProfile {
     }
 }
 
+impl ChargeStationAuth {
+    /// What is wrong with it, as (field, reason): the password hash must be
+    /// the base64 of 32 bytes, and profiles 0 and 1 need it.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        use base64::Engine;
+        match &self.base64_sha256_password {
+            Some(hash) => match base64::engine::general_purpose::STANDARD.decode(hash) {
+                Err(e) => Some(("base64SHA256Password", format!("not standard base64: {e}"))),
+                Ok(bytes) if bytes.len() != 32 => Some((
+                    "base64SHA256Password",
+                    format!(
+                        "must encode the 32 bytes of a SHA-256 hash, not {}",
+                        bytes.len()
+                    ),
+                )),
+                Ok(_) => None,
+            },
+            None if self.security_profile.uses_password() => Some((
+                "base64SHA256Password",
+                "is required for security profiles 0 and 1 (Basic auth)".into(),
+            )),
+            None => None,
+        }
+    }
+}
+
 /// Connection details for a charge station (MaEVe `ChargeStationAuth`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -447,3 +447,85 @@ async fn batches_answer_each_item_and_a_bad_one_stops_nothing() {
         2001,
     );
 }
+
+#[actix_web::test]
+async fn charge_stations_keep_their_evses_in_their_location() {
+    let s = start().await;
+    for id in ["L1", "L2"] {
+        assert_ocpi(
+            &s.post("/api/v1/locations", &v1_location(id)).await,
+            200,
+            1000,
+        );
+    }
+    let mut evse = location_body()["evses"][0].clone();
+    evse["uid"] = json!("E10");
+    evse["ocpp_evse_id"] = json!(1);
+    let station = json!({"id": "CS1", "location_id": "L1", "evses": [evse],
+        "registration": {"security_profile": 0, "base64_sha256_password": crate::common::password_hash("pw")}});
+    let created = s.post("/api/v1/chargestations", &station).await;
+    assert_ocpi(&created, 200, 1000);
+    assert_eq!(created.body["data"]["evses"][0]["station_id"], "CS1");
+    assert_eq!(
+        s.get("/api/v0/cs/CS1/auth").await.status,
+        200,
+        "registered for OCPP"
+    );
+    let l1 = s.get("/api/v1/locations/L1").await.body["data"].clone();
+    let uids: Vec<&str> = l1["evses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        uids,
+        ["E1", "E10"],
+        "the station's EVSE joined its location"
+    );
+    assert_ocpi(&s.post("/api/v1/chargestations", &station).await, 200, 2001);
+
+    let moved = call(
+        &s,
+        Method::PATCH,
+        "/api/v1/chargestations/CS1",
+        &json!({"location_id": "L2"}),
+        None,
+    )
+    .await;
+    assert_ocpi(&moved, 200, 1000);
+    assert_eq!(moved.body["data"]["location_id"], "L2");
+    let count = |l: Value| l["evses"].as_array().unwrap().len();
+    assert_eq!(
+        count(s.get("/api/v1/locations/L1").await.body["data"].clone()),
+        1
+    );
+    assert_eq!(
+        count(s.get("/api/v1/locations/L2").await.body["data"].clone()),
+        2
+    );
+    let shown = s.get("/api/v1/chargestations/CS1").await;
+    assert_ocpi(&shown, 200, 1000);
+    assert_eq!(shown.body["data"]["evses"][0]["uid"], "E10");
+    assert!(shown.body["data"]["configuration"].is_object());
+
+    assert_ocpi(&s.get("/api/v1/chargestations/NOPE").await, 200, 2003);
+    let mut unregistered = station.clone();
+    unregistered["id"] = json!("CS2");
+    unregistered.as_object_mut().unwrap().remove("registration");
+    unregistered["evses"][0]["uid"] = json!("E20");
+    let refused = s.post("/api/v1/chargestations", &unregistered).await;
+    assert_ocpi(&refused, 200, 2001);
+    assert!(refused.body["status_message"]
+        .as_str()
+        .unwrap()
+        .contains("station_id"));
+    unregistered["registration"] =
+        json!({"security_profile": 0, "base64_sha256_password": "short"});
+    let bad = s.post("/api/v1/chargestations", &unregistered).await;
+    assert_ocpi(&bad, 200, 2001);
+    assert!(bad.body["status_message"]
+        .as_str()
+        .unwrap()
+        .contains("registration"));
+}

@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod import;
 pub mod locations;
 pub mod search;
+pub mod stations;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -21,6 +22,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/filters").route(web::get().to(search::filters)))
         .service(resource("/filters/cities").route(web::get().to(search::cities)))
         .service(resource("/locations/import").route(web::post().to(import::import)))
+        .service(resource("/chargestations").route(web::post().to(stations::create)))
+        .service(
+            resource("/chargestations/{id}")
+                .route(web::get().to(stations::show))
+                .route(web::put().to(stations::put))
+                .route(web::patch().to(stations::patch)),
+        )
         .service(
             resource("/locations/batch")
                 .route(web::post().to(batch::put))
