@@ -86,6 +86,10 @@ use crate::store;
         crate::locations::api::stations::put,
         crate::locations::api::stations::patch,
         crate::locations::api::stations::show,
+        crate::locations::api::templates::create,
+        crate::locations::api::templates::put,
+        crate::locations::api::templates::show,
+        crate::locations::api::templates::list,
     ),
     components(schemas(
         error::ErrorBody,

@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::rules::invalid;
+use super::rules::{self, invalid};
 use super::service::{Failure, Locations};
 use crate::store::{
-    ChargeStationAuth, Evse, Location, OcppVersion, Page, SecurityProfile, StoreError,
+    ChargeStationAuth, Evse, HardwareTemplate, Location, OcppVersion, Page, SecurityProfile,
+    StoreError,
 };
 
 /// Reported configuration keys shown in a view.
@@ -41,7 +42,11 @@ pub struct StationInput {
     /// The location it stands at.
     pub location_id: String,
     /// Its EVSEs (`station_id` is set to the station).
+    #[serde(default)]
     pub evses: Vec<Evse>,
+    /// Copies the EVSEs of this hardware template (instead of `evses`).
+    #[serde(default)]
+    pub template_id: Option<String>,
     /// Registers it for OCPP at the same time.
     #[serde(default)]
     pub registration: Option<Registration>,
@@ -80,6 +85,47 @@ pub struct StationView {
 }
 
 impl Locations {
+    /// Creates (`create`: refused when it exists) or replaces a hardware
+    /// template; its EVSEs follow the location rules and name no station.
+    pub async fn put_template(
+        &self,
+        template: HardwareTemplate,
+        create: bool,
+        now: DateTime<Utc>,
+    ) -> Result<HardwareTemplate, Failure> {
+        rules::id("id", &template.id)?;
+        if template.evses.is_empty() {
+            return Err(invalid("evses", "a template needs at least one EVSE").into());
+        }
+        let mut uids = std::collections::HashSet::new();
+        for (i, evse) in template.evses.iter().enumerate() {
+            let field = format!("evses[{i}]");
+            rules::evse(&field, evse)?;
+            if evse.station_id.is_some() {
+                return Err(
+                    invalid(format!("{field}.station_id"), "a template names no station").into(),
+                );
+            }
+            if !uids.insert(evse.uid.as_str()) {
+                return Err(
+                    invalid(format!("{field}.uid"), "appears twice in the template").into(),
+                );
+            }
+        }
+        if create && self.store().template(&template.id).await?.is_some() {
+            return Err(Failure::Exists(format!(
+                "hardware template {:?} exists; PUT replaces it",
+                template.id
+            )));
+        }
+        let template = HardwareTemplate {
+            last_updated: Some(crate::store::ocpi_time::truncate(now)),
+            ..template
+        };
+        self.store().put_template(template.clone()).await?;
+        Ok(template)
+    }
+
     /// The location holding station `id`'s EVSEs, if any.
     async fn station_location(&self, id: &str) -> Result<Option<String>, Failure> {
         let links = self.store().evse_links(id).await?;
@@ -143,6 +189,19 @@ impl Locations {
                 format!("{:?} differs from the id in the path", input.id),
             )
             .into());
+        }
+        let mut input = input;
+        if let Some(template_id) = &input.template_id {
+            if !input.evses.is_empty() {
+                return Err(invalid("template_id", "give evses or template_id, not both").into());
+            }
+            let template = self.store().template(template_id).await?.ok_or_else(|| {
+                invalid(
+                    "template_id",
+                    format!("no hardware template {template_id:?}"),
+                )
+            })?;
+            input.evses = template.evses;
         }
         if input.evses.is_empty() {
             return Err(invalid("evses", "a charge station needs at least one EVSE").into());

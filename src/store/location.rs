@@ -713,6 +713,27 @@ pub struct EvseLink {
     pub ocpp_connector_id: Option<i32>,
 }
 
+/// A hardware template: an EVSE and connector layout a charge station can
+/// be created from (a copy, not a link).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HardwareTemplate {
+    /// Template id (at most 36 characters).
+    #[serde(default)]
+    pub id: String,
+    /// What it is, e.g. a vendor and model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The EVSEs and connectors of the layout.
+    pub evses: Vec<Evse>,
+    /// When it last changed (set by voltgate).
+    #[serde(
+        default,
+        with = "ocpi_time::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_updated: Option<DateTime<Utc>>,
+}
+
 /// A location as stored, with the entity tag of exactly that version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredLocation {

@@ -244,6 +244,12 @@ pub trait LocationStore: Send + Sync {
     ) -> StoreResult<Vec<PlaceEntry>>;
     /// The cities of published locations in `province` (any case), sorted.
     async fn cities_of_province(&self, province: &str) -> StoreResult<Vec<String>>;
+    /// Creates or replaces a hardware template.
+    async fn put_template(&self, template: HardwareTemplate) -> StoreResult<()>;
+    /// The hardware template with this id.
+    async fn template(&self, id: &str) -> StoreResult<Option<HardwareTemplate>>;
+    /// Hardware templates in id order.
+    async fn list_templates(&self, page: Page) -> StoreResult<Vec<HardwareTemplate>>;
     /// How many locations were last updated in `[from, to)`.
     async fn count_locations_updated(
         &self,

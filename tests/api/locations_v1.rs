@@ -529,3 +529,63 @@ async fn charge_stations_keep_their_evses_in_their_location() {
         .unwrap()
         .contains("registration"));
 }
+
+#[actix_web::test]
+async fn a_station_created_from_a_template_gets_a_copy_of_its_layout() {
+    let s = start().await;
+    assert_ocpi(
+        &s.post("/api/v1/locations", &v1_location("L1")).await,
+        200,
+        1000,
+    );
+    let mut evse = location_body()["evses"][0].clone();
+    evse["uid"] = json!("T-E1");
+    let template = json!({"id": "AC22", "name": "Wallbox 22 kW", "evses": [evse]});
+    assert_ocpi(&s.post("/api/v1/templates", &template).await, 200, 1000);
+    assert_ocpi(&s.post("/api/v1/templates", &template).await, 200, 2001);
+    let mut linked = template.clone();
+    linked["id"] = json!("BAD");
+    linked["evses"][0]["station_id"] = json!("CS1");
+    let refused = s.post("/api/v1/templates", &linked).await;
+    assert_ocpi(&refused, 200, 2001);
+    assert!(refused.body["status_message"]
+        .as_str()
+        .unwrap()
+        .contains("station_id"));
+
+    let station = json!({"id": "CS1", "location_id": "L1", "template_id": "AC22",
+        "registration": {"security_profile": 0, "base64_sha256_password": crate::common::password_hash("pw")}});
+    let created = s.post("/api/v1/chargestations", &station).await;
+    assert_ocpi(&created, 200, 1000);
+    assert_eq!(created.body["data"]["evses"][0]["uid"], "T-E1");
+    // A copy: changing the template later leaves the station alone.
+    let mut changed = template.clone();
+    changed["evses"][0]["uid"] = json!("T-E9");
+    let replaced = call(&s, Method::PUT, "/api/v1/templates/AC22", &changed, None).await;
+    assert_ocpi(&replaced, 200, 1000);
+    assert_eq!(
+        s.get("/api/v1/chargestations/CS1").await.body["data"]["evses"][0]["uid"],
+        "T-E1"
+    );
+    assert_eq!(
+        s.get("/api/v1/templates/AC22").await.body["data"]["evses"][0]["uid"],
+        "T-E9"
+    );
+    assert_eq!(
+        s.get("/api/v1/templates").await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_ocpi(&s.get("/api/v1/templates/NOPE").await, 200, 2003);
+    let mut unknown = station.clone();
+    unknown["id"] = json!("CS2");
+    unknown["template_id"] = json!("NOPE");
+    let refused = s.post("/api/v1/chargestations", &unknown).await;
+    assert_ocpi(&refused, 200, 2001);
+    assert!(refused.body["status_message"]
+        .as_str()
+        .unwrap()
+        .contains("template_id"));
+}

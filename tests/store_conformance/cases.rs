@@ -735,6 +735,37 @@ pub async fn cities_are_listed_per_province(fx: Fixture) {
     );
 }
 
+pub async fn templates_roundtrip_and_list(fx: Fixture) {
+    let template = |id: &str, name: &str| HardwareTemplate {
+        id: id.into(),
+        name: Some(name.into()),
+        evses: location("L1").evses.unwrap(),
+        last_updated: Some(t(3)),
+    };
+    for (id, name) in [("T2", "two"), ("T1", "one"), ("T3", "three")] {
+        fx.store.put_template(template(id, name)).await.unwrap();
+    }
+    fx.store
+        .put_template(template("T2", "second"))
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.store.template("T2").await.unwrap(),
+        Some(template("T2", "second"))
+    );
+    assert_eq!(fx.store.template("T9").await.unwrap(), None);
+    let ids: Vec<String> = fx
+        .store
+        .list_templates(page(0, 10))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, ["T1", "T2", "T3"]);
+    assert_eq!(fx.store.list_templates(page(2, 10)).await.unwrap().len(), 1);
+}
+
 pub async fn ocpi_parties_roundtrip_and_delete(fx: Fixture) {
     let party = OcpiParty {
         token: "tok".into(),

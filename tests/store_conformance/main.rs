@@ -79,6 +79,7 @@ macro_rules! every_case {
                 evse_links_follow_the_records,
                 locations_are_found_by_place,
                 cities_are_listed_per_province,
+                templates_roundtrip_and_list,
                 ocpi_parties_roundtrip_and_delete,
                 transaction_events_are_idempotent_by_seq_no,
                 transactions_fold_their_events,

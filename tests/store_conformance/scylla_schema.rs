@@ -164,6 +164,7 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         format!("DROP TABLE {keyspace}.evse_links"),
         format!("DROP TABLE {keyspace}.location_cells"),
         format!("DROP TABLE {keyspace}.province_cities"),
+        format!("DROP TABLE {keyspace}.hardware_templates"),
         format!("DROP TABLE {keyspace}.station_commands"),
         format!("DROP TABLE {keyspace}.station_outbox"),
         // The queues as model 1 made them (triggers without evse/connector).

@@ -9,6 +9,7 @@ pub mod import;
 pub mod locations;
 pub mod search;
 pub mod stations;
+pub mod templates;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -23,6 +24,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/filters/cities").route(web::get().to(search::cities)))
         .service(resource("/locations/import").route(web::post().to(import::import)))
         .service(resource("/chargestations").route(web::post().to(stations::create)))
+        .service(
+            resource("/templates")
+                .route(web::post().to(templates::create))
+                .route(web::get().to(templates::list)),
+        )
+        .service(
+            resource("/templates/{id}")
+                .route(web::get().to(templates::show))
+                .route(web::put().to(templates::put)),
+        )
         .service(
             resource("/chargestations/{id}")
                 .route(web::get().to(stations::show))

@@ -11,10 +11,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 
-use super::{backend, decode, encode, list_page, RedbStore, LOCATIONS};
+use super::{backend, decode, encode, get_one, list_page, put_one, RedbStore, LOCATIONS};
 use crate::store::{
-    etag_of, Circle, EvseLink, Expect, Location, LocationStore, LocationWrite, Page, PlaceEntry,
-    PlaceSummary, StoreResult, StoredLocation, UpdatedWindow,
+    etag_of, Circle, EvseLink, Expect, HardwareTemplate, Location, LocationStore, LocationWrite,
+    Page, PlaceEntry, PlaceSummary, StoreResult, StoredLocation, UpdatedWindow,
 };
 
 /// (last_updated in ms since the epoch, location id) → nothing.
@@ -42,6 +42,10 @@ fn place_degrees(value: &[u8]) -> Option<(f64, f64)> {
     let lon = f64::from_le_bytes(value.get(8..16)?.try_into().ok()?);
     Some((lat, lon))
 }
+
+/// Hardware templates by id (JSON).
+pub(crate) const TEMPLATES: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("hardware_templates");
 
 /// (province in lower case, city, location id) → nothing: the cities filter.
 pub(crate) const PROVINCE_CITIES: TableDefinition<(&str, &str, &str), u8> =
@@ -339,6 +343,24 @@ impl LocationStore for RedbStore {
             Ok(cities)
         })
         .await
+    }
+
+    async fn put_template(&self, template: HardwareTemplate) -> StoreResult<()> {
+        self.write("put_template", move |txn| {
+            put_one(txn, TEMPLATES, &template.id, &template)
+        })
+        .await
+    }
+
+    async fn template(&self, id: &str) -> StoreResult<Option<HardwareTemplate>> {
+        let id = id.to_owned();
+        self.read("template", move |txn| get_one(txn, TEMPLATES, &id))
+            .await
+    }
+
+    async fn list_templates(&self, page: Page) -> StoreResult<Vec<HardwareTemplate>> {
+        self.read("list_templates", move |txn| list_page(txn, TEMPLATES, page))
+            .await
     }
 
     async fn count_locations_updated(

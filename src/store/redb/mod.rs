@@ -245,6 +245,9 @@ fn create_tables(db: &Database) -> StoreResult<()> {
         .map_err(backend)?;
     txn.open_table(locations::EVSE_LINKS).map_err(backend)?;
     txn.open_table(locations::LOCATION_CELLS).map_err(backend)?;
+    txn.open_table(locations::PROVINCE_CITIES)
+        .map_err(backend)?;
+    txn.open_table(locations::TEMPLATES).map_err(backend)?;
     let indexed = locations::index_existing(&txn)?;
     if indexed > 0 {
         tracing::info!(

@@ -26,6 +26,8 @@ pub enum Kind {
     Location,
     /// `{last_updated ms:013}{location id}`: locations in update order.
     LocationUpdated,
+    /// Hardware template ids.
+    Template,
     /// `active_key`s of running transactions.
     ActiveTransaction,
 }
@@ -38,6 +40,7 @@ impl Kind {
             Kind::Token => "token",
             Kind::Location => "location",
             Kind::LocationUpdated => "location_updated",
+            Kind::Template => "template",
             Kind::ActiveTransaction => "active_transaction",
         }
     }

@@ -16,8 +16,8 @@ use super::directory::{Kind, BUCKETS};
 use super::pages::{Pages, MOST_ROWS_PER_PAGE};
 use super::{from_json, to_json, ScyllaStore};
 use crate::store::{
-    etag_of, Circle, EvseLink, Expect, Location, LocationStore, LocationWrite, Page, PlaceEntry,
-    StoreError, StoreResult, StoredLocation, UpdatedWindow, GEOHASH_ALPHABET,
+    etag_of, Circle, EvseLink, Expect, HardwareTemplate, Location, LocationStore, LocationWrite,
+    Page, PlaceEntry, StoreError, StoreResult, StoredLocation, UpdatedWindow, GEOHASH_ALPHABET,
 };
 
 /// Attempts of a last-write-wins write against concurrent writers.
@@ -141,6 +141,13 @@ impl ScyllaStore {
             }
         }
         Ok(())
+    }
+
+    async fn find_template(&self, id: &str) -> StoreResult<Option<HardwareTemplate>> {
+        self.row::<(String,)>(&self.statements.template_get, (id,))
+            .await?
+            .map(|(record,)| from_json(&record))
+            .transpose()
     }
 
     async fn stored_location(&self, id: &str) -> StoreResult<Option<(Location, String)>> {
@@ -443,6 +450,35 @@ impl LocationStore for ScyllaStore {
                     None => return Ok(cities),
                 }
             }
+        })
+        .await
+    }
+
+    async fn put_template(&self, template: HardwareTemplate) -> StoreResult<()> {
+        self.call("put_template", async {
+            let record = to_json(&template)?;
+            self.batch(
+                &self.statements.template_put,
+                (
+                    (template.id.as_str(), record),
+                    Kind::Template.row(&template.id),
+                ),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn template(&self, id: &str) -> StoreResult<Option<HardwareTemplate>> {
+        self.call("template", self.find_template(id)).await
+    }
+
+    async fn list_templates(&self, page: Page) -> StoreResult<Vec<HardwareTemplate>> {
+        self.call("list_templates", async {
+            self.list_records(Kind::Template, page, |key| async move {
+                self.find_template(&key).await
+            })
+            .await
         })
         .await
     }

@@ -19,6 +19,8 @@ macro_rules! statements {
             pub token_put: Batch,
             /// Token record + directory entry removed together.
             pub token_delete: Batch,
+            /// Template record + directory entry, in one logged batch.
+            pub template_put: Batch,
             /// Command record + outbox entry, in one logged batch.
             pub command_open: Batch,
             /// Command record updated + outbox entry removed, in one logged batch.
@@ -38,12 +40,15 @@ macro_rules! statements {
                     $( $name: prepare(session, $cql, $idempotent).await?, )*
                     token_put: Batch::new(BatchType::Logged),
                     token_delete: Batch::new(BatchType::Logged),
+                    template_put: Batch::new(BatchType::Logged),
                     command_open: Batch::new(BatchType::Logged),
                     command_settle: Batch::new(BatchType::Logged),
                     command_in_batch: Batch::new(BatchType::Logged),
                 };
                 prepared.token_put = logged(&[&prepared.token_upsert, &prepared.directory_insert]);
                 prepared.token_delete = logged(&[&prepared.token_remove, &prepared.directory_delete]);
+                prepared.template_put =
+                    logged(&[&prepared.template_upsert, &prepared.directory_insert]);
                 prepared.command_open =
                     logged(&[&prepared.command_put, &prepared.outbox_insert]);
                 prepared.command_settle =
@@ -121,6 +126,10 @@ statements! {
         "DELETE FROM province_cities WHERE province = ? AND city = ? AND location_id = ?";
     city_after, true,
         "SELECT city FROM province_cities WHERE province = ? AND city > ? LIMIT 1";
+    template_upsert, true,
+        "INSERT INTO hardware_templates (id, record) VALUES (?, ?)";
+    template_get, true,
+        "SELECT record FROM hardware_templates WHERE id = ?";
     location_get, true,
         "SELECT record FROM locations WHERE id = ?";
 
