@@ -21,7 +21,7 @@ const CONFIGURATION_KEYS: u32 = 200;
 
 /// OCPP registration given with a station (as `POST /api/v0/cs/{id}`).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct Registration {
+pub struct OcppRegistration {
     /// 0, 1 or 2 (MaEVe numbering).
     #[schema(value_type = u8)]
     pub security_profile: SecurityProfile,
@@ -35,7 +35,7 @@ pub struct Registration {
 
 /// A station as written: where it stands and its EVSEs.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct StationInput {
+pub struct ChargeStationInput {
     /// The station id (its OCPP identity); the path's when absent.
     #[serde(default)]
     pub id: String,
@@ -49,12 +49,12 @@ pub struct StationInput {
     pub template_id: Option<String>,
     /// Registers it for OCPP at the same time.
     #[serde(default)]
-    pub registration: Option<Registration>,
+    pub registration: Option<OcppRegistration>,
 }
 
 /// A station as shown.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct StationView {
+pub struct ChargeStationAsset {
     /// The station id.
     pub id: String,
     /// The location it stands at.
@@ -133,7 +133,7 @@ impl Locations {
     }
 
     /// Station `id`'s view.
-    pub async fn station(&self, id: &str) -> Result<StationView, Failure> {
+    pub async fn station(&self, id: &str) -> Result<ChargeStationAsset, Failure> {
         let not_found = || Failure::NotFound(format!("charge station {id:?}"));
         let location_id = self.station_location(id).await?.ok_or_else(not_found)?;
         let location = self.get(&location_id).await?.location;
@@ -158,7 +158,7 @@ impl Locations {
             .map(|v| (v.key, v.value))
             .collect();
         let last_updated = evses.iter().filter_map(|e| e.last_updated).max();
-        Ok(StationView {
+        Ok(ChargeStationAsset {
             id: id.to_owned(),
             location_id,
             ocpp_version: runtime.ocpp_version,
@@ -179,10 +179,10 @@ impl Locations {
     pub async fn put_station(
         &self,
         id: &str,
-        input: StationInput,
+        input: ChargeStationInput,
         create: bool,
         now: DateTime<Utc>,
-    ) -> Result<StationView, Failure> {
+    ) -> Result<ChargeStationAsset, Failure> {
         if !input.id.is_empty() && input.id != id {
             return Err(invalid(
                 "id",

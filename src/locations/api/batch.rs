@@ -23,7 +23,7 @@ const MAX_BATCH_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// One item's result.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ItemResult {
+pub struct BatchItemResult {
     /// The item's location id (empty when it has none).
     pub id: String,
     /// Its OCPI status code.
@@ -32,7 +32,7 @@ pub struct ItemResult {
     pub status_message: String,
 }
 
-fn result(id: String, outcome: Result<(), Failure>) -> ItemResult {
+fn result(id: String, outcome: Result<(), Failure>) -> BatchItemResult {
     let (status_code, status_message) = match outcome {
         Ok(()) => (code::SUCCESS, "Success".to_owned()),
         Err(Failure::Invalid(e)) => (code::INVALID, e.to_string()),
@@ -44,7 +44,7 @@ fn result(id: String, outcome: Result<(), Failure>) -> ItemResult {
             (code::SERVER_ERROR, "internal error".into())
         }
     };
-    ItemResult {
+    BatchItemResult {
         id,
         status_code,
         status_message,
@@ -82,7 +82,7 @@ where
     F: Fn(Value) -> Fut,
     Fut: std::future::Future<Output = Result<(), Failure>>,
 {
-    let results: Vec<ItemResult> = stream::iter(items)
+    let results: Vec<BatchItemResult> = stream::iter(items)
         .map(|item| {
             let id = id_of(&item);
             let done = apply(item);

@@ -7,22 +7,22 @@ use serde_json::{Map, Value};
 
 use super::body::{self, V1Settings};
 use super::envelope::{ok, V1Error};
-use crate::locations::stations::{StationInput, StationView};
+use crate::locations::stations::{ChargeStationInput, ChargeStationAsset};
 use crate::locations::{Failure, Locations};
 
 type Id = web::Path<String>;
 
 /// Create a charge station (its `id` in the body): where it stands, its
 /// EVSEs, and optionally its OCPP registration.
-#[utoipa::path(post, path = "/api/v1/chargestations", tag = "v1 charge stations", request_body = StationInput,
-    responses((status = 200, description = "OCPI envelope with the station; 2001 when invalid or existing", body = StationView)))]
+#[utoipa::path(post, path = "/api/v1/chargestations", tag = "v1 charge stations", request_body = ChargeStationInput,
+    responses((status = 200, description = "OCPI envelope with the station; 2001 when invalid or existing", body = ChargeStationAsset)))]
 pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
     settings: web::Data<V1Settings>,
     locations: web::Data<Locations>,
 ) -> Result<HttpResponse, V1Error> {
-    let input: StationInput = body::json(&req, payload, &settings).await?;
+    let input: ChargeStationInput = body::json(&req, payload, &settings).await?;
     let id = input.id.clone();
     if id.is_empty() {
         return Err(V1Error::invalid("invalid field id: missing"));
@@ -32,9 +32,9 @@ pub async fn create(
 }
 
 /// Create or replace a charge station.
-#[utoipa::path(put, path = "/api/v1/chargestations/{id}", tag = "v1 charge stations", request_body = StationInput,
+#[utoipa::path(put, path = "/api/v1/chargestations/{id}", tag = "v1 charge stations", request_body = ChargeStationInput,
     params(("id" = String, Path, description = "Charge station id")),
-    responses((status = 200, description = "OCPI envelope with the station", body = StationView)))]
+    responses((status = 200, description = "OCPI envelope with the station", body = ChargeStationAsset)))]
 pub async fn put(
     req: HttpRequest,
     id: Id,
@@ -42,7 +42,7 @@ pub async fn put(
     settings: web::Data<V1Settings>,
     locations: web::Data<Locations>,
 ) -> Result<HttpResponse, V1Error> {
-    let input: StationInput = body::json(&req, payload, &settings).await?;
+    let input: ChargeStationInput = body::json(&req, payload, &settings).await?;
     let view = locations.put_station(&id, input, false, Utc::now()).await?;
     Ok(ok(HttpResponse::Ok(), view))
 }
@@ -51,7 +51,7 @@ pub async fn put(
 /// replaces its EVSEs, `registration` registers it again).
 #[utoipa::path(patch, path = "/api/v1/chargestations/{id}", tag = "v1 charge stations",
     params(("id" = String, Path, description = "Charge station id")),
-    responses((status = 200, description = "OCPI envelope with the station; 2003 when unknown", body = StationView)))]
+    responses((status = 200, description = "OCPI envelope with the station; 2003 when unknown", body = ChargeStationAsset)))]
 pub async fn patch(
     req: HttpRequest,
     id: Id,
@@ -76,7 +76,7 @@ pub async fn patch(
             merged.insert(key.into(), value.clone());
         }
     }
-    let input: StationInput =
+    let input: ChargeStationInput =
         serde_path_to_error::deserialize(Value::Object(merged)).map_err(|e| {
             let field = e.path().to_string();
             V1Error::from(Failure::Invalid(crate::locations::rules::invalid(
@@ -91,7 +91,7 @@ pub async fn patch(
 /// One charge station: its EVSEs and what it reported (read-only).
 #[utoipa::path(get, path = "/api/v1/chargestations/{id}", tag = "v1 charge stations",
     params(("id" = String, Path, description = "Charge station id")),
-    responses((status = 200, description = "OCPI envelope with the station; 2003 when unknown", body = StationView)))]
+    responses((status = 200, description = "OCPI envelope with the station; 2003 when unknown", body = ChargeStationAsset)))]
 pub async fn show(id: Id, locations: web::Data<Locations>) -> Result<HttpResponse, V1Error> {
     Ok(ok(HttpResponse::Ok(), locations.station(&id).await?))
 }

@@ -90,10 +90,11 @@ impl StationActor {
     ) {
         let store = self.engine.env.store.clone();
         let station = self.station.id.clone();
-        // Both at once: they share a commit (group commit).
+        // The command first: once a reader sees the value a setting taught,
+        // it no longer sees the setting pending in the outbox.
         let stored = async move {
-            let learnt = keep_variables(&*store, &station, learnt);
-            let (_, updated) = futures_util::join!(learnt, store.update_command(&record));
+            let updated = store.update_command(&record).await;
+            keep_variables(&*store, &station, learnt).await;
             (record, updated)
         };
         ctx.spawn(stored.into_actor(self).map(|(record, result), act, ctx| {
