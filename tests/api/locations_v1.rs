@@ -510,6 +510,26 @@ async fn charge_stations_keep_their_evses_in_their_location() {
     assert!(shown.body["data"]["configuration"].is_object());
 
     assert_ocpi(&s.get("/api/v1/chargestations/NOPE").await, 200, 2003);
+    // In a batch: one good, one naming an unknown location.
+    let mut back = station.clone();
+    back["location_id"] = json!("L1");
+    let mut lost = station.clone();
+    lost["location_id"] = json!("NOWHERE");
+    let batch = s
+        .post("/api/v1/chargestations/batch", &json!([back, lost]))
+        .await;
+    assert_ocpi(&batch, 200, 1000);
+    let item_codes: Vec<u64> = batch.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status_code"].as_u64().unwrap())
+        .collect();
+    assert_eq!(item_codes, [1000, 2003]);
+    assert_eq!(
+        s.get("/api/v1/chargestations/CS1").await.body["data"]["location_id"],
+        "L1"
+    );
     let mut unregistered = station.clone();
     unregistered["id"] = json!("CS2");
     unregistered.as_object_mut().unwrap().remove("registration");

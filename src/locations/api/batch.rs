@@ -1,5 +1,6 @@
-//! `POST` and `PATCH /api/v1/locations/batch`: up to 1,000 creates-or-
-//! replaces or merges in one call. Each item is decoded, checked and
+//! `POST` and `PATCH /api/v1/locations/batch` and `POST
+//! /api/v1/chargestations/batch`: up to 1,000 creates-or-replaces or merges
+//! in one call. Each item is decoded, checked and
 //! written on its own (a bad one never stops the others, and is never half
 //! written); the answer lists one result per item, in order.
 
@@ -11,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::body::{self, V1Settings};
 use super::envelope::{code, success, V1Error};
+use crate::locations::stations::ChargeStationInput;
 use crate::locations::{Failure, Locations};
 use crate::store::Location;
 
@@ -102,6 +104,36 @@ fn decode<T: serde::de::DeserializeOwned>(item: Value) -> Result<T, Failure> {
             e.into_inner().to_string(),
         ))
     })
+}
+
+/// Create or replace each charge station by its `id`.
+#[utoipa::path(post, path = "/api/v1/chargestations/batch", tag = "v1 charge stations",
+    responses((status = 200, description = "OCPI envelope with one {id, status_code, status_message} per item, in order")))]
+pub async fn put_stations(
+    req: HttpRequest,
+    payload: web::Payload,
+    settings: web::Data<V1Settings>,
+    locations: web::Data<Locations>,
+) -> Result<HttpResponse, V1Error> {
+    let items = items(&req, payload, &settings).await?;
+    let now = Utc::now();
+    Ok(run(items, |item| {
+        let locations = locations.clone();
+        async move {
+            let station: ChargeStationInput = decode(item)?;
+            if station.id.is_empty() {
+                return Err(Failure::Invalid(crate::locations::rules::invalid(
+                    "id", "missing",
+                )));
+            }
+            let id = station.id.clone();
+            locations
+                .put_station(&id, station, false, now)
+                .await
+                .map(drop)
+        }
+    })
+    .await)
 }
 
 /// Create or replace each location by its `id`.

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::body::{self, V1Settings};
 use super::envelope::{ok, V1Error};
-use crate::locations::stations::{ChargeStationInput, ChargeStationAsset};
+use crate::locations::stations::{ChargeStationAsset, ChargeStationInput};
 use crate::locations::{Failure, Locations};
 
 type Id = web::Path<String>;
@@ -76,8 +76,8 @@ pub async fn patch(
             merged.insert(key.into(), value.clone());
         }
     }
-    let input: ChargeStationInput =
-        serde_path_to_error::deserialize(Value::Object(merged)).map_err(|e| {
+    let input: ChargeStationInput = serde_path_to_error::deserialize(Value::Object(merged))
+        .map_err(|e| {
             let field = e.path().to_string();
             V1Error::from(Failure::Invalid(crate::locations::rules::invalid(
                 field,
