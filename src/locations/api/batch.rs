@@ -78,17 +78,26 @@ fn id_of(item: &Value) -> String {
         .to_owned()
 }
 
-/// Answers each item's result, in order.
+/// Answers each item's result, in order: `apply` gets the item's `id`
+/// (an item without one is refused here) and the item.
 async fn run<F, Fut>(items: Vec<Value>, apply: F) -> HttpResponse
 where
-    F: Fn(Value) -> Fut,
+    F: Fn(String, Value) -> Fut,
     Fut: std::future::Future<Output = Result<(), Failure>>,
 {
     let results: Vec<BatchItemResult> = stream::iter(items)
         .map(|item| {
             let id = id_of(&item);
-            let done = apply(item);
-            async move { result(id, done.await) }
+            let done = (!id.is_empty()).then(|| apply(id.clone(), item));
+            async move {
+                let outcome = match done {
+                    Some(done) => done.await,
+                    None => Err(Failure::Invalid(crate::locations::rules::invalid(
+                        "id", "missing",
+                    ))),
+                };
+                result(id, outcome)
+            }
         })
         .buffered(WRITES_IN_FLIGHT)
         .collect()
@@ -117,16 +126,10 @@ pub async fn put_stations(
 ) -> Result<HttpResponse, V1Error> {
     let items = items(&req, payload, &settings).await?;
     let now = Utc::now();
-    Ok(run(items, |item| {
+    Ok(run(items, |id, item| {
         let locations = locations.clone();
         async move {
             let station: ChargeStationInput = decode(item)?;
-            if station.id.is_empty() {
-                return Err(Failure::Invalid(crate::locations::rules::invalid(
-                    "id", "missing",
-                )));
-            }
-            let id = station.id.clone();
             locations
                 .put_station(&id, station, false, now)
                 .await
@@ -147,15 +150,10 @@ pub async fn put(
 ) -> Result<HttpResponse, V1Error> {
     let items = items(&req, payload, &settings).await?;
     let now = Utc::now();
-    Ok(run(items, |item| {
+    Ok(run(items, |_, item| {
         let locations = locations.clone();
         async move {
             let location: Location = decode(item)?;
-            if location.id.is_empty() {
-                return Err(Failure::Invalid(crate::locations::rules::invalid(
-                    "id", "missing",
-                )));
-            }
             locations.put(location, None, now).await.map(drop)
         }
     })
@@ -173,15 +171,9 @@ pub async fn patch(
 ) -> Result<HttpResponse, V1Error> {
     let items = items(&req, payload, &settings).await?;
     let now = Utc::now();
-    Ok(run(items, |item| {
+    Ok(run(items, |id, item| {
         let locations = locations.clone();
         async move {
-            let id = id_of(&item);
-            if id.is_empty() {
-                return Err(Failure::Invalid(crate::locations::rules::invalid(
-                    "id", "missing",
-                )));
-            }
             let fields: Map<String, Value> = decode(item)?;
             locations.patch(&id, &fields, None, now).await.map(drop)
         }
