@@ -349,7 +349,12 @@ impl Locations {
                 .into());
             }
             rules::location(&new)?;
-            self.check_links(&new).await?;
+            // Links are checked when they change: a link that went stale
+            // since (the station reported other ids) must not block, say,
+            // the status updates of the location's other EVSEs.
+            if old.as_ref().map(Location::links) != Some(new.links()) {
+                self.check_links(&new).await?;
+            }
             stamp(&mut new, old.as_ref(), now);
             let created = old.is_none();
             match self.store.write_location(new.clone(), expect).await? {
@@ -393,9 +398,45 @@ impl Locations {
                 )
                 .into());
             }
+            let reported = self.store.runtime(station).await?.unwrap_or_default();
+            if let Some((field, why)) = unknown_connector(evse, &reported.connectors) {
+                return Err(invalid(format!("evses[{i}].{field}"), why).into());
+            }
         }
         Ok(())
     }
+}
+
+/// Why an EVSE's OCPP ids name nothing its station has reported, if so.
+/// `reported` are the station's connector statuses by "evse/connector"
+/// (2.0.1) or connector id (1.6); a station that reported none yet may
+/// have anything.
+fn unknown_connector(
+    evse: &Evse,
+    reported: &std::collections::BTreeMap<String, crate::store::ConnectorStatus>,
+) -> Option<(&'static str, String)> {
+    if reported.is_empty() {
+        return None;
+    }
+    let station = evse.station_id.as_deref().unwrap_or_default();
+    if let Some(id) = evse.ocpp_evse_id {
+        let prefix = format!("{id}/");
+        if !reported.keys().any(|k| k.starts_with(&prefix)) {
+            return Some((
+                "ocpp_evse_id",
+                format!("charge station {station:?} has reported no EVSE {id}"),
+            ));
+        }
+    }
+    if let Some(id) = evse.ocpp_connector_id {
+        if !reported.contains_key(&id.to_string()) {
+            return Some((
+                "ocpp_connector_id",
+                format!("charge station {station:?} has reported no connector {id}"),
+            ));
+        }
+    }
+    None
 }
 
 /// The stored location a change of a part of it needs.

@@ -95,6 +95,35 @@ async fn linked_evses_follow_their_stations() {
     )
     .await;
     until_status(&s, "E2", "OUTOFORDER").await;
+    // Links are checked against what the stations reported.
+    let mut wrong = s.get("/api/v1/locations/L1").await.body["data"].clone();
+    wrong["evses"][0]["ocpp_evse_id"] = json!(5);
+    let refused = s
+        .send(
+            awc::http::Method::PUT,
+            "/api/v1/locations/L1",
+            serde_json::to_vec(&wrong).unwrap(),
+        )
+        .await;
+    assert_eq!(refused.body["status_code"], 2001, "{refused:?}");
+    assert!(refused.body["status_message"]
+        .as_str()
+        .unwrap()
+        .contains("evses[0].ocpp_evse_id"));
+    let mut wrong = s.get("/api/v1/locations/L1").await.body["data"].clone();
+    wrong["evses"][1]["ocpp_connector_id"] = json!(9);
+    let refused = s
+        .send(
+            awc::http::Method::PUT,
+            "/api/v1/locations/L1",
+            serde_json::to_vec(&wrong).unwrap(),
+        )
+        .await;
+    assert_eq!(refused.body["status_code"], 2001, "{refused:?}");
+    assert!(refused.body["status_message"]
+        .as_str()
+        .unwrap()
+        .contains("evses[1].ocpp_connector_id"));
     cs201
         .ok(
             "StatusNotification",
