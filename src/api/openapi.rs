@@ -83,6 +83,7 @@ use crate::store;
         crate::locations::api::batch::put,
         crate::locations::api::batch::patch,
         crate::locations::api::batch::put_stations,
+        crate::locations::api::batch::patch_stations,
         crate::locations::api::stations::create,
         crate::locations::api::stations::put,
         crate::locations::api::stations::patch,

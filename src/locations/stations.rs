@@ -239,6 +239,36 @@ impl Locations {
         self.station(id).await
     }
 
+    /// Merges `fields` into station `id`: `location_id` moves it, `evses`
+    /// replaces its EVSEs whole, `registration` registers it again.
+    pub async fn patch_station(
+        &self,
+        id: &str,
+        fields: &serde_json::Map<String, serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<ChargeStationAsset, Failure> {
+        use serde_json::Value;
+        let current = self.station(id).await?;
+        let mut merged = serde_json::Map::new();
+        merged.insert("id".into(), Value::String(current.id));
+        merged.insert("location_id".into(), Value::String(current.location_id));
+        merged.insert(
+            "evses".into(),
+            serde_json::to_value(&current.evses).unwrap_or_default(),
+        );
+        for key in ["location_id", "evses", "registration"] {
+            if let Some(value) = fields.get(key) {
+                merged.insert(key.into(), value.clone());
+            }
+        }
+        let input: ChargeStationInput = serde_path_to_error::deserialize(Value::Object(merged))
+            .map_err(|e| {
+                let field = e.path().to_string();
+                Failure::Invalid(invalid(field, e.into_inner().to_string()))
+            })?;
+        self.put_station(id, input, false, now).await
+    }
+
     /// Station `id`'s EVSEs in location `location_id` become `evses`
     /// (None: removed).
     async fn replace_station_evses(

@@ -139,6 +139,27 @@ pub async fn put_stations(
     .await)
 }
 
+/// Merge into each charge station named by `id` (as PATCH).
+#[utoipa::path(patch, path = "/api/v1/chargestations/batch", tag = "v1 charge stations",
+    responses((status = 200, description = "OCPI envelope with one {id, status_code, status_message} per item, in order")))]
+pub async fn patch_stations(
+    req: HttpRequest,
+    payload: web::Payload,
+    settings: web::Data<V1Settings>,
+    locations: web::Data<Locations>,
+) -> Result<HttpResponse, V1Error> {
+    let items = items(&req, payload, &settings).await?;
+    let now = Utc::now();
+    Ok(run(items, |id, item| {
+        let locations = locations.clone();
+        async move {
+            let fields: Map<String, Value> = decode(item)?;
+            locations.patch_station(&id, &fields, now).await.map(drop)
+        }
+    })
+    .await)
+}
+
 /// Create or replace each location by its `id`.
 #[utoipa::path(post, path = "/api/v1/locations/batch", tag = "v1 locations", request_body = Vec<Location>,
     responses((status = 200, description = "OCPI envelope with one {id, status_code, status_message} per item, in order")))]

@@ -24,7 +24,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/filters/cities").route(web::get().to(search::cities)))
         .service(resource("/locations/import").route(web::post().to(import::import)))
         .service(resource("/chargestations").route(web::post().to(stations::create)))
-        .service(resource("/chargestations/batch").route(web::post().to(batch::put_stations)))
+        .service(
+            resource("/chargestations/batch")
+                .route(web::post().to(batch::put_stations))
+                .route(web::patch().to(batch::patch_stations)),
+        )
         .service(
             resource("/templates")
                 .route(web::post().to(templates::create))

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::body::{self, V1Settings};
 use super::envelope::{ok, V1Error};
 use crate::locations::stations::{ChargeStationAsset, ChargeStationInput};
-use crate::locations::{Failure, Locations};
+use crate::locations::Locations;
 
 type Id = web::Path<String>;
 
@@ -60,31 +60,7 @@ pub async fn patch(
     locations: web::Data<Locations>,
 ) -> Result<HttpResponse, V1Error> {
     let fields: Map<String, Value> = body::json(&req, payload, &settings).await?;
-    let current = locations.station(&id).await?;
-    let mut merged = Map::new();
-    merged.insert("id".into(), Value::String(current.id.clone()));
-    merged.insert(
-        "location_id".into(),
-        Value::String(current.location_id.clone()),
-    );
-    merged.insert(
-        "evses".into(),
-        serde_json::to_value(&current.evses).unwrap_or_default(),
-    );
-    for key in ["location_id", "evses", "registration"] {
-        if let Some(value) = fields.get(key) {
-            merged.insert(key.into(), value.clone());
-        }
-    }
-    let input: ChargeStationInput = serde_path_to_error::deserialize(Value::Object(merged))
-        .map_err(|e| {
-            let field = e.path().to_string();
-            V1Error::from(Failure::Invalid(crate::locations::rules::invalid(
-                field,
-                e.into_inner().to_string(),
-            )))
-        })?;
-    let view = locations.put_station(&id, input, false, Utc::now()).await?;
+    let view = locations.patch_station(&id, &fields, Utc::now()).await?;
     Ok(ok(HttpResponse::Ok(), view))
 }
 
