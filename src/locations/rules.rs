@@ -236,14 +236,20 @@ pub fn location(location: &Location) -> Result<(), Invalid> {
     length("time_zone", &location.time_zone, 1, 255)?;
     images("images", &location.images)?;
     hours(&location.opening_times)?;
+    evses(location.evses(), "location")
+}
+
+/// Checks the EVSEs of a `whole` (location, template): each one, and that
+/// no uid appears twice.
+pub fn evses(evses: &[Evse], whole: &str) -> Result<(), Invalid> {
     let mut uids = HashSet::new();
-    for (i, one) in location.evses().iter().enumerate() {
+    for (i, one) in evses.iter().enumerate() {
         let field = format!("evses[{i}]");
         evse(&field, one)?;
         if !uids.insert(one.uid.as_str()) {
             return Err(invalid(
                 format!("{field}.uid"),
-                format!("EVSE uid {:?} appears twice in the location", one.uid),
+                format!("EVSE uid {:?} appears twice in the {whole}", one.uid),
             ));
         }
     }

@@ -84,13 +84,9 @@ impl Locations {
     /// Creates `location`; an existing id is refused.
     pub async fn create(&self, location: Location, now: DateTime<Utc>) -> Result<Changed, Failure> {
         let id = location.id.clone();
-        self.change(&id, Some(Expect::Absent), now, |current| match current {
-            Some(_) => Err(Failure::Exists(format!(
-                "location {id:?} exists; PUT replaces it"
-            ))),
-            None => Ok(location.clone()),
-        })
-        .await
+        // change() refuses an existing id for Expect::Absent.
+        self.change(&id, Some(Expect::Absent), now, |_| Ok(location.clone()))
+            .await
     }
 
     /// Creates or replaces the location with `location` whole.
@@ -267,24 +263,11 @@ impl Locations {
     /// Deletes the location.
     pub async fn delete(&self, id: &str, if_match: Option<Expect>) -> Result<(), Failure> {
         let expect = if_match.unwrap_or(Expect::Any);
-        match self.store.delete_location(id, expect.clone()).await? {
+        match self.store.delete_location(id, expect).await? {
             LocationWrite::Written(_) => Ok(()),
             LocationWrite::Conflict(None) => Err(Failure::NotFound(format!("location {id:?}"))),
             LocationWrite::Conflict(current) => Err(Failure::Stale(current)),
         }
-    }
-
-    /// A change of location `id` made by `apply`, on the version read.
-    pub(super) async fn change_location<F>(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-        apply: F,
-    ) -> Result<Changed, Failure>
-    where
-        F: Fn(Option<Location>) -> Result<Location, Failure>,
-    {
-        self.change(id, None, now, apply).await
     }
 
     /// A change of EVSE `uid` of location `id` (both must exist).
@@ -311,7 +294,7 @@ impl Locations {
     /// from the stored one (None: absent); it is checked, stamped and
     /// written on the version read. `if_match` fixes the version: a
     /// different one fails as `Stale` instead of being read again.
-    async fn change<F>(
+    pub(super) async fn change<F>(
         &self,
         id: &str,
         if_match: Option<Expect>,

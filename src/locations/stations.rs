@@ -97,20 +97,13 @@ impl Locations {
         if template.evses.is_empty() {
             return Err(invalid("evses", "a template needs at least one EVSE").into());
         }
-        let mut uids = std::collections::HashSet::new();
-        for (i, evse) in template.evses.iter().enumerate() {
-            let field = format!("evses[{i}]");
-            rules::evse(&field, evse)?;
-            if evse.station_id.is_some() {
-                return Err(
-                    invalid(format!("{field}.station_id"), "a template names no station").into(),
-                );
-            }
-            if !uids.insert(evse.uid.as_str()) {
-                return Err(
-                    invalid(format!("{field}.uid"), "appears twice in the template").into(),
-                );
-            }
+        rules::evses(&template.evses, "template")?;
+        if let Some(i) = template.evses.iter().position(|e| e.station_id.is_some()) {
+            return Err(invalid(
+                format!("evses[{i}].station_id"),
+                "a template names no station",
+            )
+            .into());
         }
         if create && self.store().template(&template.id).await?.is_some() {
             return Err(Failure::Exists(format!(
@@ -298,8 +291,6 @@ impl Locations {
             location.evses = Some(others);
             Ok(location)
         };
-        self.change_location(location_id, now, change)
-            .await
-            .map(drop)
+        self.change(location_id, None, now, change).await.map(drop)
     }
 }

@@ -790,6 +790,12 @@ pub struct UpdatedWindow {
     pub limit: u32,
 }
 
+/// Milliseconds since the epoch of a `last_updated` (0 when absent or
+/// before 1970): the key the stores order locations by.
+pub fn updated_millis(at: Option<DateTime<Utc>>) -> u64 {
+    at.map_or(0, |at| u64::try_from(at.timestamp_millis()).unwrap_or(0))
+}
+
 /// The entity tag of a stored record's bytes: base64url of the first 12
 /// bytes of their SHA-256.
 pub fn etag_of(bytes: &[u8]) -> String {

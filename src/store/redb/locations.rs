@@ -55,9 +55,7 @@ pub(crate) const PROVINCE_CITIES: TableDefinition<(&str, &str, &str), u8> =
 pub(crate) const EVSE_LINKS: TableDefinition<(&str, &str, &str), &[u8]> =
     TableDefinition::new("evse_links");
 
-fn millis(at: Option<DateTime<Utc>>) -> u64 {
-    at.map_or(0, |at| u64::try_from(at.timestamp_millis()).unwrap_or(0))
-}
+use crate::store::updated_millis as millis;
 
 /// Fills the index from the records when a file of an older release has
 /// locations and no index yet (run at open, in the opening transaction).

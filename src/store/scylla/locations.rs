@@ -23,9 +23,7 @@ use crate::store::{
 /// Attempts of a last-write-wins write against concurrent writers.
 const MOST_ATTEMPTS: usize = 16;
 
-fn millis(at: Option<DateTime<Utc>>) -> u64 {
-    at.map_or(0, |at| u64::try_from(at.timestamp_millis()).unwrap_or(0))
-}
+use crate::store::updated_millis as millis;
 
 /// The `location_updated` entry of a location last updated at `at`.
 fn updated_entry(at: Option<DateTime<Utc>>, id: &str) -> String {
