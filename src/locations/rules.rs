@@ -30,6 +30,14 @@ pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
     }
 }
 
+/// Decodes a JSON value into `T`, naming the field that does not fit.
+pub fn decode<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, Invalid> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        invalid(field, e.into_inner().to_string())
+    })
+}
+
 /// Longest location id, EVSE uid and connector id (OCPI `CiString(36)`).
 pub const MAX_ID_CHARS: usize = 36;
 

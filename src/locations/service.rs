@@ -477,10 +477,7 @@ where
             fields.insert(name.clone(), value.clone());
         }
     }
-    serde_path_to_error::deserialize(Value::Object(fields)).map_err(|e| {
-        let path = e.path().to_string();
-        Failure::Invalid(invalid(path, e.into_inner().to_string()))
-    })
+    Ok(rules::decode(Value::Object(fields))?)
 }
 
 /// Sets `last_updated` to `now` on the location and on each EVSE and

@@ -254,11 +254,7 @@ impl Locations {
                 merged.insert(key.into(), value.clone());
             }
         }
-        let input: ChargeStationInput = serde_path_to_error::deserialize(Value::Object(merged))
-            .map_err(|e| {
-                let field = e.path().to_string();
-                Failure::Invalid(invalid(field, e.into_inner().to_string()))
-            })?;
+        let input: ChargeStationInput = rules::decode(Value::Object(merged))?;
         self.put_station(id, input, false, now).await
     }
 

@@ -106,13 +106,7 @@ where
 }
 
 fn decode<T: serde::de::DeserializeOwned>(item: Value) -> Result<T, Failure> {
-    serde_path_to_error::deserialize(item).map_err(|e| {
-        let field = e.path().to_string();
-        Failure::Invalid(crate::locations::rules::invalid(
-            field,
-            e.into_inner().to_string(),
-        ))
-    })
+    crate::locations::rules::decode(item).map_err(Failure::Invalid)
 }
 
 /// Create or replace each charge station by its `id`.
