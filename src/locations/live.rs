@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use super::service::{Failure, Locations};
 use crate::station::evse_status::{Seen, Spot, StatusBoard};
-use crate::store::{EvseLink, EvseStatus};
+use crate::store::{EvseLink, EvseStatus, Page};
 use crate::supervisor::Registry;
 
 /// The OCPI status of an OCPP connector status (both versions' names).
@@ -43,13 +43,24 @@ pub fn concerns(link: &EvseLink, spot: &Spot) -> bool {
     }
 }
 
-/// Carries reports over to the locations until the board's owner drops it.
+/// Carries reports over to the locations until the board's owner drops it
+/// (or aborts this task: the UNKNOWN timers are its own and end with it).
+///
+/// A start is treated as every station having just gone: after
+/// `unknown_after`, the EVSEs of stations that did not come back are
+/// UNKNOWN, so a status reported before a restart does not stay forever.
 pub async fn run(
     board: Arc<StatusBoard>,
     locations: Locations,
     registry: Registry,
     unknown_after: Duration,
 ) {
+    let mut timers = tokio::task::JoinSet::new();
+    timers.spawn(sweep_absent(
+        locations.clone(),
+        registry.clone(),
+        unknown_after,
+    ));
     loop {
         for (spot, seen, at) in board.take().await {
             match seen {
@@ -61,19 +72,55 @@ pub async fn run(
                 }
                 Seen::Disconnected => {
                     let (locations, registry) = (locations.clone(), registry.clone());
-                    tokio::spawn(async move {
+                    timers.spawn(async move {
                         tokio::time::sleep(unknown_after).await;
-                        if !registry.is_connected(&spot.station).await {
-                            let whole = Spot {
-                                evse: None,
-                                connector: None,
-                                ..spot
-                            };
-                            set(&locations, &whole, EvseStatus::Unknown, Utc::now()).await;
-                        }
+                        unknown_unless_back(&locations, &registry, spot.station).await;
                     });
                 }
             }
+        }
+        while timers.try_join_next().is_some() {}
+    }
+}
+
+/// Leaves every EVSE of `station` UNKNOWN unless it is connected now.
+async fn unknown_unless_back(locations: &Locations, registry: &Registry, station: String) {
+    if registry.is_connected(&station).await {
+        return;
+    }
+    let whole = Spot {
+        station,
+        evse: None,
+        connector: None,
+    };
+    set(locations, &whole, EvseStatus::Unknown, Utc::now()).await;
+}
+
+/// After `unknown_after` from the start, leaves UNKNOWN the EVSEs of every
+/// registered station that has not connected since (one pass over the
+/// stations by key, a page at a time).
+async fn sweep_absent(locations: Locations, registry: Registry, unknown_after: Duration) {
+    tokio::time::sleep(unknown_after).await;
+    let mut after = None;
+    loop {
+        let page = Page {
+            offset: 0,
+            limit: 500,
+            after: after.take(),
+        };
+        let stations = match locations.store().list_stations(page).await {
+            Ok(stations) => stations,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the stations whose EVSEs may be UNKNOWN");
+                return;
+            }
+        };
+        let Some(last) = stations.last() else {
+            return;
+        };
+        after = Some(last.id.clone());
+        for station in stations {
+            unknown_unless_back(&locations, &registry, station.id).await;
         }
     }
 }

@@ -104,7 +104,18 @@ impl TestServer {
     /// Starts a server on `dir` and its keyspace: a restart when a server
     /// ran there before.
     pub async fn on(dir: TempDir, keyspace: Keyspace) -> TestServer {
-        let app = start_in(config_in(dir.path())).await;
+        TestServer::on_with(dir, keyspace, |_| {}).await
+    }
+
+    /// [`TestServer::on`] with test settings changed by `adjust`.
+    pub async fn on_with(
+        dir: TempDir,
+        keyspace: Keyspace,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let mut config = config_in(dir.path());
+        adjust(&mut config);
+        let app = start_in(config).await;
         TestServer {
             base: format!("http://{}", app.api_addr()),
             app,

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::client::connect;
-use crate::common::{location_body, start_with, TestServer};
+use crate::common::{location_body, start_with, Keyspace, TestServer};
 
 async fn evse_status(s: &TestServer, uid: &str) -> (String, String, String) {
     let location = s.get("/api/v1/locations/L1").await.body["data"].clone();
@@ -141,4 +141,49 @@ async fn linked_evses_follow_their_stations() {
         "OUTOFORDER",
         "CS16 is still there"
     );
+}
+
+#[actix_web::test]
+async fn a_station_that_does_not_come_back_after_a_restart_goes_unknown() {
+    let quick = |config: &mut voltgate::config::Config| {
+        config.heartbeat_interval_secs = 1;
+        config.evse_unknown_margin_secs = 0;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keyspace = Keyspace::for_dir(dir.path());
+    let s = TestServer::on_with(dir, keyspace, |config| {
+        // Long enough that the stop, not a timer, ends this run's watch.
+        config.heartbeat_interval_secs = 3600;
+    })
+    .await;
+    s.register("CS201").await;
+    let mut body = location_body();
+    body["id"] = json!("L1");
+    body["evses"][0]["station_id"] = json!("CS201");
+    body["evses"][0]["ocpp_evse_id"] = json!(1);
+    let created = s.post("/api/v1/locations", &body).await;
+    assert_eq!(created.body["status_code"], 1000, "{created:?}");
+    let mut cs201 = connect(s.app.ws_addr(), "CS201", "ocpp2.0.1").await;
+    cs201.boot_201().await;
+    cs201
+        .ok(
+            "StatusNotification",
+            json!({"timestamp": "2026-12-01T10:00:00Z",
+            "connectorStatus": "Available", "evseId": 1, "connectorId": 1}),
+        )
+        .await;
+    until_status(&s, "E1", "AVAILABLE").await;
+    let TestServer {
+        app, dir, keyspace, ..
+    } = s;
+    app.stop().await;
+    drop(cs201);
+
+    let s = TestServer::on_with(dir, keyspace, quick).await;
+    assert_eq!(
+        evse_status(&s, "E1").await.0,
+        "AVAILABLE",
+        "the last report stands until the station has had time to come back"
+    );
+    until_status(&s, "E1", "UNKNOWN").await;
 }
