@@ -129,6 +129,12 @@ pub struct Config {
     #[arg(long, env = "VOLTGATE_EVSE_UNKNOWN_MARGIN_SECS", default_value_t = 60)]
     pub evse_unknown_margin_secs: u64,
 
+    /// The payment type codes EVSEs may carry (comma-separated, e.g.
+    /// `GCASH,MAYA`), listed by `GET /api/v1/filters`. Empty: any code of
+    /// A-Z, 0-9 and `_` is taken, and none is listed.
+    #[arg(long, env = "VOLTGATE_PAYMENT_TYPES", value_delimiter = ',')]
+    pub payment_types: Vec<String>,
+
     /// Longest OCPP message accepted; a longer one is answered with a CALLERROR.
     #[arg(long, env = "VOLTGATE_OCPP_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub ocpp_max_message_bytes: usize,
@@ -179,6 +185,7 @@ impl Config {
             max_batch_stations: 100_000,
             default_time_zone: "UTC".into(),
             evse_unknown_margin_secs: 60,
+            payment_types: Vec::new(),
             csms_ca_cert: None,
             csms_ca_key: None,
             ocpp_max_message_bytes: 64 * 1024,

@@ -195,6 +195,8 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         None => None,
     };
     let ca = station_ca(&config)?;
+    let payment_types =
+        locations::PaymentTypes::configured(&config.payment_types).map_err(StartError::Insecure)?;
     // Install the recorder before anything records.
     crate::metrics::prometheus();
     let store = open_store(&config).await?;
@@ -205,9 +207,10 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     let unknown_after = Duration::from_secs(
         u64::from(config.heartbeat_interval_secs) + config.evse_unknown_margin_secs,
     );
+    let located = locations::Locations::new(store.clone()).accepting(payment_types);
     let live = tokio::spawn(locations::live::run(
         statuses.clone(),
-        locations::Locations::new(store.clone()),
+        located.clone(),
         registry.clone(),
         unknown_after,
     ));
@@ -238,12 +241,10 @@ pub async fn start(config: Config) -> Result<App, StartError> {
             Some(bound)
         }
     };
-    let (api_server, api_addr) =
-        api::serve(&config, store.clone(), registry, tokens).map_err(|source| {
-            StartError::Bind {
-                addr: config.api_listen,
-                source,
-            }
+    let (api_server, api_addr) = api::serve(&config, store.clone(), registry, tokens, located)
+        .map_err(|source| StartError::Bind {
+            addr: config.api_listen,
+            source,
         })?;
     servers.push(api_server.handle());
     server_tasks.push(tokio::spawn(api_server));

@@ -67,9 +67,9 @@ pub fn serve(
     store: Arc<dyn Store>,
     registry: Registry,
     tokens: ApiTokens,
+    locations: crate::locations::Locations,
 ) -> std::io::Result<(Server, SocketAddr)> {
     let tokens = web::Data::new(tokens);
-    let locations = crate::locations::Locations::new(store.clone());
     let v1 = web::Data::new(crate::locations::api::V1Settings {
         max_body_bytes: config.api_max_body_bytes,
     });

@@ -6,9 +6,11 @@
 pub mod api;
 pub mod import;
 pub mod live;
+pub mod payment_types;
 pub mod rules;
 pub mod search;
 pub mod service;
 pub mod stations;
 
+pub use payment_types::PaymentTypes;
 pub use service::{Changed, Failure, Locations};

@@ -134,7 +134,7 @@ fn hours(hours: &Option<Hours>) -> Result<(), Invalid> {
 }
 
 /// Checks a payment type code (voltgate extra): 1 to 32 of A-Z, 0-9, `_`.
-fn payment_type(field: &str, code: &str) -> Result<(), Invalid> {
+pub fn payment_type(field: &str, code: &str) -> Result<(), Invalid> {
     let fine = (1..=32).contains(&code.len())
         && code
             .bytes()

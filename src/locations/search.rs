@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::payment_types::PaymentTypes;
 use super::rules::{invalid, Invalid};
 use super::service::{Failure, Locations};
 use crate::store::{
@@ -327,7 +328,7 @@ impl Locations {
 }
 
 /// The valid values of each filter (`GET /api/v1/filters`).
-pub fn filter_values() -> serde_json::Map<String, Value> {
+pub fn filter_values(payment_types: &PaymentTypes) -> serde_json::Map<String, Value> {
     fn all<T: Serialize>(items: &[T]) -> Value {
         serde_json::to_value(items).unwrap_or_default()
     }
@@ -388,6 +389,7 @@ pub fn filter_values() -> serde_json::Map<String, Value> {
             ParkingType::UndergroundGarage,
         ]),
     );
+    map.insert("payment_types".into(), all(payment_types.codes()));
     map.insert("connector_standard".into(), all(&ConnectorStandard::ALL));
     map.insert(
         "power_type".into(),

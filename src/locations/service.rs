@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::payment_types::PaymentTypes;
 use super::rules::{self, invalid, Invalid};
 use crate::store::{
     ocpi_time, Connector, Evse, EvseStatus, Expect, Location, LocationWrite, Store, StoreError,
@@ -60,12 +61,29 @@ pub struct Changed {
 #[derive(Clone)]
 pub struct Locations {
     store: Arc<dyn Store>,
+    payment_types: PaymentTypes,
 }
 
 impl Locations {
     /// Locations kept in `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Locations { store }
+        Locations {
+            store,
+            payment_types: PaymentTypes::default(),
+        }
+    }
+
+    /// These locations, with EVSEs limited to `accepted` payment types.
+    pub fn accepting(self, accepted: PaymentTypes) -> Self {
+        Locations {
+            payment_types: accepted,
+            ..self
+        }
+    }
+
+    /// The payment types EVSEs may carry (empty: any well-formed code).
+    pub fn payment_types(&self) -> &PaymentTypes {
+        &self.payment_types
     }
 
     /// The store the locations are kept in (for reads the service adds nothing to).
@@ -332,6 +350,7 @@ impl Locations {
                 .into());
             }
             rules::location(&new)?;
+            self.payment_types.check(new.evses())?;
             // Links are checked when they change: a link that went stale
             // since (the station reported other ids) must not block, say,
             // the status updates of the location's other EVSEs.

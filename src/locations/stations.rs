@@ -98,6 +98,7 @@ impl Locations {
             return Err(invalid("evses", "a template needs at least one EVSE").into());
         }
         rules::evses(&template.evses, "template")?;
+        self.payment_types().check(&template.evses)?;
         if let Some(i) = template.evses.iter().position(|e| e.station_id.is_some()) {
             return Err(invalid(
                 format!("evses[{i}].station_id"),

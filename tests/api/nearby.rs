@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{start, TestServer};
+use crate::common::{config_in, location_body, start, start_with, Keyspace, TestServer};
 
 /// A small deterministic generator (the test must not depend on a seed file).
 struct Random(u64);
@@ -263,4 +263,57 @@ async fn search_input_is_checked_and_filters_are_listed() {
             "{name} lacks {value}"
         );
     }
+}
+
+#[actix_web::test]
+async fn configured_payment_types_are_listed_and_enforced() {
+    let s = start_with(|config| {
+        config.payment_types = vec!["GCASH".into(), "MAYA".into()];
+    })
+    .await;
+    let filters = s.get("/api/v1/filters").await;
+    assert_eq!(
+        filters.body["data"]["payment_types"],
+        json!(["GCASH", "MAYA"])
+    );
+    let mut body = location_body();
+    body["id"] = json!("P1");
+    body["evses"][0]["payment_types"] = json!(["MAYA", "CASH"]);
+    let refused = s.post("/api/v1/locations", &body).await;
+    assert_eq!(refused.body["status_code"], 2001, "{refused:?}");
+    let message = refused.body["status_message"].as_str().unwrap();
+    assert!(
+        message.contains("evses[0].payment_types[1]") && message.contains("CASH"),
+        "{message}"
+    );
+    body["evses"][0]["payment_types"] = json!(["MAYA"]);
+    let created = s.post("/api/v1/locations", &body).await;
+    assert_eq!(created.body["status_code"], 1000, "{created:?}");
+    let found = s
+        .get("/api/v1/locations/nearby?lat=51.5&lng=-0.12&payment_types=MAYA,GCASH")
+        .await;
+    assert_eq!(found.body["data"][0]["id"], "P1", "{found:?}");
+
+    // Without the setting, any well-formed code is taken and none is listed.
+    let open = start().await;
+    assert_eq!(
+        open.get("/api/v1/filters").await.body["data"]["payment_types"],
+        json!([])
+    );
+    body["evses"][0]["payment_types"] = json!(["CASH"]);
+    assert_eq!(
+        open.post("/api/v1/locations", &body).await.body["status_code"],
+        1000
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let _keyspace = Keyspace::for_dir(dir.path());
+    let mut config = config_in(dir.path());
+    config.payment_types = vec!["GCASH".into(), "cash!".into()];
+    let refused = voltgate::start(config).await.err().expect("refused");
+    let refused = refused.to_string();
+    assert!(
+        refused.contains("--payment-types") && refused.contains("cash!"),
+        "{refused}"
+    );
 }

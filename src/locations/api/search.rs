@@ -46,8 +46,8 @@ pub async fn nearby(
 /// The valid values of each search filter.
 #[utoipa::path(get, path = "/api/v1/filters", tag = "v1 locations",
     responses((status = 200, description = "OCPI envelope: filter name → valid values")))]
-pub async fn filters() -> HttpResponse {
-    HttpResponse::Ok().json(success(filter_values()))
+pub async fn filters(locations: web::Data<Locations>) -> HttpResponse {
+    HttpResponse::Ok().json(success(filter_values(locations.payment_types())))
 }
 
 /// The cities of a province's published locations, sorted.
