@@ -147,6 +147,10 @@ pub struct Config {
     #[command(flatten)]
     pub api_auth: ApiAuthSettings,
 
+    /// The OCPI 2.2.1 CPO interface (`--ocpi-*`).
+    #[command(flatten)]
+    pub ocpi: crate::ocpi::OcpiSettings,
+
     /// The TLS listener and proxy mode.
     #[command(flatten)]
     pub transport: TransportSettings,
@@ -191,6 +195,7 @@ impl Config {
             ocpp_max_message_bytes: 64 * 1024,
             ws_max_frame_bytes: 1024 * 1024,
             api_auth: ApiAuthSettings::default(),
+            ocpi: crate::ocpi::OcpiSettings::for_tests(),
             transport: TransportSettings::plain(),
             limits: LimitSettings::with_max_stations(10_000),
         }

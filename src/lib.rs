@@ -21,6 +21,7 @@ pub mod config;
 pub mod emaid;
 pub mod locations;
 pub mod metrics;
+pub mod ocpi;
 pub mod ocpp;
 pub mod pki;
 pub mod station;
@@ -85,6 +86,7 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// A running voltgate: its bound addresses and the handles to stop it.
 pub struct App {
     api_addr: SocketAddr,
+    ocpi_addr: SocketAddr,
     ws_addr: SocketAddr,
     wss_addr: Option<SocketAddr>,
     servers: Vec<ServerHandle>,
@@ -104,6 +106,11 @@ impl App {
     /// Where the REST API listens (with the real port when 0 was asked for).
     pub fn api_addr(&self) -> SocketAddr {
         self.api_addr
+    }
+
+    /// Where the OCPI listener listens.
+    pub fn ocpi_addr(&self) -> SocketAddr {
+        self.ocpi_addr
     }
 
     /// Where the OCPP listener listens.
@@ -197,6 +204,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     let ca = station_ca(&config)?;
     let payment_types =
         locations::PaymentTypes::configured(&config.payment_types).map_err(StartError::Insecure)?;
+    config.ocpi.check().map_err(StartError::Insecure)?;
     // Install the recorder before anything records.
     crate::metrics::prometheus();
     let store = open_store(&config).await?;
@@ -241,16 +249,36 @@ pub async fn start(config: Config) -> Result<App, StartError> {
             Some(bound)
         }
     };
-    let (api_server, api_addr) = api::serve(&config, store.clone(), registry, tokens, located)
+    let (ocpi_bound, ocpi_addr) =
+        ocpi::server::bind(config.ocpi.listen, config.api_workers.unwrap_or(1)).map_err(
+            |source| StartError::Bind {
+                addr: config.ocpi.listen,
+                source,
+            },
+        )?;
+    let registrar = ocpi::Registrar::new(store.clone(), ocpi_identity(&config.ocpi, ocpi_addr));
+    let ocpi_server = ocpi_bound
+        .serve(registrar.clone())
         .map_err(|source| StartError::Bind {
-            addr: config.api_listen,
+            addr: config.ocpi.listen,
             source,
         })?;
+    servers.push(ocpi_server.handle());
+    server_tasks.push(tokio::spawn(ocpi_server));
+    registrar.resume_all().await;
+    let (api_server, api_addr) =
+        api::serve(&config, store.clone(), registry, tokens, located, registrar).map_err(
+            |source| StartError::Bind {
+                addr: config.api_listen,
+                source,
+            },
+        )?;
     servers.push(api_server.handle());
     server_tasks.push(tokio::spawn(api_server));
-    tracing::info!(%api_addr, %ws_addr, ?wss_addr, backend = store.backend(), "voltgate listening");
+    tracing::info!(%api_addr, %ws_addr, ?wss_addr, %ocpi_addr, backend = store.backend(), "voltgate listening");
     Ok(App {
         api_addr,
+        ocpi_addr,
         ws_addr,
         wss_addr,
         servers,
@@ -263,6 +291,22 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         live,
         drain: Duration::from_secs(config.limits.shutdown_drain_secs),
     })
+}
+
+/// Who voltgate is towards OCPI partners; the base URL defaults to the
+/// bound listener.
+fn ocpi_identity(settings: &ocpi::OcpiSettings, bound: SocketAddr) -> ocpi::credentials::Identity {
+    let base = settings
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    ocpi::credentials::Identity {
+        base_url: base.trim_end_matches('/').to_owned(),
+        country_code: settings.country_code.clone(),
+        party_id: settings.party_id.clone(),
+        business_name: settings.business_name.clone(),
+        call_timeout: settings.call_timeout(),
+    }
 }
 
 /// The ScyllaDB store when --scylla-uri is given, else the embedded one.

@@ -68,8 +68,10 @@ pub fn serve(
     registry: Registry,
     tokens: ApiTokens,
     locations: crate::locations::Locations,
+    registrar: crate::ocpi::Registrar,
 ) -> std::io::Result<(Server, SocketAddr)> {
     let tokens = web::Data::new(tokens);
+    let registrar = web::Data::new(registrar);
     let v1 = web::Data::new(crate::locations::api::V1Settings {
         max_body_bytes: config.api_max_body_bytes,
     });
@@ -90,6 +92,7 @@ pub fn serve(
             .app_data(tokens.clone())
             .app_data(v1.clone())
             .app_data(located.clone())
+            .app_data(registrar.clone())
             .wrap(actix_web::middleware::from_fn(measure))
             .configure(routes)
     })
@@ -222,7 +225,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(registry::show_certificate))
                     .route(web::delete().to(registry::delete_certificate)),
             )
-            .service(resource("/register").route(web::post().to(parties::register)))
+            .service(
+                resource("/register")
+                    .route(web::post().to(parties::register))
+                    .route(web::get().to(parties::list)),
+            )
             .service(resource("/location").route(web::get().to(locations::list)))
             .service(
                 resource("/location/{locationId}")

@@ -36,6 +36,7 @@ use crate::store;
         registry::show_certificate,
         registry::delete_certificate,
         parties::register,
+        parties::list,
         locations::put,
         locations::show,
         locations::list,

@@ -1,18 +1,18 @@
-//! `/api/v0/register`: OCPI party registration records (MaEVe `Registration`).
-//!
-//! The record is stored; the OCPI credentials handshake with the party's
-//! versions endpoint is not part of voltgate yet.
+//! `/api/v0/register`: OCPI partner registrations (MaEVe `Registration`).
+//! With a `url` voltgate runs the credentials handshake itself (retried
+//! with back-off; the state and last failure show in `GET`); without, the
+//! token waits for the partner to register.
 
 use actix_web::{web, HttpResponse};
-use chrono::Utc;
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
 use super::validate::{invalid, length};
-use super::AppState;
-use crate::store::{OcpiParty, OcpiRegistrationStatus};
+use crate::ocpi::Registrar;
+use crate::store::{OcpiPartner, OcpiRegistrationStatus, PartnerEndpoint};
 
 /// Initial connection details for the OCPI registration process.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -27,11 +27,70 @@ pub struct RegistrationBody {
     status: Option<OcpiRegistrationStatus>,
 }
 
+/// A registration as operators see it (no tokens).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationView {
+    /// Registration id.
+    id: String,
+    /// PENDING or REGISTERED.
+    status: OcpiRegistrationStatus,
+    /// The partner's versions URL, once known.
+    url: Option<String>,
+    /// The partner's roles, `{role, countryCode, partyId}` each.
+    roles: Vec<RoleView>,
+    /// The partner's 2.2.1 endpoints.
+    #[schema(value_type = Vec<Object>)]
+    endpoints: Vec<PartnerEndpoint>,
+    /// Why the last handshake attempt failed.
+    last_error: Option<String>,
+    /// Failed attempts in a row.
+    failed_attempts: u32,
+    /// When the registration was made.
+    created_at: DateTime<Utc>,
+    /// When it last changed.
+    updated_at: DateTime<Utc>,
+}
+
+/// One role of a partner.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleView {
+    role: String,
+    country_code: String,
+    party_id: String,
+}
+
+impl From<OcpiPartner> for RegistrationView {
+    fn from(p: OcpiPartner) -> Self {
+        RegistrationView {
+            id: p.id,
+            status: p.status,
+            url: p.versions_url,
+            roles: p
+                .roles
+                .into_iter()
+                .map(|r| RoleView {
+                    role: r.role,
+                    country_code: r.country_code,
+                    party_id: r.party_id,
+                })
+                .collect(),
+            endpoints: p.endpoints,
+            last_error: p.last_error,
+            failed_attempts: p.failed_attempts,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
 /// Register an OCPI party.
 #[utoipa::path(post, path = "/api/v0/register", tag = "ocpi", request_body = RegistrationBody,
-    responses((status = 201, description = "Registered"), (status = 400, body = ErrorBody)))]
+    responses((status = 201, description = "Registered; with a url the handshake runs in the background", body = RegistrationView),
+        (status = 400, body = ErrorBody)))]
 pub async fn register(
-    state: web::Data<AppState>,
+    registrar: web::Data<Registrar>,
     ValidJson(body): ValidJson<RegistrationBody>,
 ) -> Result<HttpResponse, ApiError> {
     length("token", &body.token, 1, 64)?;
@@ -47,12 +106,21 @@ pub async fn register(
             ));
         }
     }
-    let party = OcpiParty {
-        token: body.token,
-        url: body.url,
-        status: body.status.unwrap_or(OcpiRegistrationStatus::Pending),
-        registered_at: Utc::now(),
-    };
-    state.store.put_party(party).await?;
-    Ok(HttpResponse::Created().finish())
+    let partner = OcpiPartner::from_registration(
+        &body.token,
+        body.url,
+        body.status.unwrap_or(OcpiRegistrationStatus::Pending),
+        Utc::now(),
+    );
+    let partner = registrar.register(partner).await?;
+    Ok(HttpResponse::Created().json(RegistrationView::from(partner)))
+}
+
+/// List OCPI registrations and where each stands.
+#[utoipa::path(get, path = "/api/v0/register", tag = "ocpi",
+    responses((status = 200, body = Vec<RegistrationView>)))]
+pub async fn list(registrar: web::Data<Registrar>) -> Result<HttpResponse, ApiError> {
+    let partners = registrar.store().list_partners().await?;
+    let views: Vec<RegistrationView> = partners.into_iter().map(RegistrationView::from).collect();
+    Ok(HttpResponse::Ok().json(views))
 }

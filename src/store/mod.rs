@@ -15,6 +15,7 @@
 pub mod command;
 pub mod legacy_work;
 pub mod location;
+pub mod ocpi;
 pub mod records;
 pub mod redb;
 pub mod scylla;
@@ -25,6 +26,7 @@ use chrono::{DateTime, Utc};
 
 pub use command::*;
 pub use location::*;
+pub use ocpi::*;
 pub use records::*;
 pub use variables::ReportedVariable;
 
@@ -296,15 +298,21 @@ pub trait TransactionStore: Send + Sync {
     ) -> StoreResult<Vec<MeterValue>>;
 }
 
-/// OCPI parties registered with the CSMS, keyed by their credentials token.
+/// OCPI partners by registration id, found also by the hash of the token
+/// they send. Partners are few (tens): the list is read whole.
 #[async_trait]
-pub trait OcpiPartyStore: Send + Sync {
-    /// Creates or replaces the registration for this token.
-    async fn put_party(&self, party: OcpiParty) -> StoreResult<()>;
-    /// The registration for this token.
-    async fn party(&self, token: &str) -> StoreResult<Option<OcpiParty>>;
-    /// Deletes the registration; false when there was none.
-    async fn delete_party(&self, token: &str) -> StoreResult<bool>;
+pub trait OcpiPartnerStore: Send + Sync {
+    /// Creates or replaces the partner. Afterwards its `token_hash` finds it
+    /// and a former hash of the same partner finds nothing.
+    async fn put_partner(&self, partner: OcpiPartner) -> StoreResult<()>;
+    /// The partner with this registration id.
+    async fn partner(&self, id: &str) -> StoreResult<Option<OcpiPartner>>;
+    /// The partner that sends the token of this hash.
+    async fn partner_by_token(&self, token_hash: &str) -> StoreResult<Option<OcpiPartner>>;
+    /// Every partner, by id.
+    async fn list_partners(&self) -> StoreResult<Vec<OcpiPartner>>;
+    /// Deletes the partner and its token; false when there was none.
+    async fn delete_partner(&self, id: &str) -> StoreResult<bool>;
 }
 
 /// The key of a transaction in the index of active transactions: the
@@ -346,7 +354,7 @@ pub trait Store:
     + CertificateStore
     + LocationStore
     + TransactionStore
-    + OcpiPartyStore
+    + OcpiPartnerStore
 {
     /// The backend's name for logs and metrics ("redb", "scylla").
     fn backend(&self) -> &'static str;

@@ -590,7 +590,8 @@ pub enum OcpiRegistrationStatus {
     Registered,
 }
 
-/// An OCPI party known by its credentials token.
+/// An OCPI party as voltgate kept it before [`OcpiPartner`] (the redb
+/// table and ScyllaDB table `ocpi_parties`): converted when a store opens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OcpiParty {
     /// CREDENTIALS_TOKEN_A for the party.

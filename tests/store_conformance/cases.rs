@@ -766,24 +766,79 @@ pub async fn templates_roundtrip_and_list(fx: Fixture) {
     assert_eq!(fx.store.list_templates(page(2, 10)).await.unwrap().len(), 1);
 }
 
-pub async fn ocpi_parties_roundtrip_and_delete(fx: Fixture) {
-    let party = OcpiParty {
-        token: "tok".into(),
-        url: Some("https://emsp.example/ocpi/versions".into()),
-        status: OcpiRegistrationStatus::Pending,
-        registered_at: t(1),
-    };
-    fx.store.put_party(party.clone()).await.unwrap();
-    assert_eq!(fx.store.party("tok").await.unwrap(), Some(party.clone()));
-    let registered = OcpiParty {
-        status: OcpiRegistrationStatus::Registered,
-        ..party
-    };
-    fx.store.put_party(registered.clone()).await.unwrap();
-    assert_eq!(fx.store.party("tok").await.unwrap(), Some(registered));
-    assert!(fx.store.delete_party("tok").await.unwrap());
-    assert!(!fx.store.delete_party("tok").await.unwrap());
-    assert_eq!(fx.store.party("tok").await.unwrap(), None);
+pub async fn ocpi_partners_are_found_by_id_and_by_their_current_token(fx: Fixture) {
+    let mut partner =
+        OcpiPartner::from_registration("token-a", None, OcpiRegistrationStatus::Pending, t(1));
+    fx.store.put_partner(partner.clone()).await.unwrap();
+    assert_eq!(
+        fx.store.partner(&partner.id).await.unwrap(),
+        Some(partner.clone())
+    );
+    assert_eq!(
+        fx.store
+            .partner_by_token(&token_hash("token-a"))
+            .await
+            .unwrap(),
+        Some(partner.clone())
+    );
+    // The handshake replaces TOKEN_A by TOKEN_C: only the new one finds it.
+    partner.status = OcpiRegistrationStatus::Registered;
+    partner.token_hash = Some(token_hash("token-c"));
+    partner.token_to_partner = Some("token-b".into());
+    partner.endpoints = vec![PartnerEndpoint {
+        identifier: "locations".into(),
+        role: "RECEIVER".into(),
+        url: "https://emsp.example/ocpi/2.2.1/locations".into(),
+    }];
+    fx.store.put_partner(partner.clone()).await.unwrap();
+    assert_eq!(
+        fx.store
+            .partner_by_token(&token_hash("token-a"))
+            .await
+            .unwrap(),
+        None
+    );
+    let found = fx
+        .store
+        .partner_by_token(&token_hash("token-c"))
+        .await
+        .unwrap()
+        .expect("found by its new token");
+    assert_eq!(found, partner);
+    assert_eq!(
+        found.endpoint("locations", "RECEIVER"),
+        Some("https://emsp.example/ocpi/2.2.1/locations")
+    );
+    let other = OcpiPartner::from_registration(
+        "token-x",
+        Some("https://other.example/versions".into()),
+        OcpiRegistrationStatus::Pending,
+        t(2),
+    );
+    assert_eq!(other.token_hash, None, "voltgate calls it first");
+    fx.store.put_partner(other.clone()).await.unwrap();
+    let mut ids: Vec<String> = fx
+        .store
+        .list_partners()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    ids.sort();
+    let mut expected = vec![partner.id.clone(), other.id.clone()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(fx.store.delete_partner(&partner.id).await.unwrap());
+    assert!(!fx.store.delete_partner(&partner.id).await.unwrap());
+    assert_eq!(fx.store.partner(&partner.id).await.unwrap(), None);
+    assert_eq!(
+        fx.store
+            .partner_by_token(&token_hash("token-c"))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 pub async fn transaction_events_are_idempotent_by_seq_no(fx: Fixture) {

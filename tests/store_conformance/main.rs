@@ -80,7 +80,7 @@ macro_rules! every_case {
                 locations_are_found_by_place,
                 cities_are_listed_per_province,
                 templates_roundtrip_and_list,
-                ocpi_parties_roundtrip_and_delete,
+                ocpi_partners_are_found_by_id_and_by_their_current_token,
                 transaction_events_are_idempotent_by_seq_no,
                 transactions_fold_their_events,
                 transactions_and_meter_values_page,

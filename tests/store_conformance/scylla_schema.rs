@@ -70,9 +70,9 @@ async fn refusals(settings: &ScyllaSettings) {
             "CREATE TABLE {keyspace}.certificates (hash text PRIMARY KEY, pem int, uploaded_at timestamp)"
         ),
         // Same columns, another key: the list order and the partitions differ.
-        format!("DROP TABLE {keyspace}.ocpi_parties"),
+        format!("DROP TABLE {keyspace}.ocpi_partner_tokens"),
         format!(
-            "CREATE TABLE {keyspace}.ocpi_parties (credentials_token text, url text, status text, registered_at timestamp, PRIMARY KEY ((credentials_token), url))"
+            "CREATE TABLE {keyspace}.ocpi_partner_tokens (token_hash text, partner_id text, PRIMARY KEY ((token_hash), partner_id))"
         ),
     ] {
         raw.query_unpaged(cql, ()).await.expect("schema change");
@@ -85,7 +85,9 @@ async fn refusals(settings: &ScyllaSettings) {
         "{why}"
     );
     assert!(
-        why.contains("ocpi_parties.url is Clustering(0) in the key, expected Regular"),
+        why.contains(
+            "ocpi_partner_tokens.partner_id is Clustering(0) in the key, expected Regular"
+        ),
         "{why}"
     );
 
@@ -167,6 +169,12 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         format!("DROP TABLE {keyspace}.hardware_templates"),
         format!("DROP TABLE {keyspace}.station_commands"),
         format!("DROP TABLE {keyspace}.station_outbox"),
+        format!("DROP TABLE {keyspace}.ocpi_partners"),
+        format!("DROP TABLE {keyspace}.ocpi_partner_tokens"),
+        // Parties as models 1 to 4 kept them.
+        format!("CREATE TABLE {keyspace}.ocpi_parties (credentials_token text, url text, status text, registered_at timestamp, PRIMARY KEY (credentials_token))"),
+        format!("INSERT INTO {keyspace}.ocpi_parties (credentials_token, url, status, registered_at) VALUES ('tok-a', 'https://emsp.example/ocpi/versions', 'PENDING', 1790000000000)"),
+        format!("INSERT INTO {keyspace}.ocpi_parties (credentials_token, status, registered_at) VALUES ('tok-b', 'REGISTERED', 1790000000000)"),
         // The queues as model 1 made them (triggers without evse/connector).
         format!("CREATE TABLE {keyspace}.station_settings (station_id text, name text, value text, status text, status_at timestamp, detail text, PRIMARY KEY ((station_id), name))"),
         format!("CREATE TABLE {keyspace}.station_install_certificates (station_id text, certificate_id text, certificate_use text, pem text, status text, status_at timestamp, detail text, PRIMARY KEY ((station_id), certificate_id))"),
@@ -250,7 +258,34 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         .unwrap()
         .single_row::<(i32,)>()
         .unwrap();
-    assert_eq!(version, (4,));
+    assert_eq!(version, (5,));
+    // Its OCPI parties are partners: one to call with its TOKEN_A, one whose
+    // token is accepted; the old table is gone.
+    let partners = upgraded.list_partners().await.unwrap();
+    assert_eq!(partners.len(), 2, "{partners:?}");
+    let calling = upgraded
+        .partner(&partner_id_for("tok-a"))
+        .await
+        .unwrap()
+        .expect("tok-a converted");
+    assert_eq!(calling.token_to_partner.as_deref(), Some("tok-a"));
+    assert_eq!(calling.status, OcpiRegistrationStatus::Pending);
+    let accepted = upgraded
+        .partner_by_token(&token_hash("tok-b"))
+        .await
+        .unwrap()
+        .expect("tok-b is accepted");
+    assert_eq!(accepted.status, OcpiRegistrationStatus::Registered);
+    let parties_left = raw
+        .query_unpaged(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'ocpi_parties'",
+            (keyspace.as_str(),),
+        )
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap();
+    assert_eq!(parties_left.rows_num(), 0, "ocpi_parties is dropped");
     // Its locations are listed by last_updated, and links can be kept.
     let listed = upgraded
         .locations_updated(UpdatedWindow {

@@ -1,15 +1,10 @@
-//! The single-key aggregates on redb: tokens, uploaded certificates and
-//! OCPI parties. Each is a table of JSON records keyed by id.
+//! The single-key aggregates on redb: tokens and uploaded certificates.
+//! Each is a table of JSON records keyed by id.
 
 use async_trait::async_trait;
 
-use super::{
-    get_one, list_page, put_one, remove_one, RedbStore, CERTIFICATES, OCPI_PARTIES, TOKENS,
-};
-use crate::store::{
-    CertificateStore, OcpiParty, OcpiPartyStore, Page, StoreResult, StoredCertificate, Token,
-    TokenStore,
-};
+use super::{get_one, list_page, put_one, remove_one, RedbStore, CERTIFICATES, TOKENS};
+use crate::store::{CertificateStore, Page, StoreResult, StoredCertificate, Token, TokenStore};
 
 #[async_trait]
 impl TokenStore for RedbStore {
@@ -57,30 +52,6 @@ impl CertificateStore for RedbStore {
         let hash = hash.to_owned();
         self.write("delete_certificate", move |txn| {
             remove_one(txn, CERTIFICATES, &hash)
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl OcpiPartyStore for RedbStore {
-    async fn put_party(&self, party: OcpiParty) -> StoreResult<()> {
-        self.write("put_party", move |txn| {
-            put_one(txn, OCPI_PARTIES, &party.token, &party)
-        })
-        .await
-    }
-
-    async fn party(&self, token: &str) -> StoreResult<Option<OcpiParty>> {
-        let token = token.to_owned();
-        self.read("party", move |txn| get_one(txn, OCPI_PARTIES, &token))
-            .await
-    }
-
-    async fn delete_party(&self, token: &str) -> StoreResult<bool> {
-        let token = token.to_owned();
-        self.write("delete_party", move |txn| {
-            remove_one(txn, OCPI_PARTIES, &token)
         })
         .await
     }

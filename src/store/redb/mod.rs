@@ -14,6 +14,7 @@ mod catalog;
 mod commands;
 mod legacy;
 mod locations;
+mod partners;
 mod stations;
 mod transactions;
 mod variables;
@@ -248,6 +249,16 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     txn.open_table(locations::PROVINCE_CITIES)
         .map_err(backend)?;
     txn.open_table(locations::TEMPLATES).map_err(backend)?;
+    txn.open_table(partners::OCPI_PARTNERS).map_err(backend)?;
+    txn.open_table(partners::OCPI_PARTNER_TOKENS)
+        .map_err(backend)?;
+    let converted = partners::convert_parties(&txn)?;
+    if converted > 0 {
+        tracing::info!(
+            partners = converted,
+            "OCPI parties of an older file converted into partners"
+        );
+    }
     let indexed = locations::index_existing(&txn)?;
     if indexed > 0 {
         tracing::info!(

@@ -1,15 +1,12 @@
-//! Tokens, uploaded certificates and OCPI parties on ScyllaDB:
+//! Tokens and uploaded certificates on ScyllaDB:
 //! one partition per record, listed through the directory.
 
 use async_trait::async_trait;
 use scylla::value::CqlTimestamp;
 
 use super::directory::Kind;
-use super::{from_json, name_of, parse_name, time, timestamp, to_json, ScyllaStore};
-use crate::store::{
-    CertificateStore, OcpiParty, OcpiPartyStore, Page, StoreResult, StoredCertificate, Token,
-    TokenStore,
-};
+use super::{from_json, time, timestamp, to_json, ScyllaStore};
+use crate::store::{CertificateStore, Page, StoreResult, StoredCertificate, Token, TokenStore};
 
 impl ScyllaStore {
     async fn find_token(&self, uid: &str) -> StoreResult<Option<Token>> {
@@ -28,21 +25,6 @@ impl ScyllaStore {
                 hash: hash.to_owned(),
                 pem,
                 uploaded_at: time(uploaded_at)?,
-            })
-        })
-        .transpose()
-    }
-
-    async fn find_party(&self, token: &str) -> StoreResult<Option<OcpiParty>> {
-        let row = self
-            .row::<(Option<String>, String, CqlTimestamp)>(&self.statements.party_get, (token,))
-            .await?;
-        row.map(|(url, status, registered_at)| {
-            Ok(OcpiParty {
-                token: token.to_owned(),
-                url,
-                status: parse_name(status)?,
-                registered_at: time(registered_at)?,
             })
         })
         .transpose()
@@ -117,41 +99,6 @@ impl CertificateStore for ScyllaStore {
         self.call("delete_certificate", async {
             let existed = self.find_certificate(hash).await?.is_some();
             self.execute(&self.statements.certificate_delete, (hash,))
-                .await?;
-            Ok(existed)
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl OcpiPartyStore for ScyllaStore {
-    async fn put_party(&self, party: OcpiParty) -> StoreResult<()> {
-        self.call("put_party", async {
-            let status = name_of(&party.status)?;
-            self.execute(
-                &self.statements.party_put,
-                (
-                    party.token.as_str(),
-                    party.url.as_deref(),
-                    status.as_str(),
-                    timestamp(party.registered_at),
-                ),
-            )
-            .await?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn party(&self, token: &str) -> StoreResult<Option<OcpiParty>> {
-        self.call("party", self.find_party(token)).await
-    }
-
-    async fn delete_party(&self, token: &str) -> StoreResult<bool> {
-        self.call("delete_party", async {
-            let existed = self.find_party(token).await?.is_some();
-            self.execute(&self.statements.party_delete, (token,))
                 .await?;
             Ok(existed)
         })

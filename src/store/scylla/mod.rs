@@ -17,6 +17,7 @@ mod directory;
 mod legacy;
 mod locations;
 mod pages;
+mod partners;
 mod retry;
 mod schema;
 pub mod settings;
@@ -108,6 +109,13 @@ impl ScyllaStore {
             closed: AtomicBool::new(false),
             call_budget: settings.request_timeout() * CALL_BUDGET_IN_REQUESTS,
         };
+        let converted = store.convert_parties().await?;
+        if converted > 0 {
+            tracing::info!(
+                partners = converted,
+                "OCPI parties of an older model converted into partners"
+            );
+        }
         let indexed = locations::index_existing(&store).await?;
         if indexed > 0 {
             tracing::info!(

@@ -133,12 +133,20 @@ statements! {
     location_get, true,
         "SELECT record FROM locations WHERE id = ?";
 
-    party_put, true,
-        "INSERT INTO ocpi_parties (credentials_token, url, status, registered_at) VALUES (?, ?, ?, ?)";
-    party_get, true,
-        "SELECT url, status, registered_at FROM ocpi_parties WHERE credentials_token = ?";
-    party_delete, true,
-        "DELETE FROM ocpi_parties WHERE credentials_token = ?";
+    partner_put, true,
+        "INSERT INTO ocpi_partners (scope, id, record) VALUES (?, ?, ?)";
+    partner_get, true,
+        "SELECT record FROM ocpi_partners WHERE scope = ? AND id = ?";
+    partner_list, true,
+        "SELECT record FROM ocpi_partners WHERE scope = ?";
+    partner_delete, true,
+        "DELETE FROM ocpi_partners WHERE scope = ? AND id = ?";
+    partner_token_put, true,
+        "INSERT INTO ocpi_partner_tokens (token_hash, partner_id) VALUES (?, ?)";
+    partner_token_get, true,
+        "SELECT partner_id FROM ocpi_partner_tokens WHERE token_hash = ?";
+    partner_token_delete, true,
+        "DELETE FROM ocpi_partner_tokens WHERE token_hash = ?";
 
     transaction_get, true,
         "SELECT revision, summary, applied_seq_nos, meter_buckets FROM transactions WHERE station_id = ? AND transaction_id = ?";

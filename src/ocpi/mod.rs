@@ -1,0 +1,13 @@
+//! The OCPI 2.2.1 CPO interface for roaming partners: its listener and
+//! transport, the credentials handshake in both directions, and the
+//! registrations behind `/api/v0/register`.
+
+pub mod client;
+pub mod credentials;
+pub mod registrar;
+pub mod server;
+pub mod settings;
+pub mod transport;
+
+pub use registrar::Registrar;
+pub use settings::OcpiSettings;

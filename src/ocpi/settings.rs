@@ -1,0 +1,103 @@
+//! The OCPI listener's flags: where it listens, the public origin partners
+//! reach it at, and the CPO identity it presents in its credentials.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// OCPI settings (`--ocpi-*`).
+#[derive(Debug, Clone, Args)]
+pub struct OcpiSettings {
+    /// Where the OCPI 2.2.1 CPO interface listens.
+    #[arg(
+        long = "ocpi-listen",
+        env = "VOLTGATE_OCPI_LISTEN",
+        default_value = "127.0.0.1:9411"
+    )]
+    pub listen: SocketAddr,
+
+    /// The public origin partners use (e.g. `https://ocpi.example.com`):
+    /// voltgate's versions URL is `{base}/ocpi/versions`. Default:
+    /// `http://` + the listen address.
+    #[arg(long = "ocpi-base-url", env = "VOLTGATE_OCPI_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// voltgate's ISO 3166-1 alpha-2 country code as a CPO.
+    #[arg(
+        long = "ocpi-country-code",
+        env = "VOLTGATE_OCPI_COUNTRY_CODE",
+        default_value = "GB"
+    )]
+    pub country_code: String,
+
+    /// voltgate's OCPI party id as a CPO (3 characters).
+    #[arg(
+        long = "ocpi-party-id",
+        env = "VOLTGATE_OCPI_PARTY_ID",
+        default_value = "TWK"
+    )]
+    pub party_id: String,
+
+    /// The business name in voltgate's credentials.
+    #[arg(
+        long = "ocpi-business-name",
+        env = "VOLTGATE_OCPI_BUSINESS_NAME",
+        default_value = "voltgate"
+    )]
+    pub business_name: String,
+
+    /// Seconds an outgoing OCPI call may take before it counts as failed.
+    #[arg(
+        long = "ocpi-call-timeout-secs",
+        env = "VOLTGATE_OCPI_CALL_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub call_timeout_secs: u64,
+}
+
+impl OcpiSettings {
+    /// Loopback on a free port, for tests.
+    pub fn for_tests() -> Self {
+        OcpiSettings {
+            listen: ([127, 0, 0, 1], 0).into(),
+            base_url: None,
+            country_code: "GB".into(),
+            party_id: "TWK".into(),
+            business_name: "voltgate".into(),
+            call_timeout_secs: 5,
+        }
+    }
+
+    /// The timeout of one outgoing call.
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_secs(self.call_timeout_secs.max(1))
+    }
+
+    /// Refuses an identity OCPI cannot carry.
+    pub fn check(&self) -> Result<(), String> {
+        let upper = |s: &str, n: usize| {
+            s.len() == n
+                && s.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        };
+        if !upper(&self.country_code, 2) {
+            return Err(format!(
+                "--ocpi-country-code {:?} must be 2 upper-case letters",
+                self.country_code
+            ));
+        }
+        if !upper(&self.party_id, 3) {
+            return Err(format!(
+                "--ocpi-party-id {:?} must be 3 upper-case letters or digits",
+                self.party_id
+            ));
+        }
+        if let Some(base) = &self.base_url {
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(format!("--ocpi-base-url {base:?} must be an http(s) URL"));
+            }
+        }
+        Ok(())
+    }
+}
