@@ -30,12 +30,14 @@ pub enum CallError {
         secs: u64,
     },
     /// An HTTP error status.
-    #[error("{url} answered HTTP {status}")]
+    #[error("{url} answered HTTP {status}{detail}")]
     Http {
         /// The URL called.
         url: String,
         /// The HTTP status.
         status: u16,
+        /// The envelope's status, when the answer had one (` (OCPI 3000: ...)`).
+        detail: String,
     },
     /// An answer that is not an OCPI envelope.
     #[error("{url} answered something that is not an OCPI envelope: {what}")]
@@ -122,38 +124,39 @@ pub async fn call(
 pub fn read_envelope(url: &str, status: u16, bytes: &[u8]) -> Result<Data, CallError> {
     let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
     let envelope = parsed.filter(|v| v.get("status_code").is_some());
-    match envelope {
-        Some(envelope) => {
-            let status_code = envelope["status_code"].as_i64().unwrap_or(0);
-            if !(1000..2000).contains(&status_code) {
-                return Err(CallError::Refused {
-                    url: url.to_owned(),
-                    status_code,
-                    message: envelope["status_message"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .chars()
-                        .take(200)
-                        .collect(),
-                });
-            }
-            if !(200..300).contains(&status) {
-                return Err(CallError::Http {
-                    url: url.to_owned(),
-                    status,
-                });
-            }
-            Ok(envelope.get("data").cloned().unwrap_or(Value::Null))
-        }
-        None if !(200..300).contains(&status) => Err(CallError::Http {
+    let message = |envelope: &Value| -> String {
+        envelope["status_message"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect()
+    };
+    if !(200..300).contains(&status) {
+        let detail = envelope.as_ref().map_or_else(String::new, |e| {
+            format!(" (OCPI {}: {})", e["status_code"], message(e))
+        });
+        return Err(CallError::Http {
             url: url.to_owned(),
             status,
-        }),
-        None => Err(CallError::Garbage {
+            detail,
+        });
+    }
+    let Some(envelope) = envelope else {
+        return Err(CallError::Garbage {
             url: url.to_owned(),
             what: "no JSON object with status_code".into(),
-        }),
+        });
+    };
+    let status_code = envelope["status_code"].as_i64().unwrap_or(0);
+    if !(1000..2000).contains(&status_code) {
+        return Err(CallError::Refused {
+            url: url.to_owned(),
+            status_code,
+            message: message(&envelope),
+        });
     }
+    Ok(envelope.get("data").cloned().unwrap_or(Value::Null))
 }
 
 /// A request id: 16 random bytes as hex (unique enough to trace a call).

@@ -11,6 +11,7 @@ use clap::Args;
 pub struct OcpiSettings {
     /// Where the OCPI 2.2.1 CPO interface listens.
     #[arg(
+        id = "ocpi_listen",
         long = "ocpi-listen",
         env = "VOLTGATE_OCPI_LISTEN",
         default_value = "127.0.0.1:9411"
@@ -20,11 +21,16 @@ pub struct OcpiSettings {
     /// The public origin partners use (e.g. `https://ocpi.example.com`):
     /// voltgate's versions URL is `{base}/ocpi/versions`. Default:
     /// `http://` + the listen address.
-    #[arg(long = "ocpi-base-url", env = "VOLTGATE_OCPI_BASE_URL")]
+    #[arg(
+        id = "ocpi_base_url",
+        long = "ocpi-base-url",
+        env = "VOLTGATE_OCPI_BASE_URL"
+    )]
     pub base_url: Option<String>,
 
     /// voltgate's ISO 3166-1 alpha-2 country code as a CPO.
     #[arg(
+        id = "ocpi_country_code",
         long = "ocpi-country-code",
         env = "VOLTGATE_OCPI_COUNTRY_CODE",
         default_value = "GB"
@@ -33,6 +39,7 @@ pub struct OcpiSettings {
 
     /// voltgate's OCPI party id as a CPO (3 characters).
     #[arg(
+        id = "ocpi_party_id",
         long = "ocpi-party-id",
         env = "VOLTGATE_OCPI_PARTY_ID",
         default_value = "TWK"
@@ -41,6 +48,7 @@ pub struct OcpiSettings {
 
     /// The business name in voltgate's credentials.
     #[arg(
+        id = "ocpi_business_name",
         long = "ocpi-business-name",
         env = "VOLTGATE_OCPI_BUSINESS_NAME",
         default_value = "voltgate"
@@ -49,6 +57,7 @@ pub struct OcpiSettings {
 
     /// Seconds an outgoing OCPI call may take before it counts as failed.
     #[arg(
+        id = "ocpi_call_timeout_secs",
         long = "ocpi-call-timeout-secs",
         env = "VOLTGATE_OCPI_CALL_TIMEOUT_SECS",
         default_value_t = 10

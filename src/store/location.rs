@@ -788,6 +788,9 @@ pub struct UpdatedWindow {
     pub offset: u64,
     /// Most locations returned.
     pub limit: u32,
+    /// Only `publish: true` locations (what OCPI partners may see), from an
+    /// index of their own so that paging and counts stay seeks.
+    pub published_only: bool,
 }
 
 /// Milliseconds since the epoch of a `last_updated` (0 when absent or

@@ -252,11 +252,13 @@ pub trait LocationStore: Send + Sync {
     async fn template(&self, id: &str) -> StoreResult<Option<HardwareTemplate>>;
     /// Hardware templates in id order.
     async fn list_templates(&self, page: Page) -> StoreResult<Vec<HardwareTemplate>>;
-    /// How many locations were last updated in `[from, to)`.
+    /// How many locations (only published ones when `published_only`)
+    /// were last updated in `[from, to)`.
     async fn count_locations_updated(
         &self,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
+        published_only: bool,
     ) -> StoreResult<u64>;
 }
 

@@ -101,8 +101,10 @@ impl Peer {
         let script = root().join("tests/ocpi_peer/emsp.py");
         let mut child = Command::new(python)
             .arg(&script)
-            .args(["--port", &port.to_string()])
+            .args(["--port", &port.to_string(), "--exit-with-stdin"])
             .current_dir(Path::new(&root()).join("tests/ocpi_peer"))
+            // Its stdin closes with this process: a peer never outlives a test.
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

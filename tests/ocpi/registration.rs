@@ -174,7 +174,13 @@ async fn voltgate_registers_with_the_emsp_it_was_pointed_at() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["method"] == "POST" && r["path"].as_str().unwrap_or_default().ends_with("/credentials"))
+        .find(|r| {
+            r["method"] == "POST"
+                && r["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with("/credentials")
+        })
         .cloned()
         .unwrap_or_else(|| panic!("no credentials POST reached the eMSP: {received}"));
     assert_eq!(posted["body"]["token"], token_b.as_str(), "{posted}");

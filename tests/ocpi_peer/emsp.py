@@ -329,11 +329,11 @@ class PeerCrud(Crud):
             # PUT by the CPO: new CPO token and endpoints, new token for it.
             return cls._register_cpo(data, used_token=kwargs.get("auth_token"), via=STATE.registered_via or "cpo")
         if module == ModuleID.commands:
-            record = CURRENT.get()
+            # A CommandResult POSTed to one of our response_urls.
+            record = CURRENT.get() or {}
+            raw = record.get("body") if isinstance(record.get("body"), dict) else data
             entry = STATE.commands.setdefault(str(id), {"command": None, "response_url": None, "unknown": True})
-            entry.setdefault("results", []).append(
-                (record or {}).get("body") if record and isinstance(record.get("body"), dict) else data
-            )
+            entry.setdefault("results", []).append(raw)
             return data
         store = STATE.objects[module.value]
         store[cls._object_key(module.value, id, kwargs, data)] = data
@@ -688,6 +688,9 @@ async def push_token(request: Request, body: dict):
 @control_route("POST", "/authorize")
 async def set_authorize(request: Request, body: dict):
     uid = body["uid"]
+    if body.get("clear"):
+        STATE.auth_rules.pop(uid.lower(), None)
+        return ok(uid=uid, rule=None)
     allowed = body.get("allowed", "ALLOWED")
     if allowed not in ALLOWED_VALUES:
         raise ValueError(f"allowed must be one of {sorted(ALLOWED_VALUES)}")

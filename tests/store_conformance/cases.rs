@@ -480,8 +480,104 @@ pub async fn location_writes_are_conditional_on_the_version_read(fx: Fixture) {
         .unwrap()
         .is_empty());
     assert_eq!(
-        fx.store.count_locations_updated(None, None).await.unwrap(),
+        fx.store
+            .count_locations_updated(None, None, false)
+            .await
+            .unwrap(),
         0
+    );
+}
+
+pub async fn only_published_locations_are_listed_for_partners(fx: Fixture) {
+    let unpublished = |id: &str, at: i64| Location {
+        publish: false,
+        ..location_at(id, at)
+    };
+    for location in [
+        location_at("P1", 10),
+        unpublished("U1", 20),
+        location_at("P2", 30),
+        unpublished("U2", 40),
+        location_at("P3", 50),
+    ] {
+        fx.store
+            .write_location(location, Expect::Any)
+            .await
+            .unwrap();
+    }
+    let published = |from: Option<i64>, offset: u64| UpdatedWindow {
+        from: from.map(t),
+        offset,
+        limit: 10,
+        published_only: true,
+        ..UpdatedWindow::default()
+    };
+    let ids = |found: Vec<Location>| found.into_iter().map(|l| l.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(fx
+            .store
+            .locations_updated(published(None, 0))
+            .await
+            .unwrap()),
+        ["P1", "P2", "P3"]
+    );
+    assert_eq!(
+        ids(fx
+            .store
+            .locations_updated(published(Some(20), 1))
+            .await
+            .unwrap()),
+        ["P3"]
+    );
+    assert_eq!(
+        fx.store
+            .count_locations_updated(None, None, true)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        fx.store
+            .count_locations_updated(None, None, false)
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(
+        fx.store
+            .count_locations_updated(Some(t(20)), None, true)
+            .await
+            .unwrap(),
+        2
+    );
+    // Unpublishing, publishing, moving in time and deleting move the entries.
+    fx.store
+        .write_location(unpublished("P2", 60), Expect::Any)
+        .await
+        .unwrap();
+    fx.store
+        .write_location(location_at("U1", 70), Expect::Any)
+        .await
+        .unwrap();
+    fx.store
+        .write_location(location_at("P1", 80), Expect::Any)
+        .await
+        .unwrap();
+    fx.store.delete_location("P3", Expect::Any).await.unwrap();
+    assert_eq!(
+        ids(fx
+            .store
+            .locations_updated(published(None, 0))
+            .await
+            .unwrap()),
+        ["U1", "P1"]
+    );
+    assert_eq!(
+        fx.store
+            .count_locations_updated(None, None, true)
+            .await
+            .unwrap(),
+        2
     );
 }
 
@@ -511,6 +607,7 @@ pub async fn locations_list_by_last_updated(fx: Fixture) {
         after: None,
         offset,
         limit,
+        published_only: false,
     };
     let all = fx
         .store
@@ -544,12 +641,15 @@ pub async fn locations_list_by_last_updated(fx: Fixture) {
         "a seek starts after the cursor"
     );
     assert_eq!(
-        fx.store.count_locations_updated(None, None).await.unwrap(),
+        fx.store
+            .count_locations_updated(None, None, false)
+            .await
+            .unwrap(),
         6
     );
     assert_eq!(
         fx.store
-            .count_locations_updated(Some(t(20)), Some(t(50)))
+            .count_locations_updated(Some(t(20)), Some(t(50)), false)
             .await
             .unwrap(),
         3
@@ -1025,7 +1125,10 @@ pub async fn writes_survive_reopen(mut fx: Fixture) {
     let l1 = fx.store.location("L1").await.unwrap().map(|s| s.location);
     assert_eq!(l1, Some(location("L1")));
     assert_eq!(
-        fx.store.count_locations_updated(None, None).await.unwrap(),
+        fx.store
+            .count_locations_updated(None, None, false)
+            .await
+            .unwrap(),
         1
     );
     assert!(fx.store.transaction("CS1", "T1").await.unwrap().is_some());

@@ -76,6 +76,7 @@ macro_rules! every_case {
                 locations_roundtrip_and_list,
                 location_writes_are_conditional_on_the_version_read,
                 locations_list_by_last_updated,
+                only_published_locations_are_listed_for_partners,
                 evse_links_follow_the_records,
                 locations_are_found_by_place,
                 cities_are_listed_per_province,

@@ -349,11 +349,12 @@ pub async fn list(
         offset: if after.is_some() { 0 } else { offset },
         after,
         limit,
+        published_only: false,
     };
     let store = locations.store();
     let (page, total) = futures_util::try_join!(
         store.locations_updated(window),
-        store.count_locations_updated(from, to)
+        store.count_locations_updated(from, to, false)
     )?;
     let mut response = HttpResponse::Ok();
     response.insert_header(("X-Total-Count", total.to_string()));

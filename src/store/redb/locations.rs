@@ -21,6 +21,10 @@ use crate::store::{
 pub(crate) const LOCATIONS_BY_UPDATED: TableDefinition<(u64, &str), u8> =
     TableDefinition::new("locations_by_updated");
 
+/// The same entries for published locations only: what OCPI partners page.
+pub(crate) const PUBLISHED_BY_UPDATED: TableDefinition<(u64, &str), u8> =
+    TableDefinition::new("published_by_updated");
+
 /// (geohash cell, location id) → latitude and longitude (f64, little
 /// endian) then the search summary (JSON): published locations by place.
 pub(crate) const LOCATION_CELLS: TableDefinition<(&str, &str), &[u8]> =
@@ -57,9 +61,19 @@ pub(crate) const EVSE_LINKS: TableDefinition<(&str, &str, &str), &[u8]> =
 
 use crate::store::updated_millis as millis;
 
+/// The index by `last_updated` of all locations or of the published ones.
+fn by_updated(published_only: bool) -> TableDefinition<'static, (u64, &'static str), u8> {
+    if published_only {
+        PUBLISHED_BY_UPDATED
+    } else {
+        LOCATIONS_BY_UPDATED
+    }
+}
+
 /// Fills the index from the records when a file of an older release has
 /// locations and no index yet (run at open, in the opening transaction).
 pub(super) fn index_existing(txn: &WriteTransaction) -> StoreResult<u64> {
+    index_published(txn)?;
     let records = txn.open_table(LOCATIONS).map_err(backend)?;
     let by_time = txn.open_table(LOCATIONS_BY_UPDATED).map_err(backend)?;
     let cells = txn.open_table(LOCATION_CELLS).map_err(backend)?;
@@ -81,6 +95,27 @@ pub(super) fn index_existing(txn: &WriteTransaction) -> StoreResult<u64> {
         indexed += 1;
     }
     Ok(indexed)
+}
+
+/// Fills the index of published locations when a file of an older release
+/// has locations and none in it (a file whose locations are all
+/// unpublished is read again at each open: rare, and linear).
+fn index_published(txn: &WriteTransaction) -> StoreResult<()> {
+    let records = txn.open_table(LOCATIONS).map_err(backend)?;
+    let mut published = txn.open_table(PUBLISHED_BY_UPDATED).map_err(backend)?;
+    if !published.is_empty().map_err(backend)? {
+        return Ok(());
+    }
+    for entry in records.iter().map_err(backend)? {
+        let (id, bytes) = entry.map_err(backend)?;
+        let location: Location = decode(bytes.value())?;
+        if location.publish {
+            published
+                .insert((millis(location.last_updated), id.value()), 0)
+                .map_err(backend)?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads the stored bytes of location `id` and their tag.
@@ -105,12 +140,16 @@ fn reindex(
     new: Option<&Location>,
 ) -> StoreResult<()> {
     let mut index = txn.open_table(LOCATIONS_BY_UPDATED).map_err(backend)?;
+    let mut published = txn.open_table(PUBLISHED_BY_UPDATED).map_err(backend)?;
     let mut links = txn.open_table(EVSE_LINKS).map_err(backend)?;
     let mut cells = txn.open_table(LOCATION_CELLS).map_err(backend)?;
     let mut cities = txn.open_table(PROVINCE_CITIES).map_err(backend)?;
     if let Some(old) = old {
         let old: Location = decode(old)?;
         index
+            .remove((millis(old.last_updated), id))
+            .map_err(backend)?;
+        published
             .remove((millis(old.last_updated), id))
             .map_err(backend)?;
         if let Some((cell, _)) = old.place() {
@@ -131,6 +170,11 @@ fn reindex(
         index
             .insert((millis(new.last_updated), id), 0)
             .map_err(backend)?;
+        if new.publish {
+            published
+                .insert((millis(new.last_updated), id), 0)
+                .map_err(backend)?;
+        }
         if let Some((province, city)) = new.province_city() {
             cities
                 .insert((province.as_str(), city.as_str(), id), 0)
@@ -221,7 +265,9 @@ impl LocationStore for RedbStore {
 
     async fn locations_updated(&self, window: UpdatedWindow) -> StoreResult<Vec<Location>> {
         self.read("locations_updated", move |txn| {
-            let index = txn.open_table(LOCATIONS_BY_UPDATED).map_err(backend)?;
+            let index = txn
+                .open_table(by_updated(window.published_only))
+                .map_err(backend)?;
             let records = txn.open_table(LOCATIONS).map_err(backend)?;
             let from = window.from.map(|at| millis(Some(at)));
             let after = window
@@ -365,9 +411,12 @@ impl LocationStore for RedbStore {
         &self,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
+        published_only: bool,
     ) -> StoreResult<u64> {
         self.read("count_locations_updated", move |txn| {
-            let index = txn.open_table(LOCATIONS_BY_UPDATED).map_err(backend)?;
+            let index = txn
+                .open_table(by_updated(published_only))
+                .map_err(backend)?;
             if from.is_none() && to.is_none() {
                 return index.len().map_err(backend);
             }

@@ -249,6 +249,8 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     txn.open_table(locations::PROVINCE_CITIES)
         .map_err(backend)?;
     txn.open_table(locations::TEMPLATES).map_err(backend)?;
+    txn.open_table(locations::PUBLISHED_BY_UPDATED)
+        .map_err(backend)?;
     txn.open_table(partners::OCPI_PARTNERS).map_err(backend)?;
     txn.open_table(partners::OCPI_PARTNER_TOKENS)
         .map_err(backend)?;

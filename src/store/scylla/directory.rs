@@ -26,6 +26,8 @@ pub enum Kind {
     Location,
     /// `{last_updated ms:013}{location id}`: locations in update order.
     LocationUpdated,
+    /// The same entries for published locations only.
+    LocationPublished,
     /// Hardware template ids.
     Template,
     /// `active_key`s of running transactions.
@@ -40,6 +42,7 @@ impl Kind {
             Kind::Token => "token",
             Kind::Location => "location",
             Kind::LocationUpdated => "location_updated",
+            Kind::LocationPublished => "location_published",
             Kind::Template => "template",
             Kind::ActiveTransaction => "active_transaction",
         }

@@ -181,6 +181,10 @@ impl ScyllaStore {
         self.put_city(location).await?;
         self.execute(directory, Kind::LocationUpdated.row(&new_entry))
             .await?;
+        if location.publish {
+            self.execute(directory, Kind::LocationPublished.row(&new_entry))
+                .await?;
+        }
         let lwt = match &current {
             None => {
                 self.lwt(
@@ -208,6 +212,16 @@ impl ScyllaStore {
                 self.execute(directory_delete, Kind::LocationUpdated.row(&old))
                     .await?;
             }
+            if let Some((old, _)) = &current {
+                let old_published = updated_entry(old.last_updated, &old.id);
+                if old.publish && (!location.publish || old_published != new_entry) {
+                    self.execute(
+                        directory_delete,
+                        Kind::LocationPublished.row(&old_published),
+                    )
+                    .await?;
+                }
+            }
             return Ok(Some(LocationWrite::Written(etag_of(record.as_bytes()))));
         }
         // Another writer got in first: its entry stays, the one written
@@ -216,9 +230,14 @@ impl ScyllaStore {
         let winner_record = winner.as_ref().map(|(w, _)| w);
         self.drop_place(location, winner_record).await?;
         self.drop_city(location, winner_record).await?;
+        let winner_published = winner_record.is_some_and(|w| w.publish);
         let winner_entry = winner.map(|(w, _)| updated_entry(w.last_updated, &w.id));
         if winner_entry.as_ref() != Some(&new_entry) {
             self.execute(directory_delete, Kind::LocationUpdated.row(&new_entry))
+                .await?;
+        }
+        if location.publish && (winner_entry.as_ref() != Some(&new_entry) || !winner_published) {
+            self.execute(directory_delete, Kind::LocationPublished.row(&new_entry))
                 .await?;
         }
         Ok(None)
@@ -284,6 +303,10 @@ impl LocationStore for ScyllaStore {
                     let directory = &self.statements.directory_delete;
                     self.execute(directory, Kind::LocationUpdated.row(&entry))
                         .await?;
+                    if old.publish {
+                        self.execute(directory, Kind::LocationPublished.row(&entry))
+                            .await?;
+                    }
                     self.execute(directory, Kind::Location.row(id)).await?;
                     self.drop_links(&old, None).await?;
                     self.drop_place(&old, None).await?;
@@ -337,8 +360,14 @@ impl LocationStore for ScyllaStore {
                 limit: window.limit,
             };
             let end = &end;
+            let kind = if window.published_only {
+                Kind::LocationPublished
+            } else {
+                Kind::LocationUpdated
+            };
+            let published_only = window.published_only;
             let mut located = self
-                .list_records(Kind::LocationUpdated, page, |entry| async move {
+                .list_records(kind, page, |entry| async move {
                     if end.as_ref().is_some_and(|end| entry >= *end) {
                         // Past the window: every later entry is too.
                         return Ok(Some(None));
@@ -350,6 +379,7 @@ impl LocationStore for ScyllaStore {
                     // An entry left behind by a crash names an older time.
                     Ok(found
                         .filter(|(location, _)| millis(location.last_updated) == at)
+                        .filter(|(location, _)| location.publish || !published_only)
                         .map(|(location, _)| Some(location)))
                 })
                 .await?;
@@ -485,18 +515,19 @@ impl LocationStore for ScyllaStore {
         &self,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
+        published_only: bool,
     ) -> StoreResult<u64> {
+        let kind = if published_only {
+            Kind::LocationPublished
+        } else {
+            Kind::LocationUpdated
+        };
         self.call("count_locations_updated", async {
             let from = from.map(entry_floor).unwrap_or_default();
             // '~' sorts after every digit: past every entry.
             let to = to.map(entry_floor).unwrap_or_else(|| "~".to_owned());
             let counts = (0..BUCKETS).map(|bucket| {
-                let values = (
-                    Kind::LocationUpdated.name(),
-                    bucket,
-                    from.as_str(),
-                    to.as_str(),
-                );
+                let values = (kind.name(), bucket, from.as_str(), to.as_str());
                 self.row::<(i64,)>(&self.statements.directory_count, values)
             });
             let counts = try_join_all(counts).await?;
@@ -510,8 +541,10 @@ impl LocationStore for ScyllaStore {
     }
 }
 
-/// Adds the `location_updated` entries of locations written by a release
-/// without them (run at start; a no-op once any entry exists).
+/// Adds the `location_updated` (and `location_published`) entries of
+/// locations written by a release without them (run at start; a no-op once
+/// any entry of the kind exists; a keyspace whose locations are all
+/// unpublished is read again at each start: rare, and linear).
 pub(super) async fn index_existing(store: &ScyllaStore) -> StoreResult<u64> {
     let any = |kind: Kind| async move {
         let page = Page {
@@ -521,7 +554,9 @@ pub(super) async fn index_existing(store: &ScyllaStore) -> StoreResult<u64> {
         };
         Ok::<_, StoreError>(!store.directory_page(kind, &page).await?.is_empty())
     };
-    if any(Kind::LocationUpdated).await? || !any(Kind::Location).await? {
+    let needs_updated = !any(Kind::LocationUpdated).await?;
+    let needs_published = !any(Kind::LocationPublished).await?;
+    if !(needs_updated || needs_published) || !any(Kind::Location).await? {
         return Ok(0);
     }
     let mut indexed = 0;
@@ -533,17 +568,23 @@ pub(super) async fn index_existing(store: &ScyllaStore) -> StoreResult<u64> {
     loop {
         let ids = store.directory_page(Kind::Location, &page).await?;
         for id in &ids {
-            if let Some((location, _)) = store.stored_location(id).await? {
+            let Some((location, _)) = store.stored_location(id).await? else {
+                continue;
+            };
+            let entry = updated_entry(location.last_updated, id);
+            let insert = &store.statements.directory_insert;
+            if needs_updated {
                 store.put_place(&location).await?;
                 store.put_city(&location).await?;
-                let entry = updated_entry(location.last_updated, id);
                 store
-                    .execute(
-                        &store.statements.directory_insert,
-                        Kind::LocationUpdated.row(&entry),
-                    )
+                    .execute(insert, Kind::LocationUpdated.row(&entry))
                     .await?;
                 indexed += 1;
+            }
+            if needs_published && location.publish {
+                store
+                    .execute(insert, Kind::LocationPublished.row(&entry))
+                    .await?;
             }
         }
         if ids.len() < page.limit as usize {
