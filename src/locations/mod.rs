@@ -6,6 +6,7 @@
 pub mod api;
 pub mod import;
 pub mod live;
+pub mod paging;
 pub mod payment_types;
 pub mod rules;
 pub mod search;

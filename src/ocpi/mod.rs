@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod credentials;
+pub mod locations;
 pub mod registrar;
 pub mod server;
 pub mod settings;

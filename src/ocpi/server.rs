@@ -50,6 +50,10 @@ impl BoundOcpi {
                             .into()
                         }),
                 )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    OcpiError::ok_with(code::INVALID_PARAMETERS, format!("invalid query: {e}"))
+                        .into()
+                }))
                 .wrap(from_fn(echo_ids))
                 .configure(routes)
         })
@@ -70,6 +74,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(post_credentials))
                 .route(web::put().to(put_credentials))
                 .route(web::delete().to(delete_credentials)),
+        )
+        .route(
+            &format!("/ocpi/{VERSION}/locations"),
+            web::get().to(super::locations::list),
+        )
+        .route(
+            &format!("/ocpi/{VERSION}/locations/{{path:.*}}"),
+            web::get().to(super::locations::object),
         )
         .default_service(web::to(not_found));
 }
@@ -113,7 +125,11 @@ async fn versions(
 }
 
 /// The modules voltgate implements, each with its role.
-const MODULES: &[(&str, &str)] = &[("credentials", "SENDER"), ("credentials", "RECEIVER")];
+const MODULES: &[(&str, &str)] = &[
+    ("credentials", "SENDER"),
+    ("credentials", "RECEIVER"),
+    ("locations", "SENDER"),
+];
 
 async fn details(
     req: HttpRequest,

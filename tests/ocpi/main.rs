@@ -5,6 +5,7 @@
 #[path = "../api/common.rs"]
 #[allow(dead_code)]
 mod common;
+mod locations;
 mod peer;
 mod registration;
 mod transport;

@@ -748,8 +748,10 @@ def pull_schema(module: str, url: str, data: Any) -> Optional[Any]:
     if module == "locations":
         if isinstance(data, list):
             return Location
+        # The Sender interface: {locations}/{location_id}[/{evse_uid}[/{connector_id}]]
+        # (only the Receiver interface carries country_code and party_id).
         depth = _segments(url) - _segments(cpo_endpoint("locations", None))
-        return {3: Location, 4: EVSE, 5: Connector}.get(depth)
+        return {1: Location, 2: EVSE, 3: Connector}.get(depth)
     return {"sessions": Session, "cdrs": Cdr, "tariffs": Tariff, "tokens": Token, "credentials": Credentials}.get(module)
 
 

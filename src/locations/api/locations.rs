@@ -4,14 +4,15 @@
 //! of one location carry its `ETag`; `If-Match` makes a write conditional.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::body::{self, V1Settings};
 use super::envelope::{etag_header, ok, success, V1Error};
+use crate::locations::paging::{page_by_updated, Limits, ListError, ListQuery};
 use crate::locations::{Changed, Locations};
-use crate::store::{ocpi_time, Connector, Evse, Location, StoredLocation, UpdatedWindow};
+use crate::store::{Connector, Evse, Location, StoredLocation};
 
 /// Locations a list page holds unless `limit` says otherwise.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -270,54 +271,6 @@ fn find_connector<'a>(
     })
 }
 
-/// The list's query: OCPI's window and paging, plus the seek cursor the
-/// `Link` header carries.
-#[derive(Debug, Deserialize, Serialize, utoipa::IntoParams)]
-pub struct ListQuery {
-    /// Only locations updated at or after this time (RFC 3339).
-    pub date_from: Option<String>,
-    /// Only locations updated before this time (RFC 3339).
-    pub date_to: Option<String>,
-    /// Locations to skip (ignored when `cursor` is given).
-    pub offset: Option<u64>,
-    /// Most locations in the page (default 100, at most 1000).
-    pub limit: Option<u32>,
-    /// Where the previous page ended (from the `Link` header): seeks there.
-    pub cursor: Option<String>,
-}
-
-fn time(field: &str, text: &Option<String>) -> Result<Option<DateTime<Utc>>, V1Error> {
-    text.as_deref()
-        .map(|t| {
-            DateTime::parse_from_rfc3339(t)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| {
-                    V1Error::invalid(format!(
-                        "invalid parameter {field}: {t:?} is not an RFC 3339 time ({e})"
-                    ))
-                })
-        })
-        .transpose()
-}
-
-fn cursor(text: &Option<String>) -> Result<Option<(DateTime<Utc>, String)>, V1Error> {
-    let Some(text) = text else {
-        return Ok(None);
-    };
-    let bad = || {
-        V1Error::invalid(format!(
-            "invalid parameter cursor: {text:?} is not a cursor from a Link header"
-        ))
-    };
-    let (ms, id) = text.split_once('.').ok_or_else(bad)?;
-    let at = ms
-        .parse()
-        .ok()
-        .and_then(DateTime::from_timestamp_millis)
-        .ok_or_else(bad)?;
-    Ok(Some((at, id.to_owned())))
-}
-
 /// Locations by `last_updated`, oldest first, with OCPI paging headers.
 #[utoipa::path(get, path = "/api/v1/locations", tag = "v1 locations", params(ListQuery),
     responses((status = 200, description = "OCPI envelope with a page of locations; Link, X-Total-Count and X-Limit headers")))]
@@ -326,57 +279,23 @@ pub async fn list(
     query: web::Query<ListQuery>,
     locations: web::Data<Locations>,
 ) -> Result<HttpResponse, V1Error> {
-    let from = time("date_from", &query.date_from)?;
-    let to = time("date_to", &query.date_to)?;
-    if let (Some(from), Some(to)) = (from, to) {
-        if from > to {
-            return Err(V1Error::invalid(
-                "invalid parameters: date_from is after date_to",
-            ));
-        }
-    }
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-    if limit == 0 {
-        return Err(V1Error::invalid(
-            "invalid parameter limit: must be 1 or more",
-        ));
-    }
-    let after = cursor(&query.cursor)?;
-    let offset = query.offset.unwrap_or(0);
-    let window = UpdatedWindow {
-        from,
-        to,
-        offset: if after.is_some() { 0 } else { offset },
-        after,
-        limit,
-        published_only: false,
+    let limits = Limits {
+        default: DEFAULT_LIMIT,
+        max: MAX_LIMIT,
     };
-    let store = locations.store();
-    let (page, total) = futures_util::try_join!(
-        store.locations_updated(window),
-        store.count_locations_updated(from, to, false)
-    )?;
+    let listed = page_by_updated(locations.store(), &query, limits, false)
+        .await
+        .map_err(|e| match e {
+            ListError::Invalid(why) => V1Error::invalid(why),
+            ListError::Store(e) => V1Error::from(e),
+        })?;
     let mut response = HttpResponse::Ok();
-    response.insert_header(("X-Total-Count", total.to_string()));
-    response.insert_header(("X-Limit", limit.to_string()));
-    if page.len() == limit as usize {
-        if let Some(last) = page.last() {
-            let next = ListQuery {
-                date_from: from.as_ref().map(ocpi_time::format),
-                date_to: to.as_ref().map(ocpi_time::format),
-                offset: Some(offset + u64::from(limit)),
-                limit: Some(limit),
-                cursor: Some(format!(
-                    "{}.{}",
-                    last.last_updated.map_or(0, |t| t.timestamp_millis()),
-                    last.id
-                )),
-            };
-            let query = serde_urlencoded::to_string(&next).unwrap_or_default();
-            let info = req.connection_info();
-            let url = format!("{}://{}{}?{query}", info.scheme(), info.host(), req.path());
-            response.insert_header(("Link", format!("<{url}>; rel=\"next\"")));
-        }
+    response.insert_header(("X-Total-Count", listed.total.to_string()));
+    response.insert_header(("X-Limit", listed.limit.to_string()));
+    if let Some(next) = listed.next {
+        let info = req.connection_info();
+        let url = format!("{}://{}{}?{next}", info.scheme(), info.host(), req.path());
+        response.insert_header(("Link", format!("<{url}>; rel=\"next\"")));
     }
-    Ok(response.json(success(page)))
+    Ok(response.json(success(listed.page)))
 }
