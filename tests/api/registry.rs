@@ -62,7 +62,7 @@ async fn ocpi_party_registration() {
     let party = s
         .app
         .store()
-        .party("abc")
+        .partner(&voltgate::store::partner_id_for("abc"))
         .await
         .expect("store")
         .expect("stored");
@@ -70,6 +70,13 @@ async fn ocpi_party_registration() {
         party.status,
         voltgate::store::OcpiRegistrationStatus::Registered
     );
+    assert_eq!(
+        party.versions_url.as_deref(),
+        Some("https://emsp.example.com/ocpi/versions")
+    );
+    let listed = s.get("/api/v0/register").await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1, "{listed:?}");
+    assert_eq!(listed.body[0]["status"], "REGISTERED");
     let bad = [
         (json!({"token": "abc", "status": "ACTIVE"}), "status"),
         (json!({"url": "https://x"}), "missing field `token`"),
