@@ -317,6 +317,30 @@ pub trait OcpiPartnerStore: Send + Sync {
     async fn delete_partner(&self, id: &str) -> StoreResult<bool>;
 }
 
+/// Each OCPI partner's queue of pushes, in order; durable, so a restart or a
+/// partner that is down loses none.
+#[async_trait]
+pub trait OcpiPushStore: Send + Sync {
+    /// Appends `push` to the partner's queue; its seq. With `coalesce`, the
+    /// pending push of the same object is removed and this one appended
+    /// instead, and when the object has none nothing is appended (None):
+    /// the caller's queue is full.
+    async fn enqueue_push(
+        &self,
+        partner_id: &str,
+        push: OcpiPush,
+        coalesce: bool,
+    ) -> StoreResult<Option<u64>>;
+    /// The oldest pending pushes of the partner, at most `limit`.
+    async fn pending_pushes(&self, partner_id: &str, limit: u32) -> StoreResult<Vec<OcpiPush>>;
+    /// Removes a push that was delivered (or refused for good).
+    async fn remove_push(&self, partner_id: &str, seq: u64) -> StoreResult<()>;
+    /// How many pushes the partner's queue holds.
+    async fn count_pushes(&self, partner_id: &str) -> StoreResult<u64>;
+    /// Drops the partner's whole queue (it unregistered).
+    async fn clear_pushes(&self, partner_id: &str) -> StoreResult<()>;
+}
+
 /// The key of a transaction in the index of active transactions: the
 /// station id and the transaction id, separated by U+001F (below every
 /// character a station id may hold, so keys sort by station first).
@@ -357,6 +381,7 @@ pub trait Store:
     + LocationStore
     + TransactionStore
     + OcpiPartnerStore
+    + OcpiPushStore
 {
     /// The backend's name for logs and metrics ("redb", "scylla").
     fn backend(&self) -> &'static str;

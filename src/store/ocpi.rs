@@ -47,6 +47,10 @@ pub struct OcpiPartner {
     /// Handshake attempts that failed in a row (drives the back-off).
     #[serde(default)]
     pub failed_attempts: u32,
+    /// Set when location pushes did not fit the full queue: every published
+    /// location updated since then is sent again once the queue is drained.
+    #[serde(default)]
+    pub resync_locations_since: Option<DateTime<Utc>>,
     /// When the registration was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -100,6 +104,7 @@ impl OcpiPartner {
             endpoints: Vec::new(),
             last_error: None,
             failed_attempts: 0,
+            resync_locations_since: None,
             created_at: now,
             updated_at: now,
         }
@@ -120,6 +125,27 @@ impl OcpiPartner {
             .map(|r| format!("{}-{}", r.country_code, r.party_id))
             .collect()
     }
+}
+
+/// One call waiting in a partner's push queue: a module object sent to the
+/// partner's receiver endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OcpiPush {
+    /// Its place in the partner's queue (given by the store; 0 before).
+    pub seq: u64,
+    /// The object it carries the state of (`location/L1`, `evse/L1/E1`):
+    /// a full queue keeps only the latest push of an object.
+    pub object: String,
+    /// The receiver module (`locations`).
+    pub module: String,
+    /// PUT or PATCH.
+    pub method: String,
+    /// The path below the module's endpoint (`GB/TWK/L1/E1`).
+    pub path: String,
+    /// The JSON body.
+    pub body: serde_json::Value,
+    /// When it was queued (the delay partners see is measured from here).
+    pub queued_at: DateTime<Utc>,
 }
 
 /// The SHA-256 (hex) a partner's token is kept and looked up as.

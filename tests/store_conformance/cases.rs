@@ -941,6 +941,97 @@ pub async fn ocpi_partners_are_found_by_id_and_by_their_current_token(fx: Fixtur
     );
 }
 
+fn push(object: &str, body: serde_json::Value) -> OcpiPush {
+    OcpiPush {
+        seq: 0,
+        object: object.into(),
+        module: "locations".into(),
+        method: "PUT".into(),
+        path: format!("GB/TWK/{object}"),
+        body,
+        queued_at: t(1),
+    }
+}
+
+pub async fn ocpi_push_queues_keep_order_and_coalesce_when_asked(fx: Fixture) {
+    let store = &fx.store;
+    let first = store
+        .enqueue_push("p1", push("L1", json!(1)), false)
+        .await
+        .unwrap()
+        .unwrap();
+    let second = store
+        .enqueue_push("p1", push("L2", json!(2)), false)
+        .await
+        .unwrap()
+        .unwrap();
+    let third = store
+        .enqueue_push("p1", push("L1", json!(3)), false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first < second && second < third, "{first} {second} {third}");
+    store
+        .enqueue_push("p2", push("L1", json!(9)), false)
+        .await
+        .unwrap();
+    let bodies = |pushes: Vec<OcpiPush>| pushes.into_iter().map(|p| p.body).collect::<Vec<_>>();
+    assert_eq!(
+        bodies(store.pending_pushes("p1", 10).await.unwrap()),
+        [json!(1), json!(2), json!(3)]
+    );
+    assert_eq!(
+        bodies(store.pending_pushes("p1", 2).await.unwrap()),
+        [json!(1), json!(2)]
+    );
+    assert_eq!(store.count_pushes("p1").await.unwrap(), 3);
+    // Coalescing: L2's pending push is replaced by the new one, at the end.
+    let coalesced = store
+        .enqueue_push("p1", push("L2", json!(4)), true)
+        .await
+        .unwrap();
+    assert!(coalesced.is_some());
+    assert_eq!(
+        bodies(store.pending_pushes("p1", 10).await.unwrap()),
+        [json!(1), json!(3), json!(4)]
+    );
+    // An object with nothing pending is not appended when coalescing.
+    assert_eq!(
+        store
+            .enqueue_push("p1", push("L7", json!(5)), true)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.count_pushes("p1").await.unwrap(), 3);
+    // Delivered pushes go; the object's latest pending push stays found.
+    store.remove_push("p1", first).await.unwrap();
+    store.remove_push("p1", first).await.unwrap();
+    assert!(store
+        .enqueue_push("p1", push("L1", json!(6)), true)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        bodies(store.pending_pushes("p1", 10).await.unwrap()),
+        [json!(4), json!(6)]
+    );
+    store.clear_pushes("p1").await.unwrap();
+    assert_eq!(store.count_pushes("p1").await.unwrap(), 0);
+    assert_eq!(
+        store
+            .enqueue_push("p1", push("L1", json!(7)), true)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        bodies(store.pending_pushes("p2", 10).await.unwrap()),
+        [json!(9)],
+        "other partners keep theirs"
+    );
+}
+
 pub async fn transaction_events_are_idempotent_by_seq_no(fx: Fixture) {
     let started = event("CS1", "T1", 0, TransactionEventKind::Started);
     assert!(fx

@@ -15,6 +15,7 @@ mod commands;
 mod legacy;
 mod locations;
 mod partners;
+mod pushes;
 mod stations;
 mod transactions;
 mod variables;
@@ -252,6 +253,8 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     txn.open_table(locations::PUBLISHED_BY_UPDATED)
         .map_err(backend)?;
     txn.open_table(partners::OCPI_PARTNERS).map_err(backend)?;
+    txn.open_table(pushes::OCPI_PUSHES).map_err(backend)?;
+    txn.open_table(pushes::OCPI_PUSH_OBJECTS).map_err(backend)?;
     txn.open_table(partners::OCPI_PARTNER_TOKENS)
         .map_err(backend)?;
     let converted = partners::convert_parties(&txn)?;

@@ -18,6 +18,7 @@ mod legacy;
 mod locations;
 mod pages;
 mod partners;
+mod pushes;
 mod retry;
 mod schema;
 pub mod settings;

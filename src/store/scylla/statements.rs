@@ -147,6 +147,26 @@ statements! {
         "SELECT partner_id FROM ocpi_partner_tokens WHERE token_hash = ?";
     partner_token_delete, true,
         "DELETE FROM ocpi_partner_tokens WHERE token_hash = ?";
+    push_put, true,
+        "INSERT INTO ocpi_pushes (partner_id, seq, record) VALUES (?, ?, ?)";
+    push_get, true,
+        "SELECT record FROM ocpi_pushes WHERE partner_id = ? AND seq = ?";
+    push_head, true,
+        "SELECT record FROM ocpi_pushes WHERE partner_id = ? LIMIT ?";
+    push_delete, true,
+        "DELETE FROM ocpi_pushes WHERE partner_id = ? AND seq = ?";
+    push_count, true,
+        "SELECT COUNT(*) FROM ocpi_pushes WHERE partner_id = ?";
+    push_clear, true,
+        "DELETE FROM ocpi_pushes WHERE partner_id = ?";
+    push_object_put, true,
+        "INSERT INTO ocpi_push_objects (partner_id, object, seq) VALUES (?, ?, ?)";
+    push_object_get, true,
+        "SELECT seq FROM ocpi_push_objects WHERE partner_id = ? AND object = ?";
+    push_object_delete, true,
+        "DELETE FROM ocpi_push_objects WHERE partner_id = ? AND object = ?";
+    push_objects_clear, true,
+        "DELETE FROM ocpi_push_objects WHERE partner_id = ?";
 
     transaction_get, true,
         "SELECT revision, summary, applied_seq_nos, meter_buckets FROM transactions WHERE station_id = ? AND transaction_id = ?";
