@@ -87,6 +87,7 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct App {
     api_addr: SocketAddr,
     ocpi_addr: SocketAddr,
+    outbound_thread: actix_rt::Arbiter,
     ws_addr: SocketAddr,
     wss_addr: Option<SocketAddr>,
     servers: Vec<ServerHandle>,
@@ -186,6 +187,7 @@ impl App {
         // Statuses reported by the closed connections are not applied once
         // the store closes; stations report them again when they reconnect.
         self.live.abort();
+        self.outbound_thread.stop();
         self.store.close().await;
         tracing::info!("stopped");
     }
@@ -215,7 +217,24 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     let unknown_after = Duration::from_secs(
         u64::from(config.heartbeat_interval_secs) + config.evse_unknown_margin_secs,
     );
-    let located = locations::Locations::new(store.clone()).accepting(payment_types);
+    let (ocpi_bound, ocpi_addr) =
+        ocpi::server::bind(config.ocpi.listen, config.api_workers.unwrap_or(1)).map_err(
+            |source| StartError::Bind {
+                addr: config.ocpi.listen,
+                source,
+            },
+        )?;
+    let identity = Arc::new(ocpi_identity(&config.ocpi, ocpi_addr));
+    let (outbound, outbound_thread) = ocpi::outbound::Outbound::start();
+    let pusher = Arc::new(ocpi::pusher::Pusher::new(
+        store.clone(),
+        identity.clone(),
+        outbound.clone(),
+        config.ocpi.push_queue_max,
+    ));
+    let located = locations::Locations::new(store.clone())
+        .accepting(payment_types)
+        .feeding(pusher.clone());
     let live = tokio::spawn(locations::live::run(
         statuses.clone(),
         located.clone(),
@@ -249,14 +268,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
             Some(bound)
         }
     };
-    let (ocpi_bound, ocpi_addr) =
-        ocpi::server::bind(config.ocpi.listen, config.api_workers.unwrap_or(1)).map_err(
-            |source| StartError::Bind {
-                addr: config.ocpi.listen,
-                source,
-            },
-        )?;
-    let registrar = ocpi::Registrar::new(store.clone(), ocpi_identity(&config.ocpi, ocpi_addr));
+    let registrar = ocpi::Registrar::new(store.clone(), identity, outbound);
     let ocpi_server = ocpi_bound
         .serve(registrar.clone())
         .map_err(|source| StartError::Bind {
@@ -266,6 +278,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     servers.push(ocpi_server.handle());
     server_tasks.push(tokio::spawn(ocpi_server));
     registrar.resume_all().await;
+    pusher.resume_all().await;
     let (api_server, api_addr) =
         api::serve(&config, store.clone(), registry, tokens, located, registrar).map_err(
             |source| StartError::Bind {
@@ -279,6 +292,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     Ok(App {
         api_addr,
         ocpi_addr,
+        outbound_thread,
         ws_addr,
         wss_addr,
         servers,

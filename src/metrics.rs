@@ -69,6 +69,14 @@ pub const STORE_DURATION: &str = "voltgate_store_operation_duration_seconds";
 /// Store operations that failed, by `backend` and `operation`.
 pub const STORE_ERRORS: &str = "voltgate_store_errors_total";
 
+/// OCPI pushes to partners, by `party` (a registered partner: a closed
+/// set) and `outcome` (delivered, retried, rejected, coalesced, overflowed).
+pub const OCPI_PUSHES: &str = "voltgate_ocpi_pushes_total";
+/// Pushes waiting in a partner's queue, by `party`.
+pub const OCPI_PUSH_QUEUE_DEPTH: &str = "voltgate_ocpi_push_queue_depth";
+/// Time from queueing a push to the partner's acceptance, by `party`.
+pub const OCPI_PUSH_DELAY: &str = "voltgate_ocpi_push_delay_seconds";
+
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flow {
@@ -228,6 +236,21 @@ pub fn http_request(route: String, method: &'static str, status: u16, elapsed: D
         .record(elapsed);
     metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status.to_string())
         .increment(1);
+}
+
+/// Counts one push outcome for a partner.
+pub fn ocpi_push(party: &str, outcome: &'static str) {
+    metrics::counter!(OCPI_PUSHES, "party" => party.to_owned(), "outcome" => outcome).increment(1);
+}
+
+/// Sets a partner's queue depth.
+pub fn ocpi_push_queue_depth(party: &str, depth: u64) {
+    metrics::gauge!(OCPI_PUSH_QUEUE_DEPTH, "party" => party.to_owned()).set(depth as f64);
+}
+
+/// Records how long a delivered push waited.
+pub fn ocpi_push_delay(party: &str, waited: Duration) {
+    metrics::histogram!(OCPI_PUSH_DELAY, "party" => party.to_owned()).record(waited);
 }
 
 /// Counts one answer given without the outside service it needs.

@@ -4,6 +4,7 @@
 //! stations' reports, and the `/api/v1` management API in OCPI conventions.
 
 pub mod api;
+pub mod feed;
 pub mod import;
 pub mod live;
 pub mod paging;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::feed::{change_of, removed, LocationChange, LocationFeed};
 use super::payment_types::PaymentTypes;
 use super::rules::{self, invalid, Invalid};
 use crate::store::{
@@ -62,6 +63,7 @@ pub struct Changed {
 pub struct Locations {
     store: Arc<dyn Store>,
     payment_types: PaymentTypes,
+    feed: Option<Arc<dyn LocationFeed>>,
 }
 
 impl Locations {
@@ -70,6 +72,21 @@ impl Locations {
         Locations {
             store,
             payment_types: PaymentTypes::default(),
+            feed: None,
+        }
+    }
+
+    /// These locations, telling `feed` of every change once it is stored.
+    pub fn feeding(self, feed: Arc<dyn LocationFeed>) -> Self {
+        Locations {
+            feed: Some(feed),
+            ..self
+        }
+    }
+
+    async fn tell(&self, change: impl FnOnce() -> LocationChange, was_published: bool) {
+        if let Some(feed) = &self.feed {
+            feed.changed(change(), was_published).await;
         }
     }
 
@@ -278,14 +295,38 @@ impl Locations {
         .await
     }
 
-    /// Deletes the location.
+    /// Deletes the location. What followers are told is the version
+    /// deleted, so without If-Match the delete is made on the version read
+    /// (and read again when it changed in between: the last write wins).
     pub async fn delete(&self, id: &str, if_match: Option<Expect>) -> Result<(), Failure> {
-        let expect = if_match.unwrap_or(Expect::Any);
-        match self.store.delete_location(id, expect).await? {
-            LocationWrite::Written(_) => Ok(()),
-            LocationWrite::Conflict(None) => Err(Failure::NotFound(format!("location {id:?}"))),
-            LocationWrite::Conflict(current) => Err(Failure::Stale(current)),
+        for _ in 0..MOST_ATTEMPTS {
+            let old = self.store.location(id).await?;
+            let expect = match (&if_match, &old) {
+                (Some(expect), _) => expect.clone(),
+                (None, Some(stored)) => Expect::Etag(stored.etag.clone()),
+                (None, None) => return Err(Failure::NotFound(format!("location {id:?}"))),
+            };
+            match self.store.delete_location(id, expect).await? {
+                LocationWrite::Written(_) => {
+                    if let Some(old) = old {
+                        let was_published = old.location.publish;
+                        self.tell(|| removed(old.location, Utc::now()), was_published)
+                            .await;
+                    }
+                    return Ok(());
+                }
+                LocationWrite::Conflict(None) => {
+                    return Err(Failure::NotFound(format!("location {id:?}")))
+                }
+                LocationWrite::Conflict(current) if if_match.is_some() => {
+                    return Err(Failure::Stale(current))
+                }
+                LocationWrite::Conflict(_) => continue,
+            }
         }
+        Err(Failure::Store(StoreError::Backend(format!(
+            "location {id} changed under {MOST_ATTEMPTS} attempts to delete it"
+        ))))
     }
 
     /// A change of EVSE `uid` of location `id` (both must exist).
@@ -361,13 +402,16 @@ impl Locations {
             let created = old.is_none();
             match self.store.write_location(new.clone(), expect).await? {
                 LocationWrite::Written(etag) => {
+                    let was_published = old.as_ref().is_some_and(|o| o.publish);
+                    self.tell(|| change_of(old.as_ref(), &new), was_published)
+                        .await;
                     return Ok(Changed {
                         stored: StoredLocation {
                             location: new,
                             etag,
                         },
                         created,
-                    })
+                    });
                 }
                 // Changed since read: with If-Match the caller must see it,
                 // without it the change is made again on the newer version.

@@ -5,6 +5,8 @@
 pub mod client;
 pub mod credentials;
 pub mod locations;
+pub mod outbound;
+pub mod pusher;
 pub mod registrar;
 pub mod server;
 pub mod settings;

@@ -12,6 +12,7 @@ use chrono::Utc;
 
 use super::client::call;
 use super::credentials::{fetch_endpoints, read_credentials, Credentials, Identity};
+use super::outbound::Outbound;
 use super::transport::{new_token, OcpiError};
 use crate::store::{token_hash, OcpiPartner, OcpiRegistrationStatus, Store};
 
@@ -25,6 +26,7 @@ const LONGEST_RETRY: Duration = Duration::from_secs(300);
 pub struct Registrar {
     store: Arc<dyn Store>,
     identity: Arc<Identity>,
+    outbound: Outbound,
     running: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -46,10 +48,11 @@ pub fn backoff(failures: u32) -> Duration {
 
 impl Registrar {
     /// Registrations kept in `store`, made as `identity`.
-    pub fn new(store: Arc<dyn Store>, identity: Identity) -> Self {
+    pub fn new(store: Arc<dyn Store>, identity: Arc<Identity>, outbound: Outbound) -> Self {
         Registrar {
             store,
-            identity: Arc::new(identity),
+            identity,
+            outbound,
             running: Arc::default(),
         }
     }
@@ -87,7 +90,8 @@ impl Registrar {
             .map(|mut running| running.insert(partner.id.clone()))
             .unwrap_or(false);
         if first {
-            actix_rt::spawn(self.clone().run(partner.id.clone()));
+            let (registrar, id) = (self.clone(), partner.id.clone());
+            self.outbound.spawn(move || registrar.run(id));
         }
     }
 

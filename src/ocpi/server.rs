@@ -190,5 +190,6 @@ async fn delete_credentials(
         ));
     }
     registrar.store().delete_partner(&who.partner.id).await?;
+    registrar.store().clear_pushes(&who.partner.id).await?;
     Ok(success(Value::Null))
 }

@@ -63,6 +63,16 @@ pub struct OcpiSettings {
         default_value_t = 10
     )]
     pub call_timeout_secs: u64,
+
+    /// Most pushes queued for one partner; beyond, the latest state of each
+    /// object is kept and the rest resent once the partner is back.
+    #[arg(
+        id = "ocpi_push_queue_max",
+        long = "ocpi-push-queue-max",
+        env = "VOLTGATE_OCPI_PUSH_QUEUE_MAX",
+        default_value_t = 10_000
+    )]
+    pub push_queue_max: u64,
 }
 
 impl OcpiSettings {
@@ -75,6 +85,7 @@ impl OcpiSettings {
             party_id: "TWK".into(),
             business_name: "voltgate".into(),
             call_timeout_secs: 5,
+            push_queue_max: 10_000,
         }
     }
 

@@ -2,11 +2,15 @@
 //! calls with a real HTTP client, and an independent OCPI implementation
 //! (the Python `extrawest-ocpi` library, `tests/ocpi_peer/`) as the eMSP.
 
+#[path = "../ocpp/client.rs"]
+#[allow(dead_code)]
+mod client;
 #[path = "../api/common.rs"]
 #[allow(dead_code)]
 mod common;
 mod locations;
 mod peer;
+mod pushes;
 mod registration;
 mod transport;
 

@@ -1,0 +1,41 @@
+//! The thread OCPI's outgoing calls run on: an actix arbiter of its own,
+//! so the HTTP client (whose futures stay on one thread) serves every
+//! caller, whichever thread asked, and a slow partner never holds up the
+//! REST or OCPP workers.
+
+use std::future::Future;
+
+use actix_rt::{Arbiter, ArbiterHandle};
+
+/// A handle to the outbound thread.
+#[derive(Clone)]
+pub struct Outbound {
+    arbiter: ArbiterHandle,
+}
+
+impl Outbound {
+    /// Starts the thread.
+    pub fn start() -> (Outbound, Arbiter) {
+        let arbiter = Arbiter::new();
+        (
+            Outbound {
+                arbiter: arbiter.handle(),
+            },
+            arbiter,
+        )
+    }
+
+    /// Runs the future `make` builds on the outbound thread.
+    pub fn spawn<F, Fut>(&self, make: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let sent = self.arbiter.spawn_fn(move || {
+            actix_rt::spawn(make());
+        });
+        if !sent {
+            tracing::warn!("the OCPI outbound thread has stopped; call not made");
+        }
+    }
+}
