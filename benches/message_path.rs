@@ -148,6 +148,7 @@ fn session_heartbeat(c: &mut Criterion) {
         ca: None,
         // Bounded by the bench's few connectors; nothing takes from it here.
         statuses: Default::default(),
+        remote_auth: None,
     });
     let station = Arc::new(Station::new(
         "BENCH-CS".into(),
@@ -291,6 +292,7 @@ fn command_routing(c: &mut Criterion) {
             pending_boot_interval_secs: 15,
             ca: None,
             statuses: Default::default(),
+            remote_auth: None,
         });
         let engine = Engine::new(
             env,

@@ -241,7 +241,19 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         registry.clone(),
         unknown_after,
     ));
-    let engine = engine(&config, store.clone(), registry.clone(), ca, statuses);
+    let realtime_auth = Arc::new(ocpi::authorize::RealtimeAuth::new(
+        store.clone(),
+        outbound.clone(),
+        Duration::from_millis(config.ocpi.realtime_auth_timeout_ms.max(1)),
+    ));
+    let engine = engine(
+        &config,
+        store.clone(),
+        registry.clone(),
+        ca,
+        statuses,
+        realtime_auth,
+    );
     let final_writes = engine.final_writes.clone();
     let gate = Arc::new(gate(&config));
     let gate_handle = gate.clone();
@@ -357,6 +369,7 @@ fn engine(
     registry: Registry,
     ca: Option<Arc<pki::ca::StationCa>>,
     statuses: Arc<station::evse_status::StatusBoard>,
+    remote_auth: Arc<dyn station::remote_auth::RemoteAuthorizer>,
 ) -> Arc<Engine> {
     for version in [ocpp::Version::V16, ocpp::Version::V201] {
         ocpp::schema::warm_up(version, ocpp::actions::handled(version).iter().copied());
@@ -367,6 +380,7 @@ fn engine(
         pending_boot_interval_secs: config.pending_boot_interval_secs,
         ca,
         statuses,
+        remote_auth: Some(remote_auth),
     };
     let limits = Limits {
         call_timeout: Duration::from_secs(config.call_timeout_secs.max(1)),

@@ -2,6 +2,7 @@
 //! transport, the credentials handshake in both directions, and the
 //! registrations behind `/api/v0/register`.
 
+pub mod authorize;
 pub mod client;
 pub mod credentials;
 pub mod locations;
@@ -10,6 +11,7 @@ pub mod pusher;
 pub mod registrar;
 pub mod server;
 pub mod settings;
+pub mod tokens;
 pub mod transport;
 
 pub use registrar::Registrar;

@@ -25,6 +25,21 @@ impl Outbound {
         )
     }
 
+    /// Runs the future `make` builds on the outbound thread and hands its
+    /// output back (None when the thread has stopped).
+    pub async fn run<F, Fut, T>(&self, make: F) -> Option<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.spawn(move || async move {
+            let _ = answer.send(make().await);
+        });
+        answered.await.ok()
+    }
+
     /// Runs the future `make` builds on the outbound thread.
     pub fn spawn<F, Fut>(&self, make: F)
     where

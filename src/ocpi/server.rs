@@ -75,6 +75,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(put_credentials))
                 .route(web::delete().to(delete_credentials)),
         )
+        .service(
+            web::resource(format!(
+                "/ocpi/{VERSION}/tokens/{{country_code}}/{{party_id}}/{{uid}}"
+            ))
+            .route(web::get().to(super::tokens::get))
+            .route(web::put().to(super::tokens::put))
+            .route(web::patch().to(super::tokens::patch)),
+        )
         .route(
             &format!("/ocpi/{VERSION}/locations"),
             web::get().to(super::locations::list),
@@ -129,6 +137,7 @@ const MODULES: &[(&str, &str)] = &[
     ("credentials", "SENDER"),
     ("credentials", "RECEIVER"),
     ("locations", "SENDER"),
+    ("tokens", "RECEIVER"),
 ];
 
 async fn details(

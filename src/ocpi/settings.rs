@@ -73,6 +73,16 @@ pub struct OcpiSettings {
         default_value_t = 10_000
     )]
     pub push_queue_max: u64,
+
+    /// Longest wait for an eMSP's real-time authorization of a token, in
+    /// milliseconds; then the local rules decide.
+    #[arg(
+        id = "ocpi_realtime_auth_timeout_ms",
+        long = "ocpi-realtime-auth-timeout-ms",
+        env = "VOLTGATE_OCPI_REALTIME_AUTH_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub realtime_auth_timeout_ms: u64,
 }
 
 impl OcpiSettings {
@@ -86,6 +96,7 @@ impl OcpiSettings {
             business_name: "voltgate".into(),
             call_timeout_secs: 5,
             push_queue_max: 10_000,
+            realtime_auth_timeout_ms: 1_000,
         }
     }
 

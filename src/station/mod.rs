@@ -17,6 +17,7 @@ pub mod no_protocol;
 pub mod operations;
 pub mod outbound;
 pub mod outbox;
+pub mod remote_auth;
 pub mod reported;
 pub mod session;
 pub mod traffic;

@@ -357,6 +357,27 @@ pub struct Token {
     pub last_updated: Option<DateTime<Utc>>,
 }
 
+impl Token {
+    /// A token nothing is known of but its uid (allowed by an issuer that
+    /// did not describe it).
+    pub fn unknown(uid: &str) -> Token {
+        Token {
+            country_code: String::new(),
+            party_id: String::new(),
+            token_type: TokenType::Other,
+            uid: uid.to_owned(),
+            contract_id: String::new(),
+            visual_number: None,
+            issuer: String::new(),
+            group_id: None,
+            valid: true,
+            language_code: None,
+            cache_mode: CacheMode::Never,
+            last_updated: None,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Certificates
 // ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ mod locations;
 mod peer;
 mod pushes;
 mod registration;
+mod tokens;
 mod transport;
 
 use awc::http::Method;

@@ -39,6 +39,8 @@ pub struct Env {
     pub ca: Option<Arc<crate::pki::ca::StationCa>>,
     /// Where connector statuses go for the locations that show them.
     pub statuses: Arc<crate::station::evse_status::StatusBoard>,
+    /// The issuers asked in real time (OCPI eMSPs), when any can be.
+    pub remote_auth: Option<Arc<dyn crate::station::remote_auth::RemoteAuthorizer>>,
 }
 
 /// One connected station as the handlers see it.
@@ -241,20 +243,63 @@ pub(crate) async fn store_runtime(
     Ok(())
 }
 
-/// What the token store says about an id token.
+/// Whether a token may charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TokenDecision {
-    /// Known and valid.
+    /// Known (or allowed by its issuer) and valid.
     Accepted(Box<Token>),
-    /// Known and not valid (revoked or suspended).
+    /// Known and not valid (revoked or suspended), or blocked by its issuer.
     Blocked,
+    /// Expired, says its issuer.
+    Expired,
+    /// No credit, says its issuer.
+    NoCredit,
+    /// Not allowed here or now, says its issuer.
+    NotAllowed,
     /// Not known.
     Unknown,
 }
 
-/// Looks the token up by uid.
-pub(crate) async fn decide_token(env: &Env, id_token: &str) -> Result<TokenDecision, HandlerError> {
-    Ok(match env.store.token(id_token).await? {
+/// Decides on a token. With `asking_at` (the station where it is
+/// presented, for an authorization), the issuer is asked in real time when
+/// the token's whitelist says so (ALLOWED, NEVER) or the token is not
+/// known here; without an answer in time the local rules decide (a NEVER
+/// token is then not accepted). Otherwise (a transaction already running)
+/// the token store decides alone.
+pub(crate) async fn decide_token(
+    env: &Env,
+    id_token: &str,
+    asking_at: Option<&str>,
+) -> Result<TokenDecision, HandlerError> {
+    use crate::station::remote_auth::RemoteVerdict;
+    use crate::store::CacheMode;
+    let local = env.store.token(id_token).await?;
+    let must_ask = local
+        .as_ref()
+        .is_none_or(|t| matches!(t.cache_mode, CacheMode::Allowed | CacheMode::Never));
+    if let (Some(station), Some(remote), true) = (asking_at, &env.remote_auth, must_ask) {
+        if let Some(verdict) = remote.authorize(local.as_ref(), id_token, station).await {
+            return Ok(match verdict {
+                RemoteVerdict::Allowed(described) => {
+                    match described.map(|t| *t).or_else(|| local.clone()) {
+                        Some(token) => TokenDecision::Accepted(Box::new(token)),
+                        None => TokenDecision::Accepted(Box::new(Token::unknown(id_token))),
+                    }
+                }
+                RemoteVerdict::Blocked => TokenDecision::Blocked,
+                RemoteVerdict::Expired => TokenDecision::Expired,
+                RemoteVerdict::NoCredit => TokenDecision::NoCredit,
+                RemoteVerdict::NotAllowed => TokenDecision::NotAllowed,
+            });
+        }
+        if local
+            .as_ref()
+            .is_some_and(|t| t.cache_mode == CacheMode::Never)
+        {
+            return Ok(TokenDecision::Unknown);
+        }
+    }
+    Ok(match local {
         Some(token) if token.valid => TokenDecision::Accepted(Box::new(token)),
         Some(_) => TokenDecision::Blocked,
         None => TokenDecision::Unknown,

@@ -35,7 +35,7 @@ pub(super) async fn handle(
             let Some(id_token) = request["idToken"]["idToken"].as_str() else {
                 return Ok(Handled::reply(json!({"status": "Rejected"})));
             };
-            json!({ "idTokenInfo": id_token_info(env, id_token).await? })
+            json!({ "idTokenInfo": id_token_info(env, id_token, Some(&station.id)).await? })
         }
         Some("SignCertificate") => {
             let (status, signed) =
@@ -59,9 +59,14 @@ pub(super) async fn handle(
     })
 }
 
-/// 2.0.1 `IdTokenInfoType` for an id token looked up by uid.
-pub(super) async fn id_token_info(env: &Env, id_token: &str) -> Result<Value, HandlerError> {
-    Ok(match decide_token(env, id_token).await? {
+/// 2.0.1 `IdTokenInfoType` for an id token looked up by uid (`asking_at`:
+/// see [`decide_token`]).
+pub(super) async fn id_token_info(
+    env: &Env,
+    id_token: &str,
+    asking_at: Option<&str>,
+) -> Result<Value, HandlerError> {
+    Ok(match decide_token(env, id_token, asking_at).await? {
         TokenDecision::Accepted(token) => {
             let mut info = json!({"status": "Accepted"});
             if let Some(group) = token.group_id {
@@ -73,6 +78,9 @@ pub(super) async fn id_token_info(env: &Env, id_token: &str) -> Result<Value, Ha
             info
         }
         TokenDecision::Blocked => json!({"status": "Blocked"}),
+        TokenDecision::Expired => json!({"status": "Expired"}),
+        TokenDecision::NoCredit => json!({"status": "NoCredit"}),
+        TokenDecision::NotAllowed => json!({"status": "NotAtThisLocation"}),
         TokenDecision::Unknown => json!({"status": "Unknown"}),
     })
 }

@@ -40,6 +40,7 @@ async fn fixture() -> Fixture {
         pending_boot_interval_secs: 15,
         ca: None,
         statuses: Default::default(),
+        remote_auth: None,
     };
     Fixture {
         env: Arc::new(env),

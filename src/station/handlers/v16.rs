@@ -73,7 +73,8 @@ pub(super) async fn handle(
             Ok(Handled::reply(json!({})))
         }
         "Authorize" => {
-            let info = id_tag_info(env, p["idTag"].as_str().unwrap_or_default()).await?;
+            let tag = p["idTag"].as_str().unwrap_or_default();
+            let info = id_tag_info(env, tag, Some(&station.id)).await?;
             Ok(Handled::reply(json!({ "idTagInfo": info })))
         }
         "StartTransaction" => start_transaction(env, station, p, now).await,
@@ -156,9 +157,13 @@ pub(super) async fn handle(
     }
 }
 
-/// 1.6 `IdTagInfo` for an id tag.
-async fn id_tag_info(env: &Env, id_tag: &str) -> Result<Value, HandlerError> {
-    Ok(match decide_token(env, id_tag).await? {
+/// 1.6 `IdTagInfo` for an id tag (`asking_at`: see [`decide_token`]).
+async fn id_tag_info(
+    env: &Env,
+    id_tag: &str,
+    asking_at: Option<&str>,
+) -> Result<Value, HandlerError> {
+    Ok(match decide_token(env, id_tag, asking_at).await? {
         TokenDecision::Accepted(token) => {
             let mut info = json!({"status": "Accepted"});
             // parentIdTag is at most 20 characters in 1.6.
@@ -168,7 +173,11 @@ async fn id_tag_info(env: &Env, id_tag: &str) -> Result<Value, HandlerError> {
             info
         }
         TokenDecision::Blocked => json!({"status": "Blocked"}),
-        TokenDecision::Unknown => json!({"status": "Invalid"}),
+        TokenDecision::Expired => json!({"status": "Expired"}),
+        // 1.6 has no finer status for these.
+        TokenDecision::NoCredit | TokenDecision::NotAllowed | TokenDecision::Unknown => {
+            json!({"status": "Invalid"})
+        }
     })
 }
 
@@ -200,7 +209,8 @@ async fn start_transaction(
     p: &Value,
     now: DateTime<Utc>,
 ) -> HandlerResult {
-    let info = id_tag_info(env, p["idTag"].as_str().unwrap_or_default()).await?;
+    let tag = p["idTag"].as_str().unwrap_or_default();
+    let info = id_tag_info(env, tag, Some(&station.id)).await?;
     let transaction_id = env.store.next_transaction_number().await?;
     let started = parse_time(&p["timestamp"], now);
     let event = TransactionEvent {
@@ -266,7 +276,7 @@ async fn stop_transaction(
     };
     env.store.apply_transaction_event(event).await?;
     let response = match p["idTag"].as_str() {
-        Some(tag) => json!({ "idTagInfo": id_tag_info(env, tag).await? }),
+        Some(tag) => json!({ "idTagInfo": id_tag_info(env, tag, None).await? }),
         None => json!({}),
     };
     Ok(Handled::reply(response))

@@ -65,7 +65,7 @@ pub(super) async fn handle(
         }
         "Authorize" => {
             let id_token = &p["idToken"];
-            let info = token_info(env, id_token).await?;
+            let info = token_info(env, id_token, Some(&station.id)).await?;
             if p.get("certificate").is_some() || p.get("iso15118CertificateHashData").is_some() {
                 // Checking the contract certificate needs an OCSP responder.
                 unconfigured_service("ocsp_responder");
@@ -149,11 +149,20 @@ pub(super) async fn handle(
     }
 }
 
-async fn token_info(env: &Env, id_token: &Value) -> Result<Value, HandlerError> {
+async fn token_info(
+    env: &Env,
+    id_token: &Value,
+    asking_at: Option<&str>,
+) -> Result<Value, HandlerError> {
     if id_token["type"] == "NoAuthorization" {
         return Ok(json!({"status": "Accepted"}));
     }
-    id_token_info(env, id_token["idToken"].as_str().unwrap_or_default()).await
+    id_token_info(
+        env,
+        id_token["idToken"].as_str().unwrap_or_default(),
+        asking_at,
+    )
+    .await
 }
 
 async fn transaction_event(
@@ -210,7 +219,7 @@ async fn transaction_event(
         .await;
     }
     let response = match p.get("idToken") {
-        Some(token) => json!({ "idTokenInfo": token_info(env, token).await? }),
+        Some(token) => json!({ "idTokenInfo": token_info(env, token, None).await? }),
         None => json!({}),
     };
     Ok(Handled::reply(response))
