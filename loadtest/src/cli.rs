@@ -35,6 +35,8 @@ pub enum Command {
     },
     /// Load locations and time nearby searches against a running server.
     Locations(crate::places::LocationsArgs),
+    /// Time station status changes to a live eMSP (OCPI location pushes).
+    OcpiStatus(crate::ocpi_status::OcpiStatusArgs),
     /// One process of a fleet spread over several (started by `run`).
     #[command(hide = true)]
     Worker {

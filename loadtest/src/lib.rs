@@ -25,6 +25,7 @@ pub mod cli;
 pub mod commands;
 pub mod fleet;
 pub mod histogram;
+pub mod ocpi_status;
 pub mod places;
 pub mod plan;
 pub mod progress;

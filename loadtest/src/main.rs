@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Locations(args) => loadtest::places::run(args).await,
+        Command::OcpiStatus(args) => loadtest::ocpi_status::run(args).await,
         Command::Worker { spec } => worker::main(&spec).await,
     }
 }
