@@ -77,6 +77,9 @@ pub const OCPI_PUSH_QUEUE_DEPTH: &str = "voltgate_ocpi_push_queue_depth";
 /// Time from queueing a push to the partner's acceptance, by `party`.
 pub const OCPI_PUSH_DELAY: &str = "voltgate_ocpi_push_delay_seconds";
 
+/// CommandResponses given to OCPI partners, by `result`.
+pub const OCPI_COMMANDS: &str = "voltgate_ocpi_commands_total";
+
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flow {
@@ -251,6 +254,11 @@ pub fn ocpi_push_queue_depth(party: &str, depth: u64) {
 /// Records how long a delivered push waited.
 pub fn ocpi_push_delay(party: &str, waited: Duration) {
     metrics::histogram!(OCPI_PUSH_DELAY, "party" => party.to_owned()).record(waited);
+}
+
+/// Counts one CommandResponse given to a partner.
+pub fn ocpi_command(result: &str) {
+    metrics::counter!(OCPI_COMMANDS, "result" => result.to_owned()).increment(1);
 }
 
 /// Counts one answer given without the outside service it needs.

@@ -15,7 +15,6 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
@@ -24,9 +23,8 @@ use super::paging::{with_next_cursor, PageQuery};
 use super::validate::invalid;
 use super::AppState;
 use crate::ocpp::Version;
-use crate::station::actor::SendCommand;
 use crate::station::operations::{
-    self, availability, charging_profiles, clear_cache, configuration, firmware,
+    self, availability, charging_profiles, clear_cache, configuration, dispatch, firmware,
     installed_certificates, local_list, logs, raw, remote_start, remote_stop, reservations, reset,
     unlock, work_item, Call, Operation,
 };
@@ -120,11 +118,8 @@ async fn station_version(state: &AppState, id: &str) -> Result<Version, ApiError
     if state.store.station(id).await?.is_none() {
         return Err(ApiError::not_found("charge station", id));
     }
-    state
-        .store
-        .runtime(id)
+    dispatch::version_of(&*state.store, id)
         .await?
-        .and_then(|runtime| runtime.ocpp_version)
         .ok_or_else(|| {
             ApiError::Conflict(format!(
                 "the OCPP version of charge station {id:?} is unknown: it has never connected"
@@ -152,37 +147,24 @@ async fn submit(
             call.action
         )));
     }
-    let now = Utc::now();
-    let mut command = CommandRecord::pending(
+    let expires_at = expiry(state, call.class, query.ttl, Utc::now());
+    let wait = query.wait.unwrap_or(false);
+    let started = std::time::Instant::now();
+    let dispatch::Dispatched {
+        command,
+        routed,
+        answer,
+    } = dispatch::dispatch(
+        &*state.store,
+        &state.registry,
         id,
         operation,
-        call.action,
+        call,
         version,
-        call.payload,
-        call.class,
-        now,
-    );
-    command.expires_at = expiry(state, call.class, query.ttl, now);
-    state.store.create_command(command.clone()).await?;
-
-    let wait = query.wait.unwrap_or(false);
-    let (waiter, answer) = if wait {
-        let (tx, rx) = oneshot::channel();
-        (Some(tx), Some(rx))
-    } else {
-        (None, None)
-    };
-    let started = std::time::Instant::now();
-    let routed = state
-        .registry
-        .send_command(
-            id,
-            SendCommand {
-                command: command.clone(),
-                waiter,
-            },
-        )
-        .await;
+        expires_at,
+        wait,
+    )
+    .await?;
     crate::metrics::command(
         operation,
         match routed {

@@ -4,6 +4,7 @@
 
 pub mod authorize;
 pub mod client;
+pub mod commands;
 pub mod credentials;
 pub mod locations;
 pub mod outbound;

@@ -34,11 +34,17 @@ pub struct BoundOcpi {
 
 impl BoundOcpi {
     /// Serves the OCPI routes on the bound listener.
-    pub fn serve(self, registrar: Registrar) -> std::io::Result<Server> {
+    pub fn serve(
+        self,
+        registrar: Registrar,
+        commands: super::commands::Commands,
+    ) -> std::io::Result<Server> {
         let registrar = web::Data::new(registrar);
+        let commands = web::Data::new(commands);
         Ok(HttpServer::new(move || {
             App::new()
                 .app_data(registrar.clone())
+                .app_data(commands.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(MAX_BODY_BYTES)
@@ -82,6 +88,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(super::tokens::get))
             .route(web::put().to(super::tokens::put))
             .route(web::patch().to(super::tokens::patch)),
+        )
+        .route(
+            &format!("/ocpi/{VERSION}/commands/{{command}}"),
+            web::post().to(super::commands::receive),
         )
         .route(
             &format!("/ocpi/{VERSION}/locations"),
@@ -138,6 +148,7 @@ const MODULES: &[(&str, &str)] = &[
     ("credentials", "RECEIVER"),
     ("locations", "SENDER"),
     ("tokens", "RECEIVER"),
+    ("commands", "RECEIVER"),
 ];
 
 async fn details(

@@ -5,6 +5,7 @@
 #[path = "../ocpp/client.rs"]
 #[allow(dead_code)]
 mod client;
+mod commands;
 #[path = "../api/common.rs"]
 #[allow(dead_code)]
 mod common;

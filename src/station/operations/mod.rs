@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod charging_profiles;
 pub mod clear_cache;
 pub mod configuration;
+pub mod dispatch;
 pub mod firmware;
 pub mod installed_certificates;
 pub mod local_list;
