@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::client::call;
+use super::client::{call, CallError};
 use super::credentials::Identity;
 use super::locations::location_view;
 use super::outbound::Outbound;
@@ -279,12 +279,37 @@ impl Pusher {
     /// when the partner is away and the push must be tried again.
     async fn send(&self, partner: &OcpiPartner, push: &OcpiPush) -> bool {
         let label = party(partner);
+        let refused = match self.deliver(partner, push).await {
+            Ok(()) => return self.delivered(&label, push),
+            Err(e) if e.is_transient() => return self.retried(partner, &label, &e),
+            Err(e) => e,
+        };
+        // An EVSE PATCH the partner refuses most likely names a location it
+        // does not have (it registered after the location was pushed, or
+        // lost it): the whole location tells it everything at once.
+        if let Some(whole) = self.whole_location_of(push).await {
+            match self.deliver(partner, &whole).await {
+                Ok(()) => return self.delivered(&label, push),
+                Err(e) if e.is_transient() => return self.retried(partner, &label, &e),
+                Err(_) => {}
+            }
+        }
+        tracing::warn!(partner = %partner.id, error = %refused, object = %push.object, "OCPI push refused by the partner; dropped");
+        crate::metrics::ocpi_push(&label, "rejected");
+        true
+    }
+
+    /// Makes the call a push is.
+    async fn deliver(&self, partner: &OcpiPartner, push: &OcpiPush) -> Result<(), CallError> {
         let (Some(base), Some(token)) = (
             partner.endpoint(&push.module, "RECEIVER"),
             partner.token_to_partner.as_deref(),
         ) else {
-            crate::metrics::ocpi_push(&label, "rejected");
-            return true;
+            return Err(CallError::Refused {
+                url: String::new(),
+                status_code: 2000,
+                message: format!("the partner has no {} receiver", push.module),
+            });
         };
         let url = format!("{}/{}", base.trim_end_matches('/'), push.path);
         let method = if push.method == "PATCH" {
@@ -292,7 +317,7 @@ impl Pusher {
         } else {
             Method::PUT
         };
-        match call(
+        call(
             method,
             &url,
             token,
@@ -300,24 +325,31 @@ impl Pusher {
             self.identity.call_timeout,
         )
         .await
-        {
-            Ok(_) => {
-                crate::metrics::ocpi_push(&label, "delivered");
-                let waited = (Utc::now() - push.queued_at).to_std().unwrap_or_default();
-                crate::metrics::ocpi_push_delay(&label, waited);
-                true
-            }
-            Err(e) if e.is_transient() => {
-                tracing::info!(partner = %partner.id, error = %e, "OCPI push not delivered; retrying");
-                crate::metrics::ocpi_push(&label, "retried");
-                false
-            }
-            Err(e) => {
-                tracing::warn!(partner = %partner.id, error = %e, object = %push.object, "OCPI push refused by the partner; dropped");
-                crate::metrics::ocpi_push(&label, "rejected");
-                true
-            }
-        }
+        .map(drop)
+    }
+
+    fn delivered(&self, label: &str, push: &OcpiPush) -> bool {
+        crate::metrics::ocpi_push(label, "delivered");
+        let waited = (Utc::now() - push.queued_at).to_std().unwrap_or_default();
+        crate::metrics::ocpi_push_delay(label, waited);
+        true
+    }
+
+    fn retried(&self, partner: &OcpiPartner, label: &str, e: &CallError) -> bool {
+        tracing::info!(partner = %partner.id, error = %e, "OCPI push not delivered; retrying");
+        crate::metrics::ocpi_push(label, "retried");
+        false
+    }
+
+    /// For an EVSE PATCH, a PUT of its whole location as it is now (when it
+    /// is still published).
+    async fn whole_location_of(&self, push: &OcpiPush) -> Option<OcpiPush> {
+        let (location_id, _) = push.object.strip_prefix("evse/")?.rsplit_once('/')?;
+        let stored = self.store.location(location_id).await.ok()??;
+        stored
+            .location
+            .publish
+            .then(|| location_push(&stored.location, push.queued_at))
     }
 
     /// Sends every published location updated since `since` (a queue that

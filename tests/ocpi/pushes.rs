@@ -107,6 +107,46 @@ async fn changes_reach_the_emsp_as_puts_and_status_patches() {
 }
 
 #[actix_web::test]
+async fn a_status_change_of_a_location_the_emsp_lacks_sends_the_whole_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyspace = Keyspace::for_dir(dir.path());
+    let s = TestServer::on(dir, keyspace).await;
+    s.register("CS201").await;
+    let mut body = located("L1");
+    body["evses"][0]["station_id"] = json!("CS201");
+    body["evses"][0]["ocpp_evse_id"] = json!(1);
+    let created = s.post("/api/v1/locations", &body).await;
+    assert_eq!(created.body["status_code"], 1000, "{created:?}");
+    // The eMSP registers after the location was made: it never got it.
+    let peer = Peer::start();
+    registered(&s, &peer, "token-a-late").await;
+    let mut cs = connect(s.app.ws_addr(), "CS201", "ocpp2.0.1").await;
+    cs.boot_201().await;
+    cs.ok(
+        "StatusNotification",
+        json!({"timestamp": "2026-12-01T10:00:00Z",
+        "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1}),
+    )
+    .await;
+    let put = until_accepted(&peer, 1).await.remove(0);
+    assert_eq!(put["method"], "PUT", "{put}");
+    assert!(
+        put["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/locations/GB/TWK/L1"),
+        "{put}"
+    );
+    assert_eq!(put["body"]["evses"][0]["status"], "CHARGING", "{put}");
+    let refused_patch = location_requests(&peer)
+        .await
+        .into_iter()
+        .find(|r| r["method"] == "PATCH")
+        .expect("the EVSE PATCH went first");
+    assert_ne!(refused_patch["status"], 200, "{refused_patch}");
+}
+
+#[actix_web::test]
 async fn an_emsp_that_is_down_gets_every_push_in_order_once_back_even_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let keyspace = Keyspace::for_dir(dir.path());
