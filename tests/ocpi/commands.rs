@@ -22,7 +22,8 @@ async fn result_at(peer: &Peer, response_url: &str) -> Value {
             .as_array()
             .unwrap()
             .iter()
-            .find(|r| r["method"] == "POST" && r["path"] == path)
+            // Recorded with its status once the eMSP has answered it.
+            .find(|r| r["method"] == "POST" && r["path"] == path && !r["status"].is_null())
             .cloned();
         if let Some(found) = found {
             return found;
