@@ -19,6 +19,7 @@ use scylla::client::session::Session;
 use scylla::deserialize::row::DeserializeRow;
 use scylla::value::CqlTimestamp;
 
+use super::schema::table_exists;
 use super::{delivery_from, from_json, parse_name, to_json};
 use crate::store::legacy_work::{
     LegacyCertificate, LegacyChargingProfile, LegacySetting, LegacyTrigger, LegacyWork,
@@ -35,19 +36,6 @@ const TABLES: [&str; 4] = [
 
 fn failed(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("converting the old work queues ({what}): {e}"))
-}
-
-async fn exists(session: &Session, keyspace: &str, table: &str) -> StoreResult<bool> {
-    let rows = session
-        .query_unpaged(
-            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
-            (keyspace, table),
-        )
-        .await
-        .map_err(|e| failed(table, e))?
-        .into_rows_result()
-        .map_err(|e| failed(table, e))?;
-    Ok(rows.rows_num() > 0)
 }
 
 async fn has_column(
@@ -251,7 +239,7 @@ async fn read(
 pub async fn convert(session: &Session, keyspace: &str) -> StoreResult<usize> {
     let mut written = 0;
     for table in TABLES {
-        if !exists(session, keyspace, table).await? {
+        if !table_exists(session, keyspace, table).await? {
             continue;
         }
         let mut work = BTreeMap::new();

@@ -11,6 +11,7 @@
 use async_trait::async_trait;
 use scylla::value::CqlTimestamp;
 
+use super::schema::table_exists;
 use super::{from_json, parse_name, time, to_json, ScyllaStore};
 use crate::store::{OcpiPartner, OcpiPartnerStore, OcpiParty, StoreError, StoreResult};
 
@@ -30,19 +31,7 @@ impl ScyllaStore {
         let failed = |e: &dyn std::fmt::Display| {
             StoreError::Backend(format!("converting ocpi_parties: {e}"))
         };
-        let exists = self
-            .session
-            .query_unpaged(
-                "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'ocpi_parties'",
-                (self.keyspace.as_str(),),
-            )
-            .await
-            .map_err(|e| failed(&e))?
-            .into_rows_result()
-            .map_err(|e| failed(&e))?
-            .rows_num()
-            > 0;
-        if !exists {
+        if !table_exists(&self.session, &self.keyspace, "ocpi_parties").await? {
             return Ok(0);
         }
         let rows = self

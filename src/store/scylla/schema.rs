@@ -63,6 +63,30 @@ pub async fn ensure(session: &Session, settings: &ScyllaSettings) -> StoreResult
     Ok(())
 }
 
+/// Whether `keyspace` holds `table` (the conversions of older models ask
+/// before reading a table the current model no longer has).
+pub(super) async fn table_exists(
+    session: &Session,
+    keyspace: &str,
+    table: &str,
+) -> StoreResult<bool> {
+    let failed = |e: &dyn std::fmt::Display| {
+        StoreError::Backend(format!(
+            "cannot tell whether table {keyspace}.{table} exists: {e}"
+        ))
+    };
+    let rows = session
+        .query_unpaged(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
+            (keyspace, table),
+        )
+        .await
+        .map_err(|e| failed(&e))?
+        .into_rows_result()
+        .map_err(|e| failed(&e))?;
+    Ok(rows.rows_num() > 0)
+}
+
 /// Drops the keyspace (tests: each run gets a fresh one).
 pub async fn drop_keyspace(session: &Session, keyspace: &str) -> StoreResult<()> {
     ddl(session, &format!("DROP KEYSPACE IF EXISTS {keyspace}")).await
