@@ -280,15 +280,14 @@ pub async fn start(config: Config) -> Result<App, StartError> {
             Some(bound)
         }
     };
-    let outbound_for_commands = outbound.clone();
-    let registrar = ocpi::Registrar::new(store.clone(), identity, outbound);
     let commands = ocpi::commands::Commands::new(
         store.clone(),
         registry.clone(),
-        outbound_for_commands,
+        outbound.clone(),
         Duration::from_secs(config.call_timeout_secs.max(1) + 5),
         config.ocpi.call_timeout(),
     );
+    let registrar = ocpi::Registrar::new(store.clone(), identity, outbound);
     let ocpi_server = ocpi_bound
         .serve(registrar.clone(), commands)
         .map_err(|source| StartError::Bind {

@@ -38,6 +38,21 @@ pub struct UpdatedPage {
     pub next: Option<String>,
 }
 
+impl UpdatedPage {
+    /// OCPI's paging headers for this page of the list at `list_url`:
+    /// `X-Total-Count`, `X-Limit`, and `Link` rel="next" when there is more.
+    pub fn headers(&self, list_url: &str) -> Vec<(&'static str, String)> {
+        let mut headers = vec![
+            ("X-Total-Count", self.total.to_string()),
+            ("X-Limit", self.limit.to_string()),
+        ];
+        if let Some(next) = &self.next {
+            headers.push(("Link", format!("<{list_url}?{next}>; rel=\"next\"")));
+        }
+        headers
+    }
+}
+
 /// Why a list query cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum ListError {

@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{Map, Value};
 
 use super::registrar::Registrar;
-use super::transport::{caller, code, success, OcpiError};
+use super::transport::{caller, code, envelope, success, OcpiError};
 use crate::locations::paging::{page_by_updated, Limits, ListError, ListQuery};
 use crate::store::Location;
 
@@ -127,27 +127,11 @@ pub async fn list(
             ListError::Store(e) => OcpiError::from(e),
         })?;
     let views: Vec<Value> = listed.page.iter().map(location_view).collect();
-    let mut response = success(views);
-    let headers = response.headers_mut();
-    let header = |text: String| {
-        actix_web::http::header::HeaderValue::from_str(&text).map_err(OcpiError::server)
-    };
-    headers.insert(
-        actix_web::http::header::HeaderName::from_static("x-total-count"),
-        header(listed.total.to_string())?,
-    );
-    headers.insert(
-        actix_web::http::header::HeaderName::from_static("x-limit"),
-        header(listed.limit.to_string())?,
-    );
-    if let Some(next) = listed.next {
-        let url = registrar.identity().module_url("locations");
-        headers.insert(
-            actix_web::http::header::LINK,
-            header(format!("<{url}?{next}>; rel=\"next\""))?,
-        );
+    let mut response = HttpResponse::Ok();
+    for header in listed.headers(&registrar.identity().module_url("locations")) {
+        response.insert_header(header);
     }
-    Ok(response)
+    Ok(response.json(envelope(views, code::SUCCESS, "Success")))
 }
 
 /// The published location `id`, or 2003.

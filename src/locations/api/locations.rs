@@ -289,13 +289,11 @@ pub async fn list(
             ListError::Invalid(why) => V1Error::invalid(why),
             ListError::Store(e) => V1Error::from(e),
         })?;
+    let info = req.connection_info();
+    let url = format!("{}://{}{}", info.scheme(), info.host(), req.path());
     let mut response = HttpResponse::Ok();
-    response.insert_header(("X-Total-Count", listed.total.to_string()));
-    response.insert_header(("X-Limit", listed.limit.to_string()));
-    if let Some(next) = listed.next {
-        let info = req.connection_info();
-        let url = format!("{}://{}{}?{next}", info.scheme(), info.host(), req.path());
-        response.insert_header(("Link", format!("<{url}>; rel=\"next\"")));
+    for header in listed.headers(&url) {
+        response.insert_header(header);
     }
     Ok(response.json(success(listed.page)))
 }
