@@ -170,12 +170,13 @@ impl Pusher {
     }
 
     /// Queues `push` for `partner` (coalescing when its queue is full) and
-    /// wakes its worker.
-    async fn enqueue(&self, partner: &OcpiPartner, push: OcpiPush) {
+    /// wakes its worker. `changed_at`: the `last_updated` of the location it
+    /// carries, where a resync starts when the push does not fit (the push
+    /// is queued a little later than the change was stamped).
+    async fn enqueue(&self, partner: &OcpiPartner, push: OcpiPush, changed_at: DateTime<Utc>) {
         let worker = self.worker(&partner.id).await;
         let label = party(partner);
         let full = worker.depth.load(Ordering::Acquire) >= self.queue_max;
-        let at = push.queued_at;
         match self.store.enqueue_push(&partner.id, push, full).await {
             Ok(Some(_)) if full => crate::metrics::ocpi_push(&label, "coalesced"),
             Ok(Some(_)) => {
@@ -184,11 +185,11 @@ impl Pusher {
             }
             Ok(None) => {
                 crate::metrics::ocpi_push(&label, "overflowed");
-                self.mark_resync(&partner.id, at).await;
+                self.mark_resync(&partner.id, changed_at).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, partner = %partner.id, "cannot queue an OCPI push");
-                self.mark_resync(&partner.id, at).await;
+                self.mark_resync(&partner.id, changed_at).await;
             }
         }
         worker.wake.notify_one();
@@ -425,9 +426,10 @@ impl LocationFeed for Pusher {
             }
         };
         let now = Utc::now();
+        let changed_at = change.location().last_updated.unwrap_or(now);
         for partner in partners.iter().filter(|p| receives(p, "locations")) {
             for push in pushes_of(&change, now) {
-                self.enqueue(partner, push).await;
+                self.enqueue(partner, push, changed_at).await;
             }
         }
     }

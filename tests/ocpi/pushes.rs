@@ -225,3 +225,28 @@ async fn delivered(s: &TestServer) -> f64 {
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+#[actix_web::test]
+async fn changes_that_overflow_a_full_queue_are_resent_once_the_emsp_is_back() {
+    let s = crate::common::start_with(|config| config.ocpi.push_queue_max = 1).await;
+    let peer = Peer::start();
+    registered(&s, &peer, "token-a-overflow").await;
+    peer.control("down", json!({"status": 503})).await;
+    for id in ["L1", "L2", "L3"] {
+        let created = s.post("/api/v1/locations", &located(id)).await;
+        assert_eq!(created.body["status_code"], 1000, "{created:?}");
+    }
+    peer.control("up", json!({})).await;
+    let accepted = until_accepted(&peer, 3).await;
+    let mut ids: Vec<&str> = accepted
+        .iter()
+        .map(|r| r["body"]["id"].as_str().unwrap_or_default())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids,
+        ["L1", "L2", "L3"],
+        "queued, then resent: {accepted:#?}"
+    );
+}
