@@ -149,6 +149,7 @@ fn session_heartbeat(c: &mut Criterion) {
         // Bounded by the bench's few connectors; nothing takes from it here.
         statuses: Default::default(),
         remote_auth: None,
+        transactions: None,
     });
     let station = Arc::new(Station::new(
         "BENCH-CS".into(),
@@ -293,6 +294,7 @@ fn command_routing(c: &mut Criterion) {
             ca: None,
             statuses: Default::default(),
             remote_auth: None,
+            transactions: None,
         });
         let engine = Engine::new(
             env,

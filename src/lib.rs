@@ -241,10 +241,22 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         registry.clone(),
         unknown_after,
     ));
+    let authorizations = Arc::new(ocpi::sessions::authorizations::Authorizations::default());
     let realtime_auth = Arc::new(ocpi::authorize::RealtimeAuth::new(
         store.clone(),
         outbound.clone(),
         Duration::from_millis(config.ocpi.realtime_auth_timeout_ms.max(1)),
+        authorizations.clone(),
+    ));
+    let sessions = Arc::new(ocpi::sessions::tracker::SessionTracker::new(
+        store.clone(),
+        (*pusher).clone(),
+        ocpi::sessions::tracker::SessionSettings {
+            identity: identity.clone(),
+            currency: config.ocpi.currency.clone(),
+            update_every: Duration::from_secs(config.ocpi.session_update_secs),
+        },
+        authorizations.clone(),
     ));
     let engine = engine(
         &config,
@@ -252,7 +264,10 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         registry.clone(),
         ca,
         statuses,
-        realtime_auth,
+        Followers {
+            remote_auth: realtime_auth,
+            transactions: sessions,
+        },
     );
     let final_writes = engine.final_writes.clone();
     let gate = Arc::new(gate(&config));
@@ -286,6 +301,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         outbound.clone(),
         Duration::from_secs(config.call_timeout_secs.max(1) + 5),
         config.ocpi.call_timeout(),
+        authorizations,
     );
     let registrar = ocpi::Registrar::new(store.clone(), identity, outbound);
     let ocpi_server = ocpi_bound
@@ -370,13 +386,21 @@ fn station_ca(config: &Config) -> Result<Option<Arc<pki::ca::StationCa>>, StartE
     }
 }
 
+/// The OCPI side the station handlers talk to.
+struct Followers {
+    /// Real-time authorization at eMSPs.
+    remote_auth: Arc<dyn station::remote_auth::RemoteAuthorizer>,
+    /// Sessions and CDRs of eMSPs' tokens.
+    transactions: Arc<dyn station::transaction_feed::TransactionFeed>,
+}
+
 fn engine(
     config: &Config,
     store: Arc<dyn Store>,
     registry: Registry,
     ca: Option<Arc<pki::ca::StationCa>>,
     statuses: Arc<station::evse_status::StatusBoard>,
-    remote_auth: Arc<dyn station::remote_auth::RemoteAuthorizer>,
+    followers: Followers,
 ) -> Arc<Engine> {
     for version in [ocpp::Version::V16, ocpp::Version::V201] {
         ocpp::schema::warm_up(version, ocpp::actions::handled(version).iter().copied());
@@ -387,7 +411,8 @@ fn engine(
         pending_boot_interval_secs: config.pending_boot_interval_secs,
         ca,
         statuses,
-        remote_auth: Some(remote_auth),
+        remote_auth: Some(followers.remote_auth),
+        transactions: Some(followers.transactions),
     };
     let limits = Limits {
         call_timeout: Duration::from_secs(config.call_timeout_secs.max(1)),

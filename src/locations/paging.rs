@@ -27,9 +27,9 @@ pub struct ListQuery {
 
 /// One page of a list by `last_updated`.
 #[derive(Debug)]
-pub struct UpdatedPage {
-    /// The locations, oldest first.
-    pub page: Vec<Location>,
+pub struct UpdatedPage<T = Location> {
+    /// The records, oldest first.
+    pub page: Vec<T>,
     /// How many the whole window holds (`X-Total-Count`).
     pub total: u64,
     /// The page size applied (`X-Limit`).
@@ -38,7 +38,28 @@ pub struct UpdatedPage {
     pub next: Option<String>,
 }
 
-impl UpdatedPage {
+/// A record listed by `last_updated`: where it sorts.
+pub trait Stamped {
+    /// Its `last_updated` in milliseconds and its id.
+    fn stamp(&self) -> (i64, &str);
+}
+
+impl Stamped for Location {
+    fn stamp(&self) -> (i64, &str) {
+        (
+            self.last_updated.map_or(0, |t| t.timestamp_millis()),
+            &self.id,
+        )
+    }
+}
+
+impl Stamped for crate::store::OcpiObject {
+    fn stamp(&self) -> (i64, &str) {
+        (self.last_updated.timestamp_millis(), &self.id)
+    }
+}
+
+impl<T> UpdatedPage<T> {
     /// OCPI's paging headers for this page of the list at `list_url`:
     /// `X-Total-Count`, `X-Limit`, and `Link` rel="next" when there is more.
     pub fn headers(&self, list_url: &str) -> Vec<(&'static str, String)> {
@@ -113,6 +134,35 @@ pub async fn page_by_updated(
     limits: Limits,
     published_only: bool,
 ) -> Result<UpdatedPage, ListError> {
+    page_of(
+        query,
+        limits,
+        |window| {
+            store.locations_updated(UpdatedWindow {
+                published_only,
+                ..window
+            })
+        },
+        |from, to| store.count_locations_updated(from, to, published_only),
+    )
+    .await
+}
+
+/// The page `query` asks for of any list by `last_updated`: `fetch` reads
+/// a window, `count` the total between two times.
+pub async fn page_of<T, Fetch, Fetched, Count, Counted>(
+    query: &ListQuery,
+    limits: Limits,
+    fetch: Fetch,
+    count: Count,
+) -> Result<UpdatedPage<T>, ListError>
+where
+    T: Stamped,
+    Fetch: FnOnce(UpdatedWindow) -> Fetched,
+    Fetched: std::future::Future<Output = Result<Vec<T>, StoreError>>,
+    Count: FnOnce(Option<DateTime<Utc>>, Option<DateTime<Utc>>) -> Counted,
+    Counted: std::future::Future<Output = Result<u64, StoreError>>,
+{
     let from = time("date_from", &query.date_from)?;
     let to = time("date_to", &query.date_to)?;
     if let (Some(from), Some(to)) = (from, to) {
@@ -136,26 +186,20 @@ pub async fn page_by_updated(
         offset: if after.is_some() { 0 } else { offset },
         after,
         limit,
-        published_only,
+        published_only: false,
     };
-    let (page, total) = futures_util::try_join!(
-        store.locations_updated(window),
-        store.count_locations_updated(from, to, published_only)
-    )?;
+    let (page, total) = futures_util::try_join!(fetch(window), count(from, to))?;
     let next = (page.len() == limit as usize)
         .then(|| page.last())
         .flatten()
         .map(|last| {
+            let (millis, id) = last.stamp();
             let next = ListQuery {
                 date_from: from.as_ref().map(ocpi_time::format),
                 date_to: to.as_ref().map(ocpi_time::format),
                 offset: Some(offset + u64::from(limit)),
                 limit: Some(limit),
-                cursor: Some(format!(
-                    "{}.{}",
-                    last.last_updated.map_or(0, |t| t.timestamp_millis()),
-                    last.id
-                )),
+                cursor: Some(format!("{millis}.{id}")),
             };
             serde_urlencoded::to_string(&next).unwrap_or_default()
         });

@@ -14,24 +14,35 @@ use serde_json::{json, Value};
 
 use super::client::call;
 use super::outbound::Outbound;
+use super::sessions::authorizations::{Authorizations, Granted};
+use super::sessions::view::{Authorization, CdrToken};
 use super::tokens::read_token;
 use crate::station::remote_auth::{RemoteAuthorizer, RemoteVerdict};
-use crate::store::{OcpiRegistrationStatus, Store, Token, TokenType};
+use crate::store::{OcpiPartner, OcpiRegistrationStatus, Store, Token, TokenType};
 
 /// Asks eMSPs in real time.
 pub struct RealtimeAuth {
     store: Arc<dyn Store>,
     outbound: Outbound,
     budget: Duration,
+    authorizations: Arc<Authorizations>,
 }
 
 impl RealtimeAuth {
-    /// Asks the partners kept in `store`, on `outbound`, within `budget`.
-    pub fn new(store: Arc<dyn Store>, outbound: Outbound, budget: Duration) -> Self {
+    /// Asks the partners kept in `store`, on `outbound`, within `budget`;
+    /// an ALLOWED answer is remembered in `authorizations` for the session
+    /// it starts.
+    pub fn new(
+        store: Arc<dyn Store>,
+        outbound: Outbound,
+        budget: Duration,
+        authorizations: Arc<Authorizations>,
+    ) -> Self {
         RealtimeAuth {
             store,
             outbound,
             budget,
+            authorizations,
         }
     }
 }
@@ -60,6 +71,49 @@ pub fn verdict_of(info: &Value) -> Option<RemoteVerdict> {
     })
 }
 
+/// What an eMSP's ALLOWED answer grants: the session of the token goes to
+/// that eMSP, as AUTH_REQUEST with its authorization_reference.
+fn granted_by(
+    partner: &OcpiPartner,
+    info: &Value,
+    known: Option<&Token>,
+    uid: &str,
+    type_name: &str,
+) -> Granted {
+    let described = read_token(&info["token"]).ok();
+    let token = described.as_ref().or(known);
+    let role = partner
+        .roles
+        .iter()
+        .find(|r| r.role == "EMSP")
+        .or_else(|| partner.roles.first());
+    let (country_code, party_id) = match (token, role) {
+        (Some(t), _) if !t.country_code.is_empty() => (t.country_code.clone(), t.party_id.clone()),
+        (_, Some(r)) => (r.country_code.clone(), r.party_id.clone()),
+        _ => (String::new(), String::new()),
+    };
+    Granted {
+        partner_id: partner.id.clone(),
+        token: CdrToken {
+            country_code,
+            party_id,
+            uid: uid.to_owned(),
+            token_type: token
+                .and_then(|t| serde_json::to_value(t.token_type).ok())
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| type_name.to_owned()),
+            contract_id: token
+                .map(|t| t.contract_id.clone())
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| uid.to_owned()),
+        },
+        auth: Authorization {
+            method: "AUTH_REQUEST".into(),
+            reference: info["authorization_reference"].as_str().map(str::to_owned),
+        },
+    }
+}
+
 #[async_trait]
 impl RemoteAuthorizer for RealtimeAuth {
     async fn authorize(
@@ -79,10 +133,14 @@ impl RemoteAuthorizer for RealtimeAuth {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| "RFID".into());
-        let asks: Vec<(String, String)> = partners
+        let asked: Vec<&OcpiPartner> = partners
             .iter()
             .filter(|p| p.status == OcpiRegistrationStatus::Registered)
             .filter(|p| p.roles.iter().any(|r| issuer(&r.country_code, &r.party_id)))
+            .filter(|p| p.endpoint("tokens", "SENDER").is_some() && p.token_to_partner.is_some())
+            .collect();
+        let asks: Vec<(String, String)> = asked
+            .iter()
             .filter_map(|p| {
                 let base = p.endpoint("tokens", "SENDER")?;
                 let token = p.token_to_partner.clone()?;
@@ -114,10 +172,11 @@ impl RemoteAuthorizer for RealtimeAuth {
             join_all(calls).await
         });
         let answers = tokio::time::timeout(budget, answers).await.ok()??;
-        let verdicts: Vec<RemoteVerdict> = answers
+        let mut verdicts: Vec<(usize, Value, RemoteVerdict)> = answers
             .into_iter()
-            .filter_map(|answer| match answer {
-                Ok(info) => verdict_of(&info),
+            .enumerate()
+            .filter_map(|(i, answer)| match answer {
+                Ok(info) => verdict_of(&info).map(|verdict| (i, info, verdict)),
                 Err(e) => {
                     tracing::info!(error = %e, "real-time authorization not answered");
                     None
@@ -126,12 +185,14 @@ impl RemoteAuthorizer for RealtimeAuth {
             .collect();
         let allowed = verdicts
             .iter()
-            .position(|v| matches!(v, RemoteVerdict::Allowed(_)));
-        let mut verdicts = verdicts;
-        match allowed {
-            Some(i) => Some(verdicts.swap_remove(i)),
-            None => verdicts.into_iter().next(),
-        }
+            .position(|(_, _, v)| matches!(v, RemoteVerdict::Allowed(_)));
+        let Some(allowed) = allowed else {
+            return verdicts.into_iter().next().map(|(_, _, v)| v);
+        };
+        let (i, info, verdict) = verdicts.swap_remove(allowed);
+        self.authorizations
+            .grant(granted_by(asked[i], &info, known, uid, &type_name));
+        Some(verdict)
     }
 }
 

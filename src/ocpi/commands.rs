@@ -5,9 +5,10 @@
 //! operations pipeline like a REST command, and its outcome is POSTed as a
 //! CommandResult to the eMSP's `response_url`.
 //!
-//! STOP_SESSION, RESERVE_NOW and CANCEL_RESERVATION are answered
-//! NOT_SUPPORTED: they need the session and reservation records this
-//! module does not keep yet.
+//! STOP_SESSION finds the transaction by the session's stored record and
+//! answers UNKNOWN_SESSION for a session that is not the eMSP's.
+//! RESERVE_NOW and CANCEL_RESERVATION are answered NOT_SUPPORTED: they
+//! need reservation records this module does not keep yet.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,14 +20,17 @@ use serde_json::{json, Value};
 use super::client::call;
 use super::outbound::Outbound;
 use super::registrar::Registrar;
+use super::sessions::authorizations::{Authorizations, Granted};
+use super::sessions::view::{Authorization, CdrToken};
 use super::tokens::read_token;
 use super::transport::{caller, code, success, OcpiError};
 use crate::ocpp::Version;
 use crate::station::operations::dispatch::{dispatch, version_of};
 use crate::station::operations::remote_start::RemoteStart;
+use crate::station::operations::remote_stop::RemoteStop;
 use crate::station::operations::unlock::Unlock;
 use crate::station::operations::{self, Operation};
-use crate::store::{CommandRecord, CommandStatus, Evse, Store, TokenType};
+use crate::store::{CommandRecord, CommandStatus, Evse, OcpiObjectKind, Store, TokenType};
 use crate::supervisor::Registry;
 
 /// Writes a command's CALL for a station's OCPP version, or says why not.
@@ -45,6 +49,8 @@ pub struct Commands {
     answer_within: Duration,
     /// Timeout of the CommandResult call.
     call_timeout: Duration,
+    /// Where a START_SESSION leaves its authorization for the session.
+    authorizations: Arc<Authorizations>,
 }
 
 impl Commands {
@@ -55,6 +61,7 @@ impl Commands {
         outbound: Outbound,
         answer_within: Duration,
         call_timeout: Duration,
+        authorizations: Arc<Authorizations>,
     ) -> Self {
         Commands {
             store,
@@ -62,6 +69,7 @@ impl Commands {
             outbound,
             answer_within,
             call_timeout,
+            authorizations,
         }
     }
 }
@@ -146,6 +154,21 @@ async fn target(
         .ok_or_else(|| unknown(format!("no such EVSE at location {location_id:?}")))
 }
 
+/// The station a command goes to, and how messages name what it acts on.
+struct Target {
+    station: Option<String>,
+    named: String,
+}
+
+impl Target {
+    fn of(evse: &Evse) -> Target {
+        Target {
+            station: evse.station_id.clone(),
+            named: format!("EVSE {:?}", evse.uid),
+        }
+    }
+}
+
 /// The OCPP 2.0.1 IdTokenType of an OCPI token type.
 fn id_token_type(kind: TokenType) -> &'static str {
     match kind {
@@ -168,7 +191,7 @@ pub async fn receive(
         return Err(OcpiError::invalid("response_url", "must be an http(s) URL"));
     }
     let store = &*commands.store;
-    let (evse, operation_name, plan): (Evse, &str, Planner) = match command.as_str() {
+    let (target, operation_name, plan): (Target, &str, Planner) = match command.as_str() {
         "START_SESSION" => {
             let token = read_token(&body["token"]).map_err(|e| OcpiError {
                 message: format!("token: {}", e.message),
@@ -187,11 +210,69 @@ pub async fn receive(
                 connector_id: evse.ocpp_connector_id.map(i64::from),
                 charging_profile: None,
             };
+            // The session this starts is the eMSP's, authorized by command.
+            commands.authorizations.grant(Granted {
+                partner_id: who.partner.id.clone(),
+                token: CdrToken {
+                    country_code: token.country_code.clone(),
+                    party_id: token.party_id.clone(),
+                    uid: token.uid.clone(),
+                    token_type: serde_json::to_value(token.token_type)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_else(|| "OTHER".into()),
+                    contract_id: token.contract_id.clone(),
+                },
+                auth: Authorization {
+                    method: "COMMAND".into(),
+                    reference: body["authorization_reference"].as_str().map(str::to_owned),
+                },
+            });
             (
-                evse,
+                Target::of(&evse),
                 RemoteStart::NAME,
                 Box::new(move |version| {
                     operations::plan(&start, version, &mut operations::next_number).map_err(|e| e.0)
+                }),
+            )
+        }
+        "STOP_SESSION" => {
+            let session_id = text(&body, "session_id")?;
+            let own = |party: &str| {
+                who.partner
+                    .parties()
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(party))
+            };
+            let session = store
+                .ocpi_object(OcpiObjectKind::Session, session_id)
+                .await?
+                .filter(|s| own(&s.party));
+            let Some(session) = session else {
+                return Ok(response(
+                    "UNKNOWN_SESSION",
+                    commands.answer_within,
+                    Some(format!("no session {session_id:?} of yours")),
+                ));
+            };
+            if session.body["status"] == "COMPLETED" {
+                return Ok(response(
+                    "REJECTED",
+                    commands.answer_within,
+                    Some(format!("session {session_id:?} has already ended")),
+                ));
+            }
+            let stop = RemoteStop {
+                transaction_id: session.transaction_id.clone(),
+            };
+            (
+                Target {
+                    station: Some(session.station_id.clone()),
+                    named: format!("session {session_id:?}"),
+                },
+                RemoteStop::NAME,
+                Box::new(move |version| {
+                    operations::plan(&stop, version, &mut operations::next_number).map_err(|e| e.0)
                 }),
             )
         }
@@ -218,7 +299,7 @@ pub async fn receive(
                     .unwrap_or_else(|| connector.parse().unwrap_or(1)),
             };
             (
-                evse,
+                Target::of(&evse),
                 Unlock::NAME,
                 Box::new(move |version| {
                     operations::plan(&unlock, version, &mut operations::next_number)
@@ -226,7 +307,7 @@ pub async fn receive(
                 }),
             )
         }
-        "STOP_SESSION" | "RESERVE_NOW" | "CANCEL_RESERVATION" => {
+        "RESERVE_NOW" | "CANCEL_RESERVATION" => {
             return Ok(response(
                 "NOT_SUPPORTED",
                 commands.answer_within,
@@ -241,14 +322,15 @@ pub async fn receive(
         }
     };
     let rejected = |why: String| Ok(response("REJECTED", commands.answer_within, Some(why)));
-    let Some(station) = evse.station_id.clone() else {
-        return rejected(format!("EVSE {:?} is not remotely controllable", evse.uid));
+    let named = &target.named;
+    let Some(station) = target.station.clone() else {
+        return rejected(format!("{named} is not remotely controllable"));
     };
     if !commands.registry.is_connected(&station).await {
-        return rejected(format!("the charger of EVSE {:?} is offline", evse.uid));
+        return rejected(format!("the charger of {named} is offline"));
     }
     let Some(version) = version_of(store, &station).await? else {
-        return rejected(format!("the charger of EVSE {:?} is offline", evse.uid));
+        return rejected(format!("the charger of {named} is offline"));
     };
     let planned = match plan(version) {
         Ok(planned) => planned,
@@ -269,10 +351,7 @@ pub async fn receive(
     )
     .await?;
     if dispatched.routed.is_err() {
-        return rejected(format!(
-            "the charger of EVSE {:?} cannot take commands now",
-            evse.uid
-        ));
+        return rejected(format!("the charger of {named} cannot take commands now"));
     }
     // The outcome goes to the eMSP once the station has answered.
     let (Some(answer), Some(token)) = (dispatched.answer, who.partner.token_to_partner.clone())

@@ -11,6 +11,7 @@ pub mod outbound;
 pub mod pusher;
 pub mod registrar;
 pub mod server;
+pub mod sessions;
 pub mod settings;
 pub mod tokens;
 pub mod transport;

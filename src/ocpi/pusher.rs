@@ -1,7 +1,8 @@
 //! Pushes to partners' receiver endpoints: every location change becomes a
 //! push in the durable queue of each registered partner that has a
 //! Locations receiver (a PUT of the whole location, or a PATCH of an EVSE
-//! whose status alone moved); one worker per partner sends its queue in
+//! whose status alone moved), and sessions and CDRs are queued for the eMSP
+//! they belong to (`sessions::tracker`); one worker per partner sends its queue in
 //! order on the outbound thread, retrying with back-off while the partner
 //! is away, so a partner that is down loses nothing and holds up no other.
 //!
@@ -28,7 +29,8 @@ use super::outbound::Outbound;
 use super::registrar::backoff;
 use crate::locations::feed::{LocationChange, LocationFeed};
 use crate::store::{
-    ocpi_time, Location, OcpiPartner, OcpiPush, OcpiRegistrationStatus, Store, UpdatedWindow,
+    ocpi_time, Location, OcpiObjectKind, OcpiPartner, OcpiPush, OcpiRegistrationStatus, Store,
+    UpdatedWindow,
 };
 
 /// Pushes read from the head of a queue at a time.
@@ -63,11 +65,14 @@ fn party(partner: &OcpiPartner) -> String {
         .unwrap_or_else(|| partner.id.clone())
 }
 
+/// Whether voltgate may call the partner at all.
+fn reachable(partner: &OcpiPartner) -> bool {
+    partner.status == OcpiRegistrationStatus::Registered && partner.token_to_partner.is_some()
+}
+
 /// Whether the partner takes pushes of `module`.
-fn receives(partner: &OcpiPartner, module: &str) -> bool {
-    partner.status == OcpiRegistrationStatus::Registered
-        && partner.token_to_partner.is_some()
-        && partner.endpoint(module, "RECEIVER").is_some()
+pub fn receives(partner: &OcpiPartner, module: &str) -> bool {
+    reachable(partner) && partner.endpoint(module, "RECEIVER").is_some()
 }
 
 /// The pushes that tell a location change, in the order to send them.
@@ -129,7 +134,7 @@ impl Pusher {
     pub async fn resume_all(&self) {
         match self.store.list_partners().await {
             Ok(partners) => {
-                for partner in partners.iter().filter(|p| receives(p, "locations")) {
+                for partner in partners.iter().filter(|p| reachable(p)) {
                     self.worker(&partner.id).await;
                 }
             }
@@ -195,6 +200,46 @@ impl Pusher {
         worker.wake.notify_one();
     }
 
+    /// Queues a push of a Session or CDR for `partner` and wakes its worker.
+    /// Billing data is never dropped: a full queue coalesces a session's
+    /// PATCHes, and takes anything else beyond its bound (counted as
+    /// `overfull`).
+    pub async fn enqueue_billing(&self, partner: &OcpiPartner, push: OcpiPush) {
+        let worker = self.worker(&partner.id).await;
+        let label = party(partner);
+        let full = worker.depth.load(Ordering::Acquire) >= self.queue_max;
+        let coalesce = full && push.method == "PATCH";
+        let mut queued = self
+            .store
+            .enqueue_push(&partner.id, push.clone(), coalesce)
+            .await;
+        if coalesce {
+            match queued {
+                Ok(Some(_)) => {
+                    crate::metrics::ocpi_push(&label, "coalesced");
+                    worker.wake.notify_one();
+                    return;
+                }
+                Ok(None) => queued = self.store.enqueue_push(&partner.id, push, false).await,
+                Err(_) => {}
+            }
+        }
+        match queued {
+            Ok(_) => {
+                if full {
+                    crate::metrics::ocpi_push(&label, "overfull");
+                }
+                let depth = worker.depth.fetch_add(1, Ordering::AcqRel) + 1;
+                crate::metrics::ocpi_push_queue_depth(&label, depth);
+            }
+            Err(e) => {
+                crate::metrics::ocpi_push(&label, "unqueued");
+                tracing::error!(error = %e, partner = %partner.id, "cannot queue a session or CDR push; it is kept for the pull only");
+            }
+        }
+        worker.wake.notify_one();
+    }
+
     /// Notes that the locations updated since `since` must be sent again.
     async fn mark_resync(&self, partner_id: &str, since: DateTime<Utc>) {
         let Ok(Some(mut partner)) = self.store.partner(partner_id).await else {
@@ -216,7 +261,7 @@ impl Pusher {
         let mut failures = 0u32;
         loop {
             let partner = match self.store.partner(&partner_id).await {
-                Ok(Some(partner)) if receives(&partner, "locations") => partner,
+                Ok(Some(partner)) if reachable(&partner) => partner,
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, partner = %partner_id, "cannot read an OCPI partner");
@@ -285,10 +330,10 @@ impl Pusher {
             Err(e) if e.is_transient() => return self.retried(partner, &label, &e),
             Err(e) => e,
         };
-        // An EVSE PATCH the partner refuses most likely names a location it
-        // does not have (it registered after the location was pushed, or
-        // lost it): the whole location tells it everything at once.
-        if let Some(whole) = self.whole_location_of(push).await {
+        // A PATCH the partner refuses most likely names an object it does
+        // not have (it registered after the location was pushed, or lost
+        // the session): the whole object tells it everything at once.
+        if let Some(whole) = self.whole_object_of(push).await {
             match self.deliver(partner, &whole).await {
                 Ok(()) => return self.delivered(&label, push),
                 Err(e) if e.is_transient() => return self.retried(partner, &label, &e),
@@ -312,11 +357,15 @@ impl Pusher {
                 message: format!("the partner has no {} receiver", push.module),
             });
         };
-        let url = format!("{}/{}", base.trim_end_matches('/'), push.path);
-        let method = if push.method == "PATCH" {
-            Method::PATCH
+        let url = if push.path.is_empty() {
+            base.to_owned()
         } else {
-            Method::PUT
+            format!("{}/{}", base.trim_end_matches('/'), push.path)
+        };
+        let method = match push.method.as_str() {
+            "PATCH" => Method::PATCH,
+            "POST" => Method::POST,
+            _ => Method::PUT,
         };
         call(
             method,
@@ -342,9 +391,24 @@ impl Pusher {
         false
     }
 
-    /// For an EVSE PATCH, a PUT of its whole location as it is now (when it
-    /// is still published).
-    async fn whole_location_of(&self, push: &OcpiPush) -> Option<OcpiPush> {
+    /// For a PATCH, a PUT of the whole object as it is now: an EVSE's
+    /// location (when it is still published), or a session.
+    async fn whole_object_of(&self, push: &OcpiPush) -> Option<OcpiPush> {
+        if push.method != "PATCH" {
+            return None;
+        }
+        if let Some(id) = push.object.strip_prefix("session/") {
+            let stored = self
+                .store
+                .ocpi_object(OcpiObjectKind::Session, id)
+                .await
+                .ok()??;
+            return Some(OcpiPush {
+                method: "PUT".into(),
+                body: stored.body,
+                ..push.clone()
+            });
+        }
         let (location_id, _) = push.object.strip_prefix("evse/")?.rsplit_once('/')?;
         let stored = self.store.location(location_id).await.ok()??;
         stored

@@ -94,6 +94,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(super::commands::receive),
         )
         .route(
+            &format!("/ocpi/{VERSION}/sessions"),
+            web::get().to(super::sessions::pull::sessions),
+        )
+        .route(
+            &format!("/ocpi/{VERSION}/cdrs"),
+            web::get().to(super::sessions::pull::cdrs),
+        )
+        .route(
             &format!("/ocpi/{VERSION}/locations"),
             web::get().to(super::locations::list),
         )
@@ -147,6 +155,8 @@ const MODULES: &[(&str, &str)] = &[
     ("credentials", "SENDER"),
     ("credentials", "RECEIVER"),
     ("locations", "SENDER"),
+    ("sessions", "SENDER"),
+    ("cdrs", "SENDER"),
     ("tokens", "RECEIVER"),
     ("commands", "RECEIVER"),
 ];

@@ -83,6 +83,25 @@ pub struct OcpiSettings {
         default_value_t = 5_000
     )]
     pub realtime_auth_timeout_ms: u64,
+
+    /// Least seconds between two pushes of a running session's progress
+    /// (its start and end are pushed at once).
+    #[arg(
+        id = "ocpi_session_update_secs",
+        long = "ocpi-session-update-secs",
+        env = "VOLTGATE_OCPI_SESSION_UPDATE_SECS",
+        default_value_t = 60
+    )]
+    pub session_update_secs: u64,
+
+    /// ISO 4217 currency of sessions and CDRs.
+    #[arg(
+        id = "ocpi_currency",
+        long = "ocpi-currency",
+        env = "VOLTGATE_OCPI_CURRENCY",
+        default_value = "EUR"
+    )]
+    pub currency: String,
 }
 
 impl OcpiSettings {
@@ -97,6 +116,8 @@ impl OcpiSettings {
             call_timeout_secs: 5,
             push_queue_max: 10_000,
             realtime_auth_timeout_ms: 1_000,
+            session_update_secs: 60,
+            currency: "EUR".into(),
         }
     }
 
@@ -122,6 +143,12 @@ impl OcpiSettings {
             return Err(format!(
                 "--ocpi-party-id {:?} must be 3 upper-case letters or digits",
                 self.party_id
+            ));
+        }
+        if !(self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase())) {
+            return Err(format!(
+                "--ocpi-currency {:?} must be an ISO 4217 code (3 upper-case letters)",
+                self.currency
             ));
         }
         if let Some(base) = &self.base_url {

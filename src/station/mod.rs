@@ -21,4 +21,5 @@ pub mod remote_auth;
 pub mod reported;
 pub mod session;
 pub mod traffic;
+pub mod transaction_feed;
 pub mod wire;

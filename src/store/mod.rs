@@ -341,6 +341,33 @@ pub trait OcpiPushStore: Send + Sync {
     async fn clear_pushes(&self, partner_id: &str) -> StoreResult<()>;
 }
 
+/// The Sessions and CDRs of OCPI partners, by kind and id, and listed per
+/// owning party by `last_updated` (the OCPI pull).
+#[async_trait]
+pub trait OcpiObjectStore: Send + Sync {
+    /// Creates or replaces the object; its list entry moves to its new
+    /// `last_updated`.
+    async fn put_ocpi_object(&self, object: OcpiObject) -> StoreResult<()>;
+    /// The object of this kind and id.
+    async fn ocpi_object(&self, kind: OcpiObjectKind, id: &str) -> StoreResult<Option<OcpiObject>>;
+    /// The party's objects of `kind` in `window` (`published_only` is
+    /// ignored), oldest `last_updated` first, then by id.
+    async fn ocpi_objects_updated(
+        &self,
+        kind: OcpiObjectKind,
+        party: &str,
+        window: UpdatedWindow,
+    ) -> StoreResult<Vec<OcpiObject>>;
+    /// How many of the party's objects of `kind` were updated in [from, to).
+    async fn count_ocpi_objects_updated(
+        &self,
+        kind: OcpiObjectKind,
+        party: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> StoreResult<u64>;
+}
+
 /// The key of a transaction in the index of active transactions: the
 /// station id and the transaction id, separated by U+001F (below every
 /// character a station id may hold, so keys sort by station first).
@@ -382,6 +409,7 @@ pub trait Store:
     + TransactionStore
     + OcpiPartnerStore
     + OcpiPushStore
+    + OcpiObjectStore
 {
     /// The backend's name for logs and metrics ("redb", "scylla").
     fn backend(&self) -> &'static str;

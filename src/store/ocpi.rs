@@ -148,6 +148,47 @@ pub struct OcpiPush {
     pub queued_at: DateTime<Utc>,
 }
 
+/// The kinds of OCPI object voltgate keeps for partners to pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OcpiObjectKind {
+    /// A charging session (OCPI Session), while it runs and after.
+    Session,
+    /// A charge detail record (OCPI CDR), once its session ended.
+    Cdr,
+}
+
+impl OcpiObjectKind {
+    /// Its name in keys (`session`, `cdr`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OcpiObjectKind::Session => "session",
+            OcpiObjectKind::Cdr => "cdr",
+        }
+    }
+}
+
+/// A Session or CDR as voltgate sends it to the eMSP it belongs to, with
+/// the OCPP transaction it tells of (never sent: voltgate's own ids).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OcpiObject {
+    /// Session or CDR.
+    pub kind: OcpiObjectKind,
+    /// The object's OCPI id.
+    pub id: String,
+    /// The eMSP it belongs to, `CC-PID` of the token's issuer: only that
+    /// party pulls it.
+    pub party: String,
+    /// The station that ran the transaction.
+    pub station_id: String,
+    /// The OCPP transaction id.
+    pub transaction_id: String,
+    /// The OCPI object, as pushed and pulled.
+    pub body: serde_json::Value,
+    /// Its `last_updated` (lists are ordered by it).
+    pub last_updated: DateTime<Utc>,
+}
+
 /// The SHA-256 (hex) a partner's token is kept and looked up as.
 pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))

@@ -478,6 +478,13 @@ pub struct TransactionEvent {
     pub meter_values: Vec<MeterValue>,
 }
 
+impl MeterValue {
+    /// Its whole-meter active import register, in Wh.
+    pub fn energy_wh(&self) -> Option<f64> {
+        energy_register_wh(self)
+    }
+}
+
 /// The whole-meter active import register of `value`, in Wh.
 fn energy_register_wh(value: &MeterValue) -> Option<f64> {
     value.sampled_values.iter().find_map(|sampled| {

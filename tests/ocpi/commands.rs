@@ -33,7 +33,9 @@ async fn result_at(peer: &Peer, response_url: &str) -> Value {
     panic!("no CommandResult at {response_url}");
 }
 
-async fn linked_location(s: &TestServer, id: &str, station: &str, link: Value) {
+/// Registers `station` and makes location `id` whose EVSE E1 is linked to it
+/// (with `link`'s fields: `ocpp_evse_id` or `ocpp_connector_id`).
+pub async fn linked_location(s: &TestServer, id: &str, station: &str, link: Value) {
     s.register(station).await;
     let mut body = location_body();
     body["id"] = json!(id);
@@ -113,7 +115,7 @@ async fn start_session_and_unlock_reach_the_station_and_their_results_the_emsp()
     let sent = peer
         .control(
             "command",
-            json!({"command": "STOP_SESSION", "body": {"session_id": "S1"}}),
+            json!({"command": "CANCEL_RESERVATION", "body": {"reservation_id": "R1"}}),
         )
         .await;
     assert_eq!(sent["body"]["data"]["result"], "NOT_SUPPORTED", "{sent}");

@@ -13,6 +13,7 @@ mod locations;
 mod peer;
 mod pushes;
 mod registration;
+mod sessions;
 mod tokens;
 mod transport;
 

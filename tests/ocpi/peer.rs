@@ -144,27 +144,26 @@ impl Peer {
 
     /// What the peer's OCPI side received from index `since` on.
     pub async fn received(&self, since: usize) -> Value {
+        self.control_get(&format!("received?since={since}")).await
+    }
+
+    /// A control GET (`GET /control/{what}`).
+    pub async fn control_get(&self, what: &str) -> Value {
         let mut response = awc::Client::default()
-            .get(format!("{}/control/received?since={since}", self.base))
+            .get(format!("{}/control/{what}", self.base))
             .send()
             .await
-            .expect("received");
+            .unwrap_or_else(|e| panic!("control {what}: {e}"));
         let bytes = response
             .body()
             .limit(16 * 1024 * 1024)
             .await
-            .expect("received body");
-        serde_json::from_slice(&bytes).expect("received JSON")
+            .expect("control body");
+        serde_json::from_slice(&bytes).expect("control JSON")
     }
 
     /// The peer's registration state.
     pub async fn state(&self) -> Value {
-        let mut response = awc::Client::default()
-            .get(format!("{}/control/state", self.base))
-            .send()
-            .await
-            .expect("state");
-        let bytes = response.body().await.expect("state body");
-        serde_json::from_slice(&bytes).expect("state JSON")
+        self.control_get("state").await
     }
 }

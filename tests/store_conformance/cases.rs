@@ -953,6 +953,122 @@ fn push(object: &str, body: serde_json::Value) -> OcpiPush {
     }
 }
 
+fn ocpi_object(kind: OcpiObjectKind, id: &str, party: &str, at: i64) -> OcpiObject {
+    OcpiObject {
+        kind,
+        id: id.to_owned(),
+        party: party.to_owned(),
+        station_id: "CS1".into(),
+        transaction_id: format!("T-{id}"),
+        body: json!({"id": id, "kwh": at}),
+        last_updated: t(at),
+    }
+}
+
+pub async fn ocpi_sessions_and_cdrs_list_per_party_by_last_updated(fx: Fixture) {
+    use OcpiObjectKind::{Cdr, Session};
+    let store = &fx.store;
+    for (id, party, at) in [
+        ("S1", "NL-EMS", 10),
+        ("S2", "NL-EMS", 20),
+        ("S3", "DE-XYZ", 15),
+        ("S4", "NL-EMS", 20),
+    ] {
+        store
+            .put_ocpi_object(ocpi_object(Session, id, party, at))
+            .await
+            .unwrap();
+    }
+    store
+        .put_ocpi_object(ocpi_object(Cdr, "S1", "NL-EMS", 30))
+        .await
+        .unwrap();
+    // S1 is updated: it moves to the end of its party's list.
+    store
+        .put_ocpi_object(ocpi_object(Session, "S1", "NL-EMS", 40))
+        .await
+        .unwrap();
+    let ids =
+        |objects: Vec<OcpiObject>| -> Vec<String> { objects.into_iter().map(|o| o.id).collect() };
+    let window = |limit| UpdatedWindow {
+        limit,
+        ..UpdatedWindow::default()
+    };
+    let all = store
+        .ocpi_objects_updated(Session, "NL-EMS", window(10))
+        .await
+        .unwrap();
+    assert_eq!(ids(all.clone()), ["S2", "S4", "S1"]);
+    assert_eq!(all[2].body["kwh"], 40);
+    assert_eq!(all[2].transaction_id, "T-S1");
+    // The cursor seeks after an entry; the window bounds by time.
+    let next = store
+        .ocpi_objects_updated(
+            Session,
+            "NL-EMS",
+            UpdatedWindow {
+                after: Some((t(20), "S2".into())),
+                ..window(10)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(next), ["S4", "S1"]);
+    let bounded = store
+        .ocpi_objects_updated(
+            Session,
+            "NL-EMS",
+            UpdatedWindow {
+                from: Some(t(15)),
+                to: Some(t(40)),
+                offset: 1,
+                ..window(10)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(bounded), ["S4"]);
+    assert_eq!(
+        store
+            .count_ocpi_objects_updated(Session, "NL-EMS", Some(t(15)), Some(t(40)))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_ocpi_objects_updated(Session, "NL-EMS", None, None)
+            .await
+            .unwrap(),
+        3
+    );
+    // Kinds and parties stay apart.
+    assert_eq!(
+        ids(store
+            .ocpi_objects_updated(Cdr, "NL-EMS", window(10))
+            .await
+            .unwrap()),
+        ["S1"]
+    );
+    assert_eq!(
+        ids(store
+            .ocpi_objects_updated(Session, "DE-XYZ", window(10))
+            .await
+            .unwrap()),
+        ["S3"]
+    );
+    assert_eq!(
+        store
+            .ocpi_object(Cdr, "S1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_updated,
+        t(30)
+    );
+    assert!(store.ocpi_object(Cdr, "S2").await.unwrap().is_none());
+}
+
 pub async fn ocpi_push_queues_keep_order_and_coalesce_when_asked(fx: Fixture) {
     let store = &fx.store;
     let first = store

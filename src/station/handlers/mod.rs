@@ -41,6 +41,27 @@ pub struct Env {
     pub statuses: Arc<crate::station::evse_status::StatusBoard>,
     /// The issuers asked in real time (OCPI eMSPs), when any can be.
     pub remote_auth: Option<Arc<dyn crate::station::remote_auth::RemoteAuthorizer>>,
+    /// Told of each transaction event stored (OCPI sessions), when set.
+    pub transactions: Option<Arc<dyn crate::station::transaction_feed::TransactionFeed>>,
+}
+
+impl Env {
+    /// Stores a transaction event and tells the followers of a new one:
+    /// true when it was new (events are idempotent by seq_no).
+    pub async fn apply_transaction_event(
+        &self,
+        event: crate::store::TransactionEvent,
+    ) -> crate::store::StoreResult<bool> {
+        let Some(feed) = &self.transactions else {
+            return self.store.apply_transaction_event(event).await;
+        };
+        let told = event.clone();
+        let first_time = self.store.apply_transaction_event(event).await?;
+        if first_time {
+            feed.applied(&told).await;
+        }
+        Ok(first_time)
+    }
 }
 
 /// One connected station as the handlers see it.

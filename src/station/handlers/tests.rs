@@ -41,6 +41,7 @@ async fn fixture() -> Fixture {
         ca: None,
         statuses: Default::default(),
         remote_auth: None,
+        transactions: None,
     };
     Fixture {
         env: Arc::new(env),

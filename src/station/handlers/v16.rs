@@ -101,7 +101,7 @@ pub(super) async fn handle(
                 stop_reason: None,
                 meter_values: values,
             };
-            env.store.apply_transaction_event(event).await?;
+            env.apply_transaction_event(event).await?;
             Ok(Handled::reply(json!({})))
         }
         "DataTransfer" => {
@@ -230,7 +230,7 @@ async fn start_transaction(
             "Transaction.Begin",
         )],
     };
-    env.store.apply_transaction_event(event).await?;
+    env.apply_transaction_event(event).await?;
     let (tag, connector) = (p["idTag"].clone(), p["connectorId"].clone());
     follow_up::remote_start(
         env,
@@ -274,7 +274,7 @@ async fn stop_transaction(
         stop_reason: opt_str(&p["reason"]).or_else(|| Some("Local".to_owned())),
         meter_values: values,
     };
-    env.store.apply_transaction_event(event).await?;
+    env.apply_transaction_event(event).await?;
     let response = match p["idTag"].as_str() {
         Some(tag) => json!({ "idTagInfo": id_tag_info(env, tag, None).await? }),
         None => json!({}),

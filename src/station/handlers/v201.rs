@@ -91,7 +91,7 @@ pub(super) async fn handle(
                 stop_reason: None,
                 meter_values: values,
             };
-            env.store.apply_transaction_event(event).await?;
+            env.apply_transaction_event(event).await?;
             empty()
         }
         "SecurityEventNotification" => security_event(env, station, p, now).await,
@@ -207,7 +207,7 @@ async fn transaction_event(
     };
     let transaction_id = event.transaction_id.clone();
     // Idempotent by seqNo: a retried event is answered again, stored once.
-    let first_time = env.store.apply_transaction_event(event).await?;
+    let first_time = env.apply_transaction_event(event).await?;
     if let (true, Some(remote_start_id)) = (first_time, info["remoteStartId"].as_i64()) {
         follow_up::remote_start(
             env,

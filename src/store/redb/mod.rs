@@ -14,6 +14,7 @@ mod catalog;
 mod commands;
 mod legacy;
 mod locations;
+mod objects;
 mod partners;
 mod pushes;
 mod stations;
@@ -255,6 +256,9 @@ fn create_tables(db: &Database) -> StoreResult<()> {
     txn.open_table(partners::OCPI_PARTNERS).map_err(backend)?;
     txn.open_table(pushes::OCPI_PUSHES).map_err(backend)?;
     txn.open_table(pushes::OCPI_PUSH_OBJECTS).map_err(backend)?;
+    txn.open_table(objects::OCPI_OBJECTS).map_err(backend)?;
+    txn.open_table(objects::OCPI_OBJECTS_UPDATED)
+        .map_err(backend)?;
     txn.open_table(partners::OCPI_PARTNER_TOKENS)
         .map_err(backend)?;
     let converted = partners::convert_parties(&txn)?;

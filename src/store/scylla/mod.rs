@@ -16,6 +16,7 @@ mod commands;
 mod directory;
 mod legacy;
 mod locations;
+mod objects;
 mod pages;
 mod partners;
 mod pushes;

@@ -168,6 +168,19 @@ statements! {
     push_objects_clear, true,
         "DELETE FROM ocpi_push_objects WHERE partner_id = ?";
 
+    ocpi_object_put, true,
+        "INSERT INTO ocpi_objects (kind, id, record) VALUES (?, ?, ?)";
+    ocpi_object_get, true,
+        "SELECT record FROM ocpi_objects WHERE kind = ? AND id = ?";
+    ocpi_object_entry_put, true,
+        "INSERT INTO ocpi_objects_updated (kind, party, updated_ms, id) VALUES (?, ?, ?, ?)";
+    ocpi_object_entry_delete, true,
+        "DELETE FROM ocpi_objects_updated WHERE kind = ? AND party = ? AND updated_ms = ? AND id = ?";
+    ocpi_object_entries_after, true,
+        "SELECT updated_ms, id FROM ocpi_objects_updated WHERE kind = ? AND party = ? AND (updated_ms, id) > (?, ?)";
+    ocpi_object_entries_count, true,
+        "SELECT COUNT(*) FROM ocpi_objects_updated WHERE kind = ? AND party = ? AND updated_ms >= ? AND updated_ms < ?";
+
     transaction_get, true,
         "SELECT revision, summary, applied_seq_nos, meter_buckets FROM transactions WHERE station_id = ? AND transaction_id = ?";
     transaction_insert, false,
