@@ -7,8 +7,8 @@
 //!
 //! STOP_SESSION finds the transaction by the session's stored record and
 //! answers UNKNOWN_SESSION for a session that is not the eMSP's.
-//! RESERVE_NOW and CANCEL_RESERVATION are answered NOT_SUPPORTED: they
-//! need reservation records this module does not keep yet.
+//! RESERVE_NOW and CANCEL_RESERVATION keep a reservation record
+//! (`reservations`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use super::client::call;
 use super::outbound::Outbound;
 use super::registrar::Registrar;
+use super::reservations::{self, id_token_type, Planned};
 use super::sessions::authorizations::{Authorizations, Granted};
 use super::sessions::view::{Authorization, CdrToken};
 use super::tokens::read_token;
@@ -30,11 +31,11 @@ use crate::station::operations::remote_start::RemoteStart;
 use crate::station::operations::remote_stop::RemoteStop;
 use crate::station::operations::unlock::Unlock;
 use crate::station::operations::{self, Operation};
-use crate::store::{CommandRecord, CommandStatus, Evse, OcpiObjectKind, Store, TokenType};
+use crate::store::{CommandRecord, CommandStatus, Evse, OcpiObjectKind, Store};
 use crate::supervisor::Registry;
 
 /// Writes a command's CALL for a station's OCPP version, or says why not.
-type Planner = Box<dyn Fn(Version) -> Result<operations::Call, String>>;
+pub type Planner = Box<dyn Fn(Version) -> Result<operations::Call, String>>;
 
 /// Attempts at delivering a CommandResult to a partner that is away.
 const RESULT_ATTEMPTS: u32 = 4;
@@ -121,7 +122,8 @@ pub fn result_of(command: Option<&CommandRecord>) -> (&'static str, Option<Strin
     }
 }
 
-fn text<'a>(body: &'a Value, field: &str) -> Result<&'a str, OcpiError> {
+/// The non-empty string `field` of `body`, or 2001 naming it.
+pub fn text<'a>(body: &'a Value, field: &str) -> Result<&'a str, OcpiError> {
     body[field]
         .as_str()
         .filter(|s| !s.is_empty())
@@ -130,7 +132,7 @@ fn text<'a>(body: &'a Value, field: &str) -> Result<&'a str, OcpiError> {
 
 /// The EVSE a command names at `location_id` (its first EVSE linked to a
 /// station when `evse_uid` is absent); 2003 when there is none.
-async fn target(
+pub async fn target(
     store: &dyn Store,
     location_id: &str,
     evse_uid: Option<&str>,
@@ -155,25 +157,20 @@ async fn target(
 }
 
 /// The station a command goes to, and how messages name what it acts on.
-struct Target {
-    station: Option<String>,
-    named: String,
+pub struct Target {
+    /// The station, when the target has one.
+    pub station: Option<String>,
+    /// "EVSE \"E1\"", "session \"…\"": how answers name it.
+    pub named: String,
 }
 
 impl Target {
-    fn of(evse: &Evse) -> Target {
+    /// The station of an EVSE.
+    pub fn of(evse: &Evse) -> Target {
         Target {
             station: evse.station_id.clone(),
             named: format!("EVSE {:?}", evse.uid),
         }
-    }
-}
-
-/// The OCPP 2.0.1 IdTokenType of an OCPI token type.
-fn id_token_type(kind: TokenType) -> &'static str {
-    match kind {
-        TokenType::Rfid => "ISO14443",
-        TokenType::AppUser | TokenType::AdHocUser | TokenType::Other => "Central",
     }
 }
 
@@ -308,11 +305,17 @@ pub async fn receive(
             )
         }
         "RESERVE_NOW" | "CANCEL_RESERVATION" => {
-            return Ok(response(
-                "NOT_SUPPORTED",
-                commands.answer_within,
-                Some(format!("{command} is not supported by this CPO yet")),
-            ));
+            let planned = if command.as_str() == "RESERVE_NOW" {
+                reservations::reserve_now(store, &who, &body).await?
+            } else {
+                reservations::cancel(store, &who, &body).await?
+            };
+            match planned {
+                Planned::Send(target, name, plan) => (target, name, plan),
+                Planned::Answer(result, why) => {
+                    return Ok(response(result, commands.answer_within, Some(why)))
+                }
+            }
         }
         other => {
             return Err(OcpiError::ok_with(

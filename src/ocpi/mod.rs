@@ -10,6 +10,7 @@ pub mod locations;
 pub mod outbound;
 pub mod pusher;
 pub mod registrar;
+pub mod reservations;
 pub mod server;
 pub mod sessions;
 pub mod settings;

@@ -156,6 +156,8 @@ pub enum OcpiObjectKind {
     Session,
     /// A charge detail record (OCPI CDR), once its session ended.
     Cdr,
+    /// An eMSP's reservation (RESERVE_NOW) and the OCPP one it became.
+    Reservation,
 }
 
 impl OcpiObjectKind {
@@ -164,6 +166,7 @@ impl OcpiObjectKind {
         match self {
             OcpiObjectKind::Session => "session",
             OcpiObjectKind::Cdr => "cdr",
+            OcpiObjectKind::Reservation => "reservation",
         }
     }
 }

@@ -111,14 +111,7 @@ async fn start_session_and_unlock_reach_the_station_and_their_results_the_emsp()
         .await;
     assert_eq!(sent["body"]["data"]["result"], "REJECTED", "{sent}");
 
-    // Not built yet: said so. Unknown location: 2003.
-    let sent = peer
-        .control(
-            "command",
-            json!({"command": "CANCEL_RESERVATION", "body": {"reservation_id": "R1"}}),
-        )
-        .await;
-    assert_eq!(sent["body"]["data"]["result"], "NOT_SUPPORTED", "{sent}");
+    // Unknown location: 2003.
     let sent = peer
         .control(
             "command",
@@ -126,4 +119,78 @@ async fn start_session_and_unlock_reach_the_station_and_their_results_the_emsp()
         )
         .await;
     assert_eq!(sent["body"]["status_code"], 2003, "{sent}");
+}
+
+#[actix_web::test]
+async fn reservations_reach_the_station_with_one_ocpp_id_and_are_cancelled_by_theirs() {
+    let s = start().await;
+    let peer = Peer::start();
+    registered(&s, &peer, "token-a-reservations").await;
+    linked_location(&s, "L201", "CS201", json!({"ocpp_evse_id": 1})).await;
+    linked_location(&s, "L16", "CS16", json!({"ocpp_connector_id": 2})).await;
+    let pushed = peer.control("tokens", json!({"uid": "RES1"})).await;
+    assert_eq!(pushed["body"]["status_code"], 1000, "{pushed}");
+    let mut cs201 = connect(s.app.ws_addr(), "CS201", "ocpp2.0.1").await;
+    cs201.boot_201().await;
+    let mut cs16 = connect(s.app.ws_addr(), "CS16", "ocpp1.6").await;
+    cs16.boot_16().await;
+    let expiry = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let reserve = |location: &str, id: &str| {
+        json!({"command": "RESERVE_NOW", "body": {"token": "RES1", "expiry_date": expiry,
+            "reservation_id": id, "location_id": location, "evse_uid": "E1"}})
+    };
+
+    let sent = peer.control("command", reserve("L201", "R-1")).await;
+    assert_eq!(sent["body"]["data"]["result"], "ACCEPTED", "{sent}");
+    assert!(sent["body_errors"].is_null(), "{sent}");
+    let (id, payload) = cs201.expect_call("ReserveNow").await;
+    assert_eq!(payload["evseId"], 1);
+    assert_eq!(payload["idToken"]["idToken"], "RES1");
+    let ocpp_id = payload["id"].as_i64().unwrap();
+    cs201.reply(&id, json!({"status": "Accepted"})).await;
+    let result = result_at(&peer, sent["response_url"].as_str().unwrap()).await;
+    assert_eq!(result["body"]["result"], "ACCEPTED", "{result}");
+
+    // The same reservation again: the station replaces it (same OCPP id).
+    let sent = peer.control("command", reserve("L201", "R-1")).await;
+    let (id, payload) = cs201.expect_call("ReserveNow").await;
+    assert_eq!(payload["id"].as_i64(), Some(ocpp_id), "{payload}");
+    cs201.reply(&id, json!({"status": "Occupied"})).await;
+    let result = result_at(&peer, sent["response_url"].as_str().unwrap()).await;
+    assert_eq!(result["body"]["result"], "EVSE_OCCUPIED", "{result}");
+
+    let cancel =
+        |id: &str| json!({"command": "CANCEL_RESERVATION", "body": {"reservation_id": id}});
+    let sent = peer.control("command", cancel("R-1")).await;
+    assert_eq!(sent["body"]["data"]["result"], "ACCEPTED", "{sent}");
+    let (id, payload) = cs201.expect_call("CancelReservation").await;
+    assert_eq!(payload, json!({"reservationId": ocpp_id}));
+    cs201.reply(&id, json!({"status": "Accepted"})).await;
+    let result = result_at(&peer, sent["response_url"].as_str().unwrap()).await;
+    assert_eq!(result["body"]["result"], "ACCEPTED", "{result}");
+
+    // 1.6: the connector the EVSE is linked to.
+    let sent = peer.control("command", reserve("L16", "R-2")).await;
+    assert_eq!(sent["body"]["data"]["result"], "ACCEPTED", "{sent}");
+    let (id, payload) = cs16.expect_call("ReserveNow").await;
+    assert_eq!(payload["connectorId"], 2);
+    assert_eq!(payload["idTag"], "RES1");
+    let ocpp_id = payload["reservationId"].as_i64().unwrap();
+    cs16.reply(&id, json!({"status": "Accepted"})).await;
+    let sent = peer.control("command", cancel("R-2")).await;
+    let (id, payload) = cs16.expect_call("CancelReservation").await;
+    assert_eq!(payload, json!({"reservationId": ocpp_id}));
+    cs16.reply(&id, json!({"status": "Rejected"})).await;
+    let result = result_at(&peer, sent["response_url"].as_str().unwrap()).await;
+    assert_eq!(result["body"]["result"], "REJECTED", "{result}");
+
+    // A reservation that is not there, and one that has already expired.
+    let sent = peer.control("command", cancel("NOPE")).await;
+    assert_eq!(sent["body"]["data"]["result"], "REJECTED", "{sent}");
+    let mut late = reserve("L201", "R-3");
+    late["body"]["expiry_date"] = json!("2020-01-01T00:00:00Z");
+    let sent = peer.control("command", late).await;
+    assert_eq!(sent["body"]["data"]["result"], "REJECTED", "{sent}");
+    assert!(cs201.unexpected_calls().is_empty());
 }

@@ -48,7 +48,7 @@ async fn list(
     req: HttpRequest,
     registrar: web::Data<Registrar>,
     query: web::Query<ListQuery>,
-    kind: OcpiObjectKind,
+    (kind, module): (OcpiObjectKind, &str),
 ) -> Result<HttpResponse, OcpiError> {
     let who = caller(&req, registrar.store(), false).await?;
     let store = registrar.store();
@@ -64,10 +64,6 @@ async fn list(
         ListError::Invalid(why) => OcpiError::ok_with(code::INVALID_PARAMETERS, why),
         ListError::Store(e) => OcpiError::from(e),
     })?;
-    let module = match kind {
-        OcpiObjectKind::Session => "sessions",
-        OcpiObjectKind::Cdr => "cdrs",
-    };
     let mut response = HttpResponse::Ok();
     for header in listed.headers(&registrar.identity().module_url(module)) {
         response.insert_header(header);
@@ -82,7 +78,7 @@ pub async fn sessions(
     registrar: web::Data<Registrar>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, OcpiError> {
-    list(req, registrar, query, OcpiObjectKind::Session).await
+    list(req, registrar, query, (OcpiObjectKind::Session, "sessions")).await
 }
 
 /// `GET /ocpi/2.2.1/cdrs`.
@@ -91,5 +87,5 @@ pub async fn cdrs(
     registrar: web::Data<Registrar>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, OcpiError> {
-    list(req, registrar, query, OcpiObjectKind::Cdr).await
+    list(req, registrar, query, (OcpiObjectKind::Cdr, "cdrs")).await
 }
