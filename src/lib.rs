@@ -247,6 +247,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         outbound.clone(),
         Duration::from_millis(config.ocpi.realtime_auth_timeout_ms.max(1)),
         authorizations.clone(),
+        identity.clone(),
     ));
     let sessions = Arc::new(ocpi::sessions::tracker::SessionTracker::new(
         store.clone(),

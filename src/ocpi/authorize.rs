@@ -12,7 +12,8 @@ use awc::http::Method;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use super::client::call;
+use super::client::{call_routed, Route};
+use super::credentials::Identity;
 use super::outbound::Outbound;
 use super::sessions::authorizations::{Authorizations, Granted};
 use super::sessions::view::{Authorization, CdrToken};
@@ -26,6 +27,7 @@ pub struct RealtimeAuth {
     outbound: Outbound,
     budget: Duration,
     authorizations: Arc<Authorizations>,
+    identity: Arc<Identity>,
 }
 
 impl RealtimeAuth {
@@ -37,12 +39,14 @@ impl RealtimeAuth {
         outbound: Outbound,
         budget: Duration,
         authorizations: Arc<Authorizations>,
+        identity: Arc<Identity>,
     ) -> Self {
         RealtimeAuth {
             store,
             outbound,
             budget,
             authorizations,
+            identity,
         }
     }
 }
@@ -139,7 +143,7 @@ impl RemoteAuthorizer for RealtimeAuth {
             .filter(|p| p.roles.iter().any(|r| issuer(&r.country_code, &r.party_id)))
             .filter(|p| p.endpoint("tokens", "SENDER").is_some() && p.token_to_partner.is_some())
             .collect();
-        let asks: Vec<(String, String)> = asked
+        let asks: Vec<(String, String, Option<Route>)> = asked
             .iter()
             .filter_map(|p| {
                 let base = p.endpoint("tokens", "SENDER")?;
@@ -149,7 +153,7 @@ impl RemoteAuthorizer for RealtimeAuth {
                     base.trim_end_matches('/'),
                     segment(uid)
                 );
-                Some((url, token))
+                Some((url, token, Route::to_partner(&self.identity, p)))
             })
             .collect();
         if asks.is_empty() {
@@ -166,9 +170,16 @@ impl RemoteAuthorizer for RealtimeAuth {
         });
         let budget = self.budget;
         let answers = self.outbound.run(move || async move {
-            let calls = asks
-                .iter()
-                .map(|(url, token)| call(Method::POST, url, token, body.as_ref(), budget));
+            let calls = asks.iter().map(|(url, token, route)| {
+                call_routed(
+                    Method::POST,
+                    url,
+                    token,
+                    body.as_ref(),
+                    budget,
+                    route.as_ref(),
+                )
+            });
             join_all(calls).await
         });
         let answers = tokio::time::timeout(budget, answers).await.ok()??;

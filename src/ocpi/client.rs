@@ -10,6 +10,9 @@ use awc::http::Method;
 use base64::Engine;
 use serde_json::Value;
 
+use super::credentials::Identity;
+use crate::store::OcpiPartner;
+
 /// Why a call to a partner failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
@@ -75,7 +78,34 @@ impl CallError {
 /// A partner's successful answer: the envelope's `data`.
 pub type Data = Value;
 
-/// Calls `url` with `method`, `token` and an optional JSON body.
+/// The routing headers of a call to a functional module (OCPI 2.2.1
+/// transport, 4.1.3): the party sending and the party it is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// voltgate's country code and party id.
+    pub from: (String, String),
+    /// The receiving party's.
+    pub to: (String, String),
+}
+
+impl Route {
+    /// From voltgate to the partner's first party (its eMSP role first);
+    /// None when the partner named no role.
+    pub fn to_partner(identity: &Identity, partner: &OcpiPartner) -> Option<Route> {
+        let role = partner
+            .roles
+            .iter()
+            .find(|r| r.role == "EMSP")
+            .or_else(|| partner.roles.first())?;
+        Some(Route {
+            from: (identity.country_code.clone(), identity.party_id.clone()),
+            to: (role.country_code.clone(), role.party_id.clone()),
+        })
+    }
+}
+
+/// Calls `url` with `method`, `token` and an optional JSON body (for the
+/// configuration modules: versions, credentials).
 pub async fn call(
     method: Method,
     url: &str,
@@ -83,17 +113,36 @@ pub async fn call(
     body: Option<&Value>,
     timeout: Duration,
 ) -> Result<Data, CallError> {
+    call_routed(method, url, token, body, timeout, None).await
+}
+
+/// Calls a functional module's `url`, with the routing headers of `route`.
+pub async fn call_routed(
+    method: Method,
+    url: &str,
+    token: &str,
+    body: Option<&Value>,
+    timeout: Duration,
+    route: Option<&Route>,
+) -> Result<Data, CallError> {
     let client = awc::Client::builder()
         .timeout(timeout)
         .disable_redirects()
         .finish();
     let encoded = base64::engine::general_purpose::STANDARD.encode(token);
-    let request = client
+    let mut request = client
         .request(method, url)
         .insert_header(("Authorization", format!("Token {encoded}")))
         .insert_header(("X-Request-ID", request_id()))
         .insert_header(("X-Correlation-ID", request_id()))
         .insert_header(("Accept", "application/json"));
+    if let Some(route) = route {
+        request = request
+            .insert_header(("OCPI-from-country-code", route.from.0.as_str()))
+            .insert_header(("OCPI-from-party-id", route.from.1.as_str()))
+            .insert_header(("OCPI-to-country-code", route.to.0.as_str()))
+            .insert_header(("OCPI-to-party-id", route.to.1.as_str()));
+    }
     let sent = match body {
         Some(body) => request.send_json(body).await,
         None => request.send().await,

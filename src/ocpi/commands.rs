@@ -17,7 +17,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use awc::http::Method;
 use serde_json::{json, Value};
 
-use super::client::call;
+use super::client::{call_routed, Route};
 use super::outbound::Outbound;
 use super::registrar::Registrar;
 use super::reservations::{self, id_token_type, Planned};
@@ -366,6 +366,7 @@ pub async fn receive(
         commands.call_timeout,
         who.partner.id.clone(),
     );
+    let route = Route::to_partner(registrar.identity(), &who.partner);
     commands.outbound.spawn(move || async move {
         let settled = tokio::time::timeout(wait, answer)
             .await
@@ -377,12 +378,13 @@ pub async fn receive(
             body["message"] = json!([{"language": "en", "text": message}]);
         }
         for attempt in 1..=RESULT_ATTEMPTS {
-            match call(
+            match call_routed(
                 Method::POST,
                 &response_url,
                 &token,
                 Some(&body),
                 call_timeout,
+                route.as_ref(),
             )
             .await
             {

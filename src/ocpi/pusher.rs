@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::client::{call, CallError};
+use super::client::{call_routed, CallError, Route};
 use super::credentials::Identity;
 use super::locations::location_view;
 use super::outbound::Outbound;
@@ -367,12 +367,14 @@ impl Pusher {
             "POST" => Method::POST,
             _ => Method::PUT,
         };
-        call(
+        let route = Route::to_partner(&self.identity, partner);
+        call_routed(
             method,
             &url,
             token,
             Some(&push.body),
             self.identity.call_timeout,
+            route.as_ref(),
         )
         .await
         .map(drop)

@@ -102,6 +102,18 @@ async fn a_charge_with_an_emsp_token_is_pushed_as_a_session_and_a_cdr_and_can_be
     let put = &got[0];
     accepted_by_the_library(put);
     assert_eq!(put["method"], "PUT");
+    // A functional module's call carries OCPI's routing headers.
+    let headers = &put["headers"];
+    assert_eq!(
+        (
+            &headers["ocpi-from-country-code"],
+            &headers["ocpi-from-party-id"],
+            &headers["ocpi-to-country-code"],
+            &headers["ocpi-to-party-id"]
+        ),
+        (&json!("GB"), &json!("TWK"), &json!("NL"), &json!("EMS")),
+        "{put}"
+    );
     let session = &put["body"];
     let id = session["id"].as_str().unwrap().to_owned();
     assert!(
