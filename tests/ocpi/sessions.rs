@@ -32,7 +32,7 @@ async fn billing_received(peer: &Peer, done: impl Fn(&[Value]) -> bool) -> Vec<V
             .unwrap()
             .iter()
             .filter(|r| matches!(r["module"].as_str(), Some("sessions" | "cdrs")))
-            .filter(|r| !r["status"].is_null())
+            .filter(|r| !r["status"].is_null() && r["refused"] != true)
             .cloned()
             .collect();
         if done(&seen) {
@@ -314,4 +314,53 @@ async fn start_session_and_stop_session_carry_a_201_charge_from_command_to_cdr()
         )
         .await;
     assert_eq!(again["body"]["data"]["result"], "REJECTED", "{again}");
+}
+
+#[actix_web::test]
+async fn an_emsp_that_is_down_during_a_charge_gets_its_session_and_cdr_in_order_once_back() {
+    let s = server().await;
+    let peer = Peer::start();
+    registered(&s, &peer, "token-a-billing-down").await;
+    linked_location(&s, "L3", "CS3", json!({"ocpp_connector_id": 1})).await;
+    let pushed = peer
+        .control("tokens", json!({"uid": "WL3", "whitelist": "ALWAYS"}))
+        .await;
+    assert_eq!(pushed["body"]["status_code"], 1000, "{pushed}");
+    let mut cs = connect(s.app.ws_addr(), "CS3", "ocpp1.6").await;
+    cs.boot_16().await;
+    peer.control("down", json!({"status": 503})).await;
+    let tx = start_16(&mut cs, "WL3", 0).await;
+    cs.ok(
+        "StopTransaction",
+        json!({"transactionId": tx, "meterStop": 7_000,
+        "timestamp": "2026-12-02T11:00:00Z"}),
+    )
+    .await;
+    // Refused while down: nothing lost, nothing skipped.
+    for _ in 0..100 {
+        let refused = peer.received(0).await["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["refused"] == true && r["module"] == "sessions");
+        if refused {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    peer.control("up", json!({})).await;
+    let got = billing_received(&peer, |r| r.len() >= 3).await;
+    let order: Vec<(&str, &str)> = got
+        .iter()
+        .map(|r| (r["method"].as_str().unwrap(), r["module"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        order,
+        [("PUT", "sessions"), ("PATCH", "sessions"), ("POST", "cdrs")],
+        "{got:#?}"
+    );
+    for request in &got {
+        accepted_by_the_library(request);
+    }
+    assert_eq!(got[2]["body"]["total_energy"], 7.0);
 }
