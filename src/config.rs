@@ -158,6 +158,10 @@ pub struct Config {
     /// Connection limits and the shutdown drain.
     #[command(flatten)]
     pub limits: LimitSettings,
+
+    /// Several nodes on one ScyllaDB keyspace (`--node-*`, `--cluster-*`).
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterSettings,
 }
 
 impl Config {
@@ -198,6 +202,10 @@ impl Config {
             ocpi: crate::ocpi::OcpiSettings::for_tests(),
             transport: TransportSettings::plain(),
             limits: LimitSettings::with_max_stations(10_000),
+            cluster: crate::cluster::ClusterSettings {
+                presence_ttl_secs: 30,
+                ..crate::cluster::ClusterSettings::default()
+            },
         }
     }
 }

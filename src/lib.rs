@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod emaid;
 pub mod locations;
@@ -83,6 +84,15 @@ const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest a client may take over its TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A node's cluster parts.
+struct Node {
+    link: cluster::ClusterLink,
+    /// Renews the node's lease.
+    lease: tokio::task::JoinHandle<()>,
+    /// Where the internal API listens.
+    addr: SocketAddr,
+}
+
 /// A running voltgate: its bound addresses and the handles to stop it.
 pub struct App {
     api_addr: SocketAddr,
@@ -99,6 +109,8 @@ pub struct App {
     final_writes: Arc<FinalWrites>,
     /// The task that carries station statuses over to the locations.
     live: tokio::task::JoinHandle<()>,
+    /// This node's place in a cluster, when it is one of several.
+    cluster: Option<Node>,
     /// Longest graceful shutdown.
     drain: Duration,
 }
@@ -117,6 +129,11 @@ impl App {
     /// Where the OCPP listener listens.
     pub fn ws_addr(&self) -> SocketAddr {
         self.ws_addr
+    }
+
+    /// Where the cluster's internal API listens, on a node of a cluster.
+    pub fn cluster_addr(&self) -> Option<SocketAddr> {
+        self.cluster.as_ref().map(|node| node.addr)
     }
 
     /// Where the OCPP TLS listener listens, when there is one.
@@ -187,6 +204,10 @@ impl App {
         // Statuses reported by the closed connections are not applied once
         // the store closes; stations report them again when they reconnect.
         self.live.abort();
+        if let Some(node) = &self.cluster {
+            node.lease.abort();
+            cluster::lease::leave(&node.link).await;
+        }
         self.outbound_thread.stop();
         self.store.close().await;
         tracing::info!("stopped");
@@ -207,11 +228,23 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     let payment_types =
         locations::PaymentTypes::configured(&config.payment_types).map_err(StartError::Insecure)?;
     config.ocpi.check().map_err(StartError::Insecure)?;
+    let node = config
+        .cluster
+        .node(config.scylla.uri.is_some(), config.ws_listen.port())
+        .map_err(StartError::Insecure)?;
     // Install the recorder before anything records.
     crate::metrics::prometheus();
     let store = open_store(&config).await?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (outbound, outbound_thread) = ocpi::outbound::Outbound::start();
     let (registry, shard_threads) = Registry::start(threads * 8, threads);
+    let link = node
+        .clone()
+        .map(|node| cluster::ClusterLink::new(node, store.clone(), outbound.clone()));
+    let registry = match &link {
+        Some(link) => registry.with_peers(Arc::new(link.clone())),
+        None => registry,
+    };
     let registry_handle = registry.clone();
     let statuses = Arc::new(station::evse_status::StatusBoard::default());
     let unknown_after = Duration::from_secs(
@@ -225,7 +258,6 @@ pub async fn start(config: Config) -> Result<App, StartError> {
             },
         )?;
     let identity = Arc::new(ocpi_identity(&config.ocpi, ocpi_addr));
-    let (outbound, outbound_thread) = ocpi::outbound::Outbound::start();
     let pusher = Arc::new(ocpi::pusher::Pusher::new(
         store.clone(),
         identity.clone(),
@@ -313,6 +345,30 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         })?;
     servers.push(ocpi_server.handle());
     server_tasks.push(tokio::spawn(ocpi_server));
+    let cluster = match (&link, &node) {
+        (Some(link), Some(node)) => {
+            let (server, bound) =
+                cluster::server::serve(node.listen, registry.clone(), &node.token, &node.node_id)
+                    .map_err(|source| StartError::Bind {
+                    addr: node.listen,
+                    source,
+                })?;
+            servers.push(server.handle());
+            server_tasks.push(tokio::spawn(server));
+            let lease = tokio::spawn(cluster::lease::renew(
+                link.clone(),
+                registry.clone(),
+                chrono::Utc::now(),
+            ));
+            tracing::info!(node_id = %node.node_id, cluster_addr = %bound, "running as a node of a cluster");
+            Some(Node {
+                link: link.clone(),
+                lease,
+                addr: bound,
+            })
+        }
+        _ => None,
+    };
     registrar.resume_all().await;
     pusher.resume_all().await;
     let (api_server, api_addr) =
@@ -339,6 +395,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         gate: gate_handle,
         final_writes,
         live,
+        cluster,
         drain: Duration::from_secs(config.limits.shutdown_drain_secs),
     })
 }

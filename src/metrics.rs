@@ -80,6 +80,18 @@ pub const OCPI_PUSH_DELAY: &str = "voltgate_ocpi_push_delay_seconds";
 /// CommandResponses given to OCPI partners, by `result`.
 pub const OCPI_COMMANDS: &str = "voltgate_ocpi_commands_total";
 
+/// Commands forwarded to the node holding their station, by `result`
+/// (delivered, not_connected, busy, unreachable).
+pub const CLUSTER_FORWARDS: &str = "voltgate_cluster_forwards_total";
+/// Round trip of one forward to another node.
+pub const CLUSTER_FORWARD_SECONDS: &str = "voltgate_cluster_forward_seconds";
+/// Presence rows written, by `kind` (connect, disconnect).
+pub const CLUSTER_PRESENCE_WRITES: &str = "voltgate_cluster_presence_writes_total";
+/// Connections of this node closed because the station connected to another.
+pub const CLUSTER_TAKEOVERS: &str = "voltgate_cluster_takeovers_total";
+/// Nodes whose lease is current, as this node last read them.
+pub const CLUSTER_LIVE_NODES: &str = "voltgate_cluster_live_nodes";
+
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flow {
@@ -239,6 +251,27 @@ pub fn http_request(route: String, method: &'static str, status: u16, elapsed: D
         .record(elapsed);
     metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status.to_string())
         .increment(1);
+}
+
+/// Counts one forward to another node, and its round trip.
+pub fn cluster_forward(result: &'static str, took: Duration) {
+    metrics::counter!(CLUSTER_FORWARDS, "result" => result).increment(1);
+    metrics::histogram!(CLUSTER_FORWARD_SECONDS).record(took);
+}
+
+/// Counts one presence write.
+pub fn cluster_presence_write(kind: &'static str) {
+    metrics::counter!(CLUSTER_PRESENCE_WRITES, "kind" => kind).increment(1);
+}
+
+/// Counts one connection closed by a takeover on another node.
+pub fn cluster_takeover() {
+    metrics::counter!(CLUSTER_TAKEOVERS).increment(1);
+}
+
+/// Sets the number of live nodes.
+pub fn cluster_live_nodes(count: usize) {
+    metrics::gauge!(CLUSTER_LIVE_NODES).set(count as f64);
 }
 
 /// Counts one push outcome for a partner.

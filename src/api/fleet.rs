@@ -25,8 +25,11 @@ pub struct StationView {
     invalid_username_allowed: bool,
     /// Pending until configured and accepted at boot.
     provisioning: Provisioning,
-    /// Whether it has a live connection to this node.
+    /// Whether it has a live connection (to any node of a cluster).
     connected: bool,
+    /// On a node of a cluster: the node that holds its connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<String>,
     /// When it was first registered.
     registered_at: DateTime<Utc>,
     /// When its registration last changed.
@@ -43,7 +46,7 @@ pub struct StationView {
 
 fn view(
     station: StationRecord,
-    connected: bool,
+    (connected, node): (bool, Option<String>),
     runtime: Option<StationRuntime>,
     pending_commands: Option<Vec<CommandView>>,
 ) -> StationView {
@@ -53,6 +56,7 @@ fn view(
         invalid_username_allowed: station.auth.invalid_username_allowed,
         provisioning: station.provisioning,
         connected,
+        node,
         registered_at: station.registered_at,
         updated_at: station.updated_at,
         runtime,
@@ -80,8 +84,8 @@ pub async fn show(
         .into_iter()
         .map(|command| super::commands::view(command.as_seen_at(now), None))
         .collect();
-    let connected = state.registry.is_connected(&id).await;
-    Ok(HttpResponse::Ok().json(view(station, connected, runtime, Some(pending))))
+    let holder = state.registry.holder(&id).await;
+    Ok(HttpResponse::Ok().json(view(station, holder, runtime, Some(pending))))
 }
 
 /// Filter of the station list.
@@ -103,8 +107,17 @@ pub async fn list(
     let page = page.page()?;
     let connected = state.registry.connected().await;
     let is_connected = |id: &str| connected.binary_search_by(|c| c.as_str().cmp(id)).is_ok();
+    let registry = &state.registry;
     let stations: Vec<StationRecord> = match filter.connected {
         None => state.store.list_stations(page.clone()).await?,
+        // A cluster's connected stations are found one by one: this node
+        // knows only its own.
+        Some(wanted) if registry.in_cluster() => {
+            seek_stations(&state, &page, |id| async move {
+                registry.holder(&id).await.0 == wanted
+            })
+            .await?
+        }
         Some(true) => {
             let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
             let after = page.after.as_deref().unwrap_or("");
@@ -118,43 +131,63 @@ pub async fn list(
             out
         }
         Some(false) => {
-            // Seek through the store in id order, skipping connected ones,
-            // until the page is full.
-            const BATCH: u32 = 500;
-            let (mut out, mut skipped) = (Vec::new(), 0u64);
-            let mut after = page.after.clone();
-            while out.len() < page.limit as usize {
-                let batch = state
-                    .store
-                    .list_stations(Page {
-                        offset: 0,
-                        limit: BATCH,
-                        after: after.clone(),
-                    })
-                    .await?;
-                let done = batch.len() < BATCH as usize;
-                after = batch.last().map(|s| s.id.clone());
-                for station in batch.into_iter().filter(|s| !is_connected(&s.id)) {
-                    if skipped < page.offset {
-                        skipped += 1;
-                    } else if out.len() < page.limit as usize {
-                        out.push(station);
-                    }
-                }
-                if done {
-                    break;
-                }
-            }
-            out
+            let is_connected = &is_connected;
+            seek_stations(&state, &page, |id| async move { !is_connected(&id) }).await?
         }
     };
     let last = stations.last().map(|s| s.id.clone());
     let mut views = Vec::with_capacity(stations.len());
     for station in stations {
         let runtime = state.store.runtime(&station.id).await?;
-        let connected = is_connected(&station.id);
-        views.push(view(station, connected, runtime, None));
+        let holder = if registry.in_cluster() {
+            registry.holder(&station.id).await
+        } else {
+            (is_connected(&station.id), None)
+        };
+        views.push(view(station, holder, runtime, None));
     }
     let mut response = with_next_cursor(HttpResponse::Ok(), &page, views.len(), last.as_deref());
     Ok(response.json(views))
+}
+
+/// The page of stations, in id order, that `keep` keeps: seeks through the
+/// store in batches until the page is full.
+async fn seek_stations<F, Fut>(
+    state: &AppState,
+    page: &Page,
+    keep: F,
+) -> Result<Vec<StationRecord>, ApiError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    const BATCH: u32 = 500;
+    let (mut out, mut skipped) = (Vec::new(), 0u64);
+    let mut after = page.after.clone();
+    while out.len() < page.limit as usize {
+        let batch = state
+            .store
+            .list_stations(Page {
+                offset: 0,
+                limit: BATCH,
+                after: after.clone(),
+            })
+            .await?;
+        let done = batch.len() < BATCH as usize;
+        after = batch.last().map(|s| s.id.clone());
+        for station in batch {
+            if !keep(station.id.clone()).await {
+                continue;
+            }
+            if skipped < page.offset {
+                skipped += 1;
+            } else if out.len() < page.limit as usize {
+                out.push(station);
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    Ok(out)
 }

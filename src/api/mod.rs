@@ -14,6 +14,7 @@ pub mod error;
 mod fleet;
 pub mod json;
 mod locations;
+mod nodes;
 pub mod openapi;
 mod paging;
 mod parties;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The connected stations.
     pub registry: Registry,
+    /// When this node started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Longest `?wait=true` wait for a station's answer.
@@ -81,6 +84,7 @@ pub fn serve(
         default_time_zone: config.default_time_zone.clone(),
         store,
         registry,
+        started_at: chrono::Utc::now(),
         max_body_bytes: config.api_max_body_bytes,
         wait_timeout: Duration::from_secs(config.wait_timeout_secs.max(1)),
         command_ttl: Duration::from_secs(config.command_ttl_secs.max(1)),
@@ -131,6 +135,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v0")
             .wrap(actix_web::middleware::from_fn(auth::guard_api))
             .service(resource("/cs").route(web::get().to(fleet::list)))
+            .service(resource("/nodes").route(web::get().to(nodes::list)))
             .service(
                 resource("/cs/{csId}")
                     .route(web::post().to(stations::register))

@@ -7,8 +7,8 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
 use super::{
-    batches, commands, error, fleet, locations, parties, registry, stations, tokens, transactions,
-    variables,
+    batches, commands, error, fleet, locations, nodes, parties, registry, stations, tokens,
+    transactions, variables,
 };
 use crate::store;
 
@@ -23,6 +23,7 @@ use crate::store;
         stations::register,
         fleet::show,
         fleet::list,
+        nodes::list,
         stations::auth,
         stations::reconfigure,
         stations::install_certificates,
@@ -97,6 +98,7 @@ use crate::store;
     components(schemas(
         error::ErrorBody,
         store::ChargeStationAuth,
+        store::NodeLease,
         store::Token,
         store::Location,
         store::Evse,

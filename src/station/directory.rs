@@ -14,8 +14,24 @@ use super::actor::{GoingAway, Replaced, SendCommand};
 use crate::ocpp::Version;
 
 /// Identifies one connection (a station may reconnect; the old one must not
-/// unregister the new one).
+/// unregister the new one): microseconds of the node's clock when it opened,
+/// kept increasing within the node, so that across the nodes of a cluster
+/// the later connection of a station has the larger id.
 pub type ConnectionId = u64;
+
+/// The id of a connection opening now (`last`: the node's latest).
+pub fn next_connection_id(last: &std::sync::atomic::AtomicU64) -> ConnectionId {
+    use std::sync::atomic::Ordering;
+    let now = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
+    let mut seen = last.load(Ordering::Relaxed);
+    loop {
+        let id = now.max(seen + 1);
+        match last.compare_exchange_weak(seen, id, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return id,
+            Err(current) => seen = current,
+        }
+    }
+}
 
 /// What the node can ask of one connected station.
 #[derive(Clone)]

@@ -12,6 +12,7 @@
 //! * [`redb`]: the embedded default, one file under `--data-dir`.
 //! * [`scylla`]: ScyllaDB (or Cassandra 4+), for large fleets and several nodes.
 
+pub mod cluster;
 pub mod command;
 pub mod legacy_work;
 pub mod location;
@@ -24,6 +25,7 @@ pub mod variables;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use cluster::{ClusterStore, NodeLease, Presence};
 pub use command::*;
 pub use location::*;
 pub use ocpi::*;
@@ -413,6 +415,10 @@ pub trait Store:
 {
     /// The backend's name for logs and metrics ("redb", "scylla").
     fn backend(&self) -> &'static str;
+    /// The state nodes share, when the backend can hold several nodes.
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        None
+    }
     /// Finishes queued writes and releases the backend (file locks, sessions).
     async fn close(&self);
 }

@@ -32,6 +32,34 @@ pub enum RouteError {
     Busy,
 }
 
+/// The other nodes of a cluster, as the registry reaches them: presence
+/// written as connections come and go, and commands for stations held
+/// elsewhere handed to their node (`cluster::link`).
+#[async_trait::async_trait]
+pub trait Peers: Send + Sync {
+    /// A connection registered on this node (its presence is written, and
+    /// a node that held the station before is told to close its socket).
+    fn connected(&self, station: &str, connection: ConnectionId);
+    /// A connection of this node ended.
+    fn disconnected(&self, station: &str, connection: ConnectionId);
+    /// Hands a stored command to the live node that holds the station;
+    /// `NotConnected` when none does.
+    async fn forward(&self, station: &str, command: SendCommand) -> Result<(), RouteError>;
+    /// The id of the live node holding the station, when another node does.
+    async fn holder(&self, station: &str) -> Option<String>;
+    /// This node's id.
+    fn node_id(&self) -> &str;
+}
+
+/// A connection opened elsewhere at `connection` took the station over:
+/// the local one closes if it is older.
+#[derive(Message)]
+#[rtype(result = "bool")]
+struct TakenOver {
+    id: String,
+    connection: ConnectionId,
+}
+
 /// Registers a connection; an older one for the same station is told to close.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -145,6 +173,23 @@ where
     })
 }
 
+impl Handler<TakenOver> for Shard {
+    type Result = bool;
+
+    fn handle(&mut self, msg: TakenOver, _: &mut Self::Context) -> bool {
+        let older = self
+            .stations
+            .get(&msg.id)
+            .is_some_and(|entry| entry.connection < msg.connection);
+        if older {
+            if let Some(old) = self.stations.remove(&msg.id) {
+                old.replaced.do_send(Replaced);
+            }
+        }
+        older
+    }
+}
+
 impl Handler<RouteCommand> for Shard {
     type Result = Result<(), RouteError>;
 
@@ -206,6 +251,8 @@ impl Handler<VersionsOf> for Shard {
 #[derive(Clone)]
 pub struct Registry {
     shards: Vec<Addr<Shard>>,
+    /// The cluster's other nodes, when this node is one of several.
+    peers: Option<std::sync::Arc<dyn Peers>>,
 }
 
 /// The arbiter threads the shards run on; stop them when the app stops.
@@ -229,7 +276,38 @@ impl Registry {
                 Shard::start_in_arbiter(&threads[i % threads.len()].handle(), |_| Shard::default())
             })
             .collect();
-        (Registry { shards }, ShardThreads(threads))
+        (
+            Registry {
+                shards,
+                peers: None,
+            },
+            ShardThreads(threads),
+        )
+    }
+
+    /// This registry reaching stations on the cluster's other nodes too.
+    pub fn with_peers(mut self, peers: std::sync::Arc<dyn Peers>) -> Registry {
+        self.peers = Some(peers);
+        self
+    }
+
+    /// This registry without the other nodes: what another node's forward
+    /// is served with, so a command is never forwarded twice.
+    pub fn local_only(&self) -> Registry {
+        Registry {
+            shards: self.shards.clone(),
+            peers: None,
+        }
+    }
+
+    /// Closes the local connection of `id` when it is older than a
+    /// `connection` opened on another node; true when one was closed.
+    pub async fn taken_over(&self, id: &str, connection: ConnectionId) -> bool {
+        let msg = TakenOver {
+            id: id.to_owned(),
+            connection,
+        };
+        self.shard(id).send(msg).await.unwrap_or(false)
     }
 
     fn shard_index(&self, id: &str) -> usize {
@@ -244,10 +322,15 @@ impl Registry {
 
     /// Registers a connection, waiting for room in the shard's mailbox.
     pub async fn connect(&self, handle: StationHandle) -> Result<(), RouteError> {
+        let (id, connection) = (handle.id.clone(), handle.connection);
         self.shard(&handle.id)
             .send(Connect(handle))
             .await
-            .map_err(|_| RouteError::Busy)
+            .map_err(|_| RouteError::Busy)?;
+        if let Some(peers) = &self.peers {
+            peers.connected(&id, connection);
+        }
+        Ok(())
     }
 
     /// Unregisters a connection without waiting (from an actor's `stopped`).
@@ -261,24 +344,77 @@ impl Registry {
             metrics::counter!(BACKPRESSURE_REJECTIONS, "stage" => "registry_disconnect")
                 .increment(1);
         }
+        if let Some(peers) = &self.peers {
+            peers.disconnected(id, connection);
+        }
     }
 
     /// Hands a stored command to the station's actor.
     pub async fn send_command(&self, id: &str, command: SendCommand) -> Result<(), RouteError> {
         // `send` waits while the shard's bounded mailbox is full (it drains
         // fast); the station's own mailbox is tried without waiting.
+        let Some(peers) = &self.peers else {
+            return self.route_here(id, command).await.map_err(|(e, _)| e);
+        };
+        match self.route_here(id, command).await {
+            Err((RouteError::NotConnected, Some(command))) => peers.forward(id, command).await,
+            other => other.map_err(|(e, _)| e),
+        }
+    }
+
+    /// Hands a command to a local connection; a command no connection here
+    /// took comes back with `NotConnected`, to go elsewhere.
+    async fn route_here(
+        &self,
+        id: &str,
+        command: SendCommand,
+    ) -> Result<(), (RouteError, Option<SendCommand>)> {
+        if self.peers.is_some() && !self.is_connected_here(id).await {
+            return Err((RouteError::NotConnected, Some(command)));
+        }
         let route = RouteCommand {
             id: id.to_owned(),
             command,
         };
-        self.shard(id)
-            .send(route)
-            .await
-            .map_err(|_| RouteError::Busy)?
+        match self.shard(id).send(route).await {
+            Ok(result) => result.map_err(|e| (e, None)),
+            Err(_) => Err((RouteError::Busy, None)),
+        }
     }
 
-    /// Whether the station has a live connection.
+    /// Whether the station has a live connection on this node or, in a
+    /// cluster, on another live node.
     pub async fn is_connected(&self, id: &str) -> bool {
+        if self.is_connected_here(id).await {
+            return true;
+        }
+        match &self.peers {
+            Some(peers) => peers.holder(id).await.is_some(),
+            None => false,
+        }
+    }
+
+    /// Whether the station is connected, and in a cluster the id of the
+    /// node that holds it.
+    pub async fn holder(&self, id: &str) -> (bool, Option<String>) {
+        let here = self.is_connected_here(id).await;
+        match &self.peers {
+            None => (here, None),
+            Some(peers) if here => (true, Some(peers.node_id().to_owned())),
+            Some(peers) => match peers.holder(id).await {
+                Some(node) => (true, Some(node)),
+                None => (false, None),
+            },
+        }
+    }
+
+    /// Whether this node is one of a cluster's.
+    pub fn in_cluster(&self) -> bool {
+        self.peers.is_some()
+    }
+
+    /// Whether this node holds a live connection of the station.
+    pub async fn is_connected_here(&self, id: &str) -> bool {
         self.shard(id)
             .send(IsConnected(id.to_owned()))
             .await

@@ -4,6 +4,7 @@
 
 mod batches;
 mod client;
+mod cluster;
 #[allow(dead_code)]
 #[path = "../api/common.rs"]
 mod common;

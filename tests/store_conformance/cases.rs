@@ -1069,6 +1069,64 @@ pub async fn ocpi_sessions_and_cdrs_list_per_party_by_last_updated(fx: Fixture) 
     assert!(store.ocpi_object(Cdr, "S2").await.unwrap().is_none());
 }
 
+pub async fn cluster_leases_expire_and_the_newest_presence_wins(fx: Fixture) {
+    let Some(cluster) = fx.store.cluster() else {
+        // One node only: the embedded store keeps no cluster state.
+        return;
+    };
+    let lease = |id: &str, stations| NodeLease {
+        node_id: id.to_owned(),
+        url: format!("http://{id}:9412"),
+        started_at: t(0),
+        stations,
+    };
+    cluster.renew_node(lease("a", 3), 60).await.unwrap();
+    cluster.renew_node(lease("b", 1), 1).await.unwrap();
+    cluster.renew_node(lease("a", 4), 60).await.unwrap();
+    let mut live = cluster.live_nodes().await.unwrap();
+    live.sort_by(|x, y| x.node_id.cmp(&y.node_id));
+    assert_eq!(live, vec![lease("a", 4), lease("b", 1)]);
+    // b stops renewing: its lease is gone after its TTL.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let live: Vec<String> = cluster
+        .live_nodes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.node_id)
+        .collect();
+    assert_eq!(live, ["a"]);
+    cluster.remove_node("a").await.unwrap();
+    assert!(cluster.live_nodes().await.unwrap().is_empty());
+
+    let presence = |node: &str, connection| Presence {
+        node_id: node.to_owned(),
+        connection,
+    };
+    // The later connection wins, whatever order the writes arrive in.
+    cluster
+        .put_presence("CS1", presence("b", 2_000))
+        .await
+        .unwrap();
+    cluster
+        .put_presence("CS1", presence("a", 1_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.presence("CS1").await.unwrap(),
+        Some(presence("b", 2_000))
+    );
+    // The older connection's disconnect leaves the newer row alone.
+    cluster.remove_presence("CS1", 1_000).await.unwrap();
+    assert_eq!(
+        cluster.presence("CS1").await.unwrap(),
+        Some(presence("b", 2_000))
+    );
+    cluster.remove_presence("CS1", 2_000).await.unwrap();
+    assert_eq!(cluster.presence("CS1").await.unwrap(), None);
+    assert_eq!(cluster.presence("CS2").await.unwrap(), None);
+}
+
 pub async fn ocpi_push_queues_keep_order_and_coalesce_when_asked(fx: Fixture) {
     let store = &fx.store;
     let first = store

@@ -84,6 +84,7 @@ macro_rules! every_case {
                 ocpi_partners_are_found_by_id_and_by_their_current_token,
                 ocpi_push_queues_keep_order_and_coalesce_when_asked,
                 ocpi_sessions_and_cdrs_list_per_party_by_last_updated,
+                cluster_leases_expire_and_the_newest_presence_wins,
                 transaction_events_are_idempotent_by_seq_no,
                 transactions_fold_their_events,
                 transactions_and_meter_values_page,

@@ -258,7 +258,7 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         .unwrap()
         .single_row::<(i32,)>()
         .unwrap();
-    assert_eq!(version, (6,));
+    assert_eq!(version, (7,));
     // Its OCPI parties are partners: one to call with its TOKEN_A, one whose
     // token is accepted; the old table is gone.
     let partners = upgraded.list_partners().await.unwrap();

@@ -9,7 +9,6 @@
 //! This file is the WebSocket and session side; `delivery` carries out the
 //! courier's answers (CALLs queued, records stored, waiters told).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -63,7 +62,7 @@ impl StationActor {
         runtime: StationRuntime,
         accepted_before: bool,
     ) -> Self {
-        let connection = engine.next_connection.fetch_add(1, Ordering::Relaxed);
+        let connection = super::directory::next_connection_id(&engine.next_connection);
         let wire = Wire::new(
             engine.max_frame_bytes,
             engine.max_unread_bytes,

@@ -12,6 +12,7 @@
 //! model, and which writes are LWTs, is documented in `schema/scylla.cql`.
 
 mod catalog;
+mod cluster;
 mod commands;
 mod directory;
 mod legacy;
@@ -259,6 +260,10 @@ fn session_builder(settings: &ScyllaSettings, nodes: &[String]) -> StoreResult<S
 impl Store for ScyllaStore {
     fn backend(&self) -> &'static str {
         BACKEND
+    }
+
+    fn cluster(&self) -> Option<&dyn crate::store::ClusterStore> {
+        Some(self)
     }
 
     async fn close(&self) {

@@ -181,6 +181,19 @@ statements! {
     ocpi_object_entries_count, true,
         "SELECT COUNT(*) FROM ocpi_objects_updated WHERE kind = ? AND party = ? AND updated_ms >= ? AND updated_ms < ?";
 
+    node_renew, true,
+        "INSERT INTO cluster_nodes (scope, node_id, url, started_at, stations) VALUES ('nodes', ?, ?, ?, ?) USING TTL ?";
+    node_remove, true,
+        "DELETE FROM cluster_nodes WHERE scope = 'nodes' AND node_id = ?";
+    nodes_live, true,
+        "SELECT node_id, url, started_at, stations FROM cluster_nodes WHERE scope = 'nodes'";
+    presence_put, true,
+        "INSERT INTO station_presence (station_id, node_id, connection) VALUES (?, ?, ?) USING TIMESTAMP ?";
+    presence_remove, true,
+        "DELETE FROM station_presence USING TIMESTAMP ? WHERE station_id = ?";
+    presence_get, true,
+        "SELECT node_id, connection FROM station_presence WHERE station_id = ?";
+
     transaction_get, true,
         "SELECT revision, summary, applied_seq_nos, meter_buckets FROM transactions WHERE station_id = ? AND transaction_id = ?";
     transaction_insert, false,

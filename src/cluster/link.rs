@@ -1,0 +1,283 @@
+//! This node's side of the cluster: its presence rows as its connections
+//! come and go, the takeover of a station another node still holds, and
+//! commands for stations held elsewhere handed to their node's internal
+//! API. Calls to other nodes run on the outbound thread, each bounded by a
+//! timeout; a node that does not answer is tried once more, and then its
+//! presence row for the station is cleared (the node is gone or cut off:
+//! the station will connect somewhere again).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use awc::http::StatusCode;
+use serde_json::{json, Value};
+
+use super::settings::NodeSettings;
+use crate::ocpi::outbound::Outbound;
+use crate::station::actor::SendCommand;
+use crate::store::{CommandStatus, NodeLease, Presence, Store};
+use crate::supervisor::{ConnectionId, Peers, RouteError};
+
+/// How long a forward or takeover call to another node may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the list of live nodes is reused.
+const NODES_FRESH_FOR: Duration = Duration::from_secs(1);
+/// How often a forwarded command is looked at while its caller waits.
+const WAIT_POLL: Duration = Duration::from_millis(100);
+/// Longest a forwarded command is waited for.
+const LONGEST_WAIT: Duration = Duration::from_secs(600);
+
+/// The live nodes as last read, and when.
+type NodesRead = Option<(Instant, Vec<NodeLease>)>;
+
+/// The cluster as this node reaches it; cheap to clone.
+#[derive(Clone)]
+pub struct ClusterLink {
+    node: Arc<NodeSettings>,
+    store: Arc<dyn Store>,
+    outbound: Outbound,
+    nodes: Arc<Mutex<NodesRead>>,
+}
+
+/// What a call to another node came to.
+enum Answer {
+    Json(Value),
+    Refused(u16, String),
+}
+
+impl ClusterLink {
+    /// The link of node `node`, sharing `store` (ScyllaDB) with the others.
+    pub fn new(node: NodeSettings, store: Arc<dyn Store>, outbound: Outbound) -> Self {
+        ClusterLink {
+            node: Arc::new(node),
+            store,
+            outbound,
+            nodes: Arc::default(),
+        }
+    }
+
+    /// This node's settings.
+    pub fn node(&self) -> &NodeSettings {
+        &self.node
+    }
+
+    /// The store the nodes share.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The live nodes (re-read at most every second).
+    pub async fn live_nodes(&self) -> Vec<NodeLease> {
+        if let Some((at, nodes)) = self.nodes.lock().ok().and_then(|n| n.clone()) {
+            if at.elapsed() < NODES_FRESH_FOR {
+                return nodes;
+            }
+        }
+        let Some(cluster) = self.store.cluster() else {
+            return Vec::new();
+        };
+        match cluster.live_nodes().await {
+            Ok(nodes) => {
+                crate::metrics::cluster_live_nodes(nodes.len());
+                if let Ok(mut cached) = self.nodes.lock() {
+                    *cached = Some((Instant::now(), nodes.clone()));
+                }
+                nodes
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the cluster's live nodes");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Where the station is held by another live node: the node and the
+    /// presence row.
+    async fn held_elsewhere(&self, station: &str) -> Option<(NodeLease, Presence)> {
+        let presence = self.store.cluster()?.presence(station).await.ok()??;
+        if presence.node_id == self.node.node_id {
+            return None;
+        }
+        let node = self
+            .live_nodes()
+            .await
+            .into_iter()
+            .find(|n| n.node_id == presence.node_id)?;
+        Some((node, presence))
+    }
+
+    /// POSTs `body` to another node's internal API at `path`.
+    async fn post(&self, node: &NodeLease, path: &str, body: Value) -> Result<Answer, String> {
+        let url = format!("{}{path}", node.url.trim_end_matches('/'));
+        let token = self.node.token.clone();
+        let called = self.outbound.run(move || async move {
+            let client = awc::Client::builder().timeout(CALL_TIMEOUT).finish();
+            let mut response = client
+                .post(&url)
+                .insert_header(("Authorization", format!("Bearer {token}")))
+                .send_json(&body)
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            let status = response.status();
+            let bytes = response
+                .body()
+                .limit(1024 * 1024)
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            if status != StatusCode::OK {
+                return Ok(Answer::Refused(status.as_u16(), text));
+            }
+            serde_json::from_str(&text)
+                .map(Answer::Json)
+                .map_err(|e| format!("{url}: not JSON: {e}"))
+        });
+        called
+            .await
+            .unwrap_or_else(|| Err("the outbound thread has stopped".into()))
+    }
+
+    /// `post`, tried once more when the node did not answer.
+    async fn post_twice(
+        &self,
+        node: &NodeLease,
+        path: &str,
+        body: Value,
+    ) -> Result<Answer, String> {
+        match self.post(node, path, body.clone()).await {
+            Err(first) => {
+                tracing::info!(node = %node.node_id, error = %first, "another node did not answer; trying once more");
+                self.post(node, path, body).await
+            }
+            answered => answered,
+        }
+    }
+
+    /// Waits (bounded) for a forwarded command to settle in the store, then
+    /// hands it to the waiter; stops when the waiter gave up.
+    fn wait_for(
+        &self,
+        mut waiter: tokio::sync::oneshot::Sender<crate::store::CommandRecord>,
+        station: String,
+        id: String,
+    ) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            while started.elapsed() < LONGEST_WAIT {
+                tokio::select! {
+                    () = waiter.closed() => return,
+                    () = tokio::time::sleep(WAIT_POLL) => {}
+                }
+                if let Ok(Some(command)) = store.command(&station, &id).await {
+                    if command.status != CommandStatus::Pending {
+                        let _ = waiter.send(command);
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl Peers for ClusterLink {
+    fn connected(&self, station: &str, connection: ConnectionId) {
+        let link = self.clone();
+        let station = station.to_owned();
+        tokio::spawn(async move {
+            // Another node still holding the station is told to let go.
+            if let Some((node, _)) = link.held_elsewhere(&station).await {
+                let body = json!({"station_id": station, "connection": connection});
+                match link.post_twice(&node, "/cluster/v1/taken-over", body).await {
+                    Ok(Answer::Json(_)) => {}
+                    Ok(Answer::Refused(status, text)) => {
+                        tracing::warn!(node = %node.node_id, status, %text, "another node refused a takeover");
+                    }
+                    Err(e) => {
+                        tracing::info!(node = %node.node_id, error = %e, "the node that held a station did not answer its takeover");
+                    }
+                }
+            }
+            let presence = Presence {
+                node_id: link.node.node_id.clone(),
+                connection,
+            };
+            if let Some(cluster) = link.store.cluster() {
+                match cluster.put_presence(&station, presence).await {
+                    Ok(()) => crate::metrics::cluster_presence_write("connect"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, %station, "cannot write a station's presence")
+                    }
+                }
+            }
+        });
+    }
+
+    fn disconnected(&self, station: &str, connection: ConnectionId) {
+        let link = self.clone();
+        let station = station.to_owned();
+        tokio::spawn(async move {
+            if let Some(cluster) = link.store.cluster() {
+                match cluster.remove_presence(&station, connection).await {
+                    Ok(()) => crate::metrics::cluster_presence_write("disconnect"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, %station, "cannot remove a station's presence")
+                    }
+                }
+            }
+        });
+    }
+
+    async fn forward(&self, station: &str, command: SendCommand) -> Result<(), RouteError> {
+        let Some((node, presence)) = self.held_elsewhere(station).await else {
+            return Err(RouteError::NotConnected);
+        };
+        let started = Instant::now();
+        let body = json!({"command": command.command});
+        let answer = self.post_twice(&node, "/cluster/v1/deliver", body).await;
+        let took = started.elapsed();
+        let routed = match answer {
+            Ok(Answer::Json(answer)) => match answer["routed"].as_str() {
+                Some("ok") => Ok(()),
+                Some("busy") => Err(RouteError::Busy),
+                _ => Err(RouteError::NotConnected),
+            },
+            Ok(Answer::Refused(status, text)) => {
+                tracing::warn!(node = %node.node_id, status, %text, "another node refused a forwarded command");
+                Err(RouteError::NotConnected)
+            }
+            Err(e) => {
+                tracing::warn!(node = %node.node_id, error = %e, %station, "the node holding a station does not answer; its presence is cleared");
+                crate::metrics::cluster_forward("unreachable", took);
+                if let Some(cluster) = self.store.cluster() {
+                    let _ = cluster.remove_presence(station, presence.connection).await;
+                }
+                return Err(RouteError::NotConnected);
+            }
+        };
+        let result = match routed {
+            Ok(()) => "delivered",
+            Err(RouteError::Busy) => "busy",
+            Err(RouteError::NotConnected) => "not_connected",
+        };
+        crate::metrics::cluster_forward(result, took);
+        if routed.is_ok() {
+            if let Some(waiter) = command.waiter {
+                self.wait_for(waiter, station.to_owned(), command.command.id.clone());
+            }
+        }
+        routed
+    }
+
+    async fn holder(&self, station: &str) -> Option<String> {
+        self.held_elsewhere(station)
+            .await
+            .map(|(node, _)| node.node_id)
+    }
+
+    fn node_id(&self) -> &str {
+        &self.node.node_id
+    }
+}
