@@ -221,7 +221,8 @@ async fn targets(state: &AppState, body: &BatchBody) -> Result<(Vec<Target>, u64
             }
             let mut seen = HashSet::with_capacity(ids.len());
             let ids: Vec<String> = ids.iter().filter(|id| seen.insert(*id)).cloned().collect();
-            let versions = state.registry.versions_of(&ids).await;
+            let mut versions = state.registry.versions_of(&ids).await;
+            versions.extend(connected_elsewhere(state, &ids, &versions).await?);
             let mut out = Vec::with_capacity(ids.len());
             let mut unknown = 0;
             for id in ids {
@@ -245,19 +246,26 @@ async fn targets(state: &AppState, body: &BatchBody) -> Result<(Vec<Target>, u64
             Ok((out, unknown))
         }
         (None, Some(select)) => {
-            let connected: HashMap<String, Version> = state
+            let mut connected: HashMap<String, Version> = state
                 .registry
                 .connected_versions()
                 .await
                 .into_iter()
                 .collect();
-            let candidates: Vec<String> = if select.connected == Some(true) {
+            // In a cluster, this node knows only its own connections: the
+            // registered stations are looked up on the others.
+            let in_cluster = state.registry.in_cluster();
+            let candidates: Vec<String> = if select.connected == Some(true) && !in_cluster {
                 let mut ids: Vec<String> = connected.keys().cloned().collect();
                 ids.sort();
                 ids
             } else {
                 registered_ids(state, select.id_prefix.as_deref(), limit).await?
             };
+            if in_cluster {
+                let elsewhere = connected_elsewhere(state, &candidates, &connected).await?;
+                connected.extend(elsewhere);
+            }
             let mut out = Vec::new();
             for id in candidates {
                 if select
@@ -310,6 +318,32 @@ async fn targets(state: &AppState, body: &BatchBody) -> Result<(Vec<Target>, u64
             "invalid body: give either stations (a list of ids) or select".into(),
         )),
     }
+}
+
+/// In a cluster, those of `ids` not connected here (`here`) that another
+/// live node holds, with the version they last connected with.
+async fn connected_elsewhere(
+    state: &AppState,
+    ids: &[String],
+    here: &HashMap<String, Version>,
+) -> Result<HashMap<String, Version>, ApiError> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    if !state.registry.in_cluster() {
+        return Ok(HashMap::new());
+    }
+    let others = ids.iter().filter(|id| !here.contains_key(*id));
+    let found: Vec<Option<(String, Version)>> = stream::iter(others)
+        .map(|id| async move {
+            if !state.registry.holder(id).await.0 {
+                return Ok(None);
+            }
+            let version = state.store.runtime(id).await?.and_then(|r| r.ocpp_version);
+            Ok::<_, ApiError>(version.map(|v| (id.clone(), v)))
+        })
+        .buffer_unordered(64)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// Registered station ids in id order (from `prefix` on, when given), at

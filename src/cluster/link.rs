@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::settings::NodeSettings;
 use crate::ocpi::outbound::Outbound;
 use crate::station::actor::SendCommand;
-use crate::store::{CommandStatus, NodeLease, Presence, Store};
+use crate::store::{CommandError, CommandStatus, DeliveryClass, NodeLease, Presence, Store};
 use crate::supervisor::{ConnectionId, Peers, RouteError};
 
 /// How long a forward or takeover call to another node may take.
@@ -154,6 +154,34 @@ impl ClusterLink {
         }
     }
 
+    /// A command whose station's node did not answer: a configuration-like
+    /// one waits for the station's next boot as stored; an immediate one
+    /// ends `Failed` with the reason (its waiter told).
+    async fn unreachable(&self, command: SendCommand, node: &NodeLease, why: &str) {
+        let SendCommand {
+            command: mut record,
+            waiter,
+        } = command;
+        if record.class != DeliveryClass::Immediate {
+            return;
+        }
+        let error = CommandError {
+            code: "NodeUnreachable".into(),
+            description: format!(
+                "node {} holding the station did not answer: {why}",
+                node.node_id
+            ),
+            details: None,
+        };
+        record.settle(CommandStatus::Failed, None, Some(error), chrono::Utc::now());
+        if let Err(e) = self.store.update_command(&record).await {
+            tracing::warn!(error = %e, command = %record.id, "cannot mark a command failed");
+        }
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(record);
+        }
+    }
+
     /// Waits (bounded) for a forwarded command to settle in the store, then
     /// hands it to the waiter; stops when the waiter gave up.
     fn wait_for(
@@ -254,6 +282,7 @@ impl Peers for ClusterLink {
                 if let Some(cluster) = self.store.cluster() {
                     let _ = cluster.remove_presence(station, presence.connection).await;
                 }
+                self.unreachable(command, &node, &e).await;
                 return Err(RouteError::NotConnected);
             }
         };

@@ -289,14 +289,137 @@ async fn commands_reach_stations_on_other_nodes_and_follow_a_reconnect() {
 
     drop(a);
     drop(b);
-    if let Ok(store) = voltgate::store::scylla::ScyllaStore::connect(
-        &voltgate::store::scylla::ScyllaSettings::new(
-            uri.split(',').map(str::to_owned).collect(),
-            keyspace,
-        ),
-    )
-    .await
-    {
+    drop_keyspace(&uri, keyspace).await;
+}
+
+#[actix_web::test]
+async fn a_killed_nodes_stations_reconnect_elsewhere_and_its_silent_ones_fail_fast() {
+    let Some(uri) = scylla_uri() else {
+        return;
+    };
+    let keyspace = format!("vg_cluster_kill_{}", std::process::id());
+    let mut a = Node::start("node-a", &uri, &keyspace);
+    a.ready().await;
+    let mut b = Node::start("node-b", &uri, &keyspace);
+    b.ready().await;
+    for station in ["KA1", "KA2"] {
+        let (status, body) = b
+            .post(&format!("/api/v0/cs/{station}"), auth_body("secret"))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let mut ka1 = connect(a.ws, "KA1", "ocpp1.6").await;
+    ka1.boot_16().await;
+    let mut ka2 = connect(a.ws, "KA2", "ocpp1.6").await;
+    ka2.boot_16().await;
+    seen_on(&b, "KA1", "node-a").await;
+    seen_on(&b, "KA2", "node-a").await;
+
+    // kill -9 of A: its sockets drop without a close.
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    let killed = std::time::Instant::now();
+
+    // KA1 reconnects through B (the balancer's other node) and is reachable
+    // at once, before A's lease has run out.
+    let mut moved = connect(b.ws, "KA1", "ocpp1.6").await;
+    moved.boot_16().await;
+    seen_on(&b, "KA1", "node-b").await;
+    trigger_through(&b, &mut moved, "KA1", "TriggerMessage").await;
+    assert!(
+        killed.elapsed() < Duration::from_secs(6),
+        "within the lease TTL"
+    );
+
+    // KA2 stays away: its presence still names A, whose lease is still
+    // current, so an immediate command is forwarded, A does not answer
+    // (tried twice), the command fails with the reason and the stale
+    // presence is cleared.
+    let (status, reset) = b
+        .post("/api/v0/cs/KA2/reset?wait=true", json!({"type": "Soft"}))
+        .await;
+    assert_eq!(status, 200, "{reset}");
+    assert_eq!(reset["status"], "Failed", "{reset}");
+    assert_eq!(reset["error"]["code"], "NodeUnreachable", "{reset}");
+    let (_, view) = b.get("/api/v0/cs/KA2").await;
+    assert_eq!(view["connected"], false, "{view}");
+    let (status, again) = b
+        .post("/api/v0/cs/KA2/reset", json!({"type": "Soft"}))
+        .await;
+    assert_eq!(status, 409, "not connected anywhere: {again}");
+
+    // A's lease runs out: only B is live.
+    let mut nodes = Value::Null;
+    for _ in 0..100 {
+        nodes = b.get("/api/v0/nodes").await.1;
+        if nodes.as_array().map(Vec::len) == Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(nodes[0]["node_id"], "node-b", "{nodes}");
+    assert!(
+        killed.elapsed() < Duration::from_secs(15),
+        "gone within the TTL"
+    );
+    drop(ka1);
+    drop(ka2);
+    drop(b);
+    drop_keyspace(&uri, keyspace).await;
+}
+
+async fn drop_keyspace(uri: &str, keyspace: String) {
+    let settings = voltgate::store::scylla::ScyllaSettings::new(
+        uri.split(',').map(str::to_owned).collect(),
+        keyspace,
+    );
+    if let Ok(store) = voltgate::store::scylla::ScyllaStore::connect(&settings).await {
         let _ = store.drop_keyspace().await;
     }
+}
+
+#[actix_web::test]
+async fn a_batch_over_stations_on_two_nodes_is_delivered_and_counted_whole() {
+    let Some(uri) = scylla_uri() else {
+        return;
+    };
+    let keyspace = format!("vg_cluster_batch_{}", std::process::id());
+    let mut a = Node::start("node-a", &uri, &keyspace);
+    a.ready().await;
+    let mut b = Node::start("node-b", &uri, &keyspace);
+    b.ready().await;
+    for station in ["SA", "SB"] {
+        let (status, body) = a
+            .post(&format!("/api/v0/cs/{station}"), auth_body("secret"))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let mut sa = connect(a.ws, "SA", "ocpp1.6").await;
+    sa.boot_16().await;
+    let mut sb = connect(b.ws, "SB", "ocpp2.0.1").await;
+    sb.boot_201().await;
+    seen_on(&a, "SB", "node-b").await;
+
+    let url = format!("http://{}/api/v0/commands?wait=true", a.api);
+    let body = json!({"select": {"connected": true, "idPrefix": "S"}, "operation": "ocpp",
+        "action": "TriggerMessage",
+        "payload": {"1.6": {"requestedMessage": "StatusNotification", "connectorId": 1},
+                    "2.0.1": {"requestedMessage": "StatusNotification"}}});
+    let waiting = actix_web::rt::spawn(async move { http("POST", url, None, Some(body)).await });
+    for cs in [&mut sa, &mut sb] {
+        let (id, _) = cs.expect_call("TriggerMessage").await;
+        cs.reply(&id, json!({"status": "Accepted"})).await;
+    }
+    let (status, reply) = waiting.await.expect("request task");
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["commands"], 2, "{reply}");
+    assert_eq!(reply["counts"], json!({"Accepted": 2}), "{reply}");
+    assert_eq!(reply["complete"], true, "{reply}");
+    // The aggregate view reads the same from the other node.
+    let batch = reply["batchId"].as_str().unwrap().to_owned();
+    let (_, view) = b.get(&format!("/api/v0/commands/{batch}")).await;
+    assert_eq!(view["counts"], json!({"Accepted": 2}), "{view}");
+    drop(a);
+    drop(b);
+    drop_keyspace(&uri, keyspace).await;
 }
