@@ -93,10 +93,14 @@ pub struct RunArgs {
     /// Stations to simulate.
     #[arg(long, default_value_t = 100)]
     pub stations: u32,
-    /// OCPP WebSocket base URL; the station id is appended.
+    /// OCPP WebSocket base URL; the station id is appended. Several,
+    /// comma-separated (the nodes of a cluster): stations are spread over
+    /// them in turn and move to the next one when their connection is lost
+    /// or refused, as behind a load balancer without stickiness.
     #[arg(long, default_value = "ws://127.0.0.1:9310/ws")]
     pub ws_url: String,
-    /// REST API base URL.
+    /// REST API base URL. Several, comma-separated: commands go to them in
+    /// turn (stations are registered through the first).
     #[arg(long, default_value = "http://127.0.0.1:9410/api/v0")]
     pub api_url: String,
     /// What the server under test is called in the report.
@@ -206,6 +210,16 @@ fn share(text: &str) -> Result<f64, String> {
 }
 
 impl RunArgs {
+    /// The OCPP URLs of `--ws-url`.
+    pub fn ws_urls(&self) -> Vec<String> {
+        split_urls(&self.ws_url)
+    }
+
+    /// The REST base URLs of `--api-url`, without trailing slashes.
+    pub fn api_urls(&self) -> Vec<String> {
+        split_urls(&self.api_url)
+    }
+
     /// The measuring phase.
     pub fn duration(&self) -> Duration {
         secs(self.duration_secs)
@@ -244,9 +258,38 @@ impl RunArgs {
     }
 }
 
+/// A comma-separated list of URLs, trimmed, without trailing slashes.
+fn split_urls(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_nodes_are_comma_separated() {
+        let args = RunArgs::parse_from([
+            "--scenario",
+            "commands",
+            "--ws-url",
+            "ws://10.0.0.5:9310/ws, ws://10.0.0.6:9310/ws/",
+            "--api-url",
+            "http://10.0.0.5:9410/api/v0/,http://10.0.0.6:9410/api/v0",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.ws_urls(),
+            ["ws://10.0.0.5:9310/ws", "ws://10.0.0.6:9310/ws"]
+        );
+        assert_eq!(
+            args.api_urls(),
+            ["http://10.0.0.5:9410/api/v0", "http://10.0.0.6:9410/api/v0"]
+        );
+    }
 
     #[test]
     fn defaults_match_a_local_voltgate() {

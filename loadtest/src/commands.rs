@@ -66,8 +66,8 @@ impl Probes {
 /// What the driver sends and how fast.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// REST base URL.
-    pub api_url: String,
+    /// REST base URLs (the nodes of a cluster): commands go to them in turn.
+    pub api_urls: Vec<String>,
     /// This process's commands per second.
     pub rate_per_sec: f64,
     /// How long to send.
@@ -133,7 +133,8 @@ async fn run(shared: &Arc<Shared>, plan: &Plan) {
         let local = (seq % stations as u64) as usize;
         let station = &shared.stations[local];
         let (command, body) = command_for(seq, stations, station.version);
-        let mut url = format!("{}/cs/{}/{command}", plan.api_url, station.id);
+        let api_url = &plan.api_urls[(seq % plan.api_urls.len().max(1) as u64) as usize];
+        let mut url = format!("{api_url}/cs/{}/{command}", station.id);
         if plan.wait {
             url.push_str("?wait=true");
         }

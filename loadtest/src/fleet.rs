@@ -64,8 +64,8 @@ pub struct Shared {
     pub scenario: Scenario,
     /// The stations, by local index.
     pub stations: Vec<StationInfo>,
-    /// Where to connect.
-    pub target: Target,
+    /// Where to connect: one or several nodes (stations spread over them).
+    pub targets: Vec<Target>,
     /// Protocol settings.
     pub profile: Arc<Profile>,
     /// Counters and latencies.
@@ -107,7 +107,11 @@ impl Fleet {
     /// Starts the tasks of `spec`'s stations; they connect (on the ramp) and boot.
     pub async fn start(spec: &PartSpec) -> anyhow::Result<Fleet> {
         let args = &spec.args;
-        let target = Target::resolve(&args.ws_url, &args.password, args.source_addrs).await?;
+        let mut targets = Vec::new();
+        for url in args.ws_urls() {
+            targets.push(Target::resolve(&url, &args.password, args.source_addrs).await?);
+        }
+        anyhow::ensure!(!targets.is_empty(), "--ws-url names no URL");
         let stations: Vec<StationInfo> = (spec.slice.first..spec.slice.first + spec.slice.count)
             .map(|index| StationInfo {
                 id: plan::station_id(&args.id_prefix, index),
@@ -140,7 +144,7 @@ impl Fleet {
         let shared = Arc::new(Shared {
             scenario: args.scenario,
             stations,
-            target,
+            targets,
             profile,
             stats,
             handshakes: Semaphore::new(args.max_handshakes.max(1) as usize),
@@ -199,7 +203,7 @@ impl Fleet {
         };
         let batch = (shared.scenario == Scenario::Batch).then(|| {
             let plan = commands::BatchPlan {
-                api_url: args.api_url.trim_end_matches('/').to_owned(),
+                api_url: args.api_urls().into_iter().next().unwrap_or_default(),
                 id_prefix: args.id_prefix.clone(),
                 duration: args.duration(),
                 wait: args.wait,
@@ -208,7 +212,7 @@ impl Fleet {
         });
         let commands = (shared.scenario == Scenario::Commands).then(|| {
             let plan = commands::Plan {
-                api_url: args.api_url.trim_end_matches('/').to_owned(),
+                api_urls: args.api_urls(),
                 rate_per_sec: plan::share_of(
                     args.rate,
                     shared.stations.len() as u32,

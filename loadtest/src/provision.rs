@@ -70,7 +70,8 @@ fn registered(status: u16) -> bool {
 /// registered at all (then no station could connect).
 pub async fn provision(args: &RunArgs, bar: &Bar) -> anyhow::Result<ProvisionReport> {
     let started = Instant::now();
-    let api = args.api_url.trim_end_matches('/');
+    let urls = args.api_urls();
+    let api = urls.first().map_or("", String::as_str);
     let client = reqwest::Client::builder()
         .timeout(HTTP_TIMEOUT)
         .pool_max_idle_per_host(args.provision_concurrency)

@@ -80,7 +80,11 @@ pub async fn run(shared: Arc<Shared>, local: usize, mut phase: watch::Receiver<P
     let mut machine = Machine::new(info.version, shared.profile.clone(), rng.u64(..));
     let mut life = Life::default();
     let mut failures = 0u32;
+    // Which node to try: the station's own in turn, the next one after a
+    // lost or refused connection (a balancer without stickiness).
+    let mut hop = info.index as usize;
     loop {
+        let target = &shared.targets[hop % shared.targets.len()];
         let opened = {
             let Ok(_permit) = shared.handshakes.acquire().await else {
                 return;
@@ -89,7 +93,7 @@ pub async fn run(shared: Arc<Shared>, local: usize, mut phase: watch::Receiver<P
                 return;
             }
             link::connect(
-                &shared.target,
+                target,
                 &info.id,
                 info.index,
                 info.version,
@@ -103,6 +107,7 @@ pub async fn run(shared: Arc<Shared>, local: usize, mut phase: watch::Receiver<P
                 stats.note(e.kind, || format!("{}: {}", info.id, e.detail));
                 stats.connect_failures.inc();
                 failures += 1;
+                hop += 1;
                 shared.backoff.delay(failures - 1, rng.f64())
             }
             Ok(ws) => {
@@ -117,6 +122,7 @@ pub async fn run(shared: Arc<Shared>, local: usize, mut phase: watch::Receiver<P
                     End::Lost => {
                         stats.error(ErrorKind::ClosedByServer);
                         failures += 1;
+                        hop += 1;
                         shared.backoff.delay(failures - 1, rng.f64())
                     }
                 }
