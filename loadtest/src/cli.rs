@@ -99,8 +99,8 @@ pub struct RunArgs {
     /// or refused, as behind a load balancer without stickiness.
     #[arg(long, default_value = "ws://127.0.0.1:9310/ws")]
     pub ws_url: String,
-    /// REST API base URL. Several, comma-separated: commands go to them in
-    /// turn (stations are registered through the first).
+    /// REST API base URL. Several, comma-separated: each command goes to one
+    /// of them at random (stations are registered through the first).
     #[arg(long, default_value = "http://127.0.0.1:9410/api/v0")]
     pub api_url: String,
     /// What the server under test is called in the report.

@@ -66,7 +66,7 @@ impl Probes {
 /// What the driver sends and how fast.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// REST base URLs (the nodes of a cluster): commands go to them in turn.
+    /// REST base URLs (the nodes of a cluster): each command goes to one at random.
     pub api_urls: Vec<String>,
     /// This process's commands per second.
     pub rate_per_sec: f64,
@@ -133,7 +133,9 @@ async fn run(shared: &Arc<Shared>, plan: &Plan) {
         let local = (seq % stations as u64) as usize;
         let station = &shared.stations[local];
         let (command, body) = command_for(seq, stations, station.version);
-        let api_url = &plan.api_urls[(seq % plan.api_urls.len().max(1) as u64) as usize];
+        // A random node: with stations spread over the nodes in turn, a
+        // command goes through the node holding its station or not by chance.
+        let api_url = &plan.api_urls[fastrand::usize(..plan.api_urls.len().max(1))];
         let mut url = format!("{api_url}/cs/{}/{command}", station.id);
         if plan.wait {
             url.push_str("?wait=true");

@@ -46,6 +46,34 @@ enum Answer {
     Refused(u16, String),
 }
 
+/// Why a call to another node got no answer.
+#[derive(Debug)]
+enum NoAnswer {
+    /// Nothing listens there (the node is gone): its presence rows are stale.
+    Gone(String),
+    /// It did not answer in time, or the exchange broke: it may be alive
+    /// and loaded, so its rows stand until its lease says otherwise.
+    Silent(String),
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoAnswer::Gone(why) | NoAnswer::Silent(why) => f.write_str(why),
+        }
+    }
+}
+
+thread_local! {
+    /// The outbound thread's client: its pool keeps connections to the
+    /// other nodes open, so a forward costs no TCP handshake and no socket
+    /// of its own.
+    static CLIENT: awc::Client = awc::Client::builder()
+        .timeout(CALL_TIMEOUT)
+        .disable_redirects()
+        .finish();
+}
+
 impl ClusterLink {
     /// The link of node `node`, sharing `store` (ScyllaDB) with the others.
     pub fn new(node: NodeSettings, store: Arc<dyn Store>, outbound: Outbound) -> Self {
@@ -108,34 +136,39 @@ impl ClusterLink {
     }
 
     /// POSTs `body` to another node's internal API at `path`.
-    async fn post(&self, node: &NodeLease, path: &str, body: Value) -> Result<Answer, String> {
+    async fn post(&self, node: &NodeLease, path: &str, body: Value) -> Result<Answer, NoAnswer> {
         let url = format!("{}{path}", node.url.trim_end_matches('/'));
         let token = self.node.token.clone();
         let called = self.outbound.run(move || async move {
-            let client = awc::Client::builder().timeout(CALL_TIMEOUT).finish();
+            let client = CLIENT.with(Clone::clone);
             let mut response = client
                 .post(&url)
                 .insert_header(("Authorization", format!("Bearer {token}")))
                 .send_json(&body)
                 .await
-                .map_err(|e| format!("{url}: {e}"))?;
+                .map_err(|e| match e {
+                    awc::error::SendRequestError::Connect(e) => {
+                        NoAnswer::Gone(format!("{url}: {e}"))
+                    }
+                    other => NoAnswer::Silent(format!("{url}: {other}")),
+                })?;
             let status = response.status();
             let bytes = response
                 .body()
                 .limit(1024 * 1024)
                 .await
-                .map_err(|e| format!("{url}: {e}"))?;
+                .map_err(|e| NoAnswer::Silent(format!("{url}: {e}")))?;
             let text = String::from_utf8_lossy(&bytes).into_owned();
             if status != StatusCode::OK {
                 return Ok(Answer::Refused(status.as_u16(), text));
             }
             serde_json::from_str(&text)
                 .map(Answer::Json)
-                .map_err(|e| format!("{url}: not JSON: {e}"))
+                .map_err(|e| NoAnswer::Silent(format!("{url}: not JSON: {e}")))
         });
         called
             .await
-            .unwrap_or_else(|| Err("the outbound thread has stopped".into()))
+            .unwrap_or_else(|| Err(NoAnswer::Silent("the outbound thread has stopped".into())))
     }
 
     /// `post`, tried once more when the node did not answer.
@@ -144,7 +177,7 @@ impl ClusterLink {
         node: &NodeLease,
         path: &str,
         body: Value,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, NoAnswer> {
         match self.post(node, path, body.clone()).await {
             Err(first) => {
                 tracing::info!(node = %node.node_id, error = %first, "another node did not answer; trying once more");
@@ -277,12 +310,17 @@ impl Peers for ClusterLink {
                 Err(RouteError::NotConnected)
             }
             Err(e) => {
-                tracing::warn!(node = %node.node_id, error = %e, %station, "the node holding a station does not answer; its presence is cleared");
                 crate::metrics::cluster_forward("unreachable", took);
-                if let Some(cluster) = self.store.cluster() {
-                    let _ = cluster.remove_presence(station, presence.connection).await;
+                if let NoAnswer::Gone(_) = e {
+                    // Nothing listens where the node was: its row is stale.
+                    tracing::warn!(node = %node.node_id, error = %e, %station, "the node holding a station is gone; its presence is cleared");
+                    if let Some(cluster) = self.store.cluster() {
+                        let _ = cluster.remove_presence(station, presence.connection).await;
+                    }
+                } else {
+                    tracing::warn!(node = %node.node_id, error = %e, %station, "the node holding a station did not answer a forwarded command");
                 }
-                self.unreachable(command, &node, &e).await;
+                self.unreachable(command, &node, &e.to_string()).await;
                 return Err(RouteError::NotConnected);
             }
         };
