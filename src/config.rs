@@ -213,10 +213,25 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{CommandFactory, FromArgMatches};
+
+    /// The configuration of `args` alone: the `VOLTGATE_*` variables of
+    /// the process running the tests (e.g. `VOLTGATE_SCYLLA_URI`) are not
+    /// read.
+    fn parse(args: &[&str]) -> Config {
+        let without_env = |arg: clap::Arg| arg.env(None::<&str>);
+        let command = Cli::command()
+            .mut_args(without_env)
+            .mut_subcommand("serve", |serve| serve.mut_args(without_env));
+        let matches = command.get_matches_from(args);
+        Cli::from_arg_matches(&matches)
+            .expect("parsed")
+            .into_config()
+    }
 
     #[test]
     fn defaults_follow_the_design() {
-        let config = Cli::parse_from(["voltgate"]).into_config();
+        let config = parse(&["voltgate"]);
         assert_eq!(config.ws_listen.to_string(), "0.0.0.0:9310");
         assert_eq!(config.api_listen.to_string(), "127.0.0.1:9410");
         assert_eq!(config.data_dir, PathBuf::from("./data"));
@@ -226,7 +241,7 @@ mod tests {
 
     #[test]
     fn serve_subcommand_takes_the_same_flags() {
-        let config = Cli::parse_from([
+        let config = parse(&[
             "voltgate",
             "serve",
             "--api-listen",
@@ -235,8 +250,7 @@ mod tests {
             "a:9042,b:9042",
             "--scylla-replication",
             "dc1:3",
-        ])
-        .into_config();
+        ]);
         assert_eq!(config.api_listen.to_string(), "127.0.0.1:1");
         assert_eq!(
             config.scylla.uri,
@@ -247,7 +261,6 @@ mod tests {
 
     #[test]
     fn cli_definition_is_consistent() {
-        use clap::CommandFactory;
         Cli::command().debug_assert();
     }
 }

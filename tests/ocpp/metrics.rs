@@ -44,9 +44,26 @@ fn positive(text: &str, name: &str, labels: &[(&str, &str)]) {
     );
 }
 
+/// The recorder is process-wide and other tests of this binary move it
+/// too: a counter must have grown between `before` and `after` (absent
+/// before counts as 0), which fails when this test's traffic is not
+/// recorded at all.
+fn grew(before: &str, after: &str, name: &str, labels: &[(&str, &str)]) {
+    let was = sample(before, name, labels).unwrap_or(0.0);
+    let now = sample(after, name, labels);
+    assert!(
+        now.is_some_and(|v| v > was),
+        "{name} {labels:?} = {now:?}, was {was}, in\n{after}"
+    );
+}
+
 #[actix_web::test]
 async fn the_message_path_is_measured_with_closed_set_labels() {
     let id = "METRICS-STATION-7";
+    // What the process-wide recorder held before this test's traffic.
+    let before = voltgate::metrics::prometheus()
+        .map(|handle| handle.render())
+        .unwrap_or_default();
     let s = registered(id).await;
     let mut cs = connect(s.app.ws_addr(), id, "ocpp2.0.1").await;
     cs.boot_201().await;
@@ -78,52 +95,61 @@ async fn the_message_path_is_measured_with_closed_set_labels() {
 
     let text = scrape(&s).await;
     let v201 = ("version", "2.0.1");
-    positive(&text, "voltgate_connections_opened_total", &[v201]);
+    grew(&before, &text, "voltgate_connections_opened_total", &[v201]);
     positive(&text, "voltgate_stations_connected", &[v201]);
     let received = "voltgate_ocpp_messages_received_total";
-    positive(
+    grew(
+        &before,
         &text,
         received,
         &[v201, ("action", "Heartbeat"), ("type", "CALL")],
     );
-    positive(
+    grew(
+        &before,
         &text,
         received,
         &[v201, ("action", "other"), ("type", "CALL")],
     );
-    positive(
+    grew(
+        &before,
         &text,
         received,
         &[v201, ("action", "TriggerMessage"), ("type", "CALLRESULT")],
     );
-    positive(
+    grew(
+        &before,
         &text,
         received,
         &[v201, ("action", "TriggerMessage"), ("type", "CALLERROR")],
     );
     let sent = "voltgate_ocpp_messages_sent_total";
-    positive(
+    grew(
+        &before,
         &text,
         sent,
         &[v201, ("action", "Heartbeat"), ("type", "CALLRESULT")],
     );
-    positive(
+    grew(
+        &before,
         &text,
         sent,
         &[v201, ("action", "other"), ("type", "CALLERROR")],
     );
-    positive(
+    grew(
+        &before,
         &text,
         sent,
         &[v201, ("action", "TriggerMessage"), ("type", "CALL")],
     );
     let errors = "voltgate_ocpp_call_errors_total";
-    positive(
+    grew(
+        &before,
         &text,
         errors,
         &[("code", "NotImplemented"), ("direction", "sent")],
     );
-    positive(
+    grew(
+        &before,
         &text,
         errors,
         &[
@@ -131,54 +157,64 @@ async fn the_message_path_is_measured_with_closed_set_labels() {
             ("direction", "received"),
         ],
     );
-    positive(
+    grew(
+        &before,
         &text,
         "voltgate_ocpp_handler_duration_seconds_count",
         &[v201, ("action", "Heartbeat")],
     );
-    positive(
+    grew(
+        &before,
         &text,
         "voltgate_ocpp_handler_duration_seconds_bucket",
         &[("action", "Heartbeat"), ("le", "0.01")],
     );
-    positive(
+    grew(
+        &before,
         &text,
         "voltgate_ocpp_call_round_trip_seconds_count",
         &[v201, ("action", "TriggerMessage")],
     );
-    positive(
+    grew(
+        &before,
         &text,
         "voltgate_commands_total",
         &[("action", "trigger"), ("result", "answered")],
     );
-    positive(
+    grew(
+        &before,
         &text,
         "voltgate_command_round_trip_seconds_count",
         &[("action", "trigger")],
     );
     let route = ("route", "/api/v0/cs/{csId}/trigger");
-    positive(
+    grew(
+        &before,
         &text,
         "voltgate_http_requests_total",
         &[route, ("method", "POST"), ("status", "200")],
     );
-    positive(
+    grew(
+        &before,
         &text,
         "voltgate_http_request_duration_seconds_count",
         &[route],
     );
-    positive(
+    grew(
+        &before,
         &text,
         "voltgate_http_requests_total",
         &[("route", "/api/v0/cs/{csId}"), ("status", "201")],
     );
     let backend = ("backend", s.app.store().backend());
-    positive(
+    grew(
+        &before,
         &text,
         "voltgate_store_operation_duration_seconds_count",
         &[backend, ("operation", "register_station")],
     );
-    positive(
+    grew(
+        &before,
         &text,
         "voltgate_store_operation_duration_seconds_count",
         &[backend, ("operation", "outbox")],

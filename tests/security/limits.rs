@@ -22,13 +22,15 @@ async fn the_node_refuses_stations_above_its_cap() {
         .await
         .connected();
     boots(&mut first).await;
+    // The recorder is process-wide: the refusal must move the counter.
+    let before = counter(&s, "voltgate_limit_refusals_total", "max_stations").await;
     assert_eq!(
         connect_plain(ws, "CS2", Some(("CS2", "secret")), &[])
             .await
             .refused(),
         503
     );
-    assert!(counter(&s, "voltgate_limit_refusals_total", "max_stations").await >= 1.0);
+    assert!(counter(&s, "voltgate_limit_refusals_total", "max_stations").await >= before + 1.0);
     // The place comes back when the first station leaves.
     first.send(Message::Close(None)).await;
     let mut admitted = false;
@@ -51,11 +53,14 @@ async fn the_node_refuses_stations_above_its_cap() {
 async fn one_address_may_not_open_connections_too_fast() {
     let s = common::start_with(|c| c.limits.connections_per_ip_per_sec = 2).await;
     let ws = s.app.ws_addr();
+    let before = counter(&s, "voltgate_limit_refusals_total", "connections_per_ip").await;
     // Unknown stations: each attempt is refused, and each counts.
     assert_eq!(connect_plain(ws, "X1", None, &[]).await.refused(), 401);
     assert_eq!(connect_plain(ws, "X2", None, &[]).await.refused(), 401);
     assert_eq!(connect_plain(ws, "X3", None, &[]).await.refused(), 429);
-    assert!(counter(&s, "voltgate_limit_refusals_total", "connections_per_ip").await >= 1.0);
+    assert!(
+        counter(&s, "voltgate_limit_refusals_total", "connections_per_ip").await >= before + 1.0
+    );
 }
 
 #[actix_web::test]
@@ -70,6 +75,12 @@ async fn a_flooding_station_is_disconnected_and_others_go_on() {
     let mut calm = connect_plain(ws, "CALM", Some(("CALM", "secret")), &[])
         .await
         .connected();
+    let before = counter(
+        &s,
+        "voltgate_limit_refusals_total",
+        "ocpp_messages_per_station",
+    )
+    .await;
     for i in 0..40 {
         flood
             .send(Message::text(format!(r#"[2,"f{i}","Heartbeat",{{}}]"#)))
@@ -83,7 +94,7 @@ async fn a_flooding_station_is_disconnected_and_others_go_on() {
             "ocpp_messages_per_station"
         )
         .await
-            >= 1.0
+            >= before + 1.0
     );
     boots(&mut calm).await;
 }
@@ -163,6 +174,12 @@ async fn a_station_that_does_not_read_is_disconnected_and_a_reader_is_not() {
         .await
         .connected();
     boots(&mut deaf).await;
+    let before = counter(
+        &s,
+        "voltgate_limit_refusals_total",
+        "unread_bytes_per_station",
+    )
+    .await;
     // Sends and never reads: its answers pile up unread.
     for i in 0..200 {
         deaf.send(Message::text(format!(r#"[2,"d{i}","Heartbeat",{{}}]"#)))
@@ -176,7 +193,7 @@ async fn a_station_that_does_not_read_is_disconnected_and_a_reader_is_not() {
             "unread_bytes_per_station"
         )
         .await
-            >= 1.0
+            >= before + 1.0
     );
     let answer = reader.call("Heartbeat", serde_json::json!({})).await;
     assert_eq!(answer[0], 3, "the reader goes on: {answer}");
