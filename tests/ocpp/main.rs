@@ -12,6 +12,7 @@ mod evse_status;
 mod metrics;
 mod minimal;
 mod operations;
+mod prometheus;
 mod signing;
 mod transactions;
 mod variables;
