@@ -11,6 +11,9 @@ use utoipa::ToSchema;
 
 use crate::store::StoreError;
 
+/// Seconds a client is told to wait after a 503 (`Retry-After`).
+pub const RETRY_AFTER_SECS: &str = "5";
+
 /// A failed REST call.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -80,6 +83,9 @@ impl ResponseError for ApiError {
                 "Bearer realm=\"voltgate\"",
             ));
         }
+        if let ApiError::Unavailable = self {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS));
+        }
         response.json(ErrorBody {
             status: status.canonical_reason().unwrap_or("Error").to_owned(),
             error: self.to_string(),
@@ -92,7 +98,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Unavailable(reason) => {
-                tracing::warn!(reason, "store unavailable");
+                crate::api::log_limited::warn("store_unavailable", reason);
+                ApiError::Unavailable
+            }
+            StoreError::Unreachable(cause) => {
+                crate::api::log_limited::warn("store_unreachable", &cause);
                 ApiError::Unavailable
             }
             StoreError::Backend(cause) => {

@@ -14,6 +14,7 @@ pub mod error;
 mod fleet;
 pub mod json;
 mod locations;
+pub mod log_limited;
 mod nodes;
 pub mod openapi;
 mod paging;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub registry: Registry,
     /// When this node started.
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// The last readiness probe of the store.
+    pub readiness: Readiness,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Longest `?wait=true` wait for a station's answer.
@@ -85,6 +88,7 @@ pub fn serve(
         store,
         registry,
         started_at: chrono::Utc::now(),
+        readiness: Readiness::default(),
         max_body_bytes: config.api_max_body_bytes,
         wait_timeout: Duration::from_secs(config.wait_timeout_secs.max(1)),
         command_ttl: Duration::from_secs(config.command_ttl_secs.max(1)),
@@ -123,6 +127,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .error_handler(|e, _| ApiError::BadRequest(format!("invalid path: {e}")).into()),
     )
     .service(resource("/health").route(web::get().to(health)))
+    .service(resource("/health/ready").route(web::get().to(ready)))
     // The token checks sit on what they guard, so they see the route the
     // router matched (after percent-decoding), never a raw path.
     .service(
@@ -305,6 +310,56 @@ async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(crate::metrics::render())
+}
+
+/// How long a readiness answer is reused: a load balancer polling many
+/// times a second costs the store one probe a second.
+const READINESS_FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// The last readiness probe: when, and why not ready (None: ready).
+#[derive(Default)]
+pub struct Readiness(std::sync::Mutex<Option<(std::time::Instant, Option<String>)>>);
+
+/// `GET /health/ready`: 200 when the store answers a cheap probe (and the
+/// listeners are up: this one answers), else 503 with the reason.
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let cached = state
+        .readiness
+        .0
+        .lock()
+        .ok()
+        .and_then(|last| last.clone())
+        .filter(|(at, _)| at.elapsed() < READINESS_FRESH_FOR);
+    let not_ready = match cached {
+        Some((_, why)) => why,
+        None => {
+            let why = match tokio::time::timeout(Duration::from_secs(2), state.store.probe()).await
+            {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!(
+                    "the {} store does not answer: {e}",
+                    state.store.backend()
+                )),
+                Err(_) => Some(format!(
+                    "the {} store did not answer within 2 s",
+                    state.store.backend()
+                )),
+            };
+            if let Ok(mut last) = state.readiness.0.lock() {
+                *last = Some((std::time::Instant::now(), why.clone()));
+            }
+            why
+        }
+    };
+    match not_ready {
+        None => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Some(why) => HttpResponse::ServiceUnavailable()
+            .insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                error::RETRY_AFTER_SECS,
+            ))
+            .json(serde_json::json!({"status": "Service Unavailable", "error": why})),
+    }
 }
 
 /// `GET /health`: 200 once the server is up.

@@ -44,6 +44,11 @@ pub enum StoreError {
     /// The store is shutting down or its write queue is closed.
     #[error("store unavailable: {0}")]
     Unavailable(&'static str),
+    /// The backend cannot be reached or did not answer in time (nodes
+    /// down, connections broken, timeouts): nothing is known to be wrong
+    /// with the data, and the same call may succeed later.
+    #[error("store unreachable: {0}")]
+    Unreachable(String),
 }
 
 impl StoreError {
@@ -393,7 +398,7 @@ pub(crate) async fn timed<T>(
     let result = op.await;
     let ok = !matches!(
         result,
-        Err(StoreError::Backend(_) | StoreError::Unavailable(_))
+        Err(StoreError::Backend(_) | StoreError::Unavailable(_) | StoreError::Unreachable(_))
     );
     crate::metrics::store_operation(backend, operation, started.elapsed(), ok);
     result
@@ -415,6 +420,10 @@ pub trait Store:
 {
     /// The backend's name for logs and metrics ("redb", "scylla").
     fn backend(&self) -> &'static str;
+    /// A cheap call that succeeds only when the backend answers (readiness).
+    async fn probe(&self) -> StoreResult<()> {
+        self.station("\u{1}readiness-probe").await.map(drop)
+    }
     /// The state nodes share, when the backend can hold several nodes.
     fn cluster(&self) -> Option<&dyn ClusterStore> {
         None

@@ -152,8 +152,8 @@ impl From<Failure> for V1Error {
 impl From<StoreError> for V1Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(reason) => {
-                tracing::warn!(reason, "store unavailable");
+            StoreError::Unavailable(_) | StoreError::Unreachable(_) => {
+                crate::api::log_limited::warn("store_unreachable", &e.to_string());
                 V1Error {
                     http: StatusCode::SERVICE_UNAVAILABLE,
                     code: code::SERVER_ERROR,

@@ -326,6 +326,22 @@ impl Store for RedbStore {
         BACKEND
     }
 
+    async fn probe(&self) -> StoreResult<()> {
+        // Reads go on after a close; ready means writes are taken too.
+        let open = self
+            .writes
+            .lock()
+            .map_err(|_| StoreError::Unavailable("writer lock poisoned"))?
+            .as_ref()
+            .is_some_and(|sender| !sender.is_closed());
+        if !open {
+            return Err(StoreError::Unavailable("store is closed"));
+        }
+        crate::store::StationStore::station(self, "\u{1}readiness-probe")
+            .await
+            .map(drop)
+    }
+
     async fn close(&self) {
         // Dropping the sender ends the writer loop once the queue is drained.
         if let Ok(mut writes) = self.writes.lock() {

@@ -151,7 +151,7 @@ impl ScyllaStore {
         let budget = self.call_budget;
         timed(BACKEND, operation, async move {
             tokio::time::timeout(budget, op).await.unwrap_or_else(|_| {
-                Err(StoreError::Backend(format!(
+                Err(StoreError::Unreachable(format!(
                     "{operation} took longer than {} ms",
                     budget.as_millis()
                 )))
@@ -315,8 +315,47 @@ impl Lwt {
 }
 
 /// A driver failure as a store error (500 / CALLERROR InternalError).
-fn db(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("ScyllaDB: {error}"))
+fn db<E: std::fmt::Display + 'static>(error: E) -> StoreError {
+    let any: &dyn std::any::Any = &error;
+    let unreachable = any
+        .downcast_ref::<scylla::errors::ExecutionError>()
+        .is_some_and(cannot_reach)
+        || any
+            .downcast_ref::<scylla::errors::RequestAttemptError>()
+            .is_some_and(attempt_cannot_reach);
+    if unreachable {
+        StoreError::Unreachable(format!("ScyllaDB: {error}"))
+    } else {
+        StoreError::Backend(format!("ScyllaDB: {error}"))
+    }
+}
+
+/// Whether a driver error says the cluster could not be reached or did
+/// not answer in time (rather than that the request was wrong).
+fn cannot_reach(error: &scylla::errors::ExecutionError) -> bool {
+    use scylla::errors::ExecutionError as E;
+    match error {
+        E::ConnectionPoolError(_) | E::RequestTimeout(_) | E::EmptyPlan => true,
+        E::LastAttemptError(attempt) => attempt_cannot_reach(attempt),
+        _ => false,
+    }
+}
+
+fn attempt_cannot_reach(error: &scylla::errors::RequestAttemptError) -> bool {
+    use scylla::errors::{DbError, RequestAttemptError as A};
+    matches!(
+        error,
+        A::BrokenConnectionError(_)
+            | A::UnableToAllocStreamId
+            | A::DbError(
+                DbError::Unavailable { .. }
+                    | DbError::Overloaded
+                    | DbError::IsBootstrapping
+                    | DbError::ReadTimeout { .. }
+                    | DbError::WriteTimeout { .. },
+                _
+            )
+    )
 }
 
 /// A time as a CQL timestamp (milliseconds).
