@@ -20,6 +20,7 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod emaid;
+pub mod heap;
 pub mod locations;
 pub mod metrics;
 pub mod ocpi;
@@ -111,6 +112,8 @@ pub struct App {
     live: tokio::task::JoinHandle<()>,
     /// This node's place in a cluster, when it is one of several.
     cluster: Option<Node>,
+    /// Gives freed heap back to the OS after stations leave.
+    trimmer: tokio::task::JoinHandle<()>,
     /// Longest graceful shutdown.
     drain: Duration,
 }
@@ -204,6 +207,7 @@ impl App {
         // Statuses reported by the closed connections are not applied once
         // the store closes; stations report them again when they reconnect.
         self.live.abort();
+        self.trimmer.abort();
         if let Some(node) = &self.cluster {
             node.lease.abort();
             cluster::lease::leave(&node.link).await;
@@ -267,6 +271,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
     let located = locations::Locations::new(store.clone())
         .accepting(payment_types)
         .feeding(pusher.clone());
+    let trimmer = tokio::spawn(heap::trim_after_churn());
     let live = tokio::spawn(locations::live::run(
         statuses.clone(),
         located.clone(),
@@ -396,6 +401,7 @@ pub async fn start(config: Config) -> Result<App, StartError> {
         final_writes,
         live,
         cluster,
+        trimmer,
         drain: Duration::from_secs(config.limits.shutdown_drain_secs),
     })
 }

@@ -335,6 +335,7 @@ impl Registry {
 
     /// Unregisters a connection without waiting (from an actor's `stopped`).
     pub fn disconnect(&self, id: &str, connection: ConnectionId) {
+        crate::heap::connection_closed();
         let msg = Disconnect {
             id: id.to_owned(),
             connection,
