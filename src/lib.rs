@@ -221,6 +221,13 @@ impl App {
 /// Opens the store and starts the listeners. Must run inside an actix system
 /// (`#[actix_web::main]`, `#[actix_web::test]`).
 pub async fn start(config: Config) -> Result<App, StartError> {
+    // The start's state machine is large (every listener, the store, the
+    // OCPI and cluster parts): kept on the heap, so that a caller's stack
+    // (a test starting two servers in one future) does not carry it.
+    Box::pin(start_app(config)).await
+}
+
+async fn start_app(config: Config) -> Result<App, StartError> {
     // Settings that cannot work stop the start before anything is opened.
     let tokens =
         ApiTokens::load(&config.api_auth, config.api_listen).map_err(StartError::Insecure)?;
