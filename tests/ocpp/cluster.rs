@@ -84,6 +84,8 @@ impl Node {
         let out = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_voltgate"))
             .args(["--scylla-uri", uri, "--scylla-keyspace", keyspace])
+            // A shared test node applies schema slowly while other tests run.
+            .args(["--scylla-request-timeout-ms", "20000"])
             .args([
                 "--api-listen",
                 &api.to_string(),
