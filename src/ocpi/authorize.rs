@@ -16,7 +16,7 @@ use super::client::{call_routed, Route};
 use super::credentials::Identity;
 use super::outbound::Outbound;
 use super::sessions::authorizations::{Authorizations, Granted};
-use super::sessions::view::{Authorization, CdrToken};
+use super::sessions::view::{token_type_name, Authorization, CdrToken};
 use super::tokens::read_token;
 use crate::station::remote_auth::{RemoteAuthorizer, RemoteVerdict};
 use crate::store::{OcpiPartner, OcpiRegistrationStatus, Store, Token, TokenType};
@@ -103,9 +103,7 @@ fn granted_by(
             party_id,
             uid: uid.to_owned(),
             token_type: token
-                .and_then(|t| serde_json::to_value(t.token_type).ok())
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(|| type_name.to_owned()),
+                .map_or_else(|| type_name.to_owned(), |t| token_type_name(t.token_type)),
             contract_id: token
                 .map(|t| t.contract_id.clone())
                 .filter(|c| !c.is_empty())
@@ -133,10 +131,7 @@ impl RemoteAuthorizer for RealtimeAuth {
             })
         };
         let token_type = known.map_or(TokenType::Rfid, |t| t.token_type);
-        let type_name = serde_json::to_value(token_type)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "RFID".into());
+        let type_name = token_type_name(token_type);
         let asked: Vec<&OcpiPartner> = partners
             .iter()
             .filter(|p| p.status == OcpiRegistrationStatus::Registered)

@@ -210,16 +210,7 @@ pub async fn receive(
             // The session this starts is the eMSP's, authorized by command.
             commands.authorizations.grant(Granted {
                 partner_id: who.partner.id.clone(),
-                token: CdrToken {
-                    country_code: token.country_code.clone(),
-                    party_id: token.party_id.clone(),
-                    uid: token.uid.clone(),
-                    token_type: serde_json::to_value(token.token_type)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_else(|| "OTHER".into()),
-                    contract_id: token.contract_id.clone(),
-                },
+                token: CdrToken::of(&token),
                 auth: Authorization {
                     method: "COMMAND".into(),
                     reference: body["authorization_reference"].as_str().map(str::to_owned),

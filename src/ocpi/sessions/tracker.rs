@@ -25,7 +25,7 @@ use crate::ocpi::pusher::Pusher;
 use crate::station::transaction_feed::TransactionFeed;
 use crate::store::{
     MeterValue, OcpiObject, OcpiObjectKind, OcpiPartner, OcpiPush, OcpiRegistrationStatus, Page,
-    Store, StoreResult, TokenType, Transaction, TransactionEvent, TransactionEventKind,
+    Store, StoreResult, Transaction, TransactionEvent, TransactionEventKind,
 };
 
 /// Meter values read at once for a CDR.
@@ -82,14 +82,6 @@ pub struct SessionTracker {
     settings: SessionSettings,
     authorizations: Arc<Authorizations>,
     running: Mutex<HashMap<(String, String), Tracked>>,
-}
-
-/// The OCPI TokenType name of a token type.
-fn type_name(kind: TokenType) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "OTHER".into())
 }
 
 /// The registered partner that plays party `cc`-`pid`.
@@ -296,13 +288,7 @@ impl SessionTracker {
         };
         Ok(Some(Granted {
             partner_id: partner.id.clone(),
-            token: CdrToken {
-                country_code: token.country_code.clone(),
-                party_id: token.party_id.clone(),
-                uid: token.uid.clone(),
-                token_type: type_name(token.token_type),
-                contract_id: token.contract_id.clone(),
-            },
+            token: CdrToken::of(&token),
             auth: Authorization {
                 method: "WHITELIST".into(),
                 reference: None,

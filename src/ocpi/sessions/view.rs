@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::store::{ocpi_time, Connector, Evse, Location, MeterValue, Transaction};
+use crate::store::{
+    ocpi_time, Connector, Evse, Location, MeterValue, Token, TokenType, Transaction,
+};
 
 /// Most charging periods a CDR carries: longer sessions have their meter
 /// readings merged into this many periods.
@@ -31,7 +33,26 @@ pub struct CdrToken {
     pub contract_id: String,
 }
 
+/// The OCPI name of a token type (`RFID`, `APP_USER`, ...).
+pub fn token_type_name(kind: TokenType) -> String {
+    match serde_json::to_value(kind) {
+        Ok(Value::String(name)) => name,
+        _ => "OTHER".into(),
+    }
+}
+
 impl CdrToken {
+    /// The CdrToken of a token as voltgate keeps it.
+    pub fn of(token: &Token) -> CdrToken {
+        CdrToken {
+            country_code: token.country_code.clone(),
+            party_id: token.party_id.clone(),
+            uid: token.uid.clone(),
+            token_type: token_type_name(token.token_type),
+            contract_id: token.contract_id.clone(),
+        }
+    }
+
     /// `CC-PID` of the issuer: the party the session belongs to.
     pub fn party(&self) -> String {
         format!("{}-{}", self.country_code, self.party_id)
