@@ -86,11 +86,7 @@ fn granted_by(
 ) -> Granted {
     let described = read_token(&info["token"]).ok();
     let token = described.as_ref().or(known);
-    let role = partner
-        .roles
-        .iter()
-        .find(|r| r.role == "EMSP")
-        .or_else(|| partner.roles.first());
+    let role = partner.emsp_role();
     let (country_code, party_id) = match (token, role) {
         (Some(t), _) if !t.country_code.is_empty() => (t.country_code.clone(), t.party_id.clone()),
         (_, Some(r)) => (r.country_code.clone(), r.party_id.clone()),

@@ -92,11 +92,7 @@ impl Route {
     /// From voltgate to the partner's first party (its eMSP role first);
     /// None when the partner named no role.
     pub fn to_partner(identity: &Identity, partner: &OcpiPartner) -> Option<Route> {
-        let role = partner
-            .roles
-            .iter()
-            .find(|r| r.role == "EMSP")
-            .or_else(|| partner.roles.first())?;
+        let role = partner.emsp_role()?;
         Some(Route {
             from: (identity.country_code.clone(), identity.party_id.clone()),
             to: (role.country_code.clone(), role.party_id.clone()),

@@ -118,6 +118,14 @@ impl OcpiPartner {
             .map(|e| e.url.as_str())
     }
 
+    /// The role voltgate deals with: the partner's eMSP role, else its first.
+    pub fn emsp_role(&self) -> Option<&PartnerRole> {
+        self.roles
+            .iter()
+            .find(|r| r.role == "EMSP")
+            .or_else(|| self.roles.first())
+    }
+
     /// The party ids of the partner's roles, `CC-PID` each (for logs, metrics).
     pub fn parties(&self) -> Vec<String> {
         self.roles

@@ -39,8 +39,7 @@ fn party_of(req: &HttpRequest, partner: &OcpiPartner) -> Option<String> {
         _ => None,
     };
     named
-        .or_else(|| partner.roles.iter().find(|r| r.role == "EMSP"))
-        .or_else(|| partner.roles.first())
+        .or_else(|| partner.emsp_role())
         .map(|r| format!("{}-{}", r.country_code, r.party_id))
 }
 
