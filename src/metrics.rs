@@ -66,6 +66,9 @@ pub const HTTP_REQUESTS: &str = "voltgate_http_requests_total";
 pub const HTTP_DURATION: &str = "voltgate_http_request_duration_seconds";
 /// Store operation duration, by `backend` and `operation`.
 pub const STORE_DURATION: &str = "voltgate_store_operation_duration_seconds";
+/// One CQL request's round trip as the driver gives it (queueing in the
+/// driver included), by statement: where a ScyllaDB store operation's time goes.
+pub const SCYLLA_STATEMENT_DURATION: &str = "voltgate_scylla_statement_duration_seconds";
 /// Store operations that failed, by `backend` and `operation`.
 pub const STORE_ERRORS: &str = "voltgate_store_errors_total";
 
@@ -242,6 +245,16 @@ pub fn store_operation(
         metrics::counter!(STORE_ERRORS, "backend" => backend, "operation" => operation)
             .increment(1);
     }
+}
+
+/// Records one CQL request of the ScyllaDB store.
+pub fn scylla_statement(statement: &'static str, elapsed: Duration) {
+    static HANDLES: HandleCache<&'static str, Histogram> = HandleCache::new();
+    HANDLES.with(
+        statement,
+        || metrics::histogram!(SCYLLA_STATEMENT_DURATION, "statement" => statement),
+        |histogram| histogram.record(elapsed),
+    );
 }
 
 /// Records one HTTP request. `route` is the matched route template (or

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use scylla::value::CqlTimestamp;
 
+use super::cache::read_through;
 use super::directory::Kind;
 use super::{from_json, time, timestamp, to_json, ScyllaStore};
 use crate::store::{CertificateStore, Page, StoreResult, StoredCertificate, Token, TokenStore};
@@ -36,17 +37,25 @@ impl TokenStore for ScyllaStore {
     async fn put_token(&self, token: Token) -> StoreResult<()> {
         self.call("put_token", async {
             let record = to_json(&token)?;
-            self.batch(
-                &self.statements.token_put,
-                ((token.uid.as_str(), record), Kind::Token.row(&token.uid)),
-            )
-            .await
+            let written = self
+                .batch(
+                    &self.statements.token_put,
+                    ((token.uid.as_str(), record), Kind::Token.row(&token.uid)),
+                )
+                .await;
+            // Landed or maybe landed: either way the copy may be stale.
+            self.tokens.forget(&token.uid);
+            written
         })
         .await
     }
 
     async fn token(&self, uid: &str) -> StoreResult<Option<Token>> {
-        self.call("token", self.find_token(uid)).await
+        self.call(
+            "token",
+            read_through(&self.tokens, uid.to_owned(), self.find_token(uid)),
+        )
+        .await
     }
 
     async fn list_tokens(&self, page: Page) -> StoreResult<Vec<Token>> {
@@ -62,11 +71,14 @@ impl TokenStore for ScyllaStore {
     async fn delete_token(&self, uid: &str) -> StoreResult<bool> {
         self.call("delete_token", async {
             let existed = self.find_token(uid).await?.is_some();
-            self.batch(
-                &self.statements.token_delete,
-                ((uid,), Kind::Token.row(uid)),
-            )
-            .await?;
+            let deleted = self
+                .batch(
+                    &self.statements.token_delete,
+                    ((uid,), Kind::Token.row(uid)),
+                )
+                .await;
+            self.tokens.forget(&uid.to_owned());
+            deleted?;
             Ok(existed)
         })
         .await

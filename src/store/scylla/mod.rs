@@ -11,6 +11,7 @@
 //! a write is acknowledged once a quorum of replicas holds it. The data
 //! model, and which writes are LWTs, is documented in `schema/scylla.cql`.
 
+mod cache;
 mod catalog;
 mod cluster;
 mod commands;
@@ -65,13 +66,27 @@ pub(crate) const BACKEND: &str = "scylla";
 /// requests, an LWT retried after a lost race a few more).
 const CALL_BUDGET_IN_REQUESTS: u32 = 3;
 
+/// Tokens one node keeps copies of (`cache`).
+const HOT_READS: usize = 10_000;
+/// How long a copy of a hot read is used: a change made through another
+/// node is seen by this one within this time.
+const HOT_READ_TTL: Duration = Duration::from_secs(2);
+
 /// The ScyllaDB store.
 pub struct ScyllaStore {
-    session: Session,
+    session: Arc<Session>,
+    /// The runtime the driver's connections run on.
+    io: DriverRuntime,
     statements: Statements,
     keyspace: String,
     /// OCPP 1.6 transaction ids reserved by this node and not yet handed out.
-    transaction_ids: tokio::sync::Mutex<transactions::IdBlock>,
+    transaction_ids: transactions::TransactionIds,
+    /// Tokens looked up lately (Authorize, then the transaction's start).
+    tokens: cache::Fresh<String, Option<crate::store::Token>>,
+    /// The OCPI partner list, read per transaction start and status change.
+    partners: cache::Fresh<(), Vec<crate::store::OcpiPartner>>,
+    /// The transaction rows this node wrote last (`transactions`).
+    written_transactions: transactions::Written,
     /// Set by `close`: later calls fail as Unavailable instead of writing.
     closed: AtomicBool,
     /// Longest a whole store call may take, its retries and pages included.
@@ -87,9 +102,15 @@ impl ScyllaStore {
         if nodes.is_empty() {
             return Err(StoreError::Backend("--scylla-uri names no node".into()));
         }
-        let session = session_builder(settings, &nodes)?
-            .build()
+        let io = DriverRuntime::start()?;
+        let builder = session_builder(settings, &nodes)?;
+        // Built on the driver's runtime: the connections' reader and writer
+        // tasks are spawned where the session is built, and live there.
+        let session = io
+            .handle()
+            .spawn(async move { builder.build().await })
             .await
+            .map_err(|e| StoreError::Backend(format!("ScyllaDB session task failed: {e}")))?
             .map_err(|e| {
                 StoreError::Backend(format!(
                     "cannot reach the ScyllaDB cluster at {}: {e}",
@@ -105,13 +126,18 @@ impl ScyllaStore {
             "ScyllaDB store ready"
         );
         let store = ScyllaStore {
-            session,
+            session: Arc::new(session),
+            io,
             statements,
             keyspace: settings.keyspace.clone(),
             transaction_ids: Default::default(),
+            tokens: cache::Fresh::new(HOT_READS, HOT_READ_TTL),
+            partners: cache::Fresh::new(1, HOT_READ_TTL),
+            written_transactions: transactions::Written::new(),
             closed: AtomicBool::new(false),
             call_budget: settings.request_timeout() * CALL_BUDGET_IN_REQUESTS,
         };
+        store.reserve_first_ids().await;
         let converted = store.convert_parties().await?;
         if converted > 0 {
             tracing::info!(
@@ -160,6 +186,11 @@ impl ScyllaStore {
         .await
     }
 
+    /// Runs `task` on the driver's runtime, for writes no caller waits for.
+    fn spawn_io(&self, task: impl Future<Output = ()> + Send + 'static) {
+        drop(self.io.handle().spawn(task));
+    }
+
     fn refuse_when_closed(&self) -> StoreResult<()> {
         if self.closed.load(Ordering::Acquire) {
             Err(StoreError::Unavailable("the store is closed"))
@@ -175,16 +206,19 @@ impl ScyllaStore {
         values: impl SerializeRow,
     ) -> StoreResult<QueryResult> {
         self.refuse_when_closed()?;
-        self.session
-            .execute_unpaged(statement, values)
-            .await
-            .map_err(db)
+        let started = std::time::Instant::now();
+        let result = self.session.execute_unpaged(statement, values).await;
+        crate::metrics::scylla_statement(statements::name_of(statement), started.elapsed());
+        result.map_err(db)
     }
 
     /// Runs a logged batch.
     async fn batch(&self, batch: &Batch, values: impl BatchValues) -> StoreResult<()> {
         self.refuse_when_closed()?;
-        self.session.batch(batch, values).await.map_err(db)?;
+        let started = std::time::Instant::now();
+        let result = self.session.batch(batch, values).await;
+        crate::metrics::scylla_statement("logged_batch", started.elapsed());
+        result.map_err(db)?;
         Ok(())
     }
 
@@ -222,6 +256,47 @@ impl ScyllaStore {
         values: impl SerializeRow,
     ) -> StoreResult<Lwt> {
         Lwt::read(self.execute(statement, values).await?)
+    }
+}
+
+/// Threads of the driver's own runtime.
+const DRIVER_THREADS: usize = 2;
+
+/// A multi-threaded runtime of its own for the driver's connection tasks.
+/// On the runtime of whoever connects (the actix main thread, a
+/// single-threaded runtime that also runs start-up and shutdown work), every
+/// request and response of every station would pass through that one thread.
+struct DriverRuntime(Option<tokio::runtime::Runtime>);
+
+impl DriverRuntime {
+    fn start() -> StoreResult<DriverRuntime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(DRIVER_THREADS)
+            .thread_name("scylla-io")
+            .enable_all()
+            .build()
+            .map(|runtime| DriverRuntime(Some(runtime)))
+            .map_err(|e| {
+                StoreError::Backend(format!("cannot start the ScyllaDB driver runtime: {e}"))
+            })
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        match &self.0 {
+            Some(runtime) => runtime.handle().clone(),
+            // Only while dropping; nothing runs then.
+            None => tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl Drop for DriverRuntime {
+    fn drop(&mut self) {
+        // A runtime dropped inside another runtime's task panics; this one
+        // is let go without waiting (its tasks are the closed connections').
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

@@ -56,11 +56,16 @@ where
                 return Ok(None);
             };
             store.refuse_when_closed()?;
-            let (result, response) = store
+            let started = std::time::Instant::now();
+            let fetched = store
                 .session
                 .execute_bound_single_page(&self.bound, state)
-                .await
-                .map_err(db)?;
+                .await;
+            crate::metrics::scylla_statement(
+                super::statements::name_of(self.bound.prepared()),
+                started.elapsed(),
+            );
+            let (result, response) = fetched.map_err(db)?;
             self.next_page = match response {
                 PagingStateResponse::HasMorePages { state } => Some(state),
                 PagingStateResponse::NoMorePages => None,

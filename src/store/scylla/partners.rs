@@ -11,6 +11,7 @@
 use async_trait::async_trait;
 use scylla::value::CqlTimestamp;
 
+use super::cache::read_through;
 use super::schema::table_exists;
 use super::{from_json, parse_name, time, to_json, ScyllaStore};
 use crate::store::{OcpiPartner, OcpiPartnerStore, OcpiParty, StoreError, StoreResult};
@@ -70,30 +71,9 @@ impl ScyllaStore {
 #[async_trait]
 impl OcpiPartnerStore for ScyllaStore {
     async fn put_partner(&self, partner: OcpiPartner) -> StoreResult<()> {
-        self.call("put_partner", async {
-            let old = self.find_partner(&partner.id).await?;
-            if let Some(hash) = &partner.token_hash {
-                self.execute(
-                    &self.statements.partner_token_put,
-                    (hash.as_str(), partner.id.as_str()),
-                )
-                .await?;
-            }
-            let record = to_json(&partner)?;
-            self.execute(
-                &self.statements.partner_put,
-                (SCOPE, partner.id.as_str(), record),
-            )
-            .await?;
-            if let Some(old_hash) = old.and_then(|o| o.token_hash) {
-                if partner.token_hash.as_ref() != Some(&old_hash) {
-                    self.execute(&self.statements.partner_token_delete, (old_hash,))
-                        .await?;
-                }
-            }
-            Ok(())
-        })
-        .await
+        let written = self.call("put_partner", self.write_partner(&partner)).await;
+        self.partners.forget(&());
+        written
     }
 
     async fn partner(&self, id: &str) -> StoreResult<Option<OcpiPartner>> {
@@ -115,29 +95,59 @@ impl OcpiPartnerStore for ScyllaStore {
     }
 
     async fn list_partners(&self) -> StoreResult<Vec<OcpiPartner>> {
-        self.call("list_partners", async {
+        let read = async {
             self.rows::<(String,)>(&self.statements.partner_list, (SCOPE,))
                 .await?
                 .into_iter()
                 .map(|(record,)| from_json(&record))
                 .collect()
-        })
-        .await
+        };
+        self.call("list_partners", read_through(&self.partners, (), read))
+            .await
     }
 
     async fn delete_partner(&self, id: &str) -> StoreResult<bool> {
-        self.call("delete_partner", async {
-            let Some(old) = self.find_partner(id).await? else {
-                return Ok(false);
-            };
-            self.execute(&self.statements.partner_delete, (SCOPE, id))
-                .await?;
-            if let Some(hash) = old.token_hash {
-                self.execute(&self.statements.partner_token_delete, (hash,))
+        let deleted = self.call("delete_partner", self.remove_partner(id)).await;
+        self.partners.forget(&());
+        deleted
+    }
+}
+
+impl ScyllaStore {
+    async fn write_partner(&self, partner: &OcpiPartner) -> StoreResult<()> {
+        let old = self.find_partner(&partner.id).await?;
+        if let Some(hash) = &partner.token_hash {
+            self.execute(
+                &self.statements.partner_token_put,
+                (hash.as_str(), partner.id.as_str()),
+            )
+            .await?;
+        }
+        let record = to_json(&partner)?;
+        self.execute(
+            &self.statements.partner_put,
+            (SCOPE, partner.id.as_str(), record),
+        )
+        .await?;
+        if let Some(old_hash) = old.and_then(|o| o.token_hash) {
+            if partner.token_hash.as_ref() != Some(&old_hash) {
+                self.execute(&self.statements.partner_token_delete, (old_hash,))
                     .await?;
             }
-            Ok(true)
-        })
-        .await
+        }
+        Ok(())
+    }
+
+    async fn remove_partner(&self, id: &str) -> StoreResult<bool> {
+        let Some(old) = self.find_partner(id).await? else {
+            return Ok(false);
+        };
+        self.execute(&self.statements.partner_delete, (SCOPE, id))
+            .await?;
+        if let Some(hash) = old.token_hash {
+            self.execute(&self.statements.partner_token_delete, (hash,))
+                .await?;
+        }
+        Ok(true)
     }
 }

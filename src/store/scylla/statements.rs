@@ -30,7 +30,6 @@ macro_rules! statements {
         }
 
         /// (name, idempotent, text) of every single statement.
-        #[cfg(test)]
         pub const TEXTS: &[(&str, bool, &str)] = &[ $( (stringify!($name), $idempotent, $cql), )* ];
 
         impl Statements {
@@ -248,6 +247,18 @@ statements! {
         "INSERT INTO id_blocks (name, next_id) VALUES (?, ?) IF NOT EXISTS";
     id_block_advance, false,
         "UPDATE id_blocks SET next_id = ? WHERE name = ? IF next_id = ?";
+}
+
+/// The name of a prepared statement (its field in [`Statements`]), for the
+/// per-statement timing; "other" for one prepared elsewhere (schema checks).
+pub fn name_of(statement: &PreparedStatement) -> &'static str {
+    static NAMES: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static str>> =
+        std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| TEXTS.iter().map(|(name, _, cql)| (*cql, *name)).collect());
+    names
+        .get(statement.get_statement())
+        .copied()
+        .unwrap_or("other")
 }
 
 async fn prepare(session: &Session, cql: &str, idempotent: bool) -> StoreResult<PreparedStatement> {

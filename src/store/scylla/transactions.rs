@@ -3,15 +3,24 @@
 //! records its seq_no, so a retried or concurrently delivered event counts
 //! once; meter values go to partitions of 256 events each; OCPP 1.6
 //! transaction ids come from blocks each node reserves with an LWT.
+//!
+//! Latency: a station waits for its event's round trips to the cluster, so
+//! they are few and side by side. The compare-and-set starts from the row
+//! this node wrote last ([`Written`]) rather than a read; the meter values
+//! are written alongside it, and the listing copy and index after it, side
+//! by side. An event is answered only once all of them landed; when one
+//! failed, the station's retry writes them again (all are idempotent), and
+//! until then readers pass over values whose event the summary lacks.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use super::directory::Kind;
 use super::pages::Pages;
 use super::retry::until_won;
-use super::{from_json, to_json, ScyllaStore};
+use super::{db, from_json, to_json, Lwt, ScyllaStore};
 use crate::store::{
     active_key, split_active_key, MeterValue, Page, StoreError, StoreResult, Transaction,
     TransactionEvent, TransactionEventKind, TransactionStore,
@@ -19,27 +28,190 @@ use crate::store::{
 
 /// Events whose meter values share one partition.
 pub const EVENTS_PER_METER_BUCKET: u64 = 256;
-/// OCPP 1.6 transaction ids one node reserves at a time.
-const ID_BLOCK: i64 = 100;
+/// OCPP 1.6 transaction ids one node reserves at a time: a burst of
+/// starts (a fleet reconnecting) stays within one block and its spare. A
+/// restart leaves the rest of its blocks unused; 2^31 ids are 2 million blocks.
+const ID_BLOCK: i64 = 1_000;
 /// The allocator behind OCPP 1.6 transaction ids.
 const V16_TRANSACTION_IDS: &str = "v16_transaction_id";
 
 /// Ids reserved by this node: `next..end` are still free to hand out.
-#[derive(Debug, Default)]
-pub struct IdBlock {
+#[derive(Debug, Default, Clone, Copy)]
+struct IdBlock {
     next: i64,
     end: i64,
+}
+
+/// The OCPP 1.6 transaction ids this node holds: the block it hands out
+/// from and a spare one, reserved in the background when the first runs
+/// low. So a StartTransaction takes an id from memory and never waits
+/// for the allocator's LWT, except on a node's very first ids (or when
+/// the spare's reservation failed).
+#[derive(Default)]
+pub struct TransactionIds {
+    held: Arc<Mutex<HeldIds>>,
+    /// Taken by whoever reserves a block while the node has no id at all.
+    reserving: tokio::sync::Mutex<()>,
+}
+
+impl TransactionIds {
+    fn held_handle(&self) -> Arc<Mutex<HeldIds>> {
+        self.held.clone()
+    }
+}
+
+/// The held ids, even after a panic elsewhere held the lock (the state is
+/// two counters, always consistent).
+fn lock(held: &Mutex<HeldIds>) -> std::sync::MutexGuard<'_, HeldIds> {
+    held.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Default)]
+struct HeldIds {
+    current: IdBlock,
+    spare: Option<IdBlock>,
+    /// A background reservation of the spare is under way.
+    refilling: bool,
+}
+
+impl HeldIds {
+    fn has_ids(&self) -> bool {
+        self.current.next < self.current.end || self.spare.is_some()
+    }
+
+    /// The next id, moving to the spare block when the current one is used
+    /// up; and whether a spare should be reserved now.
+    fn take(&mut self) -> (Option<i64>, bool) {
+        if self.current.next >= self.current.end {
+            if let Some(spare) = self.spare.take() {
+                self.current = spare;
+            }
+        }
+        let id = (self.current.next < self.current.end).then(|| {
+            self.current.next += 1;
+            self.current.next - 1
+        });
+        let low = self.current.end - self.current.next < ID_BLOCK / 2;
+        let refill = id.is_some() && low && self.spare.is_none() && !self.refilling;
+        if refill {
+            self.refilling = true;
+        }
+        (id, refill)
+    }
+}
+
+/// Reserves id blocks: what the background refill needs, owned.
+#[derive(Clone)]
+struct IdAllocator {
+    session: Arc<scylla::client::session::Session>,
+    get: scylla::statement::prepared::PreparedStatement,
+    create: scylla::statement::prepared::PreparedStatement,
+    advance: scylla::statement::prepared::PreparedStatement,
+}
+
+impl IdAllocator {
+    /// Reserves the next block (LWT on the allocator row).
+    async fn reserve(&self) -> StoreResult<IdBlock> {
+        until_won("transaction id block reservation", || async {
+            let current = self
+                .session
+                .execute_unpaged(&self.get, (V16_TRANSACTION_IDS,))
+                .await
+                .map_err(db)?
+                .into_rows_result()
+                .map_err(db)?
+                .maybe_first_row::<(i64,)>()
+                .map_err(db)?;
+            let (start, result) = match current {
+                None => (
+                    1,
+                    self.session
+                        .execute_unpaged(&self.create, (V16_TRANSACTION_IDS, 1 + ID_BLOCK))
+                        .await,
+                ),
+                Some((next,)) => (
+                    next,
+                    self.session
+                        .execute_unpaged(
+                            &self.advance,
+                            (next + ID_BLOCK, V16_TRANSACTION_IDS, next),
+                        )
+                        .await,
+                ),
+            };
+            let outcome = Lwt::read(result.map_err(db)?)?;
+            Ok(outcome.applied.then_some(IdBlock {
+                next: start,
+                end: start + ID_BLOCK,
+            }))
+        })
+        .await
+    }
 }
 
 /// The columns of `transaction_get`.
 type TransactionRow = (i64, String, Option<Vec<i64>>, Option<Vec<i64>>);
 
-/// A transaction row as read: revision, summary, applied seq_nos, meter buckets.
-struct Stored {
+/// A transaction row as read or written: revision, summary, applied
+/// seq_nos, meter buckets.
+#[derive(Debug, Clone)]
+pub struct Stored {
     revision: i64,
     summary: Transaction,
     applied: BTreeSet<i64>,
     buckets: BTreeSet<i64>,
+}
+
+impl Stored {
+    /// The row a transaction's first event creates.
+    fn first(event: &TransactionEvent, seq_no: i64, bucket: Option<i64>) -> Stored {
+        let mut summary = Transaction::empty_for(event);
+        summary.fold(event);
+        Stored {
+            revision: 1,
+            summary,
+            applied: BTreeSet::from([seq_no]),
+            buckets: bucket.into_iter().collect(),
+        }
+    }
+
+    /// This row with `event` applied.
+    fn then(mut self, event: &TransactionEvent, seq_no: i64, bucket: Option<i64>) -> Stored {
+        self.revision += 1;
+        self.summary.fold(event);
+        self.applied.insert(seq_no);
+        self.buckets.extend(bucket);
+        self
+    }
+}
+
+/// Transactions whose last written row one node keeps.
+const WRITTEN_TRANSACTIONS: usize = 10_000;
+
+/// The row of each transaction this node wrote last. A transaction's next
+/// event (from the same station's actor, seconds later) starts its
+/// compare-and-set from this copy instead of reading the row first. The LWT
+/// checks the revision, so a copy that another writer outdated costs a lost
+/// race and a read, never a wrong summary.
+pub struct Written(quick_cache::sync::Cache<String, Stored>);
+
+impl Written {
+    pub fn new() -> Written {
+        Written(quick_cache::sync::Cache::new(WRITTEN_TRANSACTIONS))
+    }
+
+    fn get(&self, key: &str) -> Option<Stored> {
+        self.0.get(key)
+    }
+
+    fn keep(&self, key: String, row: Stored) {
+        self.0.insert(key, row);
+    }
+
+    fn forget(&self, key: &str) {
+        self.0.remove(key);
+    }
 }
 
 /// A u64 (seq_no, bucket) as the bigint column that sorts the same way:
@@ -113,66 +285,59 @@ impl ScyllaStore {
         Ok(())
     }
 
-    async fn apply_event(&self, event: &TransactionEvent) -> StoreResult<bool> {
+    /// Applies `event` to its transaction's row; the row after it, and
+    /// whether this call applied it (false: applied before).
+    async fn apply_event(&self, event: &TransactionEvent) -> StoreResult<(bool, Stored)> {
         let (station, tx) = (event.station_id.as_str(), event.transaction_id.as_str());
+        let key = active_key(station, tx);
         let seq_no = ordered(event.seq_no);
-        let stored = self.load_transaction(station, tx).await?;
-        if let Some(stored) = stored.as_ref().filter(|s| s.applied.contains(&seq_no)) {
-            // A retry: answer it, and rewrite the listing copy in case the
-            // first delivery stopped before writing it.
-            self.copy_to_station_list(&stored.summary, stored.revision)
-                .await?;
-            return Ok(false);
-        }
-        // Before the summary: once the event counts, its values exist.
-        self.write_meter_values(event, seq_no).await?;
-        let new_buckets: &[i64] = if event.meter_values.is_empty() {
-            &[]
-        } else {
-            &[meter_bucket(event.seq_no)]
+        let stored = match self.written_transactions.get(&key) {
+            Some(row) => Some(row),
+            None => self.load_transaction(station, tx).await?,
         };
+        if let Some(stored) = stored.as_ref().filter(|s| s.applied.contains(&seq_no)) {
+            return Ok((false, stored.clone()));
+        }
+        let bucket = (!event.meter_values.is_empty()).then(|| meter_bucket(event.seq_no));
         let what = format!("transaction {tx} of {station}");
-        // The first attempt uses the row read above; a lost race reads again.
+        // The first attempt starts from the row above; a lost race reads again.
         let mut preloaded = Some(stored);
-        until_won(&what, || {
+        let key_ref = key.as_str();
+        let summary = until_won(&what, || {
             let preloaded = preloaded.take();
             async move {
                 let stored = match preloaded {
                     Some(stored) => stored,
                     None => self.load_transaction(station, tx).await?,
                 };
-                if stored.as_ref().is_some_and(|s| s.applied.contains(&seq_no)) {
+                if let Some(stored) = stored.as_ref().filter(|s| s.applied.contains(&seq_no)) {
                     // The same event, applied by a concurrent delivery meanwhile.
-                    return Ok(Some(false));
+                    return Ok(Some((false, stored.clone())));
                 }
-                let (outcome, summary, revision) = match stored {
+                let (next, outcome) = match stored {
                     None => {
-                        let mut summary = Transaction::empty_for(event);
-                        summary.fold(event);
+                        let next = Stored::first(event, seq_no, bucket);
                         let values = (
                             station,
                             tx,
-                            1i64,
-                            to_json(&summary)?,
+                            next.revision,
+                            to_json(&next.summary)?,
                             vec![seq_no],
-                            new_buckets.to_vec(),
+                            Vec::from_iter(bucket),
                         );
                         let outcome = self
                             .lwt(&self.statements.transaction_insert, values)
                             .await?;
-                        (outcome, summary, 1)
+                        (next, outcome)
                     }
-                    Some(Stored {
-                        revision,
-                        mut summary,
-                        ..
-                    }) => {
-                        summary.fold(event);
+                    Some(previous) => {
+                        let revision = previous.revision;
+                        let next = previous.then(event, seq_no, bucket);
                         let values = (
-                            revision + 1,
-                            to_json(&summary)?,
+                            next.revision,
+                            to_json(&next.summary)?,
                             vec![seq_no],
-                            new_buckets.to_vec(),
+                            Vec::from_iter(bucket),
                             station,
                             tx,
                             revision,
@@ -180,17 +345,50 @@ impl ScyllaStore {
                         let outcome = self
                             .lwt(&self.statements.transaction_update, values)
                             .await?;
-                        (outcome, summary, revision + 1)
+                        (next, outcome)
                     }
                 };
                 if !outcome.applied {
+                    // Another writer moved the row on: read it again.
+                    self.written_transactions.forget(key_ref);
                     return Ok(None);
                 }
-                self.copy_to_station_list(&summary, revision).await?;
-                Ok(Some(true))
+                Ok(Some((true, next)))
             }
-        })
-        .await
+        });
+        // The values go side by side with the summary's LWT (one round trip
+        // less per event). Readers pass over values of events the summary
+        // does not list, and a retry of an event that failed here rewrites
+        // its values (`apply_transaction_event`).
+        let values = self.write_meter_values(event, seq_no);
+        match futures_util::future::try_join(values, summary).await {
+            Ok(((), (applied, row))) => {
+                if event.kind == TransactionEventKind::Ended {
+                    self.written_transactions.forget(&key);
+                } else {
+                    self.written_transactions.keep(key, row.clone());
+                }
+                Ok((applied, row))
+            }
+            Err(e) => {
+                // An LWT that timed out may have applied: read next time.
+                self.written_transactions.forget(&key);
+                Err(e)
+            }
+        }
+    }
+
+    /// The fleet-wide index of running transactions follows Started and Ended.
+    async fn index_active(&self, event: &TransactionEvent) -> StoreResult<()> {
+        let row =
+            Kind::ActiveTransaction.row(&active_key(&event.station_id, &event.transaction_id));
+        let statement = match event.kind {
+            TransactionEventKind::Started => &self.statements.directory_insert,
+            TransactionEventKind::Ended => &self.statements.directory_delete,
+            TransactionEventKind::Updated => return Ok(()),
+        };
+        self.execute(statement, row).await?;
+        Ok(())
     }
 
     async fn load_meter_values(
@@ -232,36 +430,57 @@ impl ScyllaStore {
         Ok(out)
     }
 
-    /// Reserves the next block of 1.6 transaction ids (LWT on the allocator row).
-    async fn reserve_ids(&self) -> StoreResult<IdBlock> {
-        let st = &self.statements;
-        until_won("transaction id block reservation", || async {
-            let current = self
-                .row::<(i64,)>(&st.id_block_get, (V16_TRANSACTION_IDS,))
-                .await?;
-            let (start, outcome) = match current {
-                None => {
-                    let outcome = self
-                        .lwt(&st.id_block_create, (V16_TRANSACTION_IDS, 1 + ID_BLOCK))
-                        .await?;
-                    (1, outcome)
+    fn id_allocator(&self) -> IdAllocator {
+        IdAllocator {
+            session: self.session.clone(),
+            get: self.statements.id_block_get.clone(),
+            create: self.statements.id_block_create.clone(),
+            advance: self.statements.id_block_advance.clone(),
+        }
+    }
+
+    /// Reserves this node's first block of ids, so that no station's
+    /// first StartTransaction waits for it. Not fatal: the first start
+    /// reserves one when this failed.
+    pub(super) async fn reserve_first_ids(&self) {
+        match self.id_allocator().reserve().await {
+            Ok(block) => {
+                let mut held = lock(&self.transaction_ids.held);
+                if !held.has_ids() {
+                    held.current = block;
                 }
-                Some((next,)) => {
-                    let outcome = self
-                        .lwt(
-                            &st.id_block_advance,
-                            (next + ID_BLOCK, V16_TRANSACTION_IDS, next),
-                        )
-                        .await?;
-                    (next, outcome)
-                }
-            };
-            Ok(outcome.applied.then_some(IdBlock {
-                next: start,
-                end: start + ID_BLOCK,
-            }))
-        })
-        .await
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reserve transaction ids at start"),
+        }
+    }
+
+    /// The next 1.6 transaction id (`TransactionIds`).
+    async fn take_transaction_id(&self) -> StoreResult<i64> {
+        let ids = &self.transaction_ids;
+        loop {
+            let (id, refill) = lock(&ids.held).take();
+            if refill {
+                let (allocator, held) = (self.id_allocator(), ids.held_handle());
+                self.spawn_io(async move {
+                    let spare = allocator.reserve().await;
+                    let mut held = lock(&held);
+                    held.refilling = false;
+                    match spare {
+                        Ok(block) => held.spare = Some(block),
+                        Err(e) => tracing::warn!(error = %e, "cannot reserve spare transaction ids; the next start will"),
+                    }
+                });
+            }
+            if let Some(id) = id {
+                return Ok(id);
+            }
+            let _only_one = ids.reserving.lock().await;
+            if lock(&ids.held).has_ids() {
+                continue;
+            }
+            let block = self.id_allocator().reserve().await?;
+            lock(&ids.held).current = block;
+        }
     }
 }
 
@@ -269,21 +488,21 @@ impl ScyllaStore {
 impl TransactionStore for ScyllaStore {
     async fn apply_transaction_event(&self, event: TransactionEvent) -> StoreResult<bool> {
         self.call("apply_transaction_event", async {
-            let applied = self.apply_event(&event).await?;
-            // The index entry is an idempotent write after the event: a
-            // retried event (applied false) writes it again, so a failure
+            let (applied, row) = self.apply_event(&event).await?;
+            // The listing copy, the fleet index entry and (for a retry) the
+            // event's meter values are idempotent writes after the event,
+            // side by side: a retried event writes them again, so a failure
             // here is mended by the station's retry.
-            let row =
-                Kind::ActiveTransaction.row(&active_key(&event.station_id, &event.transaction_id));
-            match event.kind {
-                TransactionEventKind::Started => {
-                    self.execute(&self.statements.directory_insert, row).await?;
+            let listing = self.copy_to_station_list(&row.summary, row.revision);
+            let index = self.index_active(&event);
+            let values = async {
+                if applied {
+                    Ok(())
+                } else {
+                    self.write_meter_values(&event, ordered(event.seq_no)).await
                 }
-                TransactionEventKind::Ended => {
-                    self.execute(&self.statements.directory_delete, row).await?;
-                }
-                TransactionEventKind::Updated => {}
-            }
+            };
+            futures_util::future::try_join3(listing, index, values).await?;
             Ok(applied)
         })
         .await
@@ -351,12 +570,7 @@ impl TransactionStore for ScyllaStore {
 
     async fn next_transaction_number(&self) -> StoreResult<i32> {
         self.call("next_transaction_number", async {
-            let mut block = self.transaction_ids.lock().await;
-            if block.next >= block.end {
-                *block = self.reserve_ids().await?;
-            }
-            let id = block.next;
-            block.next += 1;
+            let id = self.take_transaction_id().await?;
             i32::try_from(id)
                 .map_err(|_| StoreError::Backend("OCPP 1.6 transaction ids exhausted".into()))
         })
@@ -380,6 +594,45 @@ impl TransactionStore for ScyllaStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_come_from_the_block_then_the_spare_and_a_refill_is_asked_once() {
+        let mut held = HeldIds {
+            current: IdBlock {
+                next: 1,
+                end: 1 + ID_BLOCK,
+            },
+            ..HeldIds::default()
+        };
+        let mut refills = 0;
+        for expected in 1..=ID_BLOCK {
+            let (id, refill) = held.take();
+            assert_eq!(id, Some(expected));
+            refills += usize::from(refill);
+        }
+        assert_eq!(
+            refills, 1,
+            "one background reservation while the block runs low"
+        );
+        assert!(held.refilling);
+        assert_eq!(
+            held.take(),
+            (None, false),
+            "used up, no spare yet: the caller reserves"
+        );
+        held.refilling = false;
+        held.spare = Some(IdBlock {
+            next: 5_001,
+            end: 5_001 + ID_BLOCK,
+        });
+        assert!(held.has_ids());
+        assert_eq!(
+            held.take(),
+            (Some(5_001), false),
+            "the spare becomes the block"
+        );
+        assert!(held.spare.is_none());
+    }
 
     #[test]
     fn seq_nos_keep_their_order_as_bigints() {

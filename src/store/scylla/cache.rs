@@ -1,0 +1,129 @@
+//! Short-lived, bounded copies of hot reads on the message path (DESIGN:
+//! "hot reads may be cached in memory with a short bound; writes go
+//! through"): a token looked up at Authorize is looked up again at the
+//! transaction's start, and the partner list is read per transaction start.
+//!
+//! A copy lives at most its TTL, so a change made through another node is
+//! seen within that time. A change made through this node is seen at once:
+//! the write forgets the copy, and a read that raced the write does not put
+//! its older answer back (the generation check in [`Fresh::put_if_current`]).
+
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use quick_cache::sync::Cache;
+
+/// A bounded map of answers younger than a TTL.
+pub struct Fresh<K, V> {
+    copies: Cache<K, (V, Instant)>,
+    ttl: Duration,
+    /// Bumped by every `forget`: a read that began before it may not store
+    /// what it read.
+    generation: AtomicU64,
+}
+
+/// Where a read began, for [`Fresh::put_if_current`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReadStart(u64);
+
+impl<K: Eq + Hash + Clone, V: Clone> Fresh<K, V> {
+    /// Holds at most `capacity` answers, each for `ttl`.
+    pub fn new(capacity: usize, ttl: Duration) -> Self {
+        Fresh {
+            copies: Cache::new(capacity.max(1)),
+            ttl,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The copy of `key`'s answer, when it is young enough.
+    pub fn get(&self, key: &K) -> Option<V> {
+        let (value, stored_at) = self.copies.get(key)?;
+        if stored_at.elapsed() < self.ttl {
+            Some(value)
+        } else {
+            self.copies.remove(key);
+            None
+        }
+    }
+
+    /// Call before reading the store; pass to `put_if_current` after.
+    pub fn read_start(&self) -> ReadStart {
+        ReadStart(self.generation.load(Ordering::Acquire))
+    }
+
+    /// Keeps `value`, read since `start`, unless a write through this node
+    /// forgot anything meanwhile (the read may predate that write).
+    pub fn put_if_current(&self, start: ReadStart, key: K, value: V) {
+        if self.generation.load(Ordering::Acquire) == start.0 {
+            self.copies.insert(key, (value, Instant::now()));
+        }
+    }
+
+    /// Drops `key`'s copy: called by every write of `key`, before it returns.
+    pub fn forget(&self, key: &K) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.copies.remove(key);
+    }
+}
+
+/// Reads through `cache`: the fresh copy, else `read` (whose answer is kept).
+pub async fn read_through<K, V, E, F>(cache: &Fresh<K, V>, key: K, read: F) -> Result<V, E>
+where
+    K: Eq + Hash + Clone,
+    V: Clone,
+    F: std::future::Future<Output = Result<V, E>>,
+{
+    if let Some(value) = cache.get(&key) {
+        return Ok(value);
+    }
+    let start = cache.read_start();
+    let value = read.await?;
+    cache.put_if_current(start, key, value.clone());
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_expire_after_their_ttl() {
+        let cache = Fresh::new(8, Duration::from_millis(30));
+        let start = cache.read_start();
+        cache.put_if_current(start, "a", 1);
+        assert_eq!(cache.get(&"a"), Some(1));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(cache.get(&"a"), None);
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_is_not_kept() {
+        let cache = Fresh::new(8, Duration::from_secs(60));
+        let before_write = cache.read_start();
+        cache.forget(&"a");
+        cache.put_if_current(before_write, "a", "old");
+        assert_eq!(cache.get(&"a"), None, "the older answer was put back");
+        let after_write = cache.read_start();
+        cache.put_if_current(after_write, "a", "new");
+        assert_eq!(cache.get(&"a"), Some("new"));
+        cache.forget(&"a");
+        assert_eq!(cache.get(&"a"), None);
+    }
+
+    #[tokio::test]
+    async fn reads_through_once_while_fresh() {
+        let cache = Fresh::new(8, Duration::from_secs(60));
+        let mut reads = 0;
+        for _ in 0..3 {
+            let got: Result<u32, ()> = read_through(&cache, 7u8, async {
+                reads += 1;
+                Ok(42)
+            })
+            .await;
+            assert_eq!(got, Ok(42));
+        }
+        assert_eq!(reads, 1);
+    }
+}
