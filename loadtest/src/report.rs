@@ -279,6 +279,13 @@ impl Report {
                     "storm: {} of {dropped} stations booted again within --duration {}s",
                     r.rebooted, args.duration_secs
                 ));
+                // A station that is not back is a failure of the run, not a remark.
+                let missing = dropped.saturating_sub(r.rebooted);
+                if missing > 0 {
+                    *errors
+                        .entry("storm_not_booted_again".to_owned())
+                        .or_default() += missing;
+                }
             }
             Storm {
                 dropped,
@@ -631,6 +638,7 @@ mod tests {
         assert_eq!(storm.fleet_reboot_secs, Some(2.5));
         assert_eq!(report.timeline_of, "reboot");
         assert!(report.notes.is_empty());
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
 
         let partial = PartResult {
             rebooted: 3,
@@ -639,6 +647,12 @@ mod tests {
         let report = Report::build(inputs(&args, partial));
         assert_eq!(report.storm.as_ref().unwrap().fleet_reboot_secs, None);
         assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
+        assert_eq!(
+            report.errors.get("storm_not_booted_again"),
+            Some(&1),
+            "a station not back is an error: {:?}",
+            report.errors
+        );
     }
 
     #[test]

@@ -373,8 +373,15 @@ pub async fn tokens_roundtrip_list_and_delete(fx: Fixture) {
         .is_empty());
     assert!(fx.store.list_tokens(page(0, 0)).await.unwrap().is_empty());
 
+    // Read, then changed through the same store: the change is read back
+    // at once (a backend that keeps copies of hot reads drops them on write).
+    assert_eq!(fx.store.token("B").await.unwrap(), Some(token("B")));
     assert!(fx.store.delete_token("B").await.unwrap());
+    assert_eq!(fx.store.token("B").await.unwrap(), None);
     assert!(!fx.store.delete_token("B").await.unwrap());
+    fx.store.put_token(token("Z")).await.unwrap();
+    assert_eq!(fx.store.token("Z").await.unwrap(), Some(token("Z")));
+    assert!(fx.store.delete_token("Z").await.unwrap());
     assert_eq!(
         uids(fx.store.list_tokens(page(0, 100)).await.unwrap()),
         ["A", "C"]
@@ -916,6 +923,8 @@ pub async fn ocpi_partners_are_found_by_id_and_by_their_current_token(fx: Fixtur
         t(2),
     );
     assert_eq!(other.token_hash, None, "voltgate calls it first");
+    let before = fx.store.list_partners().await.unwrap();
+    assert!(!before.iter().any(|p| p.id == other.id));
     fx.store.put_partner(other.clone()).await.unwrap();
     let mut ids: Vec<String> = fx
         .store
@@ -932,6 +941,19 @@ pub async fn ocpi_partners_are_found_by_id_and_by_their_current_token(fx: Fixtur
     assert!(fx.store.delete_partner(&partner.id).await.unwrap());
     assert!(!fx.store.delete_partner(&partner.id).await.unwrap());
     assert_eq!(fx.store.partner(&partner.id).await.unwrap(), None);
+    let left: Vec<String> = fx
+        .store
+        .list_partners()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        left,
+        [other.id.clone()],
+        "the deleted partner is not listed"
+    );
     assert_eq!(
         fx.store
             .partner_by_token(&token_hash("token-c"))
