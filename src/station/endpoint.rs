@@ -98,6 +98,7 @@ async fn connect(
         Err(limit) => return Ok(limited(limit)),
     };
     let budget = gate.message_budget(&id);
+    store.station_connected(&id);
     let runtime = store.runtime(&id).await.ok().flatten().unwrap_or_default();
     tracing::info!(station = %id, version = version.label(), "station connected");
     // Stations do not boot again after a network drop: one accepted before

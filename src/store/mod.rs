@@ -428,6 +428,10 @@ pub trait Store:
     fn cluster(&self) -> Option<&dyn ClusterStore> {
         None
     }
+    /// A station connected to this node. A backend that keeps copies of
+    /// what this node wrote for the station drops them: the station may
+    /// have written through another node since.
+    fn station_connected(&self, _station_id: &str) {}
     /// Finishes queued writes and releases the backend (file locks, sessions).
     async fn close(&self);
 }

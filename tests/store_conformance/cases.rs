@@ -95,7 +95,7 @@ fn meter(at: i64, wh: f64) -> MeterValue {
     }
 }
 
-fn event(station: &str, tx: &str, seq_no: u64, kind: TransactionEventKind) -> TransactionEvent {
+pub fn event(station: &str, tx: &str, seq_no: u64, kind: TransactionEventKind) -> TransactionEvent {
     TransactionEvent {
         station_id: station.into(),
         transaction_id: tx.into(),
@@ -951,7 +951,7 @@ pub async fn ocpi_partners_are_found_by_id_and_by_their_current_token(fx: Fixtur
         .collect();
     assert_eq!(
         left,
-        [other.id.clone()],
+        std::slice::from_ref(&other.id),
         "the deleted partner is not listed"
     );
     assert_eq!(

@@ -6,6 +6,7 @@
 
 mod cases;
 mod fixture;
+mod scylla_nodes;
 mod scylla_schema;
 
 use std::future::Future;

@@ -163,6 +163,9 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         .expect("entry removed");
     }
     for cql in [
+        // Transactions as models 1 to 7 had them: no digests.
+        format!("DROP TABLE {keyspace}.transactions"),
+        format!("CREATE TABLE {keyspace}.transactions (station_id text, transaction_id text, revision bigint, summary text, applied_seq_nos set<bigint>, meter_buckets set<bigint>, PRIMARY KEY ((station_id, transaction_id)))"),
         format!("DROP TABLE {keyspace}.evse_links"),
         format!("DROP TABLE {keyspace}.location_cells"),
         format!("DROP TABLE {keyspace}.province_cities"),
@@ -258,7 +261,12 @@ async fn upgrade_from_model_1(settings: &ScyllaSettings, store: &ScyllaStore) {
         .unwrap()
         .single_row::<(i32,)>()
         .unwrap();
-    assert_eq!(version, (7,));
+    assert_eq!(version, (8,));
+    // Its transactions table has the digests column of model 8.
+    let started = crate::cases::event("CS1", "T1", 0, TransactionEventKind::Started);
+    assert!(upgraded.apply_transaction_event(started).await.unwrap());
+    let tx = upgraded.transaction("CS1", "T1").await.unwrap().unwrap();
+    assert_eq!(tx.event_count, 1);
     // Its OCPI parties are partners: one to call with its TOKEN_A, one whose
     // token is accepted; the old table is gone.
     let partners = upgraded.list_partners().await.unwrap();

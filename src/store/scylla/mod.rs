@@ -32,7 +32,7 @@ mod variables;
 
 use std::future::Future;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,6 +87,10 @@ pub struct ScyllaStore {
     partners: cache::Fresh<(), Vec<crate::store::OcpiPartner>>,
     /// The transaction rows this node wrote last (`transactions`).
     written_transactions: transactions::Written,
+    /// One event at a time per transaction on this node (`transactions`).
+    transaction_turns: transactions::Turns,
+    /// Write timestamps of transaction rows: microseconds, increasing.
+    write_clock: AtomicU64,
     /// Set by `close`: later calls fail as Unavailable instead of writing.
     closed: AtomicBool,
     /// Longest a whole store call may take, its retries and pages included.
@@ -134,6 +138,8 @@ impl ScyllaStore {
             tokens: cache::Fresh::new(HOT_READS, HOT_READ_TTL),
             partners: cache::Fresh::new(1, HOT_READ_TTL),
             written_transactions: transactions::Written::new(),
+            transaction_turns: transactions::Turns::new(),
+            write_clock: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             call_budget: settings.request_timeout() * CALL_BUDGET_IN_REQUESTS,
         };
@@ -339,6 +345,10 @@ impl Store for ScyllaStore {
 
     fn cluster(&self) -> Option<&dyn crate::store::ClusterStore> {
         Some(self)
+    }
+
+    fn station_connected(&self, station_id: &str) {
+        self.written_transactions.forget_station(station_id);
     }
 
     async fn close(&self) {

@@ -14,7 +14,7 @@ pub const SCHEMA_CQL: &str = include_str!("../../../schema/scylla.cql");
 /// Version of that model. A keyspace of an older version is upgraded in
 /// place (new tables and columns; the old work queues become commands);
 /// one of a newer version is refused.
-pub const SCHEMA_VERSION: i32 = 7;
+pub const SCHEMA_VERSION: i32 = 8;
 /// The first model whose MaEVe work is commands.
 const COMMANDS_CARRY_WORK: i32 = 3;
 /// The row of `schema_version` this build owns.

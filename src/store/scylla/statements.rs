@@ -195,10 +195,10 @@ statements! {
 
     transaction_get, true,
         "SELECT revision, summary, applied_seq_nos, meter_buckets FROM transactions WHERE station_id = ? AND transaction_id = ?";
-    transaction_insert, false,
-        "INSERT INTO transactions (station_id, transaction_id, revision, summary, applied_seq_nos, meter_buckets) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS";
-    transaction_update, false,
-        "UPDATE transactions SET revision = ?, summary = ?, applied_seq_nos = applied_seq_nos + ?, meter_buckets = meter_buckets + ? WHERE station_id = ? AND transaction_id = ? IF revision = ?";
+    transaction_write, true,
+        "UPDATE transactions USING TIMESTAMP ? SET revision = ?, summary = ?, applied_seq_nos = applied_seq_nos + ?, meter_buckets = meter_buckets + ?, digests = digests + ? WHERE station_id = ? AND transaction_id = ?";
+    transaction_digests, true,
+        "SELECT digests FROM transactions WHERE station_id = ? AND transaction_id = ?";
     station_transaction_put, true,
         "INSERT INTO station_transactions (station_id, transaction_id, summary) VALUES (?, ?, ?) USING TIMESTAMP ?";
     station_transactions_after, true,

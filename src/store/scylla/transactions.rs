@@ -1,18 +1,22 @@
-//! [`TransactionStore`] on ScyllaDB. An event is applied with a
-//! compare-and-set on its transaction's row (LWT on `revision`) that also
-//! records its seq_no, so a retried or concurrently delivered event counts
-//! once; meter values go to partitions of 256 events each; OCPP 1.6
-//! transaction ids come from blocks each node reserves with an LWT.
+//! [`TransactionStore`] on ScyllaDB. A node applies one transaction's
+//! events one at a time ([`Turns`]), from the row it wrote last
+//! ([`Written`]) or read, and writes the new row in one idempotent UPDATE:
+//! no read first on the usual path and no lightweight transaction. The
+//! event's seq_no joins a set, so a retried or concurrently delivered event
+//! counts once; its digest joins a map, so the summary can be folded again
+//! when two nodes wrote one transaction at once (`schema/scylla.cql`).
+//! Meter values go to partitions of 256 events each; OCPP 1.6 transaction
+//! ids come from blocks each node reserves with an LWT, ahead of need.
 //!
 //! Latency: a station waits for its event's round trips to the cluster, so
-//! they are few and side by side. The compare-and-set starts from the row
-//! this node wrote last ([`Written`]) rather than a read; the meter values
-//! are written alongside it, and the listing copy and index after it, side
-//! by side. An event is answered only once all of them landed; when one
-//! failed, the station's retry writes them again (all are idempotent), and
-//! until then readers pass over values whose event the summary lacks.
+//! they are few and side by side: the row and the meter values at once,
+//! then the listing copy and the index at once. An event is answered only
+//! once all of them landed; when one failed, the station's retry writes
+//! them again (all are idempotent), and until then readers pass over values
+//! whose event the summary lacks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -186,31 +190,120 @@ impl Stored {
     }
 }
 
-/// Transactions whose last written row one node keeps.
-const WRITTEN_TRANSACTIONS: usize = 10_000;
+/// Stations whose transactions' last written rows one node keeps.
+const WRITTEN_STATIONS: usize = 10_000;
+/// Transactions kept per station (a station runs one per EVSE at most).
+const WRITTEN_PER_STATION: usize = 8;
 
-/// The row of each transaction this node wrote last. A transaction's next
-/// event (from the same station's actor, seconds later) starts its
-/// compare-and-set from this copy instead of reading the row first. The LWT
-/// checks the revision, so a copy that another writer outdated costs a lost
-/// race and a read, never a wrong summary.
-pub struct Written(quick_cache::sync::Cache<String, Stored>);
+/// The row of each transaction this node wrote last, by station. A
+/// transaction's next event (from the same station's actor, seconds later)
+/// starts from this copy instead of reading the row first. The copy is
+/// right while the station stays connected here: only this node writes its
+/// transactions then. When the station connects again (it may have written
+/// through another node meanwhile), its copies are dropped
+/// (`Store::station_connected`).
+pub struct Written(quick_cache::sync::Cache<String, Vec<(String, Stored)>>);
 
 impl Written {
     pub fn new() -> Written {
-        Written(quick_cache::sync::Cache::new(WRITTEN_TRANSACTIONS))
+        Written(quick_cache::sync::Cache::new(WRITTEN_STATIONS))
     }
 
-    fn get(&self, key: &str) -> Option<Stored> {
-        self.0.get(key)
+    fn get(&self, station: &str, tx: &str) -> Option<Stored> {
+        let rows = self.0.get(station)?;
+        rows.into_iter()
+            .find(|(id, _)| id == tx)
+            .map(|(_, row)| row)
     }
 
-    fn keep(&self, key: String, row: Stored) {
-        self.0.insert(key, row);
+    fn keep(&self, station: &str, tx: &str, row: Stored) {
+        let mut rows = self.0.get(station).unwrap_or_default();
+        rows.retain(|(id, _)| id != tx);
+        if rows.len() >= WRITTEN_PER_STATION {
+            rows.remove(0);
+        }
+        rows.push((tx.to_owned(), row));
+        self.0.insert(station.to_owned(), rows);
     }
 
-    fn forget(&self, key: &str) {
-        self.0.remove(key);
+    fn forget(&self, station: &str, tx: &str) {
+        if let Some(mut rows) = self.0.get(station) {
+            rows.retain(|(id, _)| id != tx);
+            self.0.insert(station.to_owned(), rows);
+        }
+    }
+
+    pub fn forget_station(&self, station: &str) {
+        self.0.remove(station);
+    }
+}
+
+/// Stripes of the per-transaction turn: events of one transaction (or of
+/// two that share a stripe) are applied one at a time on this node.
+const TURN_STRIPES: usize = 1_024;
+
+/// Whose turn it is to apply an event to a transaction on this node. A
+/// station's actor sends its events one by one anyway; this orders two
+/// deliveries of one event (a retry racing the first try, a reconnect), so
+/// exactly one of them applies it.
+pub struct Turns(Vec<tokio::sync::Mutex<()>>);
+
+impl Turns {
+    pub fn new() -> Turns {
+        Turns((0..TURN_STRIPES).map(|_| Default::default()).collect())
+    }
+
+    async fn take(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        let stripe = (hasher.finish() % self.0.len() as u64) as usize;
+        self.0[stripe].lock().await
+    }
+}
+
+/// What one event adds to its transaction's summary, kept so the summary
+/// can be folded again: the event without its meter values except the two
+/// the fold can use (the newest, and the newest with an energy register),
+/// and how many values it carried.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Digest {
+    event: TransactionEvent,
+    meter_value_count: u64,
+}
+
+impl Digest {
+    fn of(event: &TransactionEvent) -> Digest {
+        // The fold takes a value only when it is at least as new as every
+        // value before it; of those, the last one and the last one with an
+        // energy register decide the summary.
+        let mut newest: Option<&MeterValue> = None;
+        let mut newest_with_energy: Option<&MeterValue> = None;
+        for value in &event.meter_values {
+            if newest.is_none_or(|n| value.timestamp >= n.timestamp) {
+                newest = Some(value);
+                if value.energy_wh().is_some() {
+                    newest_with_energy = Some(value);
+                }
+            }
+        }
+        let mut kept: Vec<MeterValue> = newest_with_energy.into_iter().cloned().collect();
+        if let Some(newest) = newest {
+            if newest_with_energy.is_none_or(|e| !std::ptr::eq(e, newest)) {
+                kept.push(newest.clone());
+            }
+        }
+        Digest {
+            event: TransactionEvent {
+                meter_values: kept,
+                ..event.clone()
+            },
+            meter_value_count: event.meter_values.len() as u64,
+        }
+    }
+
+    fn fold_into(&self, summary: &mut Transaction) {
+        summary.fold(&self.event);
+        summary.meter_value_count += self.meter_value_count - self.event.meter_values.len() as u64;
     }
 }
 
@@ -231,15 +324,57 @@ impl ScyllaStore {
         let row = self
             .row::<TransactionRow>(&self.statements.transaction_get, (station, tx))
             .await?;
-        row.map(|(revision, summary, applied, buckets)| {
-            Ok(Stored {
-                revision,
-                summary: from_json(&summary)?,
-                applied: applied.unwrap_or_default().into_iter().collect(),
-                buckets: buckets.unwrap_or_default().into_iter().collect(),
-            })
-        })
-        .transpose()
+        let Some((revision, summary, applied, buckets)) = row else {
+            return Ok(None);
+        };
+        let mut stored = Stored {
+            revision,
+            summary: from_json(&summary)?,
+            applied: applied.unwrap_or_default().into_iter().collect(),
+            buckets: buckets.unwrap_or_default().into_iter().collect(),
+        };
+        if stored.summary.event_count != stored.applied.len() as u64 {
+            // Two writers' summaries met and one won: fold every event again.
+            self.refold(&mut stored).await?;
+        }
+        Ok(Some(stored))
+    }
+
+    /// Folds a row's summary again from its events' digests, when the
+    /// summary stored lacks some of its applied events.
+    async fn refold(&self, stored: &mut Stored) -> StoreResult<()> {
+        let (station, tx) = (
+            stored.summary.station_id.clone(),
+            stored.summary.transaction_id.clone(),
+        );
+        let digests = self
+            .row::<(Option<BTreeMap<i64, String>>,)>(
+                &self.statements.transaction_digests,
+                (station.as_str(), tx.as_str()),
+            )
+            .await?
+            .and_then(|(digests,)| digests)
+            .unwrap_or_default();
+        if stored.applied.iter().any(|seq| !digests.contains_key(seq)) {
+            // Events applied before model 8 kept no digest: the stored
+            // summary is the best there is.
+            tracing::warn!(%station, transaction = %tx, "transaction summary lacks events that have no digest; kept as stored");
+            return Ok(());
+        }
+        let mut digests = digests
+            .iter()
+            .filter(|(seq, _)| stored.applied.contains(seq))
+            .map(|(_, digest)| from_json::<Digest>(digest));
+        let Some(first) = digests.next().transpose()? else {
+            return Ok(());
+        };
+        let mut summary = Transaction::empty_for(&first.event);
+        first.fold_into(&mut summary);
+        for digest in digests {
+            digest?.fold_into(&mut summary);
+        }
+        stored.summary = summary;
+        Ok(())
     }
 
     /// The listing copy of a summary; its write timestamp is the revision,
@@ -291,7 +426,8 @@ impl ScyllaStore {
         let (station, tx) = (event.station_id.as_str(), event.transaction_id.as_str());
         let key = active_key(station, tx);
         let seq_no = ordered(event.seq_no);
-        let stored = match self.written_transactions.get(&key) {
+        let _turn = self.transaction_turns.take(&key).await;
+        let stored = match self.written_transactions.get(station, tx) {
             Some(row) => Some(row),
             None => self.load_transaction(station, tx).await?,
         };
@@ -299,80 +435,38 @@ impl ScyllaStore {
             return Ok((false, stored.clone()));
         }
         let bucket = (!event.meter_values.is_empty()).then(|| meter_bucket(event.seq_no));
-        let what = format!("transaction {tx} of {station}");
-        // The first attempt starts from the row above; a lost race reads again.
-        let mut preloaded = Some(stored);
-        let key_ref = key.as_str();
-        let summary = until_won(&what, || {
-            let preloaded = preloaded.take();
-            async move {
-                let stored = match preloaded {
-                    Some(stored) => stored,
-                    None => self.load_transaction(station, tx).await?,
-                };
-                if let Some(stored) = stored.as_ref().filter(|s| s.applied.contains(&seq_no)) {
-                    // The same event, applied by a concurrent delivery meanwhile.
-                    return Ok(Some((false, stored.clone())));
-                }
-                let (next, outcome) = match stored {
-                    None => {
-                        let next = Stored::first(event, seq_no, bucket);
-                        let values = (
-                            station,
-                            tx,
-                            next.revision,
-                            to_json(&next.summary)?,
-                            vec![seq_no],
-                            Vec::from_iter(bucket),
-                        );
-                        let outcome = self
-                            .lwt(&self.statements.transaction_insert, values)
-                            .await?;
-                        (next, outcome)
-                    }
-                    Some(previous) => {
-                        let revision = previous.revision;
-                        let next = previous.then(event, seq_no, bucket);
-                        let values = (
-                            next.revision,
-                            to_json(&next.summary)?,
-                            vec![seq_no],
-                            Vec::from_iter(bucket),
-                            station,
-                            tx,
-                            revision,
-                        );
-                        let outcome = self
-                            .lwt(&self.statements.transaction_update, values)
-                            .await?;
-                        (next, outcome)
-                    }
-                };
-                if !outcome.applied {
-                    // Another writer moved the row on: read it again.
-                    self.written_transactions.forget(key_ref);
-                    return Ok(None);
-                }
-                Ok(Some((true, next)))
-            }
-        });
-        // The values go side by side with the summary's LWT (one round trip
-        // less per event). Readers pass over values of events the summary
-        // does not list, and a retry of an event that failed here rewrites
-        // its values (`apply_transaction_event`).
-        let values = self.write_meter_values(event, seq_no);
-        match futures_util::future::try_join(values, summary).await {
-            Ok(((), (applied, row))) => {
+        let next = match stored {
+            None => Stored::first(event, seq_no, bucket),
+            Some(previous) => previous.then(event, seq_no, bucket),
+        };
+        let written_at = crate::station::directory::next_connection_id(&self.write_clock);
+        let values = (
+            i64::try_from(written_at).unwrap_or(i64::MAX),
+            next.revision,
+            to_json(&next.summary)?,
+            vec![seq_no],
+            Vec::from_iter(bucket),
+            BTreeMap::from([(seq_no, to_json(&Digest::of(event))?)]),
+            station,
+            tx,
+        );
+        let row = self.execute(&self.statements.transaction_write, values);
+        // The values go side by side with the row. Readers pass over values
+        // of events the row does not list, and a retry of an event that
+        // failed here rewrites its values (`apply_transaction_event`).
+        let meter_values = self.write_meter_values(event, seq_no);
+        match futures_util::future::try_join(meter_values, row).await {
+            Ok(_) => {
                 if event.kind == TransactionEventKind::Ended {
-                    self.written_transactions.forget(&key);
+                    self.written_transactions.forget(station, tx);
                 } else {
-                    self.written_transactions.keep(key, row.clone());
+                    self.written_transactions.keep(station, tx, next.clone());
                 }
-                Ok((applied, row))
+                Ok((true, next))
             }
             Err(e) => {
-                // An LWT that timed out may have applied: read next time.
-                self.written_transactions.forget(&key);
+                // The row may or may not have landed: read it next time.
+                self.written_transactions.forget(station, tx);
                 Err(e)
             }
         }
@@ -594,6 +688,84 @@ impl TransactionStore for ScyllaStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn value(second: i64, measurand: &str, reading: f64) -> MeterValue {
+        MeterValue {
+            seq_no: 0,
+            timestamp: chrono::DateTime::from_timestamp(1_700_000_000 + second, 0).unwrap(),
+            sampled_values: vec![crate::store::SampledValue {
+                value: reading,
+                measurand: Some(measurand.into()),
+                phase: None,
+                unit: None,
+                context: None,
+                location: None,
+            }],
+        }
+    }
+
+    fn event(seq_no: u64, kind: TransactionEventKind, values: Vec<MeterValue>) -> TransactionEvent {
+        TransactionEvent {
+            station_id: "CS1".into(),
+            transaction_id: "T1".into(),
+            seq_no,
+            kind,
+            timestamp: chrono::DateTime::from_timestamp(1_700_000_000 + seq_no as i64, 0).unwrap(),
+            id_token: None,
+            offline: seq_no == 2,
+            evse_id: Some(1),
+            connector_id: None,
+            stop_reason: (kind == TransactionEventKind::Ended).then(|| "Local".into()),
+            meter_values: values,
+        }
+    }
+
+    #[test]
+    fn folding_digests_gives_the_summary_folding_events_gives() {
+        const ENERGY: &str = "Energy.Active.Import.Register";
+        const POWER: &str = "Power.Active.Import";
+        let events = [
+            event(
+                0,
+                TransactionEventKind::Started,
+                vec![value(0, ENERGY, 10.0)],
+            ),
+            // Newest last but without a register; an older value in between.
+            event(
+                1,
+                TransactionEventKind::Updated,
+                vec![
+                    value(5, ENERGY, 20.0),
+                    value(3, ENERGY, 99.0),
+                    value(6, POWER, 7.0),
+                ],
+            ),
+            // Older than what came before: changes counts only.
+            event(
+                2,
+                TransactionEventKind::Updated,
+                vec![value(1, ENERGY, 55.0)],
+            ),
+            event(3, TransactionEventKind::Updated, vec![]),
+            event(
+                4,
+                TransactionEventKind::Ended,
+                vec![value(9, ENERGY, 40.0), value(9, POWER, 0.0)],
+            ),
+        ];
+        let mut by_events = Transaction::empty_for(&events[0]);
+        let mut by_digests = Transaction::empty_for(&events[0]);
+        for event in &events {
+            by_events.fold(event);
+            let digest = Digest::of(event);
+            assert!(digest.event.meter_values.len() <= 2);
+            let stored: Digest = from_json(&to_json(&digest).unwrap()).unwrap();
+            stored.fold_into(&mut by_digests);
+            assert_eq!(by_digests, by_events, "after seq_no {}", event.seq_no);
+        }
+        assert_eq!(by_events.meter_value_count, 7);
+        assert_eq!(by_events.energy_wh, Some(40.0));
+    }
 
     #[test]
     fn ids_come_from_the_block_then_the_spare_and_a_refill_is_asked_once() {
