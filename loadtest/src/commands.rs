@@ -82,7 +82,7 @@ pub struct Plan {
 /// between a trigger and a reconfigure (with the version's setting name).
 pub fn command_for(seq: u64, stations: usize, version: Version) -> (&'static str, Value) {
     let round = seq / stations.max(1) as u64;
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         ("trigger", json!({"trigger": "StatusNotification"}))
     } else {
         let key = match version {

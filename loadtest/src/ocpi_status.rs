@@ -309,7 +309,7 @@ pub async fn run(args: OcpiStatusArgs) -> anyhow::Result<()> {
             let mut n = 0u64;
             while Instant::now() < until {
                 tick.tick().await;
-                let (ocpp, ocpi) = if n % 2 == 0 { ("Occupied", "CHARGING") } else { ("Available", "AVAILABLE") };
+                let (ocpp, ocpi) = if n.is_multiple_of(2) { ("Occupied", "CHARGING") } else { ("Available", "AVAILABLE") };
                 let frame = json!([2, format!("s{n}"), "StatusNotification", {
                     "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                     "connectorStatus": ocpp, "evseId": 1, "connectorId": 1}]);

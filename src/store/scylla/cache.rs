@@ -68,6 +68,36 @@ impl<K: Eq + Hash + Clone, V: Clone> Fresh<K, V> {
     }
 }
 
+/// A bounded set of facts that never become false again, such as "this
+/// station is registered" (stations are never removed): once learnt, a fact
+/// saves its read for good. When full, the least used are dropped and
+/// learnt again by a read.
+pub struct Known<K> {
+    facts: Cache<K, ()>,
+}
+
+impl<K: Eq + Hash + Clone> Known<K> {
+    /// Holds at most `capacity` facts.
+    pub fn new(capacity: usize) -> Self {
+        Known {
+            facts: Cache::new(capacity.max(1)),
+        }
+    }
+
+    /// Whether `key` is known.
+    pub fn contains<Q>(&self, key: &Q) -> bool
+    where
+        Q: Hash + quick_cache::Equivalent<K> + ?Sized,
+    {
+        self.facts.contains_key(key)
+    }
+
+    /// Records `key` as known.
+    pub fn learn(&self, key: K) {
+        self.facts.insert(key, ());
+    }
+}
+
 /// Reads through `cache`: the fresh copy, else `read` (whose answer is kept).
 pub async fn read_through<K, V, E, F>(cache: &Fresh<K, V>, key: K, read: F) -> Result<V, E>
 where
@@ -87,6 +117,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fact_is_known_once_learnt() {
+        let known = Known::new(8);
+        assert!(!known.contains("a"));
+        known.learn("a".to_owned());
+        assert!(known.contains("a"));
+        assert!(!known.contains("b"));
+    }
 
     #[test]
     fn copies_expire_after_their_ttl() {

@@ -19,7 +19,7 @@ const BATCH_WRITES_IN_FLIGHT: usize = 64;
 impl CommandStore for ScyllaStore {
     async fn create_command(&self, command: CommandRecord) -> StoreResult<()> {
         self.call("create_command", async {
-            self.require_station(&command.station_id).await?;
+            self.ensure_registered(&command.station_id).await?;
             let (station, id) = (command.station_id.as_str(), command.id.as_str());
             let record = to_json(&command)?;
             if command.status.is_final() {

@@ -68,6 +68,8 @@ const CALL_BUDGET_IN_REQUESTS: u32 = 3;
 
 /// Tokens one node keeps copies of (`cache`).
 const HOT_READS: usize = 10_000;
+/// How many station ids `registered_stations` holds (about 100 bytes each).
+const KNOWN_STATIONS: usize = 100_000;
 /// How long a copy of a hot read is used: a change made through another
 /// node is seen by this one within this time.
 const HOT_READ_TTL: Duration = Duration::from_secs(2);
@@ -85,6 +87,8 @@ pub struct ScyllaStore {
     tokens: cache::Fresh<String, Option<crate::store::Token>>,
     /// The OCPI partner list, read per transaction start and status change.
     partners: cache::Fresh<(), Vec<crate::store::OcpiPartner>>,
+    /// Stations this node has seen registered (`stations::ensure_registered`).
+    registered_stations: cache::Known<String>,
     /// The transaction rows this node wrote last (`transactions`).
     written_transactions: transactions::Written,
     /// One event at a time per transaction on this node (`transactions`).
@@ -137,6 +141,7 @@ impl ScyllaStore {
             transaction_ids: Default::default(),
             tokens: cache::Fresh::new(HOT_READS, HOT_READ_TTL),
             partners: cache::Fresh::new(1, HOT_READ_TTL),
+            registered_stations: cache::Known::new(KNOWN_STATIONS),
             written_transactions: transactions::Written::new(),
             transaction_turns: transactions::Turns::new(),
             write_clock: AtomicU64::new(0),

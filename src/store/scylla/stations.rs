@@ -62,10 +62,25 @@ impl ScyllaStore {
     }
 
     async fn find_station(&self, id: &str) -> StoreResult<Option<StationRecord>> {
-        self.row::<StationRow>(&self.statements.station_get, (id,))
+        let found = self
+            .row::<StationRow>(&self.statements.station_get, (id,))
             .await?
             .map(station_from)
-            .transpose()
+            .transpose()?;
+        if found.is_some() {
+            self.registered_stations.learn(id.to_owned());
+        }
+        Ok(found)
+    }
+
+    /// Fails with `NotFound` unless the station is registered. Stations are
+    /// never removed, so one this node has seen registered needs no read:
+    /// a runtime write or a new command then costs one round trip, not two.
+    pub(super) async fn ensure_registered(&self, id: &str) -> StoreResult<()> {
+        if self.registered_stations.contains(id) {
+            return Ok(());
+        }
+        self.require_station(id).await.map(drop)
     }
 
     /// Registration as a loop: create if absent, else replace credentials;
@@ -150,6 +165,7 @@ impl StationStore for ScyllaStore {
             // to a crash between the two writes.
             self.execute(&self.statements.directory_insert, Kind::Station.row(id))
                 .await?;
+            self.registered_stations.learn(id.to_owned());
             Ok(record)
         })
         .await
@@ -200,7 +216,7 @@ impl StationStore for ScyllaStore {
 
     async fn set_runtime(&self, id: &str, runtime: StationRuntime) -> StoreResult<()> {
         self.call("set_runtime", async {
-            self.require_station(id).await?;
+            self.ensure_registered(id).await?;
             self.execute(&self.statements.runtime_put, (id, to_json(&runtime)?))
                 .await?;
             Ok(())

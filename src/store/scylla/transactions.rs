@@ -9,11 +9,12 @@
 //! ids come from blocks each node reserves with an LWT, ahead of need.
 //!
 //! Latency: a station waits for its event's round trips to the cluster, so
-//! they are few and side by side: the row and the meter values at once,
-//! then the listing copy and the index at once. An event is answered only
-//! once all of them landed; when one failed, the station's retry writes
-//! them again (all are idempotent), and until then readers pass over values
-//! whose event the summary lacks.
+//! they are few and side by side: the row, the meter values, the listing
+//! copy and the index at once, one round trip in all when this node holds
+//! the transaction's row. An event is answered only once all of them
+//! landed; when one failed, the station's retry writes them again (all are
+//! idempotent), and until then readers pass over values whose event the
+//! row lacks, and the listing copy may be an event ahead of the row.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
@@ -450,12 +451,19 @@ impl ScyllaStore {
             station,
             tx,
         );
-        let row = self.execute(&self.statements.transaction_write, values);
-        // The values go side by side with the row. Readers pass over values
-        // of events the row does not list, and a retry of an event that
-        // failed here rewrites its values (`apply_transaction_event`).
+        // Every write of the event at once: the row, its meter values, the
+        // listing copy and the fleet index. Readers pass over values of
+        // events the row does not list; a retry of an event that failed
+        // here writes them all again (`apply_transaction_event`).
+        let row = async {
+            self.execute(&self.statements.transaction_write, values)
+                .await
+                .map(drop)
+        };
         let meter_values = self.write_meter_values(event, seq_no);
-        match futures_util::future::try_join(meter_values, row).await {
+        let listing = self.copy_to_station_list(&next.summary, next.revision);
+        let index = self.index_active(event);
+        match futures_util::future::try_join4(row, meter_values, listing, index).await {
             Ok(_) => {
                 if event.kind == TransactionEventKind::Ended {
                     self.written_transactions.forget(station, tx);
@@ -583,20 +591,14 @@ impl TransactionStore for ScyllaStore {
     async fn apply_transaction_event(&self, event: TransactionEvent) -> StoreResult<bool> {
         self.call("apply_transaction_event", async {
             let (applied, row) = self.apply_event(&event).await?;
-            // The listing copy, the fleet index entry and (for a retry) the
-            // event's meter values are idempotent writes after the event,
-            // side by side: a retried event writes them again, so a failure
-            // here is mended by the station's retry.
-            let listing = self.copy_to_station_list(&row.summary, row.revision);
-            let index = self.index_active(&event);
-            let values = async {
-                if applied {
-                    Ok(())
-                } else {
-                    self.write_meter_values(&event, ordered(event.seq_no)).await
-                }
-            };
-            futures_util::future::try_join3(listing, index, values).await?;
+            if !applied {
+                // A retry: its first delivery may have stopped before all of
+                // its writes landed. They are idempotent: write them again.
+                let listing = self.copy_to_station_list(&row.summary, row.revision);
+                let index = self.index_active(&event);
+                let values = self.write_meter_values(&event, ordered(event.seq_no));
+                futures_util::future::try_join3(listing, index, values).await?;
+            }
             Ok(applied)
         })
         .await
