@@ -181,8 +181,9 @@ pub struct RunArgs {
     /// Write an SVG latency chart here.
     #[arg(long)]
     pub chart: Option<PathBuf>,
-    /// heartbeat: run the same scenario against the reference server too and
-    /// report the throughput ratio.
+    /// heartbeat and idle: run the same scenario against the reference
+    /// server too and report the throughput ratio (heartbeat) and the
+    /// connect + boot rate ratio.
     #[arg(long)]
     pub compare_reference: bool,
     /// The loadtest executable to start workers and the reference server

@@ -195,6 +195,9 @@ pub struct Report {
     pub reference: Option<Box<Report>>,
     /// Round trips per second, this target / the reference.
     pub throughput_ratio: Option<f64>,
+    /// Connect + boot rate, this target / the reference: the reference's
+    /// seconds to boot the whole fleet over this target's.
+    pub boot_rate_ratio: Option<f64>,
     /// Remarks.
     pub notes: Vec<String>,
     /// The charted latency's distribution (for the chart, not the JSON).
@@ -353,6 +356,7 @@ impl Report {
             commands,
             reference: None,
             throughput_ratio: None,
+            boot_rate_ratio: None,
             notes,
             distribution: charted.total.clone(),
         }
@@ -362,6 +366,10 @@ impl Report {
     pub fn attach_reference(&mut self, reference: Report) {
         self.throughput_ratio = (reference.round_trips_per_sec > 0.0)
             .then(|| self.round_trips_per_sec / reference.round_trips_per_sec);
+        self.boot_rate_ratio = match (self.boot_secs, reference.boot_secs) {
+            (Some(ours), Some(theirs)) if ours > 0.0 => Some(theirs / ours),
+            _ => None,
+        };
         self.reference = Some(Box::new(reference));
     }
 }
@@ -526,6 +534,15 @@ impl fmt::Display for Report {
                     f,
                     "\nthroughput {} / reference: {:.0} / {:.0} round trips/s = {ratio:.3}",
                     self.target, self.round_trips_per_sec, reference.round_trips_per_sec
+                )?;
+            }
+            if let (Some(ratio), Some(ours), Some(theirs)) =
+                (self.boot_rate_ratio, self.boot_secs, reference.boot_secs)
+            {
+                writeln!(
+                    f,
+                    "connect + boot rate {} / reference: the fleet in {ours:.2} s / {theirs:.2} s = {ratio:.3}",
+                    self.target
                 )?;
             }
         }
@@ -703,5 +720,23 @@ mod tests {
         let mut idle = run(0);
         idle.attach_reference(run(0));
         assert_eq!(idle.throughput_ratio, None, "no ratio against nothing");
+    }
+
+    #[test]
+    fn the_boot_rate_ratio_is_the_references_boot_time_over_the_targets() {
+        let args = args("idle");
+        let booted_in = |secs: Option<f64>| {
+            let mut report = Report::build(inputs(&args, PartResult::default()));
+            report.boot_secs = secs;
+            report
+        };
+        let mut voltgate = booted_in(Some(4.0));
+        voltgate.attach_reference(booted_in(Some(3.0)));
+        assert_eq!(voltgate.boot_rate_ratio, Some(0.75));
+        assert_eq!(serde_json::to_value(&voltgate).unwrap()["boot_rate_ratio"], 0.75);
+        assert!(voltgate.to_string().contains("= 0.750"), "{voltgate}");
+        let mut unbooted = booted_in(None);
+        unbooted.attach_reference(booted_in(Some(3.0)));
+        assert_eq!(unbooted.boot_rate_ratio, None, "no ratio without a booted fleet");
     }
 }

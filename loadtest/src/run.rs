@@ -72,8 +72,8 @@ fn check(args: &RunArgs) -> anyhow::Result<()> {
     if args.duration_secs <= 0.0 {
         bail!("--duration must be positive");
     }
-    if args.compare_reference && args.scenario != Scenario::Heartbeat {
-        bail!("--compare-reference is for the heartbeat scenario");
+    if args.compare_reference && !matches!(args.scenario, Scenario::Heartbeat | Scenario::Idle) {
+        bail!("--compare-reference is for the heartbeat and idle scenarios");
     }
     if args.scenario == Scenario::Batch && args.stations > args.per_process {
         bail!("the batch scenario times every station from one process: --stations must not exceed --per-process");
