@@ -17,7 +17,7 @@ impl TokenStore for RedbStore {
 
     async fn token(&self, uid: &str) -> StoreResult<Option<Token>> {
         let uid = uid.to_owned();
-        self.read("token", move |txn| get_one(txn, TOKENS, &uid))
+        self.read_point("token", move |txn| get_one(txn, TOKENS, &uid))
             .await
     }
 

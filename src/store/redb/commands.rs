@@ -145,7 +145,7 @@ impl CommandStore for RedbStore {
 
     async fn outbox(&self, station_id: &str) -> StoreResult<Vec<CommandRecord>> {
         let station_id = station_id.to_owned();
-        self.read("outbox", move |txn| {
+        self.read_point("outbox", move |txn| {
             let outbox = txn.open_table(OUTBOX).map_err(backend)?;
             let commands = txn.open_table(COMMANDS).map_err(backend)?;
             let station = station_id.as_str();

@@ -306,7 +306,7 @@ impl LocationStore for RedbStore {
 
     async fn evse_links(&self, station_id: &str) -> StoreResult<Vec<EvseLink>> {
         let station = station_id.to_owned();
-        self.read("evse_links", move |txn| {
+        self.read_point("evse_links", move |txn| {
             let links = txn.open_table(EVSE_LINKS).map_err(backend)?;
             let mut out = Vec::new();
             let rows = links

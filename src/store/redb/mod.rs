@@ -201,6 +201,29 @@ impl RedbStore {
         .await
     }
 
+    /// Runs `op`, a lookup of one key or one station's few rows, against a
+    /// snapshot on the calling thread. Such a read touches a few pages that
+    /// redb's cache or the OS's hold: microseconds, where a hop to the
+    /// blocking pool and back costs two thread wake-ups, and those hops were
+    /// the largest part of a station's connect and boot (benches/README,
+    /// "Idle stations against the raw responder"). Scans use [`Self::read`].
+    async fn read_point<T, F>(&self, operation: &'static str, op: F) -> StoreResult<T>
+    where
+        F: FnOnce(&ReadTransaction) -> StoreResult<T>,
+    {
+        timed(BACKEND, operation, async move {
+            let db = self
+                .db
+                .lock()
+                .map_err(|_| StoreError::Unavailable("store lock poisoned"))?
+                .clone()
+                .ok_or(StoreError::Unavailable("store is closed"))?;
+            let txn = db.begin_read().map_err(backend)?;
+            op(&txn)
+        })
+        .await
+    }
+
     /// Runs `op` against a snapshot on the blocking pool. `operation` names
     /// it for metrics.
     async fn read<T, F>(&self, operation: &'static str, op: F) -> StoreResult<T>

@@ -68,7 +68,7 @@ impl StationStore for RedbStore {
 
     async fn station(&self, id: &str) -> StoreResult<Option<StationRecord>> {
         let id = id.to_owned();
-        self.read("station", move |txn| get_one(txn, STATIONS, &id))
+        self.read_point("station", move |txn| get_one(txn, STATIONS, &id))
             .await
     }
 
@@ -102,7 +102,7 @@ impl StationStore for RedbStore {
 
     async fn runtime(&self, id: &str) -> StoreResult<Option<StationRuntime>> {
         let id = id.to_owned();
-        self.read("runtime", move |txn| get_one(txn, RUNTIME, &id))
+        self.read_point("runtime", move |txn| get_one(txn, RUNTIME, &id))
             .await
     }
 
