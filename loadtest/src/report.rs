@@ -289,6 +289,16 @@ impl Report {
                         .entry("storm_not_booted_again".to_owned())
                         .or_default() += missing;
                 }
+                // Stations refused before the drop (a fleet larger than the
+                // server's station cap) retry all along, and take places
+                // the dropped ones left: the usual cause of stragglers.
+                let newcomers = r.ever_booted.saturating_sub(r.booted_at_measure);
+                if newcomers > 0 {
+                    notes.push(format!(
+                        "storm: {newcomers} stations not booted before the drop booted during it, \
+                         taking places under the server's station cap that dropped stations left"
+                    ));
+                }
             }
             Storm {
                 dropped,
@@ -659,7 +669,7 @@ mod tests {
 
         let partial = PartResult {
             rebooted: 3,
-            ..done
+            ..done.clone()
         };
         let report = Report::build(inputs(&args, partial));
         assert_eq!(report.storm.as_ref().unwrap().fleet_reboot_secs, None);
@@ -669,6 +679,18 @@ mod tests {
             Some(&1),
             "a station not back is an error: {:?}",
             report.errors
+        );
+
+        let displaced = PartResult {
+            ever_booted: 5,
+            rebooted: 3,
+            ..done
+        };
+        let report = Report::build(inputs(&args, displaced));
+        assert!(
+            report.notes.iter().any(|n| n.contains("1 stations not booted before the drop")),
+            "a newcomer that took a dropped station's place is named: {:?}",
+            report.notes
         );
     }
 
