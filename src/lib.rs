@@ -360,8 +360,14 @@ async fn start_app(config: Config) -> Result<App, StartError> {
     let cluster = match (&link, &node) {
         (Some(link), Some(node)) => {
             let (server, bound) =
-                cluster::server::serve(node.listen, registry.clone(), &node.token, &node.node_id)
-                    .map_err(|source| StartError::Bind {
+                cluster::server::serve(
+                    node.listen,
+                    registry.clone(),
+                    store.clone(),
+                    &node.token,
+                    &node.node_id,
+                )
+                .map_err(|source| StartError::Bind {
                     addr: node.listen,
                     source,
                 })?;

@@ -10,6 +10,7 @@
 //! - `GET /cluster/v1/node`: who this node is.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -20,12 +21,13 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::station::actor::SendCommand;
-use crate::store::CommandRecord;
+use crate::store::{CommandRecord, Store};
 use crate::supervisor::{Registry, RouteError};
 
 /// What the handlers share.
 struct Internal {
     registry: Registry,
+    store: Arc<dyn Store>,
     token_hash: [u8; 32],
     node_id: String,
 }
@@ -77,6 +79,9 @@ struct Deliver {
 async fn deliver(internal: web::Data<Internal>, body: web::Json<Deliver>) -> HttpResponse {
     let command = body.into_inner().command;
     let station = command.station_id.clone();
+    // The sending node stored it before forwarding: its status changes here
+    // need not look it up first.
+    internal.store.command_forwarded(&station, &command.id);
     let routed = internal
         .registry
         .send_command(
@@ -121,11 +126,13 @@ async fn node(internal: web::Data<Internal>) -> HttpResponse {
 pub fn serve(
     listen: SocketAddr,
     registry: Registry,
+    store: Arc<dyn Store>,
     token: &str,
     node_id: &str,
 ) -> std::io::Result<(Server, SocketAddr)> {
     let internal = web::Data::new(Internal {
         registry: registry.local_only(),
+        store,
         token_hash: Sha256::digest(token.as_bytes()).into(),
         node_id: node_id.to_owned(),
     });

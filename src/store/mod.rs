@@ -432,6 +432,10 @@ pub trait Store:
     /// what this node wrote for the station drops them: the station may
     /// have written through another node since.
     fn station_connected(&self, _station_id: &str) {}
+    /// Another node stored this command and forwarded it here to deliver.
+    /// A backend that checks that a command exists before each status
+    /// change may take it as stored.
+    fn command_forwarded(&self, _station_id: &str, _command_id: &str) {}
     /// Finishes queued writes and releases the backend (file locks, sessions).
     async fn close(&self);
 }

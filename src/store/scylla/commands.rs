@@ -15,6 +15,32 @@ use crate::store::{
 /// Commands of a batch written at once (each its own logged batch).
 const BATCH_WRITES_IN_FLIGHT: usize = 64;
 
+/// The key of a command in `known_commands`.
+pub(super) fn command_key(station: &str, id: &str) -> String {
+    format!("{station}\u{0}{id}")
+}
+
+impl ScyllaStore {
+    /// Fails with `NotFound` unless the command is stored. Commands are
+    /// never removed, so one this node wrote or saw needs no read: a status
+    /// change then costs one round trip, not two.
+    async fn ensure_command_exists(&self, station: &str, id: &str) -> StoreResult<()> {
+        let key = command_key(station, id);
+        if self.known_commands.contains(&key) {
+            return Ok(());
+        }
+        let exists = self
+            .row::<(String,)>(&self.statements.command_get, (station, id))
+            .await?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound("command"));
+        }
+        self.known_commands.learn(key);
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl CommandStore for ScyllaStore {
     async fn create_command(&self, command: CommandRecord) -> StoreResult<()> {
@@ -32,6 +58,7 @@ impl CommandStore for ScyllaStore {
                 )
                 .await?;
             }
+            self.known_commands.learn(command_key(station, id));
             Ok(())
         })
         .await
@@ -87,13 +114,7 @@ impl CommandStore for ScyllaStore {
     async fn update_command(&self, command: &CommandRecord) -> StoreResult<()> {
         self.call("update_command", async {
             let (station, id) = (command.station_id.as_str(), command.id.as_str());
-            let exists = self
-                .row::<(String,)>(&self.statements.command_get, (station, id))
-                .await?
-                .is_some();
-            if !exists {
-                return Err(StoreError::NotFound("command"));
-            }
+            self.ensure_command_exists(station, id).await?;
             let record = to_json(command)?;
             let batch = if command.status.is_final() {
                 &self.statements.command_settle
@@ -150,7 +171,9 @@ impl CommandStore for ScyllaStore {
                         (batch_id, station, id),
                     ),
                 )
-                .await
+                .await?;
+                self.known_commands.learn(command_key(station, id));
+                Ok::<(), StoreError>(())
             });
             futures_util::stream::iter(writes)
                 .buffer_unordered(BATCH_WRITES_IN_FLIGHT)

@@ -70,6 +70,9 @@ const CALL_BUDGET_IN_REQUESTS: u32 = 3;
 const HOT_READS: usize = 10_000;
 /// How many station ids `registered_stations` holds (about 100 bytes each).
 const KNOWN_STATIONS: usize = 100_000;
+/// How many command keys `known_commands` holds (about 150 bytes each): the
+/// last minute's at 2,000 commands/s, when they are updated.
+const KNOWN_COMMANDS: usize = 100_000;
 /// How long a copy of a hot read is used: a change made through another
 /// node is seen by this one within this time.
 const HOT_READ_TTL: Duration = Duration::from_secs(2);
@@ -89,6 +92,8 @@ pub struct ScyllaStore {
     partners: cache::Fresh<(), Vec<crate::store::OcpiPartner>>,
     /// Stations this node has seen registered (`stations::ensure_registered`).
     registered_stations: cache::Known<String>,
+    /// Commands this node has written or read (`commands::ensure_exists`).
+    known_commands: cache::Known<String>,
     /// The transaction rows this node wrote last (`transactions`).
     written_transactions: transactions::Written,
     /// One event at a time per transaction on this node (`transactions`).
@@ -142,6 +147,7 @@ impl ScyllaStore {
             tokens: cache::Fresh::new(HOT_READS, HOT_READ_TTL),
             partners: cache::Fresh::new(1, HOT_READ_TTL),
             registered_stations: cache::Known::new(KNOWN_STATIONS),
+            known_commands: cache::Known::new(KNOWN_COMMANDS),
             written_transactions: transactions::Written::new(),
             transaction_turns: transactions::Turns::new(),
             write_clock: AtomicU64::new(0),
@@ -354,6 +360,11 @@ impl Store for ScyllaStore {
 
     fn station_connected(&self, station_id: &str) {
         self.written_transactions.forget_station(station_id);
+    }
+
+    fn command_forwarded(&self, station_id: &str, command_id: &str) {
+        self.known_commands
+            .learn(commands::command_key(station_id, command_id));
     }
 
     async fn close(&self) {
