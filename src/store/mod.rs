@@ -290,9 +290,11 @@ pub trait TransactionStore: Send + Sync {
         station_id: &str,
         page: Page,
     ) -> StoreResult<Vec<Transaction>>;
-    /// A new OCPP 1.6 transaction id: unique across the store, never reused,
-    /// positive and within `i32` as 1.6 requires.
-    async fn next_transaction_number(&self) -> StoreResult<i32>;
+    /// A new OCPP 1.6 transaction id for a transaction of `station_id`:
+    /// unique across the store, never reused, positive and within `i32` as
+    /// 1.6 requires. (A backend may note that no row of that station and id
+    /// can exist yet.)
+    async fn next_transaction_number(&self, station_id: &str) -> StoreResult<i32>;
     /// The active transactions of the whole fleet in (station, transaction)
     /// order; `page.after` is an [`active_key`].
     async fn active_transactions(&self, page: Page) -> StoreResult<Vec<Transaction>>;

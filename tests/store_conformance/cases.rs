@@ -1431,14 +1431,14 @@ pub async fn writes_survive_reopen(mut fx: Fixture) {
 pub async fn transaction_numbers_are_unique_and_survive_reopen(mut fx: Fixture) {
     let mut seen = Vec::new();
     for _ in 0..5 {
-        seen.push(fx.store.next_transaction_number().await.unwrap());
+        seen.push(fx.store.next_transaction_number("CS1").await.unwrap());
     }
     // Unique and increasing; a backend may reserve ids in blocks, so after
     // a restart the next one is only promised to be above every earlier one.
     assert!(seen[0] > 0);
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
     fx.reopen().await;
-    let after_restart = fx.store.next_transaction_number().await.unwrap();
+    let after_restart = fx.store.next_transaction_number("CS1").await.unwrap();
     assert!(
         after_restart > seen[4],
         "{after_restart} reused after a restart (had {seen:?})"
@@ -1525,7 +1525,7 @@ pub async fn concurrent_transaction_numbers_are_distinct(fx: Fixture) {
     let store = fx.store.clone();
     let mut numbers = at_once(50, move |_| {
         let store = store.clone();
-        async move { store.next_transaction_number().await.expect("number") }
+        async move { store.next_transaction_number("CS1").await.expect("number") }
     })
     .await;
     numbers.sort();

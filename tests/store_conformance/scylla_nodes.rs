@@ -67,3 +67,44 @@ async fn interleave(a: &ScyllaStore, b: &ScyllaStore) {
     assert_eq!((tx.event_count, tx.meter_value_count), (4, 4));
     assert!(tx.ended_at.is_some());
 }
+
+#[tokio::test]
+async fn a_fresh_ocpp16_id_skips_the_read_only_for_its_own_station() {
+    let settings = match scylla_settings() {
+        Ok(settings) => settings,
+        Err(why) => return crate::say_skipped(&why),
+    };
+    let a = ScyllaStore::connect(&settings).await.expect("node A");
+    let b = ScyllaStore::connect(&settings).await.expect("node B");
+    let outcome = AssertUnwindSafe(fresh_ids(&a, &b)).catch_unwind().await;
+    a.drop_keyspace().await.expect("keyspace dropped");
+    a.close().await;
+    b.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A hands out a 1.6 id for station CS16; a 2.0.1 station that happens to
+/// use the same number as its own transaction id has events written
+/// through B. A retried Started of that other station, arriving through A,
+/// must be found in the store (a duplicate), not taken for the fresh 1.6
+/// transaction; CS16's own Started is applied and counted once.
+async fn fresh_ids(a: &ScyllaStore, b: &ScyllaStore) {
+    use TransactionEventKind::{Started, Updated};
+    let number = a.next_transaction_number("CS16").await.expect("id").to_string();
+    let other = |seq_no, kind| event("CS201", &number, seq_no, kind);
+    assert!(b.apply_transaction_event(other(0, Started)).await.unwrap());
+    assert!(b.apply_transaction_event(other(1, Updated)).await.unwrap());
+    assert!(
+        !a.apply_transaction_event(other(0, Started)).await.unwrap(),
+        "another station's retried Started is a duplicate"
+    );
+    let tx = a.transaction("CS201", &number).await.unwrap().unwrap();
+    assert_eq!(tx.event_count, 2, "the other station's row kept both events");
+    let own = || event("CS16", &number, 0, Started);
+    assert!(a.apply_transaction_event(own()).await.unwrap());
+    assert!(!a.apply_transaction_event(own()).await.unwrap(), "counted once");
+    let tx = b.transaction("CS16", &number).await.unwrap().unwrap();
+    assert_eq!(tx.event_count, 1);
+}

@@ -211,7 +211,7 @@ async fn start_transaction(
 ) -> HandlerResult {
     let tag = p["idTag"].as_str().unwrap_or_default();
     let info = id_tag_info(env, tag, Some(&station.id)).await?;
-    let transaction_id = env.store.next_transaction_number().await?;
+    let transaction_id = env.store.next_transaction_number(&station.id).await?;
     let started = parse_time(&p["timestamp"], now);
     let event = TransactionEvent {
         station_id: station.id.clone(),

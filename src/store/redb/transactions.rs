@@ -136,7 +136,7 @@ impl TransactionStore for RedbStore {
         .await
     }
 
-    async fn next_transaction_number(&self) -> StoreResult<i32> {
+    async fn next_transaction_number(&self, _station_id: &str) -> StoreResult<i32> {
         self.write("next_transaction_number", |txn| {
             let mut counters = txn.open_table(COUNTERS).map_err(backend)?;
             let last = counters

@@ -96,6 +96,14 @@ impl<K: Eq + Hash + Clone> Known<K> {
     pub fn learn(&self, key: K) {
         self.facts.insert(key, ());
     }
+
+    /// Drops `key`; whether it was known.
+    pub fn forget<Q>(&self, key: &Q) -> bool
+    where
+        Q: Hash + quick_cache::Equivalent<K> + ?Sized,
+    {
+        self.facts.remove(key).is_some()
+    }
 }
 
 /// Reads through `cache`: the fresh copy, else `read` (whose answer is kept).
@@ -125,6 +133,9 @@ mod tests {
         known.learn("a".to_owned());
         assert!(known.contains("a"));
         assert!(!known.contains("b"));
+        assert!(known.forget("a"));
+        assert!(!known.contains("a"));
+        assert!(!known.forget("a"));
     }
 
     #[test]

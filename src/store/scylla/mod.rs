@@ -94,6 +94,9 @@ pub struct ScyllaStore {
     registered_stations: cache::Known<String>,
     /// Commands this node has written or read (`commands::ensure_exists`).
     known_commands: cache::Known<String>,
+    /// (station, 1.6 transaction id) this node handed out whose row it has
+    /// not written yet: no such row can exist (`transactions::apply_event`).
+    fresh_transactions: cache::Known<String>,
     /// The transaction rows this node wrote last (`transactions`).
     written_transactions: transactions::Written,
     /// One event at a time per transaction on this node (`transactions`).
@@ -148,6 +151,7 @@ impl ScyllaStore {
             partners: cache::Fresh::new(1, HOT_READ_TTL),
             registered_stations: cache::Known::new(KNOWN_STATIONS),
             known_commands: cache::Known::new(KNOWN_COMMANDS),
+            fresh_transactions: cache::Known::new(HOT_READS),
             written_transactions: transactions::Written::new(),
             transaction_turns: transactions::Turns::new(),
             write_clock: AtomicU64::new(0),

@@ -430,6 +430,13 @@ impl ScyllaStore {
         let _turn = self.transaction_turns.take(&key).await;
         let stored = match self.written_transactions.get(station, tx) {
             Some(row) => Some(row),
+            // An OCPP 1.6 id this node handed out for this station: ids are
+            // never reused, so there is no row to read yet.
+            None if event.kind == TransactionEventKind::Started
+                && self.fresh_transactions.forget(&key) =>
+            {
+                None
+            }
             None => self.load_transaction(station, tx).await?,
         };
         if let Some(stored) = stored.as_ref().filter(|s| s.applied.contains(&seq_no)) {
@@ -664,11 +671,14 @@ impl TransactionStore for ScyllaStore {
         .await
     }
 
-    async fn next_transaction_number(&self) -> StoreResult<i32> {
+    async fn next_transaction_number(&self, station_id: &str) -> StoreResult<i32> {
         self.call("next_transaction_number", async {
             let id = self.take_transaction_id().await?;
-            i32::try_from(id)
-                .map_err(|_| StoreError::Backend("OCPP 1.6 transaction ids exhausted".into()))
+            let number = i32::try_from(id)
+                .map_err(|_| StoreError::Backend("OCPP 1.6 transaction ids exhausted".into()))?;
+            self.fresh_transactions
+                .learn(active_key(station_id, &number.to_string()));
+            Ok(number)
         })
         .await
     }
