@@ -359,18 +359,17 @@ async fn start_app(config: Config) -> Result<App, StartError> {
     server_tasks.push(tokio::spawn(ocpi_server));
     let cluster = match (&link, &node) {
         (Some(link), Some(node)) => {
-            let (server, bound) =
-                cluster::server::serve(
-                    node.listen,
-                    registry.clone(),
-                    store.clone(),
-                    &node.token,
-                    &node.node_id,
-                )
-                .map_err(|source| StartError::Bind {
-                    addr: node.listen,
-                    source,
-                })?;
+            let (server, bound) = cluster::server::serve(
+                node.listen,
+                registry.clone(),
+                store.clone(),
+                &node.token,
+                &node.node_id,
+            )
+            .map_err(|source| StartError::Bind {
+                addr: node.listen,
+                source,
+            })?;
             servers.push(server.handle());
             server_tasks.push(tokio::spawn(server));
             let lease = tokio::spawn(cluster::lease::renew(

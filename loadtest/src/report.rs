@@ -688,7 +688,10 @@ mod tests {
         };
         let report = Report::build(inputs(&args, displaced));
         assert!(
-            report.notes.iter().any(|n| n.contains("1 stations not booted before the drop")),
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("1 stations not booted before the drop")),
             "a newcomer that took a dropped station's place is named: {:?}",
             report.notes
         );
@@ -755,10 +758,16 @@ mod tests {
         let mut voltgate = booted_in(Some(4.0));
         voltgate.attach_reference(booted_in(Some(3.0)));
         assert_eq!(voltgate.boot_rate_ratio, Some(0.75));
-        assert_eq!(serde_json::to_value(&voltgate).unwrap()["boot_rate_ratio"], 0.75);
+        assert_eq!(
+            serde_json::to_value(&voltgate).unwrap()["boot_rate_ratio"],
+            0.75
+        );
         assert!(voltgate.to_string().contains("= 0.750"), "{voltgate}");
         let mut unbooted = booted_in(None);
         unbooted.attach_reference(booted_in(Some(3.0)));
-        assert_eq!(unbooted.boot_rate_ratio, None, "no ratio without a booted fleet");
+        assert_eq!(
+            unbooted.boot_rate_ratio, None,
+            "no ratio without a booted fleet"
+        );
     }
 }

@@ -92,7 +92,11 @@ async fn a_fresh_ocpp16_id_skips_the_read_only_for_its_own_station() {
 /// transaction; CS16's own Started is applied and counted once.
 async fn fresh_ids(a: &ScyllaStore, b: &ScyllaStore) {
     use TransactionEventKind::{Started, Updated};
-    let number = a.next_transaction_number("CS16").await.expect("id").to_string();
+    let number = a
+        .next_transaction_number("CS16")
+        .await
+        .expect("id")
+        .to_string();
     let other = |seq_no, kind| event("CS201", &number, seq_no, kind);
     assert!(b.apply_transaction_event(other(0, Started)).await.unwrap());
     assert!(b.apply_transaction_event(other(1, Updated)).await.unwrap());
@@ -101,10 +105,16 @@ async fn fresh_ids(a: &ScyllaStore, b: &ScyllaStore) {
         "another station's retried Started is a duplicate"
     );
     let tx = a.transaction("CS201", &number).await.unwrap().unwrap();
-    assert_eq!(tx.event_count, 2, "the other station's row kept both events");
+    assert_eq!(
+        tx.event_count, 2,
+        "the other station's row kept both events"
+    );
     let own = || event("CS16", &number, 0, Started);
     assert!(a.apply_transaction_event(own()).await.unwrap());
-    assert!(!a.apply_transaction_event(own()).await.unwrap(), "counted once");
+    assert!(
+        !a.apply_transaction_event(own()).await.unwrap(),
+        "counted once"
+    );
     let tx = b.transaction("CS16", &number).await.unwrap().unwrap();
     assert_eq!(tx.event_count, 1);
 }
