@@ -12,13 +12,19 @@ use crate::fixture::scylla_settings;
 
 #[tokio::test]
 async fn two_nodes_writing_one_transaction_at_once_lose_no_event() {
+    on_two_nodes(interleave).await;
+}
+
+/// Runs `scenario` with two stores on one fresh keyspace (skipped, saying
+/// so, without a CQL node), then drops the keyspace whatever happened.
+async fn on_two_nodes(scenario: impl AsyncFnOnce(&ScyllaStore, &ScyllaStore)) {
     let settings = match scylla_settings() {
         Ok(settings) => settings,
         Err(why) => return crate::say_skipped(&why),
     };
     let a = ScyllaStore::connect(&settings).await.expect("node A");
     let b = ScyllaStore::connect(&settings).await.expect("node B");
-    let outcome = AssertUnwindSafe(interleave(&a, &b)).catch_unwind().await;
+    let outcome = AssertUnwindSafe(scenario(&a, &b)).catch_unwind().await;
     a.drop_keyspace().await.expect("keyspace dropped");
     a.close().await;
     b.close().await;
@@ -70,19 +76,7 @@ async fn interleave(a: &ScyllaStore, b: &ScyllaStore) {
 
 #[tokio::test]
 async fn a_fresh_ocpp16_id_skips_the_read_only_for_its_own_station() {
-    let settings = match scylla_settings() {
-        Ok(settings) => settings,
-        Err(why) => return crate::say_skipped(&why),
-    };
-    let a = ScyllaStore::connect(&settings).await.expect("node A");
-    let b = ScyllaStore::connect(&settings).await.expect("node B");
-    let outcome = AssertUnwindSafe(fresh_ids(&a, &b)).catch_unwind().await;
-    a.drop_keyspace().await.expect("keyspace dropped");
-    a.close().await;
-    b.close().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    on_two_nodes(fresh_ids).await;
 }
 
 /// A hands out a 1.6 id for station CS16; a 2.0.1 station that happens to

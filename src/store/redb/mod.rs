@@ -201,6 +201,15 @@ impl RedbStore {
         .await
     }
 
+    /// The open database, for a read; Unavailable once the store is closed.
+    fn database(&self) -> StoreResult<Arc<Database>> {
+        self.db
+            .lock()
+            .map_err(|_| StoreError::Unavailable("store lock poisoned"))?
+            .clone()
+            .ok_or(StoreError::Unavailable("store is closed"))
+    }
+
     /// Runs `op`, a lookup of one key or one station's few rows, against a
     /// snapshot on the calling thread. Such a read touches a few pages that
     /// redb's cache or the OS's hold: microseconds, where a hop to the
@@ -212,12 +221,7 @@ impl RedbStore {
         F: FnOnce(&ReadTransaction) -> StoreResult<T>,
     {
         timed(BACKEND, operation, async move {
-            let db = self
-                .db
-                .lock()
-                .map_err(|_| StoreError::Unavailable("store lock poisoned"))?
-                .clone()
-                .ok_or(StoreError::Unavailable("store is closed"))?;
+            let db = self.database()?;
             let txn = db.begin_read().map_err(backend)?;
             op(&txn)
         })
@@ -232,12 +236,7 @@ impl RedbStore {
         F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
     {
         timed(BACKEND, operation, async move {
-            let db = self
-                .db
-                .lock()
-                .map_err(|_| StoreError::Unavailable("store lock poisoned"))?
-                .clone()
-                .ok_or(StoreError::Unavailable("store is closed"))?;
+            let db = self.database()?;
             tokio::task::spawn_blocking(move || {
                 let txn = db.begin_read().map_err(backend)?;
                 op(&txn)

@@ -97,6 +97,24 @@ impl<K: Eq + Hash + Clone> Known<K> {
         self.facts.insert(key, ());
     }
 
+    /// Passes when `key` is known; else asks `exists` (a read) and learns
+    /// `key` when it does exist, or fails with `missing`.
+    pub async fn confirm<E>(
+        &self,
+        key: K,
+        exists: impl std::future::Future<Output = Result<bool, E>>,
+        missing: E,
+    ) -> Result<(), E> {
+        if self.contains(&key) {
+            return Ok(());
+        }
+        if !exists.await? {
+            return Err(missing);
+        }
+        self.learn(key);
+        Ok(())
+    }
+
     /// Drops `key`; whether it was known.
     pub fn forget<Q>(&self, key: &Q) -> bool
     where
@@ -136,6 +154,23 @@ mod tests {
         assert!(known.forget("a"));
         assert!(!known.contains("a"));
         assert!(!known.forget("a"));
+    }
+
+    #[tokio::test]
+    async fn confirm_reads_only_what_it_does_not_know() {
+        let known = Known::new(8);
+        let missing = known.confirm("a".to_owned(), async { Ok(false) }, "gone");
+        assert_eq!(missing.await, Err("gone"));
+        assert!(!known.contains("a"), "a missing key is not learnt");
+        assert_eq!(
+            known
+                .confirm("a".to_owned(), async { Ok(true) }, "gone")
+                .await,
+            Ok(())
+        );
+        assert!(known.contains("a"));
+        let unread = known.confirm("a".to_owned(), async { panic!("read again") }, "gone");
+        assert_eq!(unread.await, Ok::<(), &str>(()));
     }
 
     #[test]

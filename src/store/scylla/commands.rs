@@ -25,19 +25,19 @@ impl ScyllaStore {
     /// never removed, so one this node wrote or saw needs no read: a status
     /// change then costs one round trip, not two.
     async fn ensure_command_exists(&self, station: &str, id: &str) -> StoreResult<()> {
-        let key = command_key(station, id);
-        if self.known_commands.contains(&key) {
-            return Ok(());
-        }
-        let exists = self
-            .row::<(String,)>(&self.statements.command_get, (station, id))
-            .await?
-            .is_some();
-        if !exists {
-            return Err(StoreError::NotFound("command"));
-        }
-        self.known_commands.learn(key);
-        Ok(())
+        let stored = async {
+            let row = self
+                .row::<(String,)>(&self.statements.command_get, (station, id))
+                .await?;
+            Ok(row.is_some())
+        };
+        self.known_commands
+            .confirm(
+                command_key(station, id),
+                stored,
+                StoreError::NotFound("command"),
+            )
+            .await
     }
 }
 

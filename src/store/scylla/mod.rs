@@ -92,7 +92,7 @@ pub struct ScyllaStore {
     partners: cache::Fresh<(), Vec<crate::store::OcpiPartner>>,
     /// Stations this node has seen registered (`stations::ensure_registered`).
     registered_stations: cache::Known<String>,
-    /// Commands this node has written or read (`commands::ensure_exists`).
+    /// Commands this node has written or read (`commands::ensure_command_exists`).
     known_commands: cache::Known<String>,
     /// (station, 1.6 transaction id) this node handed out whose row it has
     /// not written yet: no such row can exist (`transactions::apply_event`).

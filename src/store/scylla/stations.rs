@@ -55,12 +55,6 @@ fn not_found_unless_applied(applied: bool, what: &'static str) -> StoreResult<()
 }
 
 impl ScyllaStore {
-    pub(super) async fn require_station(&self, id: &str) -> StoreResult<StationRecord> {
-        self.find_station(id)
-            .await?
-            .ok_or(StoreError::NotFound(STATION))
-    }
-
     async fn find_station(&self, id: &str) -> StoreResult<Option<StationRecord>> {
         let found = self
             .row::<StationRow>(&self.statements.station_get, (id,))
@@ -77,10 +71,10 @@ impl ScyllaStore {
     /// never removed, so one this node has seen registered needs no read:
     /// a runtime write or a new command then costs one round trip, not two.
     pub(super) async fn ensure_registered(&self, id: &str) -> StoreResult<()> {
-        if self.registered_stations.contains(id) {
-            return Ok(());
-        }
-        self.require_station(id).await.map(drop)
+        let found = async { Ok(self.find_station(id).await?.is_some()) };
+        self.registered_stations
+            .confirm(id.to_owned(), found, StoreError::NotFound(STATION))
+            .await
     }
 
     /// Registration as a loop: create if absent, else replace credentials;
