@@ -37,16 +37,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{web, HttpServer};
 
 use api::auth::ApiTokens;
 use auth::CertificatePolicy;
 pub use config::Config;
 use station::actor::Engine;
 use station::actor::FinalWrites;
-use station::endpoint;
 use station::gate::{Gate, RESERVED_FILES};
 use station::handlers::Env;
+use station::listener::ListenerSettings;
 use station::session::Limits;
 use store::redb::RedbStore;
 use store::scylla::ScyllaStore;
@@ -546,33 +545,12 @@ fn serve_ocpp(
     gate: Arc<Gate>,
     tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<(Server, SocketAddr)> {
-    let engine = web::Data::new(engine);
-    let gate = web::Data::new(gate);
-    let server = HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(engine.clone())
-            .app_data(gate.clone())
-            .configure(endpoint::routes)
-    })
-    // A fleet reconnecting together (after an outage or a restart) fills the
-    // accept queue at once; a short one sends stations into SYN retries of
-    // 1 s, 3 s, 7 s. The kernel caps this at net.core.somaxconn.
-    .backlog(OCPP_ACCEPT_BACKLOG)
-    // A client that never finishes its request head (or TLS handshake) is
-    // dropped after these, without holding a worker meanwhile.
-    .client_request_timeout(REQUEST_HEAD_TIMEOUT)
-    .tls_handshake_timeout(TLS_HANDSHAKE_TIMEOUT)
-    // `main` handles SIGINT/SIGTERM and drains everything in order.
-    .disable_signals()
-    .shutdown_timeout(config.limits.shutdown_drain_secs)
-    .on_connect(transport::tls::on_connect);
-    let mut server = match tls {
-        None => server.bind(addr)?,
-        Some(tls) => server.bind_rustls_0_23(addr, tls)?,
+    let settings = ListenerSettings {
+        backlog: OCPP_ACCEPT_BACKLOG,
+        head_timeout: REQUEST_HEAD_TIMEOUT,
+        tls_timeout: TLS_HANDSHAKE_TIMEOUT,
+        workers: config.ws_workers,
+        shutdown_secs: config.limits.shutdown_drain_secs,
     };
-    if let Some(workers) = config.ws_workers {
-        server = server.workers(workers.max(1));
-    }
-    let bound = server.addrs().first().copied().unwrap_or(addr);
-    Ok((server.run(), bound))
+    station::listener::serve(addr, &settings, engine, gate, tls)
 }

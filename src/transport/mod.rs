@@ -1,15 +1,17 @@
 //! How a station's connection reached voltgate and what it proved below
 //! OCPP: TLS terminated here (rustls, `tls`) or by a trusted load balancer
 //! (`proxy`), and the client certificate, if any. The OCPP endpoint asks
-//! [`presented`] once per handshake; `auth` decides on the answer.
+//! [`presented`] once per handshake; `auth` decides on the answer. The
+//! handshake's HTTP head itself is read in `http_head`.
 
+pub mod http_head;
 pub mod proxy;
 pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use actix_web::HttpRequest;
+use actix_http::header::HeaderMap;
 use clap::{ArgAction, Args};
 use ipnet::IpNet;
 
@@ -83,15 +85,18 @@ pub struct Presented {
     pub certificate: ClientCertificate,
 }
 
-/// What `req` proves: from the TLS session of voltgate's own TLS listener,
-/// from the headers of a trusted proxy, or nothing (plain `ws://`).
+/// What a handshake proves: from the TLS session of voltgate's own TLS
+/// listener, from the headers of a trusted proxy (`peer`), or nothing
+/// (plain `ws://`).
 pub async fn presented(
-    req: &HttpRequest,
+    tls: Option<&tls::TlsSession>,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
     trusted: &[IpNet],
     store: &dyn Store,
 ) -> Result<Presented, StoreError> {
-    if let Some(session) = req.conn_data::<tls::TlsSession>() {
+    if let Some(session) = tls {
         return Ok(session.presented());
     }
-    proxy::presented(req, trusted, store).await
+    proxy::presented(peer, headers, trusted, store).await
 }

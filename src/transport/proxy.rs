@@ -5,9 +5,9 @@
 //! counted. A certificate counts only with `X-Client-Cert-Chain-Verified:
 //! true`. The balancer must remove these headers from what stations send.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use actix_web::HttpRequest;
+use actix_http::header::HeaderMap;
 use ipnet::IpNet;
 
 use super::Presented;
@@ -37,13 +37,16 @@ const PROXY_HEADERS: [&str; 4] = [
 /// The address a connection comes from, for the per-address limits: the
 /// peer, or behind a trusted proxy the last address of X-Forwarded-For (the
 /// one the balancer appended; anything before it the client may have sent).
-pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
+pub fn client_ip(
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?.ip();
     if !trusted.iter().any(|net| net.contains(&peer)) {
         return Some(peer);
     }
-    let forwarded = req
-        .headers()
+    let forwarded = headers
         .get_all(FORWARDED_FOR)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -54,7 +57,8 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
 
 /// What a request on the plain listener proves.
 pub async fn presented(
-    req: &HttpRequest,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
     trusted: &[IpNet],
     store: &dyn Store,
 ) -> Result<Presented, StoreError> {
@@ -62,10 +66,10 @@ pub async fn presented(
         transport: Transport::Plain,
         certificate: ClientCertificate::Absent,
     };
-    let peer = req.peer_addr().map(|addr| addr.ip());
+    let peer = peer.map(|addr| addr.ip());
     let from_trusted = peer.is_some_and(|ip| trusted.iter().any(|net| net.contains(&ip)));
     if !from_trusted {
-        if PROXY_HEADERS.iter().any(|h| req.headers().contains_key(*h)) {
+        if PROXY_HEADERS.iter().any(|h| headers.contains_key(*h)) {
             metrics::counter!(UNTRUSTED_PROXY_HEADERS).increment(1);
             tracing::warn!(peer = ?peer, "proxy headers from an untrusted peer ignored");
         }
@@ -75,14 +79,14 @@ pub async fn presented(
     // balancer that appends instead of replacing): believe neither.
     if PROXY_HEADERS
         .iter()
-        .any(|h| req.headers().get_all(*h).count() > 1)
+        .any(|h| headers.get_all(*h).count() > 1)
     {
         metrics::counter!(UNTRUSTED_PROXY_HEADERS).increment(1);
         tracing::warn!(peer = ?peer, "repeated proxy headers ignored");
         return Ok(plain);
     }
     let header = |name: &str| {
-        req.headers()
+        headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)

@@ -3,15 +3,11 @@
 //! the configured CA and CRLs when presented) and what each TLS connection
 //! proved, captured when it is accepted.
 
-use std::any::Any;
 use std::path::Path;
 use std::sync::Arc;
 
-use actix_rt::net::TcpStream;
-use actix_tls::accept::rustls_0_23::TlsStream;
-use actix_web::dev::Extensions;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{RootCertStore, ServerConfig, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
@@ -42,18 +38,14 @@ impl TlsSession {
             certificate,
         }
     }
-}
 
-/// `HttpServer::on_connect` of the TLS listener: records the client
-/// certificate of each accepted connection.
-pub fn on_connect(connection: &dyn Any, data: &mut Extensions) {
-    if let Some(stream) = connection.downcast_ref::<TlsStream<TcpStream>>() {
-        let (_, session) = stream.get_ref();
+    /// What the accepted TLS connection `session` proved.
+    pub fn of(session: &ServerConnection) -> Self {
         let client_certificate = session
             .peer_certificates()
             .and_then(|chain| chain.first())
             .map(|leaf| leaf.as_ref().to_vec());
-        data.insert(TlsSession { client_certificate });
+        TlsSession { client_certificate }
     }
 }
 

@@ -12,6 +12,7 @@ mod common;
 mod pki;
 
 mod api_auth;
+mod handshake;
 mod limits;
 mod proxy;
 mod shutdown;

@@ -1,0 +1,93 @@
+//! One upgraded station socket: bytes from the socket to the actor's
+//! WebSocket context, frames from the context to the socket, until either
+//! side ends.
+//!
+//! Nothing is buffered between reads: each read lands on the stack and is
+//! handed straight to the frame decoder, and what the actor sends is written
+//! as the context encodes it. An idle station costs its actor, its context
+//! and the kernel's socket, not the 2 × 8 KiB that a general HTTP
+//! dispatcher keeps for every upgraded connection (issue 15's measurement).
+
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix::{Actor, StreamHandler};
+use actix_http::ws::{Codec, Message, ProtocolError};
+use actix_web::error::PayloadError;
+use actix_web::web::Bytes;
+use actix_web_actors::ws::WebsocketContext;
+use futures_util::{stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+
+/// Bytes taken from the socket per read. Longer messages take several reads.
+const READ_CHUNK: usize = 8 * 1024;
+/// Longest wait for the station to close its side once the actor has
+/// stopped.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+
+/// Runs `actor` on the upgraded socket `io`. `early` holds bytes the client
+/// sent behind its request head, before it saw the 101.
+pub async fn run<A, IO>(io: IO, early: Bytes, actor: A, codec: Codec)
+where
+    A: Actor<Context = WebsocketContext<A>> + StreamHandler<Result<Message, ProtocolError>>,
+    IO: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let (reader, mut writer) = tokio::io::split(io);
+    // Shared with the input stream, and taken back to drain the socket at
+    // the end.
+    let reader = Rc::new(RefCell::new(reader));
+    let early = (!early.is_empty()).then_some(Ok(early));
+    let input = reader.clone();
+    let incoming = stream::iter(early).chain(stream::poll_fn(move |cx| {
+        read_chunk(&mut *input.borrow_mut(), cx)
+    }));
+    {
+        let mut outgoing = std::pin::pin!(WebsocketContext::with_codec(actor, incoming, codec));
+        while let Some(frames) = outgoing.next().await {
+            let Ok(frames) = frames else { break };
+            let written = async {
+                writer.write_all(&frames).await?;
+                writer.flush().await
+            };
+            if let Err(e) = written.await {
+                tracing::debug!(error = %e, "station socket write failed");
+                break;
+            }
+        }
+        // Leaving this block drops the context, which ends the actor if it
+        // still runs (after a failed write).
+    }
+    let Ok(reader) = Rc::try_unwrap(reader) else {
+        return;
+    };
+    let _ = tokio::time::timeout(SHUTDOWN_WAIT, close(writer, reader.into_inner())).await;
+}
+
+/// Ends the connection the way RFC 6455 asks: the server closes TCP first,
+/// then reads until the station closes too. Closing a socket with unread
+/// input resets it, and a reset can destroy the close frame before the
+/// station has read it.
+async fn close<IO: AsyncRead + AsyncWrite>(mut writer: WriteHalf<IO>, mut reader: ReadHalf<IO>) {
+    let _ = writer.shutdown().await;
+    let mut discarded = [0u8; 1024];
+    while let Ok(1..) = reader.read(&mut discarded).await {}
+}
+
+/// One read from the socket as the next chunk of input: None at the end,
+/// an error as the stream's error (the actor sees a protocol error and stops).
+fn read_chunk<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Bytes, PayloadError>>> {
+    let mut chunk = [0u8; READ_CHUNK];
+    let mut read = ReadBuf::new(&mut chunk);
+    match Pin::new(reader).poll_read(cx, &mut read) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Err(e)) => Poll::Ready(Some(Err(PayloadError::Io(e)))),
+        Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(None),
+        Poll::Ready(Ok(())) => Poll::Ready(Some(Ok(Bytes::copy_from_slice(read.filled())))),
+    }
+}
