@@ -109,17 +109,31 @@ async fn connection(tcp: TcpStream, shared: Shared) {
     let peer = tcp.peer_addr().ok();
     // OCPP messages are small and answered one by one: no Nagle delay.
     let _ = tcp.set_nodelay(true);
-    let Some(acceptor) = shared.tls.clone() else {
-        return handshake(tcp, Origin { peer, tls: None }, &shared).await;
-    };
-    match tokio::time::timeout(shared.tls_timeout, acceptor.accept(tcp)).await {
+    match shared.tls.clone() {
+        None => handshake(tcp, Origin { peer, tls: None }, &shared).await,
+        // Boxed: a TLS connection's state is several KiB larger, and a
+        // plain connection's task would otherwise carry that room too.
+        Some(acceptor) => Box::pin(tls_connection(tcp, peer, acceptor, &shared)).await,
+    }
+}
+
+async fn tls_connection(
+    tcp: TcpStream,
+    peer: Option<SocketAddr>,
+    acceptor: TlsAcceptor,
+    shared: &Shared,
+) {
+    // Boxed, as the handshake's other steps below: a future's state is as
+    // large as its largest step, and it lives as long as the connection.
+    let accept = Box::pin(acceptor.accept(tcp));
+    match tokio::time::timeout(shared.tls_timeout, accept).await {
         Ok(Ok(stream)) => {
             let session = TlsSession::of(stream.get_ref().1);
             let origin = Origin {
                 peer,
                 tls: Some(&session),
             };
-            handshake(stream, origin, &shared).await;
+            handshake(stream, origin, shared).await;
         }
         Ok(Err(e)) => tracing::debug!(peer = ?peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(peer = ?peer, "TLS handshake not finished in time"),
@@ -131,7 +145,10 @@ async fn handshake<IO>(mut io: IO, origin: Origin<'_>, shared: &Shared)
 where
     IO: AsyncRead + AsyncWrite + Unpin + 'static,
 {
-    let (head, early) = match http_head::read(&mut io, shared.head_timeout).await {
+    // The head's read and the admission run boxed, so the connection's
+    // long-lived state (the task's future) is only what the socket needs:
+    // inline, they made every station's task 20 KiB.
+    let (head, early) = match Box::pin(http_head::read(&mut io, shared.head_timeout)).await {
         Ok(read) => read,
         Err(e) => {
             if let Some(answer) = e.answer() {
@@ -140,19 +157,19 @@ where
             return;
         }
     };
-    let admission = endpoint::admit(&head, origin, &shared.engine, &shared.gate).await;
+    let admission = Box::pin(endpoint::admit(&head, origin, &shared.engine, &shared.gate)).await;
     drop(head);
     let codec = Codec::new().max_size(shared.engine.max_frame_bytes);
     match admission {
         Admission::Refused(answer) => refuse(io, answer).await,
         Admission::Station(answer, actor) => {
             if io.write_all(&answer.to_bytes()).await.is_ok() {
-                socket::run(io, early, *actor, codec).await;
+                Box::pin(socket::run(io, early, *actor, codec)).await;
             }
         }
         Admission::NoProtocol(answer, actor) => {
             if io.write_all(&answer.to_bytes()).await.is_ok() {
-                socket::run(io, early, actor, codec).await;
+                Box::pin(socket::run(io, early, actor, codec)).await;
             }
         }
     }
@@ -162,4 +179,35 @@ where
 async fn refuse<IO: AsyncWrite + Unpin>(mut io: IO, answer: Answer) {
     let _ = io.write_all(&answer.to_bytes()).await;
     let _ = io.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::web::Bytes;
+
+    use super::super::actor::StationActor;
+    use super::*;
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, B, F: std::future::Future>(_: impl FnOnce(A, B) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    fn run_size<F: std::future::Future>(
+        _: impl FnOnce(TcpStream, Bytes, StationActor, Codec) -> F,
+    ) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn a_connected_station_costs_its_tasks_little() {
+        // A connected station holds its connection task and the boxed
+        // socket pump for as long as it is connected: their sizes are
+        // memory per station. Inline, the handshake's steps once made the
+        // task 20 KiB.
+        let task = future_size(connection);
+        let pump = run_size(socket::run::<StationActor, TcpStream>);
+        assert!(task <= 2048, "connection task of {task} bytes");
+        assert!(pump <= 3072, "socket pump of {pump} bytes");
+    }
 }

@@ -20,7 +20,7 @@ use actix_web::error::PayloadError;
 use actix_web::web::Bytes;
 use actix_web_actors::ws::WebsocketContext;
 use futures_util::{stream, StreamExt};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 
 /// Bytes taken from the socket per read. Longer messages take several reads.
 const READ_CHUNK: usize = 8 * 1024;
@@ -72,8 +72,17 @@ where
 /// station has read it.
 async fn close<IO: AsyncRead + AsyncWrite>(mut writer: WriteHalf<IO>, mut reader: ReadHalf<IO>) {
     let _ = writer.shutdown().await;
-    let mut discarded = [0u8; 1024];
-    while let Ok(1..) = reader.read(&mut discarded).await {}
+    std::future::poll_fn(|cx| loop {
+        // On the stack of each poll, not in the future's state.
+        let mut discarded = [0u8; 1024];
+        let mut read = ReadBuf::new(&mut discarded);
+        match Pin::new(&mut reader).poll_read(cx, &mut read) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(())) if !read.filled().is_empty() => continue,
+            Poll::Ready(_) => return Poll::Ready(()),
+        }
+    })
+    .await;
 }
 
 /// One read from the socket as the next chunk of input: None at the end,
