@@ -9,6 +9,7 @@
 //! dispatcher keeps for every upgraded connection (issue 15's measurement).
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -19,7 +20,7 @@ use actix_http::ws::{Codec, Message, ProtocolError};
 use actix_web::error::PayloadError;
 use actix_web::web::Bytes;
 use actix_web_actors::ws::WebsocketContext;
-use futures_util::{stream, StreamExt};
+use futures_util::{stream, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 
 /// Bytes taken from the socket per read. Longer messages take several reads.
@@ -30,12 +31,16 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs `actor` on the upgraded socket `io`. `early` holds bytes the client
 /// sent behind its request head, before it saw the 101.
-pub async fn run<A, IO>(io: IO, early: Bytes, actor: A, codec: Codec)
+///
+/// Not an `async fn`: its arguments would stay in the future's state beside
+/// the context they are moved into (the actor twice over). The context is
+/// built here, and the future holds only it and the socket's halves.
+pub fn run<A, IO>(io: IO, early: Bytes, actor: A, codec: Codec) -> impl Future<Output = ()>
 where
     A: Actor<Context = WebsocketContext<A>> + StreamHandler<Result<Message, ProtocolError>>,
     IO: AsyncRead + AsyncWrite + Unpin + 'static,
 {
-    let (reader, mut writer) = tokio::io::split(io);
+    let (reader, writer) = tokio::io::split(io);
     // Shared with the input stream, and taken back to drain the socket at
     // the end.
     let reader = Rc::new(RefCell::new(reader));
@@ -44,22 +49,30 @@ where
     let incoming = stream::iter(early).chain(stream::poll_fn(move |cx| {
         read_chunk(&mut *input.borrow_mut(), cx)
     }));
-    {
-        let mut outgoing = std::pin::pin!(WebsocketContext::with_codec(actor, incoming, codec));
-        while let Some(frames) = outgoing.next().await {
-            let Ok(frames) = frames else { break };
-            let written = async {
-                writer.write_all(&frames).await?;
-                writer.flush().await
-            };
-            if let Err(e) = written.await {
-                tracing::debug!(error = %e, "station socket write failed");
-                break;
-            }
+    let outgoing = WebsocketContext::with_codec(actor, incoming, codec);
+    pump(outgoing, writer, reader)
+}
+
+/// Writes what the context sends until it ends, then closes the socket.
+async fn pump<S, IO>(mut outgoing: S, mut writer: WriteHalf<IO>, reader: Rc<RefCell<ReadHalf<IO>>>)
+where
+    S: Stream<Item = Result<Bytes, actix_web::Error>> + Unpin,
+    IO: AsyncRead + AsyncWrite,
+{
+    while let Some(frames) = outgoing.next().await {
+        let Ok(frames) = frames else { break };
+        let written = async {
+            writer.write_all(&frames).await?;
+            writer.flush().await
+        };
+        if let Err(e) = written.await {
+            tracing::debug!(error = %e, "station socket write failed");
+            break;
         }
-        // Leaving this block drops the context, which ends the actor if it
-        // still runs (after a failed write).
     }
+    // Dropping the context ends the actor if it still runs (after a failed
+    // write), and gives the reader back.
+    drop(outgoing);
     let Ok(reader) = Rc::try_unwrap(reader) else {
         return;
     };
