@@ -10,10 +10,12 @@
 //! every report of the station (a station that is one EVSE). A 1.6 report
 //! for connector 0 (the charge point itself) sets no EVSE.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::time::Instant;
 
 use super::service::{Failure, Locations};
 use crate::station::evse_status::{Seen, Spot, StatusBoard};
@@ -44,7 +46,7 @@ pub fn concerns(link: &EvseLink, spot: &Spot) -> bool {
 }
 
 /// Carries reports over to the locations until the board's owner drops it
-/// (or aborts this task: the UNKNOWN timers are its own and end with it).
+/// (or aborts this task).
 ///
 /// A start is treated as every station having just gone: after
 /// `unknown_after`, the EVSEs of stations that did not come back are
@@ -55,31 +57,88 @@ pub async fn run(
     registry: Registry,
     unknown_after: Duration,
 ) {
-    let mut timers = tokio::task::JoinSet::new();
-    timers.spawn(sweep_absent(
+    let mut sweep = tokio::task::JoinSet::new();
+    sweep.spawn(sweep_absent(
         locations.clone(),
         registry.clone(),
         unknown_after,
     ));
+    let mut absent = Absences::new(unknown_after);
     loop {
-        for (spot, seen, at) in board.take().await {
-            match seen {
-                Seen::Status(ocpp) => {
-                    let Some(status) = ocpi_status(&ocpp) else {
-                        continue;
-                    };
-                    set(&locations, &spot, status, at).await;
+        let due = absent.next_due();
+        tokio::select! {
+            reports = board.take() => {
+                for (spot, seen, at) in reports {
+                    match seen {
+                        Seen::Status(ocpp) => {
+                            let Some(status) = ocpi_status(&ocpp) else {
+                                continue;
+                            };
+                            set(&locations, &spot, status, at).await;
+                        }
+                        Seen::Disconnected => absent.gone(spot.station, Instant::now()),
+                    }
                 }
-                Seen::Disconnected => {
-                    let (locations, registry) = (locations.clone(), registry.clone());
-                    timers.spawn(async move {
-                        tokio::time::sleep(unknown_after).await;
-                        unknown_unless_back(&locations, &registry, spot.station).await;
-                    });
+            }
+            () = until(due) => {
+                for station in absent.take_due(Instant::now()) {
+                    unknown_unless_back(&locations, &registry, station).await;
                 }
             }
         }
-        while timers.try_join_next().is_some() {}
+        while sweep.try_join_next().is_some() {}
+    }
+}
+
+/// Sleeps until `due`; forever without one.
+async fn until(due: Option<Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Stations gone, each with the time its EVSEs become UNKNOWN unless it is
+/// back by then. One queue for all: the delay is the same for every
+/// station, so the queue is in deadline order as it is filled. (A timer
+/// task per disconnect held about 5 KiB per station for the whole delay,
+/// 100 MB after a storm of 19,000.)
+struct Absences {
+    after: Duration,
+    queue: VecDeque<(Instant, String)>,
+}
+
+impl Absences {
+    fn new(after: Duration) -> Self {
+        Absences {
+            after,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// Station `station` disconnected at `now`.
+    fn gone(&mut self, station: String, now: Instant) {
+        self.queue.push_back((now + self.after, station));
+    }
+
+    /// When the next station's time is up.
+    fn next_due(&self) -> Option<Instant> {
+        self.queue.front().map(|(at, _)| *at)
+    }
+
+    /// The stations whose time is up at `now`, in the order they went.
+    fn take_due(&mut self, now: Instant) -> Vec<String> {
+        let due = self.queue.partition_point(|(at, _)| *at <= now);
+        let stations = self
+            .queue
+            .drain(..due)
+            .map(|(_, station)| station)
+            .collect();
+        if self.queue.is_empty() {
+            // A storm's worth of room is not kept for ever.
+            self.queue.shrink_to(64);
+        }
+        stations
     }
 }
 
@@ -171,6 +230,28 @@ mod tests {
             evse,
             connector,
         }
+    }
+
+    #[test]
+    fn absences_come_due_after_the_delay_in_order() {
+        let start = Instant::now();
+        let mut absent = Absences::new(Duration::from_secs(10));
+        assert_eq!(absent.next_due(), None);
+        absent.gone("CS1".into(), start);
+        absent.gone("CS2".into(), start + Duration::from_secs(1));
+        absent.gone("CS1".into(), start + Duration::from_secs(5));
+        assert_eq!(absent.next_due(), Some(start + Duration::from_secs(10)));
+        assert!(absent.take_due(start + Duration::from_secs(9)).is_empty());
+        assert_eq!(
+            absent.take_due(start + Duration::from_secs(11)),
+            vec!["CS1".to_owned(), "CS2".to_owned()]
+        );
+        assert_eq!(absent.next_due(), Some(start + Duration::from_secs(15)));
+        assert_eq!(
+            absent.take_due(start + Duration::from_secs(15)),
+            vec!["CS1".to_owned()]
+        );
+        assert_eq!(absent.next_due(), None);
     }
 
     #[test]
