@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::service::{Failure, Locations};
@@ -57,8 +58,10 @@ pub async fn run(
     registry: Registry,
     unknown_after: Duration,
 ) {
-    let mut sweep = tokio::task::JoinSet::new();
-    sweep.spawn(sweep_absent(
+    // The start's sweep and the absence checks run beside the reports, so
+    // that a storm's worth of checks falling due does not hold up statuses.
+    let mut background = tokio::task::JoinSet::new();
+    background.spawn(sweep_absent(
         locations.clone(),
         registry.clone(),
         unknown_after,
@@ -81,14 +84,24 @@ pub async fn run(
                 }
             }
             () = until(due) => {
-                for station in absent.take_due(Instant::now()) {
-                    unknown_unless_back(&locations, &registry, station).await;
-                }
+                let stations = absent.take_due(Instant::now());
+                let (locations, registry) = (locations.clone(), registry.clone());
+                background.spawn(async move {
+                    futures_util::stream::iter(stations)
+                        .for_each_concurrent(ABSENCE_CHECKS_AT_ONCE, |station| {
+                            unknown_unless_back(&locations, &registry, station)
+                        })
+                        .await;
+                });
             }
         }
-        while sweep.try_join_next().is_some() {}
+        while background.try_join_next().is_some() {}
     }
 }
+
+/// Absence checks (a registry lookup, and for a station still away its
+/// EVSEs set UNKNOWN) run at once at most.
+const ABSENCE_CHECKS_AT_ONCE: usize = 64;
 
 /// Sleeps until `due`; forever without one.
 async fn until(due: Option<Instant>) {

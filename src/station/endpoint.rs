@@ -144,6 +144,11 @@ pub async fn admit(
 /// percent-decoded), or the answer for any other target.
 fn station_id(target: &str) -> Result<String, Answer> {
     let not_found = || Answer::text(404, "OCPP endpoint is /ws/{csId}\n");
+    // The absolute form (`ws://host/ws/CS1`) names the same path.
+    let target = match target.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |at| &rest[at..]),
+        None => target,
+    };
     let path = target.split(['?', '#']).next().unwrap_or_default();
     let encoded = path.strip_prefix("/ws/").ok_or_else(not_found)?;
     if encoded.is_empty() || encoded.contains('/') {
@@ -194,8 +199,9 @@ fn websocket_accept(head: &RequestHead) -> Result<String, Answer> {
         ));
     }
     if head.header(header::SEC_WEBSOCKET_VERSION.as_str()) != Some(WEBSOCKET_VERSION) {
+        // RFC 6455, 4.4: 426 with the versions this server speaks.
         return Err(
-            Answer::text(400, "WebSocket version 13 only (Sec-WebSocket-Version)\n")
+            Answer::text(426, "WebSocket version 13 only (Sec-WebSocket-Version)\n")
                 .with_header("sec-websocket-version", WEBSOCKET_VERSION),
         );
     }
@@ -250,6 +256,8 @@ mod tests {
     fn only_one_segment_under_ws_is_a_station() {
         assert_eq!(station_id("/ws/CS1").unwrap(), "CS1");
         assert_eq!(station_id("/ws/CS1?token=x").unwrap(), "CS1");
+        assert_eq!(station_id("ws://csms.example:9310/ws/CS1").unwrap(), "CS1");
+        assert_eq!(station_id("http://csms.example").unwrap_err().status, 404);
         assert_eq!(station_id("/ws/CS%201%C3%A9").unwrap(), "CS 1é");
         for target in ["/ws/", "/ws", "/", "/ws/a/b", "/api/v0/cs"] {
             assert_eq!(station_id(target).unwrap_err().status, 404, "{target}");
@@ -275,7 +283,7 @@ mod tests {
                 valid.replace("Connection: Upgrade", "Connection: keep-alive"),
                 400,
             ),
-            (valid.replace("Version: 13", "Version: 8"), 400),
+            (valid.replace("Version: 13", "Version: 8"), 426),
             (
                 valid.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
                 400,

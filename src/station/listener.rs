@@ -20,6 +20,7 @@ use actix_service::fn_service;
 use actix_web::web::Bytes;
 use futures_util::future::Either;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use super::actor::{Engine, NoProtocol, StationActor};
@@ -52,9 +53,16 @@ struct Shared {
     engine: Arc<Engine>,
     gate: Arc<Gate>,
     tls: Option<TlsAcceptor>,
+    /// TLS handshakes a worker runs at once; the others wait for a place
+    /// before their time starts (a wss storm would otherwise compute
+    /// thousands of server flights that time out before they are sent).
+    tls_handshakes: Arc<Semaphore>,
     head_timeout: Duration,
     tls_timeout: Duration,
 }
+
+/// TLS handshakes in progress per worker (actix-tls's figure).
+const TLS_HANDSHAKES_PER_WORKER: usize = 256;
 
 /// Binds an OCPP listener on `addr`, TLS with `tls`; returns the running
 /// server and the address it is bound to.
@@ -71,6 +79,7 @@ pub fn serve(
         engine,
         gate,
         tls: tls.map(|config| TlsAcceptor::from(Arc::new(config))),
+        tls_handshakes: Arc::new(Semaphore::new(TLS_HANDSHAKES_PER_WORKER)),
         head_timeout: settings.head_timeout,
         tls_timeout: settings.tls_timeout,
     };
@@ -84,7 +93,11 @@ pub fn serve(
     }
     let server = builder
         .listen("ocpp", listener, move || {
-            let shared = shared.clone();
+            // Called once per worker: each gets its own handshake places.
+            let shared = Shared {
+                tls_handshakes: Arc::new(Semaphore::new(TLS_HANDSHAKES_PER_WORKER)),
+                ..shared.clone()
+            };
             fn_service(move |tcp: TcpStream| {
                 let shared = shared.clone();
                 async move {
@@ -132,12 +145,16 @@ async fn tls_connection(
     acceptor: TlsAcceptor,
     shared: &Shared,
 ) {
+    let Ok(place) = shared.tls_handshakes.acquire().await else {
+        return;
+    };
     let accept = Box::pin(acceptor.accept(tcp));
     let stream = match tokio::time::timeout(shared.tls_timeout, accept).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => return tracing::debug!(peer = ?peer, error = %e, "TLS handshake failed"),
         Err(_) => return tracing::debug!(peer = ?peer, "TLS handshake not finished in time"),
     };
+    drop(place);
     let session = TlsSession::of(stream.get_ref().1);
     let origin = Origin {
         peer,
@@ -176,6 +193,7 @@ where
         io,
         early,
         codec: Codec::new().max_size(shared.engine.max_frame_bytes),
+        write_timeout: shared.engine.idle_timeout,
         station,
     })
 }
@@ -186,6 +204,8 @@ struct Upgraded<IO> {
     /// What the client sent behind its request head.
     early: Bytes,
     codec: Codec,
+    /// Longest a write may wait for the station to take it.
+    write_timeout: Duration,
     /// The station's actor; None when no subprotocol was agreed, and the
     /// socket is closed at once.
     station: Option<StationActor>,
@@ -198,17 +218,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + 'static> Upgraded<IO> {
             return Either::Left(std::future::ready(()));
         };
         let (io, early, codec) = (upgraded.io, upgraded.early, upgraded.codec);
+        let write_timeout = upgraded.write_timeout;
         Either::Right(match upgraded.station {
-            Some(actor) => Either::Left(socket::run(io, early, actor, codec)),
-            None => Either::Right(socket::run(io, early, NoProtocol, codec)),
+            Some(actor) => Either::Left(socket::run(io, early, actor, codec, write_timeout)),
+            None => Either::Right(socket::run(io, early, NoProtocol, codec, write_timeout)),
         })
     }
 }
 
 /// Writes `answer` and closes.
-async fn refuse<IO: AsyncWrite + Unpin>(mut io: IO, answer: Answer) {
-    let _ = io.write_all(&answer.to_bytes()).await;
-    let _ = io.shutdown().await;
+async fn refuse<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO, answer: Answer) {
+    if io.write_all(&answer.to_bytes()).await.is_ok() {
+        // A client still sending (a head over the bound, frames behind a
+        // refused handshake) would otherwise get a reset, not the answer.
+        socket::linger(io).await;
+    }
 }
 
 #[cfg(test)]

@@ -31,12 +31,20 @@ const READ_CHUNK: usize = 8 * 1024;
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs `actor` on the upgraded socket `io`. `early` holds bytes the client
-/// sent behind its request head, before it saw the 101.
+/// sent behind its request head, before it saw the 101. A write not done
+/// within `write_timeout` ends the connection: while it waits the
+/// actor is not polled, so its own idle and unread-bytes checks cannot.
 ///
 /// Not an `async fn`: its arguments would stay in the future's state beside
 /// the context they are moved into (the actor twice over). The context is
 /// built here, and the future holds only it and the socket's halves.
-pub fn run<A, IO>(io: IO, early: Bytes, actor: A, codec: Codec) -> impl Future<Output = ()>
+pub fn run<A, IO>(
+    io: IO,
+    early: Bytes,
+    actor: A,
+    codec: Codec,
+    write_timeout: Duration,
+) -> impl Future<Output = ()>
 where
     A: Actor<Context = WebsocketContext<A>> + StreamHandler<Result<Message, ProtocolError>>,
     IO: AsyncRead + AsyncWrite + Unpin + 'static,
@@ -51,12 +59,16 @@ where
         read_chunk(&mut *input.borrow_mut(), cx)
     }));
     let outgoing = WebsocketContext::with_codec(actor, incoming, codec);
-    pump(outgoing, writer, reader)
+    pump(outgoing, writer, reader, write_timeout)
 }
 
 /// Writes what the context sends until it ends, then closes the socket.
-async fn pump<S, IO>(mut outgoing: S, mut writer: WriteHalf<IO>, reader: Rc<RefCell<ReadHalf<IO>>>)
-where
+async fn pump<S, IO>(
+    mut outgoing: S,
+    mut writer: WriteHalf<IO>,
+    reader: Rc<RefCell<ReadHalf<IO>>>,
+    write_timeout: Duration,
+) where
     S: Stream<Item = Result<Bytes, actix_web::Error>> + Unpin,
     IO: AsyncRead + AsyncWrite,
 {
@@ -66,9 +78,19 @@ where
             writer.write_all(&frames).await?;
             writer.flush().await
         };
-        if let Err(e) = written.await {
-            tracing::debug!(error = %e, "station socket write failed");
-            break;
+        match tokio::time::timeout(write_timeout, written).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "station socket write failed");
+                break;
+            }
+            Err(_) => {
+                tracing::info!(
+                    ?write_timeout,
+                    "station socket took no writes in time: closed"
+                );
+                break;
+            }
         }
     }
     // Dropping the context ends the actor if it still runs (after a failed
@@ -86,11 +108,26 @@ where
 /// station has read it.
 async fn close<IO: AsyncRead + AsyncWrite>(mut writer: WriteHalf<IO>, mut reader: ReadHalf<IO>) {
     let _ = writer.shutdown().await;
+    discard_until_closed(&mut reader).await;
+}
+
+/// The same end for a socket that was never upgraded (a refusal written on
+/// it), bounded in time as well.
+pub async fn linger<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) {
+    let ending = async {
+        let _ = io.shutdown().await;
+        discard_until_closed(&mut io).await;
+    };
+    let _ = tokio::time::timeout(SHUTDOWN_WAIT, ending).await;
+}
+
+/// Reads and drops what arrives until the peer closes or the socket fails.
+async fn discard_until_closed<R: AsyncRead + Unpin>(reader: &mut R) {
     std::future::poll_fn(|cx| loop {
         // On the stack of each poll, not in the future's state.
         let mut discarded = [MaybeUninit::<u8>::uninit(); 1024];
         let mut read = ReadBuf::uninit(&mut discarded);
-        match Pin::new(&mut reader).poll_read(cx, &mut read) {
+        match Pin::new(&mut *reader).poll_read(cx, &mut read) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(())) if !read.filled().is_empty() => continue,
             Poll::Ready(_) => return Poll::Ready(()),

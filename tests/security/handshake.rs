@@ -48,7 +48,7 @@ async fn what_is_not_a_station_upgrade_is_answered_and_closed() {
           Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
     )
     .await;
-    assert!(old_version.starts_with("HTTP/1.1 400 "), "{old_version}");
+    assert!(old_version.starts_with("HTTP/1.1 426 "), "{old_version}");
     assert!(
         old_version.contains("sec-websocket-version: 13\r\n"),
         "{old_version}"
