@@ -116,10 +116,17 @@ impl Wire {
     pub fn received(&mut self, frame: Result<Message, ProtocolError>, now: Instant) -> Step {
         self.last_activity = now;
         // Every frame a station can make voltgate work for (messages,
-        // fragments, pings) is paid from its budget.
+        // fragments, pings, pongs) is paid from its budget. Pongs too: an
+        // unsolicited one is allowed and costs a decode, and a flood of them
+        // would otherwise grow the read buffer for free. The pongs a station
+        // owes voltgate's pings are a few a minute.
         let costs = matches!(
             frame,
-            Ok(Message::Text(_) | Message::Binary(_) | Message::Continuation(_) | Message::Ping(_))
+            Ok(Message::Text(_)
+                | Message::Binary(_)
+                | Message::Continuation(_)
+                | Message::Ping(_)
+                | Message::Pong(_))
         );
         if costs && !self.budget.as_ref().is_none_or(|b| b.take(now)) {
             // A flooding station goes; the others keep their share of the
@@ -185,6 +192,31 @@ mod tests {
 
     fn wire(now: Instant) -> Wire {
         Wire::new(16, 100, Duration::from_secs(10), now)
+    }
+
+    #[test]
+    fn a_pong_flood_is_paid_from_the_budget() {
+        let now = Instant::now();
+        let limits = super::super::gate::LimitSettings {
+            ocpp_messages_per_sec: 1,
+            ..super::super::gate::LimitSettings::with_max_stations(10)
+        };
+        let gate = super::super::gate::Gate::new(
+            Vec::new(),
+            crate::auth::CertificatePolicy::default(),
+            &limits,
+            10,
+        );
+        let mut w = wire(now).with_budget(gate.message_budget("CS1"));
+        let pong = || Ok(Message::Pong(Bytes::from_static(b"unsolicited")));
+        for _ in 0..5 {
+            assert_eq!(
+                w.received(pong(), now),
+                Step::Nothing,
+                "a burst of 5 s' worth"
+            );
+        }
+        assert_eq!(w.received(pong(), now), Step::Close(Closing::RATE));
     }
 
     #[test]
