@@ -106,6 +106,11 @@ struct CloseAll;
 #[derive(Default)]
 struct Shard {
     stations: HashMap<String, StationHandle>,
+    /// Told to close everyone (the node is stopping): a connection that
+    /// registers after that is told to go at once. It was admitted before
+    /// the listeners stopped taking stations, and would otherwise hold the
+    /// graceful stop for its whole drain time.
+    closing: bool,
 }
 
 impl Actor for Shard {
@@ -120,6 +125,9 @@ impl Handler<Connect> for Shard {
     type Result = ();
 
     fn handle(&mut self, Connect(handle): Connect, _: &mut Self::Context) {
+        if self.closing {
+            handle.going_away.do_send(GoingAway);
+        }
         let connection = handle.connection;
         if let Some(old) = self.stations.insert(handle.id.clone(), handle) {
             if old.connection != connection {
@@ -211,6 +219,7 @@ impl Handler<CloseAll> for Shard {
     type Result = usize;
 
     fn handle(&mut self, _: CloseAll, _: &mut Self::Context) -> usize {
+        self.closing = true;
         let mut told = 0;
         for entry in self.stations.values() {
             // `do_send` ignores a full mailbox: the close must get through.
@@ -478,5 +487,73 @@ impl Directory for Registry {
 
     fn disconnect(&self, id: &str, connection: ConnectionId) {
         Registry::disconnect(self, id, connection);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A connection that counts the orders to go it gets.
+    struct Probe(Arc<AtomicUsize>);
+
+    impl Actor for Probe {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<SendCommand> for Probe {
+        type Result = ();
+        fn handle(&mut self, _: SendCommand, _: &mut Self::Context) {}
+    }
+
+    impl Handler<Replaced> for Probe {
+        type Result = ();
+        fn handle(&mut self, _: Replaced, _: &mut Self::Context) {}
+    }
+
+    impl Handler<GoingAway> for Probe {
+        type Result = ();
+        fn handle(&mut self, _: GoingAway, _: &mut Self::Context) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn handle(id: &str, told: &Arc<AtomicUsize>) -> StationHandle {
+        let probe = Probe(told.clone()).start();
+        StationHandle {
+            id: id.to_owned(),
+            connection: 1,
+            version: Version::V16,
+            command: probe.clone().recipient(),
+            replaced: probe.clone().recipient(),
+            going_away: probe.recipient(),
+        }
+    }
+
+    async fn until_told(told: &AtomicUsize, times: usize) -> usize {
+        for _ in 0..200 {
+            if told.load(Ordering::SeqCst) >= times {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        told.load(Ordering::SeqCst)
+    }
+
+    #[actix_rt::test]
+    async fn a_connection_registered_after_the_close_is_told_to_go() {
+        let (registry, threads) = Registry::start(4, 1);
+        let (before, after) = (Arc::default(), Arc::default());
+        registry.connect(handle("CS1", &before)).await.unwrap();
+        assert_eq!(registry.close_all().await, 1);
+        assert_eq!(until_told(&before, 1).await, 1);
+        // Admitted before the listeners stopped, registered after the close.
+        registry.connect(handle("CS2", &after)).await.unwrap();
+        assert_eq!(until_told(&after, 1).await, 1, "told to go as it registers");
+        threads.stop();
     }
 }
