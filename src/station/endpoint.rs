@@ -18,13 +18,13 @@ use std::time::Instant;
 
 use actix_http::header;
 
-use super::actor::{Engine, NoProtocol, StationActor};
+use super::actor::{Engine, StationActor};
 use super::gate::{Gate, Limit};
 use crate::auth::{self, Refusal};
 use crate::metrics::AUTH_FAILURES;
 use crate::ocpp::Version;
 use crate::store::Provisioning;
-use crate::transport::http_head::{Answer, RequestHead};
+use crate::transport::http_head::{self, Answer, RequestHead};
 use crate::transport::{self, tls::TlsSession};
 
 /// The WebSocket protocol version voltgate speaks (RFC 6455).
@@ -36,8 +36,8 @@ pub enum Admission {
     Refused(Answer),
     /// Answer 101 and run a station on the socket.
     Station(Answer, Box<StationActor>),
-    /// Answer 101 without a subprotocol and close at once.
-    NoProtocol(Answer, NoProtocol),
+    /// Answer 101 without a subprotocol; the `NoProtocol` actor closes at once.
+    NoProtocol(Answer),
 }
 
 /// Where a handshake comes from and over what.
@@ -104,14 +104,9 @@ pub async fn admit(
     if let Err(refusal) = admitted {
         return Admission::Refused(refuse(&id, refusal));
     }
-    let offered = head
-        .headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim);
+    let offered = http_head::tokens(&head.headers, header::SEC_WEBSOCKET_PROTOCOL.as_str());
     let Some(version) = Version::negotiate(offered) else {
-        return Admission::NoProtocol(Answer::switching(&accept, None), NoProtocol);
+        return Admission::NoProtocol(Answer::switching(&accept, None));
     };
     if gate.is_closing() {
         return Admission::Refused(

@@ -75,14 +75,8 @@ pub fn serve(
 ) -> std::io::Result<(Server, SocketAddr)> {
     let listener = bind(addr, settings.backlog)?;
     let bound = listener.local_addr()?;
-    let shared = Shared {
-        engine,
-        gate,
-        tls: tls.map(|config| TlsAcceptor::from(Arc::new(config))),
-        tls_handshakes: Arc::new(Semaphore::new(TLS_HANDSHAKES_PER_WORKER)),
-        head_timeout: settings.head_timeout,
-        tls_timeout: settings.tls_timeout,
-    };
+    let tls = tls.map(|config| TlsAcceptor::from(Arc::new(config)));
+    let (head_timeout, tls_timeout) = (settings.head_timeout, settings.tls_timeout);
     let mut builder = Server::build()
         .backlog(settings.backlog)
         // `main` handles SIGINT/SIGTERM and drains everything in order.
@@ -95,8 +89,12 @@ pub fn serve(
         .listen("ocpp", listener, move || {
             // Called once per worker: each gets its own handshake places.
             let shared = Shared {
+                engine: engine.clone(),
+                gate: gate.clone(),
+                tls: tls.clone(),
                 tls_handshakes: Arc::new(Semaphore::new(TLS_HANDSHAKES_PER_WORKER)),
-                ..shared.clone()
+                head_timeout,
+                tls_timeout,
             };
             fn_service(move |tcp: TcpStream| {
                 let shared = shared.clone();
@@ -186,7 +184,7 @@ where
             return None;
         }
         Admission::Station(answer, actor) => (answer, Some(*actor)),
-        Admission::NoProtocol(answer, NoProtocol) => (answer, None),
+        Admission::NoProtocol(answer) => (answer, None),
     };
     io.write_all(&answer.to_bytes()).await.ok()?;
     Some(Upgraded {

@@ -70,7 +70,7 @@ async fn pump<S, IO>(
     write_timeout: Duration,
 ) where
     S: Stream<Item = Result<Bytes, actix_web::Error>> + Unpin,
-    IO: AsyncRead + AsyncWrite,
+    IO: AsyncRead + AsyncWrite + Unpin,
 {
     while let Some(frames) = outgoing.next().await {
         let Ok(frames) = frames else { break };
@@ -99,20 +99,14 @@ async fn pump<S, IO>(
     let Ok(reader) = Rc::try_unwrap(reader) else {
         return;
     };
-    let _ = tokio::time::timeout(SHUTDOWN_WAIT, close(writer, reader.into_inner())).await;
+    linger(reader.into_inner().unsplit(writer)).await;
 }
 
-/// Ends the connection the way RFC 6455 asks: the server closes TCP first,
-/// then reads until the station closes too. Closing a socket with unread
-/// input resets it, and a reset can destroy the close frame before the
-/// station has read it.
-async fn close<IO: AsyncRead + AsyncWrite>(mut writer: WriteHalf<IO>, mut reader: ReadHalf<IO>) {
-    let _ = writer.shutdown().await;
-    discard_until_closed(&mut reader).await;
-}
-
-/// The same end for a socket that was never upgraded (a refusal written on
-/// it), bounded in time as well.
+/// Ends a connection the way RFC 6455 asks, after a close frame or a
+/// refusal: the server closes TCP first, then reads until the station
+/// closes too, for a bounded time. Closing a socket with unread input resets
+/// it, and a reset can destroy the last frame or answer before the station
+/// has read it.
 pub async fn linger<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) {
     let ending = async {
         let _ = io.shutdown().await;

@@ -33,22 +33,34 @@ pub struct RequestHead {
     pub headers: HeaderMap,
 }
 
+/// The value of header `name` in `headers` as text, trimmed; None when
+/// absent or not text.
+pub fn text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// The comma-separated items of every `name` line in `headers`, trimmed,
+/// in order (lines that are not text are skipped).
+pub fn tokens<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a str> {
+    headers
+        .get_all(name)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+}
+
 impl RequestHead {
     /// The value of header `name` as text, trimmed; None when absent or not text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
+        text(&self.headers, name)
     }
 
     /// Whether header `name` lists `token` (comma-separated, any case).
     pub fn lists(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .get_all(name)
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
+        tokens(&self.headers, name).any(|t| t.eq_ignore_ascii_case(token))
     }
 }
 

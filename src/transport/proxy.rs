@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use actix_http::header::HeaderMap;
 use ipnet::IpNet;
 
-use super::Presented;
+use super::{http_head, Presented};
 use crate::auth::{ClientCertificate, Transport};
 use crate::metrics::UNTRUSTED_PROXY_HEADERS;
 use crate::pki::{certificate_identity, leaf_certificate_der};
@@ -46,12 +46,9 @@ pub fn client_ip(
     if !trusted.iter().any(|net| net.contains(&peer)) {
         return Some(peer);
     }
-    let forwarded = headers
-        .get_all(FORWARDED_FOR)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
+    let forwarded = http_head::tokens(headers, FORWARDED_FOR)
         .last()
-        .and_then(|last| last.trim().parse().ok());
+        .and_then(|last| last.parse().ok());
     Some(forwarded.unwrap_or(peer))
 }
 
@@ -85,12 +82,7 @@ pub async fn presented(
         tracing::warn!(peer = ?peer, "repeated proxy headers ignored");
         return Ok(plain);
     }
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
+    let header = |name: &str| http_head::text(headers, name);
     let is = |name: &str, value: &str| header(name).is_some_and(|v| v.eq_ignore_ascii_case(value));
     let transport = if is(FORWARDED_PROTO, "https") {
         Transport::Tls
