@@ -285,8 +285,7 @@ fn command_routing(c: &mut Criterion) {
             .register_station(id, auth, Utc::now())
             .await
             .expect("register");
-        let (registry, threads) = Registry::start(8, 1);
-        std::mem::forget(threads);
+        let registry = Registry::new(8);
         let env = Arc::new(Env {
             store: store.clone(),
             heartbeat_interval_secs: 300,

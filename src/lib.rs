@@ -50,7 +50,7 @@ use station::session::Limits;
 use store::redb::RedbStore;
 use store::scylla::ScyllaStore;
 use store::Store;
-use supervisor::{Registry, ShardThreads};
+use supervisor::Registry;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +102,6 @@ pub struct App {
     wss_addr: Option<SocketAddr>,
     servers: Vec<ServerHandle>,
     server_tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
-    shard_threads: ShardThreads,
     store: Arc<dyn Store>,
     registry: Registry,
     gate: Arc<Gate>,
@@ -202,7 +201,6 @@ impl App {
         {
             tracing::warn!("drain time over: some stations' last state was not stored");
         }
-        self.shard_threads.stop();
         // Statuses reported by the closed connections are not applied once
         // the store closes; stations report them again when they reconnect.
         self.live.abort();
@@ -247,7 +245,7 @@ async fn start_app(config: Config) -> Result<App, StartError> {
     let store = open_store(&config).await?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (outbound, outbound_thread) = ocpi::outbound::Outbound::start();
-    let (registry, shard_threads) = Registry::start(threads * 8, threads);
+    let registry = Registry::new(threads * 16);
     let link = node
         .clone()
         .map(|node| cluster::ClusterLink::new(node, store.clone(), outbound.clone()));
@@ -405,7 +403,6 @@ async fn start_app(config: Config) -> Result<App, StartError> {
         wss_addr,
         servers,
         server_tasks,
-        shard_threads,
         store,
         registry: registry_handle,
         gate: gate_handle,

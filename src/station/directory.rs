@@ -5,9 +5,6 @@
 //! dependency runs one way (supervisor → station), and a handle to a
 //! station on another node can later stand where a local one does.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use actix::Recipient;
 
 use super::actor::{GoingAway, Replaced, SendCommand};
@@ -57,14 +54,10 @@ impl StationHandle {
     }
 }
 
-/// The directory refused a registration (its mailbox is full).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Busy;
-
 /// The node's directory of connected stations.
 pub trait Directory: Send + Sync {
     /// Registers a connection; an older one of the same station is told to close.
-    fn connect(&self, handle: StationHandle) -> Pin<Box<dyn Future<Output = Result<(), Busy>>>>;
+    fn connect(&self, handle: StationHandle);
     /// Unregisters a connection, without waiting (ignored when a newer one replaced it).
     fn disconnect(&self, id: &str, connection: ConnectionId);
 }

@@ -31,9 +31,6 @@ impl Closing {
         Closing { code, reason, why }
     }
 
-    /// The registry could not take the connection.
-    pub const OVERLOADED: Closing =
-        Closing::new(CloseCode::Again, "overloaded", "registry busy, retry later");
     /// A newer connection of the same station replaced this one.
     pub const REPLACED: Closing = Closing::new(
         CloseCode::Policy,

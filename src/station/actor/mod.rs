@@ -151,31 +151,50 @@ impl StationActor {
     ) {
         let label = actions::label(self.version(), &action);
         let started = Instant::now();
+        let now = Utc::now();
+        // A heartbeat needs no store: answered in this turn, without a
+        // spawned future and the context's next poll for it.
+        if let Some(handled) = handlers::answer_at_once(&self.station, &action, now) {
+            return self.handled(id, label, started, Ok(handled), ctx);
+        }
         let future = handlers::handle(
             self.engine.env.clone(),
             self.station.clone(),
             action,
             payload,
-            Utc::now(),
+            now,
         );
         ctx.spawn(future.into_actor(self).map(move |result, act, ctx| {
-            crate::metrics::handler_duration(act.version(), label, started.elapsed());
-            let boot = result.as_ref().ok().and_then(|handled| handled.boot);
-            let (response, command) = match result {
-                Ok(handled) => (Ok(handled.response), handled.command),
-                Err(e) => (Err(e), None),
-            };
-            let mut effects = Vec::new();
-            act.session.handle_reply(&id, response, &mut effects);
-            act.run(effects, ctx);
-            if let Some(command) = command {
-                // Sent after the answer it follows (CertificateSigned after SignCertificate).
-                act.take_command(command, None, ctx);
-            }
-            if let Some(verdict) = boot {
-                act.on_boot(verdict, ctx);
-            }
+            act.handled(id, label, started, result, ctx);
         }));
+    }
+
+    /// Answers the station's CALL `id` with what its handler decided, then
+    /// carries out what follows from it.
+    fn handled(
+        &mut self,
+        id: String,
+        label: &'static str,
+        started: Instant,
+        result: Result<handlers::Handled, handlers::Failure>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        crate::metrics::handler_duration(self.version(), label, started.elapsed());
+        let boot = result.as_ref().ok().and_then(|handled| handled.boot);
+        let (response, command) = match result {
+            Ok(handled) => (Ok(handled.response), handled.command),
+            Err(e) => (Err(e), None),
+        };
+        let mut effects = Vec::new();
+        self.session.handle_reply(&id, response, &mut effects);
+        self.run(effects, ctx);
+        if let Some(command) = command {
+            // Sent after the answer it follows (CertificateSigned after SignCertificate).
+            self.take_command(command, None, ctx);
+        }
+        if let Some(verdict) = boot {
+            self.on_boot(verdict, ctx);
+        }
     }
 
     fn arm_timer(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
@@ -222,13 +241,7 @@ impl Actor for StationActor {
             replaced: address.clone().recipient(),
             going_away: address.recipient(),
         };
-        ctx.spawn(self.engine.directory.connect(handle).into_actor(self).map(
-            |result, act, ctx| {
-                if result.is_err() {
-                    act.close(ctx, Closing::OVERLOADED);
-                }
-            },
-        ));
+        self.engine.directory.connect(handle);
         if std::mem::take(&mut self.resume_accepted) {
             // Accepted on an earlier connection and back without rebooting
             // (a network drop): it is operating, so what waits goes at once.

@@ -161,6 +161,22 @@ pub async fn handle(
     })
 }
 
+/// The answer to a CALL that needs no store, given without a future: a
+/// Heartbeat (the same in 1.6 and 2.0.1). `None` for every other action,
+/// which goes through [`handle`].
+pub fn answer_at_once(station: &Station, action: &str, now: DateTime<Utc>) -> Option<Handled> {
+    if action != "Heartbeat" {
+        return None;
+    }
+    station.seen(now);
+    Some(heartbeat(now))
+}
+
+/// The answer to a Heartbeat: the CSMS's time.
+pub(crate) fn heartbeat(now: DateTime<Utc>) -> Handled {
+    Handled::reply(serde_json::json!({"currentTime": timestamp(now)}))
+}
+
 /// Why a handler could not answer with a CALLRESULT.
 #[derive(Debug)]
 pub(crate) enum HandlerError {

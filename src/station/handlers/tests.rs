@@ -466,3 +466,21 @@ async fn v201_transaction_event_retries_are_idempotent() {
     assert_eq!(tx.event_count, 1);
     assert!(tx.offline);
 }
+
+#[tokio::test]
+async fn a_heartbeat_is_answered_at_once_as_its_handler_would() {
+    let fx = fixture().await;
+    for version in [Version::V16, Version::V201] {
+        let s = fx.station(version);
+        let at_once = super::answer_at_once(&s, "Heartbeat", now()).expect("answered at once");
+        assert_eq!(s.update_runtime(|_| {}).last_seen, Some(now()), "seen");
+        let handled = fx.call(&s, "Heartbeat", json!({})).await;
+        assert_eq!(at_once, handled, "{version:?}");
+        for action in ["BootNotification", "StatusNotification", "Authorize"] {
+            assert!(
+                super::answer_at_once(&s, action, now()).is_none(),
+                "{action} goes through its handler"
+            );
+        }
+    }
+}

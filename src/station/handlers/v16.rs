@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use super::follow_up::{self, report_progress};
 use super::{
-    boot, decide_token, opt_str, parse_time, security_event, store_runtime, timestamp, Env,
-    Handled, HandlerError, HandlerResult, Station, TokenDecision,
+    boot, decide_token, opt_str, parse_time, security_event, store_runtime, Env, Handled,
+    HandlerError, HandlerResult, Station, TokenDecision,
 };
 use super::{pnc, signing};
 use crate::ocpp::error::ErrorCode;
@@ -49,7 +49,7 @@ pub(super) async fn handle(
             };
             boot(env, station, info, now).await
         }
-        "Heartbeat" => Ok(Handled::reply(json!({"currentTime": timestamp(now)}))),
+        "Heartbeat" => Ok(super::heartbeat(now)),
         "StatusNotification" => {
             let connector_id = p["connectorId"].as_u64().unwrap_or(0);
             let connector = connector_id.to_string();

@@ -7,8 +7,8 @@ use super::follow_up::{self, report_progress};
 use super::pnc::id_token_info;
 use super::signing;
 use super::{
-    boot, opt_str, parse_time, security_event, store_runtime, timestamp, Env, Handled,
-    HandlerError, HandlerResult, Station,
+    boot, opt_str, parse_time, security_event, store_runtime, Env, Handled, HandlerError,
+    HandlerResult, Station,
 };
 use crate::metrics::unconfigured_service;
 use crate::ocpp::error::ErrorCode;
@@ -37,7 +37,7 @@ pub(super) async fn handle(
             };
             boot(env, station, info, now).await
         }
-        "Heartbeat" => Ok(Handled::reply(json!({"currentTime": timestamp(now)}))),
+        "Heartbeat" => Ok(super::heartbeat(now)),
         "StatusNotification" => {
             let key = format!(
                 "{}/{}",

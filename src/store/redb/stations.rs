@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redb::{ReadableTable, WriteTransaction};
 
-use super::{backend, decode, get_one, list_page, put_one, RedbStore, RUNTIME, STATIONS};
+use super::{backend, decode, encode, get_one, list_page, put_one, RedbStore, RUNTIME, STATIONS};
 use crate::store::{
     ChargeStationAuth, Page, Provisioning, StationRecord, StationRuntime, StationStore, StoreError,
     StoreResult,
@@ -108,9 +108,15 @@ impl StationStore for RedbStore {
 
     async fn set_runtime(&self, id: &str, runtime: StationRuntime) -> StoreResult<()> {
         let id = id.to_owned();
+        // Encoded here, on the caller's thread, not on the one writer's.
+        let runtime = encode(&runtime)?;
         self.write("set_runtime", move |txn| {
-            require_station(txn, &id)?;
-            put_one(txn, RUNTIME, &id, &runtime)
+            station_exists(txn, &id)?;
+            let mut table = txn.open_table(RUNTIME).map_err(backend)?;
+            table
+                .insert(id.as_str(), runtime.as_slice())
+                .map_err(backend)?;
+            Ok(())
         })
         .await
     }
