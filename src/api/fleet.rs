@@ -4,6 +4,7 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use futures_util::{stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -12,6 +13,9 @@ use super::error::{ApiError, ErrorBody};
 use super::paging::{with_next_cursor, PageQuery};
 use super::AppState;
 use crate::store::{Page, Provisioning, StationRecord, StationRuntime};
+
+/// Runtime records read at once for a page of the fleet list.
+const RUNTIME_READS_AT_ONCE: usize = 16;
 
 /// A station as the fleet view shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -110,11 +114,12 @@ pub async fn list(
     let registry = &state.registry;
     let stations: Vec<StationRecord> = match filter.connected {
         None => state.store.list_stations(page.clone()).await?,
-        // A cluster's connected stations are found one by one: this node
-        // knows only its own.
+        // A cluster's connected stations are looked up batch by batch: this
+        // node knows only its own.
         Some(wanted) if registry.in_cluster() => {
-            seek_stations(&state, &page, |id| async move {
-                registry.holder(&id).await.0 == wanted
+            seek_stations(&state, &page, |ids| async move {
+                let holders = registry.holders(&ids).await;
+                holders.into_iter().map(|(c, _)| c == wanted).collect()
             })
             .await?
         }
@@ -132,34 +137,41 @@ pub async fn list(
         }
         Some(false) => {
             let is_connected = &is_connected;
-            seek_stations(&state, &page, |id| async move { !is_connected(&id) }).await?
+            seek_stations(&state, &page, |ids| async move {
+                ids.iter().map(|id| !is_connected(id)).collect()
+            })
+            .await?
         }
     };
     let last = stations.last().map(|s| s.id.clone());
+    let ids: Vec<String> = stations.iter().map(|s| s.id.clone()).collect();
+    let holders = registry.holders(&ids).await;
+    // The page's runtime records side by side (one round trip each on
+    // ScyllaDB), in the page's order.
+    let runtimes: Vec<_> = stream::iter(&ids)
+        .map(|id| state.store.runtime(id))
+        .buffered(RUNTIME_READS_AT_ONCE)
+        .collect()
+        .await;
     let mut views = Vec::with_capacity(stations.len());
-    for station in stations {
-        let runtime = state.store.runtime(&station.id).await?;
-        let holder = if registry.in_cluster() {
-            registry.holder(&station.id).await
-        } else {
-            (is_connected(&station.id), None)
-        };
-        views.push(view(station, holder, runtime, None));
+    for ((station, holder), runtime) in stations.into_iter().zip(holders).zip(runtimes) {
+        views.push(view(station, holder, runtime?, None));
     }
     let mut response = with_next_cursor(HttpResponse::Ok(), &page, views.len(), last.as_deref());
     Ok(response.json(views))
 }
 
 /// The page of stations, in id order, that `keep` keeps: seeks through the
-/// store in batches until the page is full.
+/// store in batches until the page is full. `keep` decides on a batch's ids
+/// at once and answers in their order.
 async fn seek_stations<F, Fut>(
     state: &AppState,
     page: &Page,
     keep: F,
 ) -> Result<Vec<StationRecord>, ApiError>
 where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = bool>,
+    F: Fn(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Vec<bool>>,
 {
     const BATCH: u32 = 500;
     let (mut out, mut skipped) = (Vec::new(), 0u64);
@@ -175,8 +187,9 @@ where
             .await?;
         let done = batch.len() < BATCH as usize;
         after = batch.last().map(|s| s.id.clone());
-        for station in batch {
-            if !keep(station.id.clone()).await {
+        let kept = keep(batch.iter().map(|s| s.id.clone()).collect()).await;
+        for (station, kept) in batch.into_iter().zip(kept) {
+            if !kept {
                 continue;
             }
             if skipped < page.offset {

@@ -6,6 +6,7 @@
 //! presence row for the station is cleared (the node is gone or cut off:
 //! the station will connect somewhere again).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ use crate::supervisor::{ConnectionId, Peers, RouteError};
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the list of live nodes is reused.
 const NODES_FRESH_FOR: Duration = Duration::from_secs(1);
+/// Presence reads in flight at once for a bulk lookup (a fleet list page).
+const PRESENCE_READS_AT_ONCE: usize = 64;
 /// How often a forwarded command is looked at while its caller waits.
 const WAIT_POLL: Duration = Duration::from_millis(100);
 /// Longest a forwarded command is waited for.
@@ -342,6 +345,40 @@ impl Peers for ClusterLink {
         self.held_elsewhere(station)
             .await
             .map(|(node, _)| node.node_id)
+    }
+
+    async fn holders(&self, stations: &[String]) -> HashMap<String, String> {
+        use futures_util::{stream, StreamExt};
+        let Some(cluster) = self.store.cluster() else {
+            return HashMap::new();
+        };
+        let live: HashSet<String> = (self.live_nodes().await.into_iter())
+            .map(|node| node.node_id)
+            .collect();
+        let own = self.node.node_id.as_str();
+        // Point reads side by side: a page of a fleet list costs a few
+        // round trips, not one per station.
+        let reads = stations.iter().cloned().map(|station| async move {
+            let presence = cluster.presence(&station).await;
+            (station, presence)
+        });
+        let reads: Vec<_> = reads.collect();
+        stream::iter(reads)
+            .buffer_unordered(PRESENCE_READS_AT_ONCE)
+            .filter_map(|(station, presence)| {
+                let node = match presence {
+                    Ok(Some(presence)) => Some(presence.node_id),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, %station, "cannot read a station's presence");
+                        None
+                    }
+                };
+                let held = node.filter(|node| node != own && live.contains(node));
+                std::future::ready(held.map(|node| (station, node)))
+            })
+            .collect()
+            .await
     }
 
     fn node_id(&self) -> &str {

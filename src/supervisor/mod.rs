@@ -49,6 +49,17 @@ pub trait Peers: Send + Sync {
     async fn forward(&self, station: &str, command: SendCommand) -> Result<(), RouteError>;
     /// The id of the live node holding the station, when another node does.
     async fn holder(&self, station: &str) -> Option<String>;
+    /// [`Peers::holder`] of each of `stations` at once: those held by
+    /// another live node, with its id.
+    async fn holders(&self, stations: &[String]) -> HashMap<String, String> {
+        let mut held = HashMap::new();
+        for station in stations {
+            if let Some(node) = self.holder(station).await {
+                held.insert(station.clone(), node);
+            }
+        }
+        held
+    }
     /// This node's id.
     fn node_id(&self) -> &str;
 }
@@ -262,6 +273,33 @@ impl Registry {
         }
     }
 
+    /// [`Registry::holder`] of each of `ids`, in their order; the stations
+    /// not connected here are looked up on the other nodes all at once.
+    pub async fn holders(&self, ids: &[String]) -> Vec<(bool, Option<String>)> {
+        let here: Vec<bool> = ids
+            .iter()
+            .map(|id| self.shard(id).live(id).is_some())
+            .collect();
+        let Some(peers) = &self.peers else {
+            return here.into_iter().map(|here| (here, None)).collect();
+        };
+        let elsewhere: Vec<String> = (ids.iter().zip(&here))
+            .filter(|(_, here)| !**here)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut held = peers.holders(&elsewhere).await;
+        ids.iter()
+            .zip(here)
+            .map(|(id, here)| match here {
+                true => (true, Some(peers.node_id().to_owned())),
+                false => match held.remove(id) {
+                    Some(node) => (true, Some(node)),
+                    None => (false, None),
+                },
+            })
+            .collect()
+    }
+
     /// Whether this node is one of a cluster's.
     pub fn in_cluster(&self) -> bool {
         self.peers.is_some()
@@ -398,5 +436,56 @@ mod tests {
         // Admitted before the listeners stopped, registered after the close.
         registry.connect(handle("CS2", &after));
         assert_eq!(until_told(&after, 1).await, 1, "told to go as it registers");
+    }
+
+    /// Other nodes that answer only in bulk, and note what they were asked.
+    struct Elsewhere {
+        held: HashMap<String, String>,
+        asked: std::sync::Mutex<Vec<Vec<String>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Peers for Elsewhere {
+        fn connected(&self, _: &str, _: ConnectionId) {}
+        fn disconnected(&self, _: &str, _: ConnectionId) {}
+        async fn forward(&self, _: &str, _: SendCommand) -> Result<(), RouteError> {
+            Err(RouteError::NotConnected)
+        }
+        async fn holder(&self, station: &str) -> Option<String> {
+            panic!("{station} asked for alone")
+        }
+        async fn holders(&self, stations: &[String]) -> HashMap<String, String> {
+            self.asked.lock().unwrap().push(stations.to_vec());
+            (stations.iter())
+                .filter_map(|id| Some((id.clone(), self.held.get(id)?.clone())))
+                .collect()
+        }
+        fn node_id(&self) -> &str {
+            "node-a"
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_page_of_stations_is_looked_up_on_the_other_nodes_at_once() {
+        let peers = Arc::new(Elsewhere {
+            held: HashMap::from([("CS2".to_owned(), "node-b".to_owned())]),
+            asked: Default::default(),
+        });
+        let registry = Registry::new(4).with_peers(peers.clone());
+        registry.connect(handle("CS1", &Arc::default()));
+        let ids = ["CS1", "CS2", "CS3"].map(String::from);
+        assert_eq!(
+            registry.holders(&ids).await,
+            [
+                (true, Some("node-a".to_owned())),
+                (true, Some("node-b".to_owned())),
+                (false, None)
+            ]
+        );
+        assert_eq!(
+            *peers.asked.lock().unwrap(),
+            [["CS2", "CS3"].map(String::from)],
+            "one question for all the stations not here"
+        );
     }
 }

@@ -232,6 +232,7 @@ async fn commands_reach_stations_on_other_nodes_and_follow_a_reconnect() {
     .await;
     assert_eq!(status, 404);
 
+    let mut on_b = Vec::new();
     for (station, version, trigger) in [
         ("CL16", "ocpp1.6", "TriggerMessage"),
         ("CL201", "ocpp2.0.1", "TriggerMessage"),
@@ -265,6 +266,7 @@ async fn commands_reach_stations_on_other_nodes_and_follow_a_reconnect() {
         seen_on(&a, station, "node-b").await;
         // Commands taken by A now go to B.
         trigger_through(&a, &mut moved, station, trigger).await;
+        on_b.push(moved);
     }
 
     // Both nodes are live, each holding one station now... both on B.
@@ -289,6 +291,21 @@ async fn commands_reach_stations_on_other_nodes_and_follow_a_reconnect() {
     ids.sort_unstable();
     assert_eq!(ids, ["node-a", "node-b"], "{nodes}");
 
+    // The fleet list through A, whose node holds neither: both are
+    // connected on B (looked up in bulk, one page at once).
+    let (status, listed) = a.get("/api/v0/cs?connected=true").await;
+    assert_eq!(status, 200, "{listed}");
+    let held: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .filter_map(|s| Some((s["id"].as_str()?, s["node"].as_str()?)))
+        .collect();
+    assert_eq!(held, [("CL16", "node-b"), ("CL201", "node-b")], "{listed}");
+    let (_, disconnected) = a.get("/api/v0/cs?connected=false").await;
+    assert_eq!(disconnected, json!([]));
+
+    drop(on_b);
     drop(a);
     drop(b);
     drop_keyspace(&uri, keyspace).await;
