@@ -359,6 +359,7 @@ async fn start_app(config: Config) -> Result<App, StartError> {
             let (server, bound) = cluster::server::serve(
                 node.listen,
                 registry.clone(),
+                link.clone(),
                 store.clone(),
                 &node.token,
                 &node.node_id,

@@ -94,6 +94,10 @@ pub const CLUSTER_PRESENCE_WRITES: &str = "voltgate_cluster_presence_writes_tota
 pub const CLUSTER_TAKEOVERS: &str = "voltgate_cluster_takeovers_total";
 /// Nodes whose lease is current, as this node last read them.
 pub const CLUSTER_LIVE_NODES: &str = "voltgate_cluster_live_nodes";
+/// Answers of forwarded commands handed to a waiting REST caller, by `how`
+/// this node learnt them (pushed by the holding node, or polled from the
+/// store when no push came).
+pub const CLUSTER_FORWARD_ANSWERS: &str = "voltgate_cluster_forward_answers_total";
 
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -280,6 +284,11 @@ pub fn cluster_presence_write(kind: &'static str) {
 /// Counts one connection closed by a takeover on another node.
 pub fn cluster_takeover() {
     metrics::counter!(CLUSTER_TAKEOVERS).increment(1);
+}
+
+/// Counts one forwarded command's answer handed to its waiting caller.
+pub fn cluster_forward_answer(how: &'static str) {
+    metrics::counter!(CLUSTER_FORWARD_ANSWERS, "how" => how).increment(1);
 }
 
 /// Sets the number of live nodes.

@@ -17,7 +17,10 @@ use serde_json::{json, Value};
 use super::settings::NodeSettings;
 use crate::ocpi::outbound::Outbound;
 use crate::station::actor::SendCommand;
-use crate::store::{CommandError, CommandStatus, DeliveryClass, NodeLease, Presence, Store};
+use crate::station::in_flight::Waiter;
+use crate::store::{
+    CommandError, CommandRecord, CommandStatus, DeliveryClass, NodeLease, Presence, Store,
+};
 use crate::supervisor::{ConnectionId, Peers, RouteError};
 
 /// How long a forward or takeover call to another node may take.
@@ -26,8 +29,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const NODES_FRESH_FOR: Duration = Duration::from_secs(1);
 /// Presence reads in flight at once for a bulk lookup (a fleet list page).
 const PRESENCE_READS_AT_ONCE: usize = 64;
-/// How often a forwarded command is looked at while its caller waits.
-const WAIT_POLL: Duration = Duration::from_millis(100);
+/// How often a forwarded command is looked up in the store while its
+/// caller waits, in case the holding node's push of its answer is lost.
+const WAIT_POLL: Duration = Duration::from_secs(1);
 /// Longest a forwarded command is waited for.
 const LONGEST_WAIT: Duration = Duration::from_secs(600);
 
@@ -41,6 +45,9 @@ pub struct ClusterLink {
     store: Arc<dyn Store>,
     outbound: Outbound,
     nodes: Arc<Mutex<NodesRead>>,
+    /// This node's REST callers waiting for commands forwarded to other
+    /// nodes, by command id.
+    waiting: Arc<Mutex<HashMap<String, Waiter>>>,
 }
 
 /// What a call to another node came to.
@@ -85,6 +92,7 @@ impl ClusterLink {
             store,
             outbound,
             nodes: Arc::default(),
+            waiting: Arc::default(),
         }
     }
 
@@ -218,31 +226,78 @@ impl ClusterLink {
         }
     }
 
-    /// Waits (bounded) for a forwarded command to settle in the store, then
-    /// hands it to the waiter; stops when the waiter gave up.
-    fn wait_for(
-        &self,
-        mut waiter: tokio::sync::oneshot::Sender<crate::store::CommandRecord>,
-        station: String,
-        id: String,
-    ) {
-        let store = self.store.clone();
+    /// Looks a forwarded command up in the store now and then while its
+    /// caller waits (in `waiting`), in case the holding node's push of its
+    /// answer is lost; gives up when the caller did, or after the longest
+    /// wait.
+    fn poll_while_waiting(&self, station: String, id: String) {
+        let (store, waiting) = (self.store.clone(), self.waiting.clone());
         tokio::spawn(async move {
             let started = Instant::now();
             while started.elapsed() < LONGEST_WAIT {
-                tokio::select! {
-                    () = waiter.closed() => return,
-                    () = tokio::time::sleep(WAIT_POLL) => {}
+                tokio::time::sleep(WAIT_POLL).await;
+                let gone = match lock(&waiting).get(&id) {
+                    None => return,
+                    Some(waiter) => waiter.is_closed(),
+                };
+                if gone {
+                    break;
                 }
                 if let Ok(Some(command)) = store.command(&station, &id).await {
                     if command.status != CommandStatus::Pending {
-                        let _ = waiter.send(command);
+                        if let Some(waiter) = lock(&waiting).remove(&id) {
+                            crate::metrics::cluster_forward_answer("polled");
+                            let _ = waiter.send(command);
+                        }
                         return;
                     }
                 }
             }
+            lock(&waiting).remove(&id);
         });
     }
+
+    /// The answer of a command this node forwarded, pushed by the node that
+    /// delivered it: handed to the caller still waiting for it. False when
+    /// none waits (already answered, or the caller gave up).
+    pub fn settled(&self, command: CommandRecord) -> bool {
+        let Some(waiter) = lock(&self.waiting).remove(&command.id) else {
+            return false;
+        };
+        crate::metrics::cluster_forward_answer("pushed");
+        waiter.send(command).is_ok()
+    }
+
+    /// Waits for the answer of a command forwarded to this node by node
+    /// `origin`, whose REST caller waits for it, and pushes it there.
+    pub fn reply_when_settled(
+        &self,
+        origin: String,
+        answer: tokio::sync::oneshot::Receiver<CommandRecord>,
+    ) {
+        let link = self.clone();
+        tokio::spawn(async move {
+            let Ok(Ok(command)) = tokio::time::timeout(LONGEST_WAIT, answer).await else {
+                return;
+            };
+            let Some(node) = (link.live_nodes().await.into_iter()).find(|n| n.node_id == origin)
+            else {
+                return tracing::info!(node = %origin, command = %command.id, "the node waiting for a command's answer is gone");
+            };
+            let id = command.id.clone();
+            let body = json!({ "command": command });
+            if let Err(e) = link.post_twice(&node, "/cluster/v1/settled", body).await {
+                // Its poll of the store finds the answer instead.
+                tracing::info!(node = %origin, command = %id, error = %e, "cannot push a command's answer to the node waiting for it");
+            }
+        });
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[async_trait]
@@ -298,8 +353,22 @@ impl Peers for ClusterLink {
         let Some((node, presence)) = self.held_elsewhere(station).await else {
             return Err(RouteError::NotConnected);
         };
+        let SendCommand {
+            command: record,
+            waiter,
+        } = command;
+        let id = record.id.clone();
+        // A waiting caller's answer is pushed back here by the holding node,
+        // maybe before the deliver call has returned: the waiter is in
+        // place first.
+        let body = match waiter {
+            Some(waiter) => {
+                lock(&self.waiting).insert(id.clone(), waiter);
+                json!({"command": record, "reply_to": self.node.node_id})
+            }
+            None => json!({"command": record}),
+        };
         let started = Instant::now();
-        let body = json!({"command": command.command});
         let answer = self.post_twice(&node, "/cluster/v1/deliver", body).await;
         let took = started.elapsed();
         let routed = match answer {
@@ -323,6 +392,11 @@ impl Peers for ClusterLink {
                 } else {
                     tracing::warn!(node = %node.node_id, error = %e, %station, "the node holding a station did not answer a forwarded command");
                 }
+                let waiter = lock(&self.waiting).remove(&id);
+                let command = SendCommand {
+                    command: record,
+                    waiter,
+                };
                 self.unreachable(command, &node, &e.to_string()).await;
                 return Err(RouteError::NotConnected);
             }
@@ -333,10 +407,12 @@ impl Peers for ClusterLink {
             Err(RouteError::NotConnected) => "not_connected",
         };
         crate::metrics::cluster_forward(result, took);
-        if routed.is_ok() {
-            if let Some(waiter) = command.waiter {
-                self.wait_for(waiter, station.to_owned(), command.command.id.clone());
-            }
+        let waits = lock(&self.waiting).contains_key(&id);
+        match routed {
+            Ok(()) if waits => self.poll_while_waiting(station.to_owned(), id),
+            Ok(()) => {}
+            // Not delivered: the caller hears the route's error, not a wait.
+            Err(_) => drop(lock(&self.waiting).remove(&id)),
         }
         routed
     }

@@ -3,7 +3,10 @@
 //!
 //! - `POST /cluster/v1/deliver {command}`: hand a stored command to the
 //!   station's connection on this node → `{"routed": "ok" | "busy" |
-//!   "not_connected"}`;
+//!   "not_connected"}`; with `reply_to` (a node id), the command's answer
+//!   is pushed to that node once the station gives it;
+//! - `POST /cluster/v1/settled {command}`: the answer of a command this
+//!   node forwarded, for its REST caller still waiting → `{"taken": bool}`;
 //! - `POST /cluster/v1/taken-over {station_id, connection}`: the station
 //!   connected to another node; its older connection here closes (1008)
 //!   → `{"closed": bool}`;
@@ -20,6 +23,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::link::ClusterLink;
 use crate::station::actor::SendCommand;
 use crate::store::{CommandRecord, Store};
 use crate::supervisor::{Registry, RouteError};
@@ -27,6 +31,7 @@ use crate::supervisor::{Registry, RouteError};
 /// What the handlers share.
 struct Internal {
     registry: Registry,
+    link: ClusterLink,
     store: Arc<dyn Store>,
     token_hash: [u8; 32],
     node_id: String,
@@ -74,30 +79,49 @@ fn unauthorized() -> HttpResponse {
 #[derive(Deserialize)]
 struct Deliver {
     command: CommandRecord,
+    /// The node whose REST caller waits for the answer: it is pushed there.
+    #[serde(default)]
+    reply_to: Option<String>,
 }
 
 async fn deliver(internal: web::Data<Internal>, body: web::Json<Deliver>) -> HttpResponse {
-    let command = body.into_inner().command;
+    let Deliver { command, reply_to } = body.into_inner();
     let station = command.station_id.clone();
     // The sending node stored it before forwarding: its status changes here
     // need not look it up first.
     internal.store.command_forwarded(&station, &command.id);
+    let (waiter, answer) = match reply_to {
+        Some(_) => {
+            let (waiter, answer) = tokio::sync::oneshot::channel();
+            (Some(waiter), Some(answer))
+        }
+        None => (None, None),
+    };
     let routed = internal
         .registry
-        .send_command(
-            &station,
-            SendCommand {
-                command,
-                waiter: None,
-            },
-        )
+        .send_command(&station, SendCommand { command, waiter })
         .await;
+    if let (Ok(()), Some(origin), Some(answer)) = (&routed, reply_to, answer) {
+        internal.link.reply_when_settled(origin, answer);
+    }
     let routed = match routed {
         Ok(()) => "ok",
         Err(RouteError::Busy) => "busy",
         Err(RouteError::NotConnected) => "not_connected",
     };
     HttpResponse::Ok().json(json!({ "routed": routed }))
+}
+
+#[derive(Deserialize)]
+struct Settled {
+    command: CommandRecord,
+}
+
+/// The answer of a command this node forwarded, from the node that
+/// delivered it.
+async fn settled(internal: web::Data<Internal>, body: web::Json<Settled>) -> HttpResponse {
+    let taken = internal.link.settled(body.into_inner().command);
+    HttpResponse::Ok().json(json!({ "taken": taken }))
 }
 
 #[derive(Deserialize)]
@@ -126,12 +150,14 @@ async fn node(internal: web::Data<Internal>) -> HttpResponse {
 pub fn serve(
     listen: SocketAddr,
     registry: Registry,
+    link: ClusterLink,
     store: Arc<dyn Store>,
     token: &str,
     node_id: &str,
 ) -> std::io::Result<(Server, SocketAddr)> {
     let internal = web::Data::new(Internal {
         registry: registry.local_only(),
+        link,
         store,
         token_hash: Sha256::digest(token.as_bytes()).into(),
         node_id: node_id.to_owned(),
@@ -157,6 +183,7 @@ pub fn serve(
             )
             .wrap(from_fn(require_token))
             .route("/cluster/v1/deliver", web::post().to(deliver))
+            .route("/cluster/v1/settled", web::post().to(settled))
             .route("/cluster/v1/taken-over", web::post().to(taken_over))
             .route("/cluster/v1/node", web::get().to(node))
             .default_service(web::to(|| async {

@@ -178,6 +178,21 @@ async fn seen_on(node: &Node, station: &str, on: &str) {
 }
 
 /// A trigger through `node`'s REST API with `?wait=true`, answered by `cs`.
+/// The value of `series` (name and labels as exposed) on `node`'s `/metrics`; 0 when absent.
+async fn counter(node: &Node, series: &str) -> f64 {
+    let client = awc::Client::default();
+    let mut response = client
+        .get(format!("http://{}/metrics", node.api))
+        .send()
+        .await
+        .expect("metrics");
+    let text = response.body().limit(1 << 24).await.expect("metrics body");
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 async fn trigger_through(node: &Node, cs: &mut Station, station: &str, action: &str) -> Value {
     let url = format!("http://{}/api/v0/cs/{station}/trigger?wait=true", node.api);
     let waiting = actix_web::rt::spawn(async move {
@@ -290,6 +305,21 @@ async fn commands_reach_stations_on_other_nodes_and_follow_a_reconnect() {
         .collect();
     ids.sort_unstable();
     assert_eq!(ids, ["node-a", "node-b"], "{nodes}");
+
+    // Each waiting caller had its answer pushed by the node that delivered
+    // the command (B's two triggers went to A, A's two to B).
+    for node in [&a, &b] {
+        assert_eq!(
+            counter(
+                node,
+                "voltgate_cluster_forward_answers_total{how=\"pushed\"}"
+            )
+            .await,
+            2.0,
+            "answers pushed to {}",
+            node.id
+        );
+    }
 
     // The fleet list through A, whose node holds neither: both are
     // connected on B (looked up in bulk, one page at once).
