@@ -109,21 +109,12 @@ pub async fn list(
     filter: web::Query<ConnectedFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page.page()?;
-    let connected = state.registry.connected().await;
-    let is_connected = |id: &str| connected.binary_search_by(|c| c.as_str().cmp(id)).is_ok();
     let registry = &state.registry;
     let stations: Vec<StationRecord> = match filter.connected {
         None => state.store.list_stations(page.clone()).await?,
-        // A cluster's connected stations are looked up batch by batch: this
-        // node knows only its own.
-        Some(wanted) if registry.in_cluster() => {
-            seek_stations(&state, &page, |ids| async move {
-                let holders = registry.holders(&ids).await;
-                holders.into_iter().map(|(c, _)| c == wanted).collect()
-            })
-            .await?
-        }
-        Some(true) => {
+        // This node's own connected stations, listed from its registry.
+        Some(true) if !registry.in_cluster() => {
+            let connected = registry.connected().await;
             let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
             let after = page.after.as_deref().unwrap_or("");
             let mut out = Vec::new();
@@ -135,10 +126,13 @@ pub async fn list(
             }
             out
         }
-        Some(false) => {
-            let is_connected = &is_connected;
+        // The others are sought in the store batch by batch, each batch
+        // looked up at once (in a cluster, on the other nodes too: this
+        // node knows only its own).
+        Some(wanted) => {
             seek_stations(&state, &page, |ids| async move {
-                ids.iter().map(|id| !is_connected(id)).collect()
+                let holders = registry.holders(&ids).await;
+                holders.into_iter().map(|(c, _)| c == wanted).collect()
             })
             .await?
         }

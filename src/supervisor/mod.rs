@@ -276,10 +276,7 @@ impl Registry {
     /// [`Registry::holder`] of each of `ids`, in their order; the stations
     /// not connected here are looked up on the other nodes all at once.
     pub async fn holders(&self, ids: &[String]) -> Vec<(bool, Option<String>)> {
-        let here: Vec<bool> = ids
-            .iter()
-            .map(|id| self.shard(id).live(id).is_some())
-            .collect();
+        let here: Vec<bool> = ids.iter().map(|id| self.connected_here(id)).collect();
         let Some(peers) = &self.peers else {
             return here.into_iter().map(|here| (here, None)).collect();
         };
@@ -307,6 +304,10 @@ impl Registry {
 
     /// Whether this node holds a live connection of the station.
     pub async fn is_connected_here(&self, id: &str) -> bool {
+        self.connected_here(id)
+    }
+
+    fn connected_here(&self, id: &str) -> bool {
         self.shard(id).live(id).is_some()
     }
 

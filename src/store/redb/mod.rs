@@ -484,9 +484,18 @@ pub(crate) fn put_one<T: Serialize>(
     key: &str,
     value: &T,
 ) -> StoreResult<()> {
-    let bytes = encode(value)?;
+    put_encoded(txn, table, key, &encode(value)?)
+}
+
+/// Puts one record already encoded (by [`encode`]) into a single-key table.
+pub(crate) fn put_encoded(
+    txn: &WriteTransaction,
+    table: KeyedTable,
+    key: &str,
+    bytes: &[u8],
+) -> StoreResult<()> {
     let mut table = txn.open_table(table).map_err(backend)?;
-    table.insert(key, bytes.as_slice()).map_err(backend)?;
+    table.insert(key, bytes).map_err(backend)?;
     Ok(())
 }
 

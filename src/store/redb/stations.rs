@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redb::{ReadableTable, WriteTransaction};
 
-use super::{backend, decode, encode, get_one, list_page, put_one, RedbStore, RUNTIME, STATIONS};
+use super::{
+    backend, decode, encode, get_one, list_page, put_encoded, put_one, RedbStore, RUNTIME, STATIONS,
+};
 use crate::store::{
     ChargeStationAuth, Page, Provisioning, StationRecord, StationRuntime, StationStore, StoreError,
     StoreResult,
@@ -112,11 +114,7 @@ impl StationStore for RedbStore {
         let runtime = encode(&runtime)?;
         self.write("set_runtime", move |txn| {
             station_exists(txn, &id)?;
-            let mut table = txn.open_table(RUNTIME).map_err(backend)?;
-            table
-                .insert(id.as_str(), runtime.as_slice())
-                .map_err(backend)?;
-            Ok(())
+            put_encoded(txn, RUNTIME, &id, &runtime)
         })
         .await
     }
