@@ -2,9 +2,10 @@
 //! come and go, the takeover of a station another node still holds, and
 //! commands for stations held elsewhere handed to their node's internal
 //! API. Calls to other nodes run on the outbound thread, each bounded by a
-//! timeout; a node that does not answer is tried once more, and then its
-//! presence row for the station is cleared (the node is gone or cut off:
-//! the station will connect somewhere again).
+//! timeout; a node that does not answer is tried once more. A station's
+//! presence row is cleared only when nothing listens where its node was
+//! (the node is gone: the station will connect somewhere again); a node
+//! that is merely slow keeps its rows until its lease lapses.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -71,6 +72,21 @@ impl std::fmt::Display for NoAnswer {
         match self {
             NoAnswer::Gone(why) | NoAnswer::Silent(why) => f.write_str(why),
         }
+    }
+}
+
+/// What a failed connection to another node says about it. Refused means
+/// nothing listens at its address: the node is gone. Anything else says
+/// nothing of the other node: a timeout may be load, and this node out of
+/// sockets (EMFILE under a flood of REST clients) is this node's own
+/// trouble; clearing presence then hid healthy stations on the other node.
+fn connect_failure(url: &str, e: &awc::error::ConnectError) -> NoAnswer {
+    let why = format!("{url}: {e}");
+    match e {
+        awc::error::ConnectError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            NoAnswer::Gone(why)
+        }
+        _ => NoAnswer::Silent(why),
     }
 }
 
@@ -158,9 +174,7 @@ impl ClusterLink {
                 .send_json(&body)
                 .await
                 .map_err(|e| match e {
-                    awc::error::SendRequestError::Connect(e) => {
-                        NoAnswer::Gone(format!("{url}: {e}"))
-                    }
+                    awc::error::SendRequestError::Connect(e) => connect_failure(&url, &e),
                     other => NoAnswer::Silent(format!("{url}: {other}")),
                 })?;
             let status = response.status();
@@ -459,5 +473,41 @@ impl Peers for ClusterLink {
 
     fn node_id(&self) -> &str {
         &self.node.node_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use awc::error::ConnectError;
+
+    #[actix_rt::test]
+    async fn a_node_where_nothing_listens_is_gone() {
+        // A real refused connection, as awc reports it.
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let url = format!("http://127.0.0.1:{port}/cluster/v1/deliver");
+        let error = awc::Client::new().post(&url).send().await.unwrap_err();
+        let awc::error::SendRequestError::Connect(error) = error else {
+            panic!("not a connect error: {error}");
+        };
+        assert!(matches!(connect_failure(&url, &error), NoAnswer::Gone(_)));
+    }
+
+    #[test]
+    fn this_node_out_of_sockets_or_a_slow_connect_says_nothing_of_the_other_node() {
+        let url = "http://10.0.0.5:9412/cluster/v1/deliver";
+        // EMFILE, as accept and connect report it at the open-file limit.
+        let out_of_files = ConnectError::Io(std::io::Error::from_raw_os_error(24));
+        assert!(matches!(
+            connect_failure(url, &out_of_files),
+            NoAnswer::Silent(why) if why.contains("10.0.0.5")
+        ));
+        assert!(matches!(
+            connect_failure(url, &ConnectError::Timeout),
+            NoAnswer::Silent(_)
+        ));
     }
 }
