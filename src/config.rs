@@ -72,6 +72,14 @@ pub struct Config {
     #[arg(long, env = "VOLTGATE_API_WORKERS")]
     pub api_workers: Option<usize>,
 
+    /// Most REST connections open at once, over all workers. Clients beyond
+    /// it wait in the listen queue until one closes, so a flood of REST
+    /// clients cannot take the file descriptors kept for the store, the
+    /// other nodes and stations' handshakes (1,024 at most).
+    #[arg(long, env = "VOLTGATE_API_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub api_max_connections: u32,
+
     /// Worker threads of the OCPP listener (default: one per CPU core).
     #[arg(long, env = "VOLTGATE_WS_WORKERS")]
     pub ws_workers: Option<usize>,
@@ -183,6 +191,7 @@ impl Config {
             scylla: ScyllaSettings::unset(),
             api_max_body_bytes: 1024 * 1024,
             api_workers: Some(1),
+            api_max_connections: 512,
             ws_workers: Some(1),
             heartbeat_interval_secs: 300,
             pending_boot_interval_secs: 15,
@@ -237,6 +246,7 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("./data"));
         assert_eq!(config.scylla.uri, None);
         assert_eq!(config.scylla.replication.to_string(), "1");
+        assert_eq!(config.api_max_connections, 512);
     }
 
     #[test]

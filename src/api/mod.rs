@@ -108,9 +108,15 @@ pub fn serve(
     .disable_signals()
     .shutdown_timeout(config.limits.shutdown_drain_secs)
     .bind(config.api_listen)?;
-    if let Some(workers) = config.api_workers {
-        server = server.workers(workers.max(1));
-    }
+    // actix-server bounds connections per worker: the total is shared out.
+    let workers = config
+        .api_workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let total = usize::try_from(config.api_max_connections).unwrap_or(usize::MAX);
+    server = server
+        .workers(workers)
+        .max_connections(total.div_ceil(workers).max(1));
     let addr = server.addrs().first().copied().unwrap_or(config.api_listen);
     Ok((server.run(), addr))
 }

@@ -1,8 +1,10 @@
 //! What every endpoint answers to bad input: malformed and oversized bodies,
-//! unknown routes and methods, a closed store; and the documents served.
+//! unknown routes and methods, a closed store, more connections than the
+//! bound; and the documents served.
 
 use awc::http::Method;
 use serde_json::json;
+use std::time::Duration;
 
 use crate::common::{start, start_with, token_body};
 
@@ -153,4 +155,60 @@ async fn health_and_openapi() {
         token_type,
         &json!(["AD_HOC_USER", "APP_USER", "OTHER", "RFID"])
     );
+}
+
+/// Sends a GET of /health on `stream` and reads its answer's status line,
+/// or None when nothing comes within `wait`.
+fn health_on(stream: &mut std::net::TcpStream, wait: Duration) -> Option<String> {
+    use std::io::Write;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: voltgate\r\n\r\n")
+        .expect("request sent");
+    read_status_line(stream, wait)
+}
+
+fn read_status_line(stream: &mut std::net::TcpStream, wait: Duration) -> Option<String> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut answer = [0u8; 512];
+    match stream.read(&mut answer) {
+        Ok(n) if n > 0 => {
+            let text = String::from_utf8_lossy(&answer[..n]).into_owned();
+            Some(text.lines().next().unwrap_or_default().to_owned())
+        }
+        _ => None,
+    }
+}
+
+#[actix_web::test]
+async fn rest_connections_beyond_the_bound_wait_for_a_free_one() {
+    let s = start_with(|c| c.api_max_connections = 2).await;
+    let addr = s.app.api_addr();
+    // Blocking sockets: run off the test's runtime, which serves the app.
+    let outcome = tokio::task::spawn_blocking(move || {
+        let connect = || std::net::TcpStream::connect(addr).expect("connected");
+        let (mut first, mut second) = (connect(), connect());
+        let short = Duration::from_secs(5);
+        assert_eq!(
+            health_on(&mut first, short).as_deref(),
+            Some("HTTP/1.1 200 OK")
+        );
+        assert_eq!(
+            health_on(&mut second, short).as_deref(),
+            Some("HTTP/1.1 200 OK")
+        );
+        // Both places are held (keep-alive): the third waits in the queue.
+        let mut third = connect();
+        let waited = health_on(&mut third, Duration::from_millis(800));
+        drop(first);
+        let after_a_close = read_status_line(&mut third, short);
+        (waited, after_a_close)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome.0, None,
+        "a third connection was served beyond the bound of 2"
+    );
+    assert_eq!(outcome.1.as_deref(), Some("HTTP/1.1 200 OK"));
 }
