@@ -65,7 +65,16 @@ pub struct Courier {
     boot: Option<BootVerdict>,
     commands: InFlight,
     reboot: RebootState,
+    /// Commands held back since the last boot (not booted, or Pending):
+    /// the boot's handler may have read the outbox before they were
+    /// stored, so they join that read at the boot.
+    held: Vec<CommandRecord>,
+    /// More were held than [`MAX_HELD`]: the next boot reads the store.
+    held_overflow: bool,
 }
+
+/// Commands kept in memory between boots; beyond it, the store is read.
+const MAX_HELD: usize = 64;
 
 impl Courier {
     /// A connection speaking `version`, not booted yet.
@@ -75,6 +84,8 @@ impl Courier {
             boot: None,
             commands: InFlight::default(),
             reboot: RebootState::default(),
+            held: Vec::new(),
+            held_overflow: false,
         }
     }
 
@@ -82,6 +93,38 @@ impl Courier {
     pub fn booted(&mut self, verdict: BootVerdict) {
         self.boot = Some(verdict);
         self.reboot.asked = false;
+    }
+
+    /// [`Courier::booted`], with the outbox as the boot's handler `read`
+    /// it: the commands to take now, that read and every command held
+    /// since (each once, in that order). None when the store is to be
+    /// read instead: there was no read, or too many were held to keep.
+    pub fn booted_with(
+        &mut self,
+        verdict: BootVerdict,
+        read: Option<Vec<CommandRecord>>,
+    ) -> Option<Vec<CommandRecord>> {
+        self.booted(verdict);
+        let held = std::mem::take(&mut self.held);
+        let overflow = std::mem::take(&mut self.held_overflow);
+        let mut commands = read.filter(|_| !overflow)?;
+        for command in held {
+            if !commands.iter().any(|c| c.id == command.id) {
+                commands.push(command);
+            }
+        }
+        Some(commands)
+    }
+
+    fn hold(&mut self, command: CommandRecord) {
+        if self.held.iter().any(|c| c.id == command.id) {
+            return;
+        }
+        if self.held.len() < MAX_HELD {
+            self.held.push(command);
+        } else {
+            self.held_overflow = true;
+        }
     }
 
     /// Takes a stored command (and who waits for it): the CALL to send
@@ -104,7 +147,10 @@ impl Courier {
                 self.commands.tell(command);
                 Take::Nothing
             }
-            Decision::Hold => Take::Nothing,
+            Decision::Hold => {
+                self.hold(command);
+                Take::Nothing
+            }
             Decision::Settle(record) => {
                 self.commands.settled(&record.id);
                 Take::Store(record)
@@ -250,6 +296,70 @@ mod tests {
             courier.follow_up(true).is_none(),
             "accepted, nothing to follow"
         );
+    }
+
+    fn reset_numbered(n: usize) -> CommandRecord {
+        let mut command = reset();
+        command.id = format!("{}-{n}", command.id);
+        command
+    }
+
+    fn ids(commands: &[CommandRecord]) -> Vec<&str> {
+        commands.iter().map(|c| c.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_command_held_before_the_boot_joins_the_boot_handlers_earlier_read() {
+        // The handler read the outbox (finding `stored`); `late` was stored
+        // and routed here after that read, before the boot was applied.
+        let mut courier = Courier::new(Version::V201);
+        let (stored, late) = (reset_numbered(1), reset_numbered(2));
+        assert!(matches!(
+            courier.take(late.clone(), None, Utc::now()),
+            Take::Nothing
+        ));
+        assert!(matches!(
+            courier.take(stored.clone(), None, Utc::now()),
+            Take::Nothing
+        ));
+        let pending = courier
+            .booted_with(BootVerdict::Accepted, Some(vec![stored.clone()]))
+            .expect("taken from the read");
+        assert_eq!(ids(&pending), [stored.id.as_str(), late.id.as_str()]);
+        // Held once: the next boot reads afresh.
+        let next = courier.booted_with(BootVerdict::Accepted, Some(Vec::new()));
+        assert_eq!(next, Some(Vec::new()));
+    }
+
+    #[test]
+    fn a_command_held_by_a_pending_boot_joins_the_next_boot() {
+        let mut courier = Courier::new(Version::V201);
+        assert_eq!(
+            courier.booted_with(BootVerdict::Pending, Some(Vec::new())),
+            Some(Vec::new())
+        );
+        let waiting = reset();
+        assert!(matches!(
+            courier.take(waiting.clone(), None, Utc::now()),
+            Take::Nothing
+        ));
+        let pending = courier.booted_with(BootVerdict::Accepted, Some(Vec::new()));
+        assert_eq!(pending.as_deref().map(ids), Some(vec![waiting.id.as_str()]));
+    }
+
+    #[test]
+    fn too_many_held_commands_or_no_read_send_the_boot_to_the_store() {
+        let mut courier = Courier::new(Version::V201);
+        for n in 0..=MAX_HELD {
+            courier.take(reset_numbered(n), None, Utc::now());
+        }
+        assert_eq!(
+            courier.booted_with(BootVerdict::Accepted, Some(Vec::new())),
+            None
+        );
+        let mut courier = Courier::new(Version::V201);
+        courier.take(reset(), None, Utc::now());
+        assert_eq!(courier.booted_with(BootVerdict::Accepted, None), None);
     }
 
     #[test]

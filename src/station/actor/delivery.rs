@@ -17,30 +17,43 @@ use crate::station::session::{CallOutcome, OutboundCall};
 use crate::store::{CommandRecord, ReportedVariable, Store};
 
 impl StationActor {
-    /// After a BootNotification: deliver what the verdict allows.
-    pub(super) fn on_boot(&mut self, verdict: BootVerdict, ctx: &mut ws::WebsocketContext<Self>) {
+    /// After a BootNotification: deliver what the verdict allows, from the
+    /// outbox as the boot's handler `read` it (with what was held here
+    /// since), or from the store when there is no such read.
+    pub(super) fn on_boot(
+        &mut self,
+        verdict: BootVerdict,
+        read: Option<Vec<CommandRecord>>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
         match verdict {
             BootVerdict::Accepted => self.session.set_booted(),
             BootVerdict::Pending => self.session.set_boot_pending(),
         }
-        self.courier.booted(verdict);
+        let pending = self.courier.booted_with(verdict, read);
+        if let Some(commands) = pending {
+            return self.take_at_boot(commands, ctx);
+        }
         let store = self.engine.env.store.clone();
         let id = self.station.id.clone();
         ctx.spawn(async move { store.outbox(&id).await }.into_actor(self).map(
-            |commands, act, ctx| {
-                match commands {
-                    Ok(commands) => {
-                        for command in commands {
-                            act.take_command(command, None, ctx);
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, station = %act.station.id, "cannot load the command outbox at boot"),
+            |commands, act, ctx| match commands {
+                Ok(commands) => act.take_at_boot(commands, ctx),
+                Err(e) => {
+                    tracing::error!(error = %e, station = %act.station.id, "cannot load the command outbox at boot");
+                    act.after_work(ctx);
                 }
-                // A Pending station whose configuration was applied meanwhile
-                // is asked to boot again at once.
-                act.after_work(ctx);
             },
         ));
+    }
+
+    fn take_at_boot(&mut self, commands: Vec<CommandRecord>, ctx: &mut ws::WebsocketContext<Self>) {
+        for command in commands {
+            self.take_command(command, None, ctx);
+        }
+        // A Pending station whose configuration was applied meanwhile
+        // is asked to boot again at once.
+        self.after_work(ctx);
     }
 
     /// Takes a stored command: sends it when the boot state allows,

@@ -180,10 +180,9 @@ impl StationActor {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         crate::metrics::handler_duration(self.version(), label, started.elapsed());
-        let boot = result.as_ref().ok().and_then(|handled| handled.boot);
-        let (response, command) = match result {
-            Ok(handled) => (Ok(handled.response), handled.command),
-            Err(e) => (Err(e), None),
+        let (response, command, boot) = match result {
+            Ok(handled) => (Ok(handled.response), handled.command, handled.boot),
+            Err(e) => (Err(e), None, None),
         };
         let mut effects = Vec::new();
         self.session.handle_reply(&id, response, &mut effects);
@@ -192,8 +191,8 @@ impl StationActor {
             // Sent after the answer it follows (CertificateSigned after SignCertificate).
             self.take_command(command, None, ctx);
         }
-        if let Some(verdict) = boot {
-            self.on_boot(verdict, ctx);
+        if let Some(booted) = boot {
+            self.on_boot(booted.verdict, Some(booted.outbox), ctx);
         }
     }
 
@@ -245,7 +244,7 @@ impl Actor for StationActor {
         if std::mem::take(&mut self.resume_accepted) {
             // Accepted on an earlier connection and back without rebooting
             // (a network drop): it is operating, so what waits goes at once.
-            self.on_boot(BootVerdict::Accepted, ctx);
+            self.on_boot(BootVerdict::Accepted, None, ctx);
         }
         crate::metrics::connection_opened(self.version());
         ctx.run_interval(self.engine.ping_interval, |act, ctx| {

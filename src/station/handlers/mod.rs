@@ -113,13 +113,23 @@ pub enum BootVerdict {
     Pending,
 }
 
+/// What a BootNotification came to, for the actor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Booted {
+    /// What the station was answered.
+    pub verdict: BootVerdict,
+    /// Its pending commands as the handler read them to decide: the actor
+    /// takes them without reading the outbox a second time.
+    pub outbox: Vec<crate::store::CommandRecord>,
+}
+
 /// A handler's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Handled {
     /// The CALLRESULT payload.
     pub response: Value,
     /// Set for BootNotification: what the actor must do next.
-    pub boot: Option<BootVerdict>,
+    pub boot: Option<Booted>,
     /// A stored command to send once the answer is out (CertificateSigned).
     pub command: Option<crate::store::CommandRecord>,
 }
@@ -247,7 +257,7 @@ pub(crate) async fn boot(
     };
     Ok(Handled {
         response: serde_json::json!({"status": status, "currentTime": timestamp(now), "interval": interval}),
-        boot: Some(verdict),
+        boot: Some(Booted { verdict, outbox }),
         command: None,
     })
 }

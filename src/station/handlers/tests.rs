@@ -334,7 +334,11 @@ async fn boot_is_pending_until_configuration_is_applied() {
     let s = fx.station(Version::V16);
     let boot = json!({"chargePointVendor": "Acme", "chargePointModel": "One"});
     let handled = fx.call(&s, "BootNotification", boot.clone()).await;
-    assert_eq!(handled.boot, Some(BootVerdict::Pending));
+    assert_eq!(
+        handled.boot.as_ref().map(|b| (b.verdict, b.outbox.len())),
+        Some((BootVerdict::Pending, 1)),
+        "the outbox read to decide goes to the actor"
+    );
     assert_eq!(
         (
             handled.response["status"].as_str(),
@@ -357,7 +361,7 @@ async fn boot_is_pending_until_configuration_is_applied() {
     applied.settle(CommandStatus::Accepted, None, None, now());
     fx.env.store.update_command(&applied).await.unwrap();
     let handled = fx.call(&s, "BootNotification", boot).await;
-    assert_eq!(handled.boot, Some(BootVerdict::Accepted));
+    assert_eq!(handled.boot.map(|b| b.verdict), Some(BootVerdict::Accepted));
     assert_eq!(handled.response["interval"], 300);
     assert_eq!(
         fx.env
