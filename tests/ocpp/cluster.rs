@@ -177,9 +177,9 @@ async fn seen_on(node: &Node, station: &str, on: &str) {
     panic!("{} does not see {station} on {on}: {last}", node.id);
 }
 
-/// A trigger through `node`'s REST API with `?wait=true`, answered by `cs`.
-/// The value of `series` (name and labels as exposed) on `node`'s `/metrics`; 0 when absent.
-async fn counter(node: &Node, series: &str) -> f64 {
+/// The value of the sample `name` with `labels` on `node`'s `/metrics`;
+/// 0 when absent.
+async fn counter(node: &Node, name: &str, labels: &[(&str, &str)]) -> f64 {
     let client = awc::Client::default();
     let mut response = client
         .get(format!("http://{}/metrics", node.api))
@@ -187,12 +187,10 @@ async fn counter(node: &Node, series: &str) -> f64 {
         .await
         .expect("metrics");
     let text = response.body().limit(1 << 24).await.expect("metrics body");
-    String::from_utf8_lossy(&text)
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
+    crate::metrics::sample(&String::from_utf8_lossy(&text), name, labels).unwrap_or(0.0)
 }
 
+/// A trigger through `node`'s REST API with `?wait=true`, answered by `cs`.
 async fn trigger_through(node: &Node, cs: &mut Station, station: &str, action: &str) -> Value {
     let url = format!("http://{}/api/v0/cs/{station}/trigger?wait=true", node.api);
     let waiting = actix_web::rt::spawn(async move {
@@ -312,7 +310,8 @@ async fn commands_reach_stations_on_other_nodes_and_follow_a_reconnect() {
         assert_eq!(
             counter(
                 node,
-                "voltgate_cluster_forward_answers_total{how=\"pushed\"}"
+                "voltgate_cluster_forward_answers_total",
+                &[("how", "pushed")]
             )
             .await,
             2.0,

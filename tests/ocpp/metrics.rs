@@ -20,7 +20,7 @@ pub async fn scrape(s: &TestServer) -> String {
 
 /// The value of the sample `name` whose labels include every pair of
 /// `labels` (label order in the exposition is not part of the contract).
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines().find_map(|line| {
         let rest = line.strip_prefix(name)?;
         let (label_part, value) = match rest.strip_prefix('{') {
