@@ -330,6 +330,7 @@ pub async fn provisioning_and_runtime_roundtrip(fx: Fixture) {
         firmware_status: Some("Installed".into()),
         diagnostics_status: None,
         log_status: Some("Uploaded".into()),
+        remote_start_accepted_at: Some(t(8)),
         security_events: vec![SecurityEvent {
             kind: "FirmwareUpdated".into(),
             timestamp: t(8),
@@ -1369,6 +1370,46 @@ pub async fn transactions_and_meter_values_page(fx: Fixture) {
             .is_err(),
         "meter values page by offset only"
     );
+}
+
+/// An event whose meter values are far more than one request of the
+/// backend may carry (a backend that writes an event in one batch must
+/// send the rest apart: Cassandra and ScyllaDB refuse a batch over 50 KiB)
+/// keeps every value, in order.
+pub async fn an_event_with_a_large_meter_report_keeps_every_value(fx: Fixture) {
+    fx.store
+        .apply_transaction_event(event("CS1", "T1", 0, TransactionEventKind::Started))
+        .await
+        .unwrap();
+    let mut report = event("CS1", "T1", 1, TransactionEventKind::Updated);
+    report.meter_values = (0..300)
+        .map(|i| {
+            let mut value = meter(100 + i, i as f64);
+            let sample = value.sampled_values[0].clone();
+            // Four phases of one reading, about 600 bytes a value stored.
+            value.sampled_values = ["L1", "L2", "L3", "N"]
+                .map(|phase| SampledValue {
+                    phase: Some(phase.into()),
+                    ..sample.clone()
+                })
+                .to_vec();
+            value
+        })
+        .collect();
+    assert!(fx.store.apply_transaction_event(report).await.unwrap());
+    let tx = fx.store.transaction("CS1", "T1").await.unwrap().unwrap();
+    assert_eq!((tx.event_count, tx.meter_value_count), (2, 301));
+    let values = fx
+        .store
+        .meter_values("CS1", "T1", page(0, 500))
+        .await
+        .unwrap();
+    let readings: Vec<_> = values.iter().map(|v| v.sampled_values[0].value).collect();
+    let expected: Vec<f64> = std::iter::once(0.0)
+        .chain((0..300).map(|i| i as f64))
+        .collect();
+    assert_eq!(readings, expected, "every value, in event order");
+    assert!(values[1..].iter().all(|v| v.sampled_values.len() == 4));
 }
 
 pub async fn concurrent_writes_all_land(fx: Fixture) {

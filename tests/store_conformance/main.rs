@@ -89,6 +89,7 @@ macro_rules! every_case {
                 transaction_events_are_idempotent_by_seq_no,
                 transactions_fold_their_events,
                 transactions_and_meter_values_page,
+                an_event_with_a_large_meter_report_keeps_every_value,
                 transaction_numbers_are_unique_and_survive_reopen,
                 concurrent_writes_all_land,
                 concurrent_registrations_of_one_station_agree,

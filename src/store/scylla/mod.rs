@@ -235,10 +235,20 @@ impl ScyllaStore {
 
     /// Runs a logged batch.
     async fn batch(&self, batch: &Batch, values: impl BatchValues) -> StoreResult<()> {
+        self.batch_timed_as("logged_batch", batch, values).await
+    }
+
+    /// Runs a batch, timed under `label` in the per-statement histogram.
+    async fn batch_timed_as(
+        &self,
+        label: &'static str,
+        batch: &Batch,
+        values: impl BatchValues,
+    ) -> StoreResult<()> {
         self.refuse_when_closed()?;
         let started = std::time::Instant::now();
         let result = self.session.batch(batch, values).await;
-        crate::metrics::scylla_statement("logged_batch", started.elapsed());
+        crate::metrics::scylla_statement(label, started.elapsed());
         result.map_err(db)?;
         Ok(())
     }

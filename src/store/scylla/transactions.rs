@@ -21,6 +21,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
 
 use super::directory::Kind;
 use super::pages::Pages;
@@ -31,6 +34,11 @@ use crate::store::{
     TransactionEvent, TransactionEventKind, TransactionStore,
 };
 
+/// Bytes of JSON an event's batch carries at most. Cassandra and ScyllaDB
+/// warn about a batch over several partitions beyond 5 KiB
+/// (`batch_size_warn_threshold_in_kb`) and refuse one beyond 50 KiB; meter
+/// values past this go as requests of their own beside the batch.
+const BATCH_BYTES: usize = 4 * 1024;
 /// Events whose meter values share one partition.
 pub const EVENTS_PER_METER_BUCKET: u64 = 256;
 /// OCPP 1.6 transaction ids one node reserves at a time: a burst of
@@ -395,27 +403,34 @@ impl ScyllaStore {
     }
 
     async fn write_meter_values(&self, event: &TransactionEvent, seq_no: i64) -> StoreResult<()> {
-        let bucket = meter_bucket(event.seq_no);
-        let writes = event.meter_values.iter().enumerate().map(|(index, value)| {
+        let rows = self.meter_value_rows(event)?;
+        self.put_meter_values(event, seq_no, rows).await
+    }
+
+    /// `event`'s meter values as stored: (index in the event, JSON).
+    fn meter_value_rows(&self, event: &TransactionEvent) -> StoreResult<Vec<(i32, String)>> {
+        let rows = event.meter_values.iter().enumerate().map(|(index, value)| {
             let value = MeterValue {
                 seq_no: event.seq_no,
                 ..value.clone()
             };
-            async move {
-                let index = i32::try_from(index).unwrap_or(i32::MAX);
-                self.execute(
-                    &self.statements.meter_value_put,
-                    (
-                        event.station_id.as_str(),
-                        event.transaction_id.as_str(),
-                        bucket,
-                        seq_no,
-                        index,
-                        to_json(&value)?,
-                    ),
-                )
-                .await
-            }
+            Ok((i32::try_from(index).unwrap_or(i32::MAX), to_json(&value)?))
+        });
+        rows.collect()
+    }
+
+    /// Writes meter value rows, a request each, side by side.
+    async fn put_meter_values(
+        &self,
+        event: &TransactionEvent,
+        seq_no: i64,
+        rows: Vec<(i32, String)>,
+    ) -> StoreResult<()> {
+        let writes = rows.into_iter().map(|(index, value)| {
+            self.execute(
+                &self.statements.meter_value_put,
+                meter_value_bind(event, seq_no, index, value),
+            )
         });
         futures_util::future::try_join_all(writes).await?;
         Ok(())
@@ -448,29 +463,49 @@ impl ScyllaStore {
             Some(previous) => previous.then(event, seq_no, bucket),
         };
         let written_at = crate::station::directory::next_connection_id(&self.write_clock);
-        let values = (
+        let summary = to_json(&next.summary)?;
+        let row = (
             i64::try_from(written_at).unwrap_or(i64::MAX),
             next.revision,
-            to_json(&next.summary)?,
+            summary.clone(),
             vec![seq_no],
             Vec::from_iter(bucket),
             BTreeMap::from([(seq_no, to_json(&Digest::of(event))?)]),
             station,
             tx,
         );
-        // Every write of the event at once: the row, its meter values, the
-        // listing copy and the fleet index. Readers pass over values of
-        // events the row does not list; a retry of an event that failed
-        // here writes them all again (`apply_transaction_event`).
-        let row = async {
-            self.execute(&self.statements.transaction_write, values)
-                .await
-                .map(drop)
-        };
-        let meter_values = self.write_meter_values(event, seq_no);
-        let listing = self.copy_to_station_list(&next.summary, next.revision);
-        let index = self.index_active(event);
-        match futures_util::future::try_join4(row, meter_values, listing, index).await {
+        // Every write of the event in one request: the row, the listing
+        // copy, the fleet index and its meter values, up to a size budget
+        // (the rest go beside it). In a burst of events the cluster's cost
+        // per request, not per row, is what stations queue behind. The batch
+        // is unlogged: each part is idempotent, and a retry of an event
+        // that failed here writes them all again (`apply_transaction_event`);
+        // readers pass over values of events the row does not list.
+        let mut batch = Batch::new(BatchType::Unlogged);
+        let mut values: Vec<Box<dyn SerializeRow + Send + Sync + '_>> = Vec::with_capacity(4);
+        let mut budget = BATCH_BYTES.saturating_sub(2 * summary.len() + row.5[&seq_no].len());
+        batch.append_statement(self.statements.transaction_write.clone());
+        values.push(Box::new(row));
+        batch.append_statement(self.statements.station_transaction_put.clone());
+        values.push(Box::new((station, tx, summary, next.revision)));
+        if let Some((statement, entry)) = self.index_entry(event) {
+            batch.append_statement(statement.clone());
+            values.push(Box::new(entry));
+        }
+        let mut apart = Vec::new();
+        for (index, value) in self.meter_value_rows(event)? {
+            if value.len() <= budget {
+                budget -= value.len();
+                batch.append_statement(self.statements.meter_value_put.clone());
+                values.push(Box::new(meter_value_bind(event, seq_no, index, value)));
+            } else {
+                apart.push((index, value));
+            }
+        }
+        batch.set_is_idempotent(true);
+        let together = self.batch_timed_as("transaction_event", &batch, values);
+        let beside = self.put_meter_values(event, seq_no, apart);
+        match futures_util::future::try_join(together, beside).await {
             Ok(_) => {
                 if event.kind == TransactionEventKind::Ended {
                     self.written_transactions.forget(station, tx);
@@ -487,16 +522,26 @@ impl ScyllaStore {
         }
     }
 
-    /// The fleet-wide index of running transactions follows Started and Ended.
-    async fn index_active(&self, event: &TransactionEvent) -> StoreResult<()> {
-        let row =
-            Kind::ActiveTransaction.row(&active_key(&event.station_id, &event.transaction_id));
+    /// The fleet-wide index of running transactions follows Started and
+    /// Ended: the statement and its entry, none for Updated.
+    fn index_entry(
+        &self,
+        event: &TransactionEvent,
+    ) -> Option<(&PreparedStatement, (&'static str, i16, String))> {
         let statement = match event.kind {
             TransactionEventKind::Started => &self.statements.directory_insert,
             TransactionEventKind::Ended => &self.statements.directory_delete,
-            TransactionEventKind::Updated => return Ok(()),
+            TransactionEventKind::Updated => return None,
         };
-        self.execute(statement, row).await?;
+        let row =
+            Kind::ActiveTransaction.row(&active_key(&event.station_id, &event.transaction_id));
+        Some((statement, row))
+    }
+
+    async fn index_active(&self, event: &TransactionEvent) -> StoreResult<()> {
+        if let Some((statement, row)) = self.index_entry(event) {
+            self.execute(statement, row).await?;
+        }
         Ok(())
     }
 
@@ -591,6 +636,23 @@ impl ScyllaStore {
             lock(&ids.held).current = block;
         }
     }
+}
+
+/// The bind values of `meter_value_put` for one of `event`'s values.
+fn meter_value_bind(
+    event: &TransactionEvent,
+    seq_no: i64,
+    index: i32,
+    value: String,
+) -> (&str, &str, i64, i64, i32, String) {
+    (
+        event.station_id.as_str(),
+        event.transaction_id.as_str(),
+        meter_bucket(event.seq_no),
+        seq_no,
+        index,
+        value,
+    )
 }
 
 #[async_trait]
