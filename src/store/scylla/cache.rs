@@ -6,7 +6,7 @@
 //! A copy lives at most its TTL, so a change made through another node is
 //! seen within that time. A change made through this node is seen at once:
 //! the write forgets the copy, and a read that raced the write does not put
-//! its older answer back (the generation check in [`Fresh::put_if_current`]).
+//! its older answer back (the generation check in [`read_through`]).
 
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,10 +23,6 @@ pub struct Fresh<K, V> {
     generation: AtomicU64,
 }
 
-/// Where a read began, for [`Fresh::put_if_current`].
-#[derive(Debug, Clone, Copy)]
-pub struct ReadStart(u64);
-
 impl<K: Eq + Hash + Clone, V: Clone> Fresh<K, V> {
     /// Holds at most `capacity` answers, each for `ttl`.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
@@ -38,6 +34,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Fresh<K, V> {
     }
 
     /// The copy of `key`'s answer, when it is young enough.
+    #[cfg(test)]
     pub fn get(&self, key: &K) -> Option<V> {
         let (value, stored_at) = self.copies.get(key)?;
         if stored_at.elapsed() < self.ttl {
@@ -45,19 +42,6 @@ impl<K: Eq + Hash + Clone, V: Clone> Fresh<K, V> {
         } else {
             self.copies.remove(key);
             None
-        }
-    }
-
-    /// Call before reading the store; pass to `put_if_current` after.
-    pub fn read_start(&self) -> ReadStart {
-        ReadStart(self.generation.load(Ordering::Acquire))
-    }
-
-    /// Keeps `value`, read since `start`, unless a write through this node
-    /// forgot anything meanwhile (the read may predate that write).
-    pub fn put_if_current(&self, start: ReadStart, key: K, value: V) {
-        if self.generation.load(Ordering::Acquire) == start.0 {
-            self.copies.insert(key, (value, Instant::now()));
         }
     }
 
@@ -124,20 +108,36 @@ impl<K: Eq + Hash + Clone> Known<K> {
     }
 }
 
-/// Reads through `cache`: the fresh copy, else `read` (whose answer is kept).
+/// Reads through `cache`: the fresh copy, else `read` (whose answer is
+/// kept). Concurrent callers missing the same key wait for one read: when
+/// a copy expires under a burst (every station of a fleet presenting the
+/// same token, say) the cluster gets one request, not one per station.
 pub async fn read_through<K, V, E, F>(cache: &Fresh<K, V>, key: K, read: F) -> Result<V, E>
 where
     K: Eq + Hash + Clone,
     V: Clone,
     F: std::future::Future<Output = Result<V, E>>,
 {
-    if let Some(value) = cache.get(&key) {
-        return Ok(value);
+    loop {
+        match cache.copies.get_value_or_guard_async(&key).await {
+            Ok((value, stored_at)) if stored_at.elapsed() < cache.ttl => return Ok(value),
+            // Expired: dropped, and the next turn reads (or waits for the
+            // one caller that does).
+            Ok(_) => {
+                cache.copies.remove(&key);
+            }
+            Err(guard) => {
+                let start = cache.generation.load(Ordering::Acquire);
+                // On an error the guard is dropped unfilled: a waiter reads.
+                let value = read.await?;
+                if cache.generation.load(Ordering::Acquire) == start {
+                    // Err: a write through this node forgot the key meanwhile.
+                    let _ = guard.insert((value.clone(), Instant::now()));
+                }
+                return Ok(value);
+            }
+        }
     }
-    let start = cache.read_start();
-    let value = read.await?;
-    cache.put_if_current(start, key, value.clone());
-    Ok(value)
 }
 
 #[cfg(test)]
@@ -173,28 +173,63 @@ mod tests {
         assert_eq!(unread.await, Ok::<(), &str>(()));
     }
 
-    #[test]
-    fn copies_expire_after_their_ttl() {
-        let cache = Fresh::new(8, Duration::from_millis(30));
-        let start = cache.read_start();
-        cache.put_if_current(start, "a", 1);
-        assert_eq!(cache.get(&"a"), Some(1));
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(cache.get(&"a"), None);
-    }
-
-    #[test]
-    fn a_read_that_raced_a_write_is_not_kept() {
+    #[tokio::test]
+    async fn a_read_that_raced_a_write_is_not_kept() {
         let cache = Fresh::new(8, Duration::from_secs(60));
-        let before_write = cache.read_start();
-        cache.forget(&"a");
-        cache.put_if_current(before_write, "a", "old");
+        let raced: Result<&str, ()> = read_through(&cache, "a", async {
+            // A write through this node lands while the read is out.
+            cache.forget(&"a");
+            Ok("old")
+        })
+        .await;
+        assert_eq!(raced, Ok("old"), "the caller still gets its answer");
         assert_eq!(cache.get(&"a"), None, "the older answer was put back");
-        let after_write = cache.read_start();
-        cache.put_if_current(after_write, "a", "new");
+        let read: Result<&str, ()> = read_through(&cache, "a", async { Ok("new") }).await;
+        assert_eq!(read, Ok("new"));
         assert_eq!(cache.get(&"a"), Some("new"));
         cache.forget(&"a");
         assert_eq!(cache.get(&"a"), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_of_one_key_read_once() {
+        let cache = std::sync::Arc::new(Fresh::new(8, Duration::from_secs(60)));
+        let reads = std::sync::Arc::new(AtomicU64::new(0));
+        let callers = (0..50).map(|_| {
+            let (cache, reads) = (cache.clone(), reads.clone());
+            tokio::spawn(async move {
+                read_through(&cache, "token", async {
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok::<_, ()>(7)
+                })
+                .await
+            })
+        });
+        for answer in futures_util::future::join_all(callers).await {
+            assert_eq!(answer.unwrap(), Ok(7));
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "one read for 50 callers");
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_not_kept_and_the_next_caller_reads() {
+        let cache = Fresh::new(8, Duration::from_secs(60));
+        let failed: Result<u32, &str> = read_through(&cache, 1u8, async { Err("down") }).await;
+        assert_eq!(failed, Err("down"));
+        let read: Result<u32, &str> = read_through(&cache, 1u8, async { Ok(5) }).await;
+        assert_eq!(read, Ok(5));
+        assert_eq!(cache.get(&1u8), Some(5));
+    }
+
+    #[tokio::test]
+    async fn an_expired_copy_is_read_again() {
+        let cache = Fresh::new(8, Duration::from_millis(20));
+        let first: Result<u32, ()> = read_through(&cache, 1u8, async { Ok(1) }).await;
+        assert_eq!(first, Ok(1));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let second: Result<u32, ()> = read_through(&cache, 1u8, async { Ok(2) }).await;
+        assert_eq!(second, Ok(2));
     }
 
     #[tokio::test]
