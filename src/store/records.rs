@@ -257,6 +257,11 @@ pub struct StationRuntime {
     /// The last log upload status notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_status: Option<String>,
+    /// When the station last accepted a remote start (1.6
+    /// RemoteStartTransaction) that may still wait for its transaction:
+    /// only then do its starts look for the command to link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_start_accepted_at: Option<DateTime<Utc>>,
     /// The most recent security events, oldest first (at most [`MAX_SECURITY_EVENTS`]).
     #[serde(default)]
     pub security_events: Vec<SecurityEvent>,

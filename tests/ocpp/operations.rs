@@ -622,6 +622,11 @@ async fn a_remote_start_is_linked_to_the_transaction_it_caused() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The station reconnects before it starts: that it accepted a remote
+    // start is remembered with its runtime record.
+    drop(cs);
+    let mut cs = connect(s.app.ws_addr(), "CS16", subprotocol(Version::V16)).await;
+    assert_eq!(cs.boot_16().await["status"], "Accepted");
     // A start on another connector is not the remote start's.
     let other = cs.ok("StartTransaction", json!({"connectorId": 1, "idTag": "APP1", "meterStart": 0, "timestamp": "2026-12-01T10:00:00Z"})).await;
     let started = cs.ok("StartTransaction", json!({"connectorId": 2, "idTag": "APP1", "meterStart": 0, "timestamp": "2026-12-01T10:00:01Z"})).await;

@@ -14,7 +14,7 @@ use crate::station::courier::{Answer, Take};
 use crate::station::handlers::BootVerdict;
 use crate::station::in_flight::Waiter;
 use crate::station::session::{CallOutcome, OutboundCall};
-use crate::store::{CommandRecord, ReportedVariable, Store};
+use crate::store::{CommandRecord, CommandStatus, ReportedVariable, StationRuntime, Store};
 
 impl StationActor {
     /// After a BootNotification: deliver what the verdict allows, from the
@@ -67,7 +67,7 @@ impl StationActor {
         let id = command.id.clone();
         match self.courier.take(command, waiter, Utc::now()) {
             Take::Nothing => {}
-            Take::Store(record) => self.store_command(*record, Vec::new(), ctx),
+            Take::Store(record) => self.store_command(*record, Vec::new(), None, ctx),
             Take::Send(call) => {
                 if !self.queue_call(call, ctx) {
                     // The command stays pending: sent at the next boot while unexpired.
@@ -93,12 +93,14 @@ impl StationActor {
         queued
     }
 
-    /// Stores a settled command and what its answer taught about the
-    /// station's configuration, then tells its waiters (who may read both).
+    /// Stores a settled command, what its answer taught about the
+    /// station's configuration and the runtime record it changed, then
+    /// tells its waiters (who may read all of it).
     fn store_command(
         &mut self,
         record: CommandRecord,
         learnt: Vec<ReportedVariable>,
+        runtime: Option<StationRuntime>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let store = self.engine.env.store.clone();
@@ -108,6 +110,12 @@ impl StationActor {
         let stored = async move {
             let updated = store.update_command(&record).await;
             keep_variables(&*store, &station, learnt).await;
+            if let Some(runtime) = runtime {
+                if let Err(e) = store.set_runtime(&station, runtime).await {
+                    // Written again with the next runtime write or at close.
+                    tracing::warn!(error = %e, %station, "cannot store runtime state after a command");
+                }
+            }
             (record, updated)
         };
         ctx.spawn(stored.into_actor(self).map(|(record, result), act, ctx| {
@@ -133,7 +141,8 @@ impl StationActor {
         {
             Answer::Command(done) => {
                 crate::metrics::command_answered(done.record.status);
-                self.store_command(done.record, done.learnt, ctx);
+                let runtime = self.note_remote_start(&done.record);
+                self.store_command(done.record, done.learnt, runtime, ctx);
             }
             Answer::FollowUp(why, outcome) => {
                 tracing::info!(station = %self.station.id, ?why, action, ?outcome, "station answered");
@@ -141,6 +150,19 @@ impl StationActor {
             }
             Answer::Unknown => {}
         }
+    }
+
+    /// Marks, before the station's next message is handled, that a 1.6
+    /// remote start it accepted may wait for its transaction (the start
+    /// handler reads the station's commands only then); the runtime
+    /// record to store, when marked.
+    fn note_remote_start(&self, record: &CommandRecord) -> Option<StationRuntime> {
+        let accepted =
+            record.action == "RemoteStartTransaction" && record.status == CommandStatus::Accepted;
+        accepted.then(|| {
+            self.station
+                .update_runtime(|r| r.remote_start_accepted_at = Some(Utc::now()))
+        })
     }
 
     /// Once nothing is queued or in flight: the reset or boot trigger the

@@ -75,18 +75,20 @@ async fn progress(
     }
 }
 
-/// Links `transaction_id` to the remote start that caused it: the command
-/// that `matches` and has no transaction yet.
+/// Links the transaction `transaction_id` to the newest remote start of
+/// `action` the station accepted that `matches` and has no transaction
+/// yet. Whether another accepted remote start of `action` is still
+/// without one, as far as the read could tell (true when it failed).
 pub(super) async fn remote_start(
     env: &Env,
     station: &Station,
     action: &str,
     transaction_id: &str,
     matches: impl Fn(&Value) -> bool,
-) {
-    // On the message path of every transaction start: a bounded read of the
-    // station's newest commands, whatever their action (a remote start is
-    // answered within seconds and expires within minutes, so it is recent).
+) -> bool {
+    // A bounded read of the station's newest commands, whatever their
+    // action (a remote start is answered within seconds and expires within
+    // minutes, so it is recent).
     let recent = env
         .store
         .list_commands(
@@ -95,14 +97,20 @@ pub(super) async fn remote_start(
             Page::new(0, RECENT_ANY),
         )
         .await;
-    let found = recent.map(|commands| {
-        commands.into_iter().find(|c| {
-            c.action == action
-                && c.transaction_id.is_none()
-                && c.status == CommandStatus::Accepted
-                && matches(&c.payload)
-        })
-    });
+    let open = |c: &CommandRecord| {
+        c.action == action && c.transaction_id.is_none() && c.status == CommandStatus::Accepted
+    };
+    let (found, others_open) = match recent {
+        Ok(commands) => {
+            let found = commands.iter().position(|c| open(c) && matches(&c.payload));
+            let others_open = commands
+                .iter()
+                .enumerate()
+                .any(|(i, c)| Some(i) != found && open(c));
+            (Ok(found.map(|i| commands[i].clone())), others_open)
+        }
+        Err(e) => (Err(e), true),
+    };
     let result = match found {
         Ok(Some(mut command)) => {
             command.transaction_id = Some(transaction_id.to_owned());
@@ -111,8 +119,12 @@ pub(super) async fn remote_start(
         Ok(None) => Ok(()),
         Err(e) => Err(e),
     };
-    if let Err(e) = result {
-        tracing::warn!(error = %e, station = %station.id, "cannot link a transaction to its remote start");
+    match result {
+        Ok(()) => others_open,
+        Err(e) => {
+            tracing::warn!(error = %e, station = %station.id, "cannot link a transaction to its remote start");
+            true
+        }
     }
 }
 

@@ -93,6 +93,16 @@ impl Station {
         runtime.clone()
     }
 
+    /// Reads the in-memory runtime record.
+    pub fn runtime<T>(&self, read: impl FnOnce(&StationRuntime) -> T) -> T {
+        read(
+            &self
+                .runtime
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
     /// Records that a message arrived; kept in memory, stored with the next write.
     pub fn seen(&self, now: DateTime<Utc>) {
         // No copy here: this runs for every message.

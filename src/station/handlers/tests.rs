@@ -488,3 +488,44 @@ async fn a_heartbeat_is_answered_at_once_as_its_handler_would() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_1_6_start_looks_for_its_remote_start_only_while_one_may_wait() {
+    let fx = fixture().await;
+    let s = fx.station(Version::V16);
+    let mut remote = CommandRecord::pending(
+        "CS1",
+        "remote-start",
+        "RemoteStartTransaction",
+        Version::V16,
+        json!({"idTag": "APP1", "connectorId": 1}),
+        DeliveryClass::Immediate,
+        now(),
+    );
+    remote.status = CommandStatus::Accepted;
+    fx.env.store.create_command(remote.clone()).await.unwrap();
+    let linked = || async {
+        let command = fx.env.store.command("CS1", &remote.id).await.unwrap();
+        command.expect("stored").transaction_id
+    };
+    let start = json!({"connectorId": 1, "idTag": "APP1", "meterStart": 0, "timestamp": "2026-12-01T10:00:00Z"});
+
+    // The station accepted no remote start on record: a local start, and
+    // the station's commands are not read.
+    fx.call(&s, "StartTransaction", start.clone()).await;
+    assert_eq!(linked().await, None);
+
+    // Marked as the actor marks an acceptance: the start is linked.
+    s.update_runtime(|r| r.remote_start_accepted_at = Some(now()));
+    let started = fx.call(&s, "StartTransaction", start.clone()).await;
+    let id = started.response["transactionId"].to_string();
+    assert_eq!(linked().await, Some(id));
+    // None is left open, but a fresh acceptance may not be readable yet.
+    assert!(s.runtime(|r| r.remote_start_accepted_at.is_some()));
+
+    // An older marker with nothing left open is dropped.
+    let earlier = now() - chrono::TimeDelta::minutes(5);
+    s.update_runtime(|r| r.remote_start_accepted_at = Some(earlier));
+    fx.call(&s, "StartTransaction", start).await;
+    assert_eq!(s.runtime(|r| r.remote_start_accepted_at), None);
+}

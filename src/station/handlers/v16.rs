@@ -21,6 +21,11 @@ use crate::store::{
     TransactionEventKind,
 };
 
+/// How long a remote start's acceptance may take to be readable among
+/// the station's commands: a start within it keeps the marker even when its
+/// read found no accepted remote start.
+const REMOTE_START_SETTLING: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 /// The vendor id of the ISO 15118 Plug & Charge messages tunnelled through DataTransfer.
 pub const PNC_VENDOR_ID: &str = "org.openchargealliance.iso15118pnc";
 
@@ -231,18 +236,29 @@ async fn start_transaction(
         )],
     };
     env.apply_transaction_event(event).await?;
-    let (tag, connector) = (p["idTag"].clone(), p["connectorId"].clone());
-    follow_up::remote_start(
-        env,
-        station,
-        "RemoteStartTransaction",
-        &transaction_id.to_string(),
-        |sent| {
-            sent["idTag"] == tag
-                && (sent["connectorId"].is_null() || sent["connectorId"] == connector)
-        },
-    )
-    .await;
+    // A 1.6 start does not say whether a remote start caused it: the
+    // station's commands are read only while one it accepted may still
+    // wait for its transaction (most starts are local, and that read would
+    // be a second store round trip on each of them).
+    if let Some(accepted_at) = station.runtime(|r| r.remote_start_accepted_at) {
+        let (tag, connector) = (p["idTag"].clone(), p["connectorId"].clone());
+        let others_open = follow_up::remote_start(
+            env,
+            station,
+            "RemoteStartTransaction",
+            &transaction_id.to_string(),
+            |sent| {
+                sent["idTag"] == tag
+                    && (sent["connectorId"].is_null() || sent["connectorId"] == connector)
+            },
+        )
+        .await;
+        // The acceptance is recorded apart from the marker: a read soon
+        // after may not see it yet, so a fresh marker stays.
+        if !others_open && now - accepted_at > REMOTE_START_SETTLING {
+            station.update_runtime(|r| r.remote_start_accepted_at = None);
+        }
+    }
     Ok(Handled::reply(
         json!({"transactionId": transaction_id, "idTagInfo": info}),
     ))

@@ -217,6 +217,8 @@ async fn transaction_event(
             |sent| sent["remoteStartId"].as_i64() == Some(remote_start_id),
         )
         .await;
+        // (The event names its remote start: no marker is needed to know
+        // when to look.)
     }
     let response = match p.get("idToken") {
         Some(token) => json!({ "idTokenInfo": token_info(env, token, None).await? }),
