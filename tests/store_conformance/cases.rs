@@ -1412,6 +1412,31 @@ pub async fn an_event_with_a_large_meter_report_keeps_every_value(fx: Fixture) {
     assert!(values[1..].iter().all(|v| v.sampled_values.len() == 4));
 }
 
+/// One meter value far larger than a backend's batch may carry (it is
+/// also in the transaction's summary and the event's digest) is kept.
+pub async fn an_event_with_one_huge_meter_value_is_kept(fx: Fixture) {
+    let mut report = event("CS1", "T1", 0, TransactionEventKind::Started);
+    let sample = report.meter_values[0].sampled_values[0].clone();
+    report.meter_values[0].sampled_values = (0..400)
+        .map(|i| SampledValue {
+            value: f64::from(i),
+            phase: Some(format!("L{i}")),
+            ..sample.clone()
+        })
+        .collect();
+    assert!(fx.store.apply_transaction_event(report).await.unwrap());
+    let tx = fx.store.transaction("CS1", "T1").await.unwrap().unwrap();
+    assert_eq!((tx.event_count, tx.meter_value_count), (1, 1));
+    let values = fx
+        .store
+        .meter_values("CS1", "T1", page(0, 10))
+        .await
+        .unwrap();
+    assert_eq!(values.len(), 1);
+    assert_eq!(values[0].sampled_values.len(), 400);
+    assert_eq!(values[0].sampled_values[399].value, 399.0);
+}
+
 pub async fn concurrent_writes_all_land(fx: Fixture) {
     let mut tasks = Vec::new();
     for i in 0..200 {

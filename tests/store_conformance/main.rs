@@ -90,6 +90,7 @@ macro_rules! every_case {
                 transactions_fold_their_events,
                 transactions_and_meter_values_page,
                 an_event_with_a_large_meter_report_keeps_every_value,
+                an_event_with_one_huge_meter_value_is_kept,
                 transaction_numbers_are_unique_and_survive_reopen,
                 concurrent_writes_all_land,
                 concurrent_registrations_of_one_station_agree,

@@ -14,7 +14,7 @@ use crate::station::courier::{Answer, Take};
 use crate::station::handlers::BootVerdict;
 use crate::station::in_flight::Waiter;
 use crate::station::session::{CallOutcome, OutboundCall};
-use crate::store::{CommandRecord, CommandStatus, ReportedVariable, StationRuntime, Store};
+use crate::store::{CommandRecord, CommandStatus, ReportedVariable, Store};
 
 impl StationActor {
     /// After a BootNotification: deliver what the verdict allows, from the
@@ -67,7 +67,7 @@ impl StationActor {
         let id = command.id.clone();
         match self.courier.take(command, waiter, Utc::now()) {
             Take::Nothing => {}
-            Take::Store(record) => self.store_command(*record, Vec::new(), None, ctx),
+            Take::Store(record) => self.store_command(*record, Vec::new(), false, ctx),
             Take::Send(call) => {
                 if !self.queue_call(call, ctx) {
                     // The command stays pending: sent at the next boot while unexpired.
@@ -100,17 +100,21 @@ impl StationActor {
         &mut self,
         record: CommandRecord,
         learnt: Vec<ReportedVariable>,
-        runtime: Option<StationRuntime>,
+        runtime_changed: bool,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let store = self.engine.env.store.clone();
+        let handled = self.station.clone();
         let station = self.station.id.clone();
         // The command first: once a reader sees the value a setting taught,
         // it no longer sees the setting pending in the outbox.
         let stored = async move {
             let updated = store.update_command(&record).await;
             keep_variables(&*store, &station, learnt).await;
-            if let Some(runtime) = runtime {
+            if runtime_changed {
+                // Copied now, not at the answer: a handler may have changed
+                // the record meanwhile.
+                let runtime = handled.update_runtime(|_| {});
                 if let Err(e) = store.set_runtime(&station, runtime).await {
                     // Written again with the next runtime write or at close.
                     tracing::warn!(error = %e, %station, "cannot store runtime state after a command");
@@ -141,8 +145,8 @@ impl StationActor {
         {
             Answer::Command(done) => {
                 crate::metrics::command_answered(done.record.status);
-                let runtime = self.note_remote_start(&done.record);
-                self.store_command(done.record, done.learnt, runtime, ctx);
+                let marked = self.note_remote_start(&done.record);
+                self.store_command(done.record, done.learnt, marked, ctx);
             }
             Answer::FollowUp(why, outcome) => {
                 tracing::info!(station = %self.station.id, ?why, action, ?outcome, "station answered");
@@ -154,15 +158,15 @@ impl StationActor {
 
     /// Marks, before the station's next message is handled, that a 1.6
     /// remote start it accepted may wait for its transaction (the start
-    /// handler reads the station's commands only then); the runtime
-    /// record to store, when marked.
-    fn note_remote_start(&self, record: &CommandRecord) -> Option<StationRuntime> {
+    /// handler reads the station's commands only then); whether it did.
+    fn note_remote_start(&self, record: &CommandRecord) -> bool {
         let accepted =
             record.action == "RemoteStartTransaction" && record.status == CommandStatus::Accepted;
-        accepted.then(|| {
+        if accepted {
             self.station
-                .update_runtime(|r| r.remote_start_accepted_at = Some(Utc::now()))
-        })
+                .update_runtime(|r| r.remote_start_accepted_at = Some(Utc::now()));
+        }
+        accepted
     }
 
     /// Once nothing is queued or in flight: the reset or boot trigger the

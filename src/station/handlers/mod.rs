@@ -103,6 +103,19 @@ impl Station {
         )
     }
 
+    /// Clears the remote start marker set at `accepted_at`; one set since
+    /// (a remote start accepted while a start was handled) stays. Stored
+    /// with the next write.
+    pub fn forget_remote_start(&self, accepted_at: DateTime<Utc>) {
+        let mut runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if runtime.remote_start_accepted_at == Some(accepted_at) {
+            runtime.remote_start_accepted_at = None;
+        }
+    }
+
     /// Records that a message arrived; kept in memory, stored with the next write.
     pub fn seen(&self, now: DateTime<Utc>) {
         // No copy here: this runs for every message.

@@ -528,4 +528,11 @@ async fn a_1_6_start_looks_for_its_remote_start_only_while_one_may_wait() {
     s.update_runtime(|r| r.remote_start_accepted_at = Some(earlier));
     fx.call(&s, "StartTransaction", start).await;
     assert_eq!(s.runtime(|r| r.remote_start_accepted_at), None);
+
+    // A remote start accepted while a start's read was out is not
+    // forgotten with the older marker that start saw.
+    let later = now();
+    s.update_runtime(|r| r.remote_start_accepted_at = Some(later));
+    s.forget_remote_start(earlier);
+    assert_eq!(s.runtime(|r| r.remote_start_accepted_at), Some(later));
 }

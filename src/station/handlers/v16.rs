@@ -256,7 +256,7 @@ async fn start_transaction(
         // The acceptance is recorded apart from the marker: a read soon
         // after may not see it yet, so a fresh marker stays.
         if !others_open && now - accepted_at > REMOTE_START_SETTLING {
-            station.update_runtime(|r| r.remote_start_accepted_at = None);
+            station.forget_remote_start(accepted_at);
         }
     }
     Ok(Handled::reply(

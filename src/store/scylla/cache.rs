@@ -6,10 +6,9 @@
 //! A copy lives at most its TTL, so a change made through another node is
 //! seen within that time. A change made through this node is seen at once:
 //! the write forgets the copy, and a read that raced the write does not put
-//! its older answer back (the generation check in [`read_through`]).
+//! its older answer back (see [`read_through`]).
 
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use quick_cache::sync::Cache;
@@ -18,9 +17,6 @@ use quick_cache::sync::Cache;
 pub struct Fresh<K, V> {
     copies: Cache<K, (V, Instant)>,
     ttl: Duration,
-    /// Bumped by every `forget`: a read that began before it may not store
-    /// what it read.
-    generation: AtomicU64,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Fresh<K, V> {
@@ -29,7 +25,6 @@ impl<K: Eq + Hash + Clone, V: Clone> Fresh<K, V> {
         Fresh {
             copies: Cache::new(capacity.max(1)),
             ttl,
-            generation: AtomicU64::new(0),
         }
     }
 
@@ -47,7 +42,6 @@ impl<K: Eq + Hash + Clone, V: Clone> Fresh<K, V> {
 
     /// Drops `key`'s copy: called by every write of `key`, before it returns.
     pub fn forget(&self, key: &K) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
         self.copies.remove(key);
     }
 }
@@ -108,10 +102,20 @@ impl<K: Eq + Hash + Clone> Known<K> {
     }
 }
 
+/// Longest wait for another caller's read of the same key; then this
+/// caller reads for itself (without keeping the answer). A failed read
+/// hands the wait to one waiter at a time, so with the store down the
+/// waiters would otherwise fail in series.
+const WAIT_FOR_READ: Duration = Duration::from_millis(500);
+
 /// Reads through `cache`: the fresh copy, else `read` (whose answer is
 /// kept). Concurrent callers missing the same key wait for one read: when
 /// a copy expires under a burst (every station of a fleet presenting the
 /// same token, say) the cluster gets one request, not one per station.
+///
+/// A write through this node (`forget`) removes the key's placeholder
+/// too, so a read that raced it cannot put its older answer back: the
+/// guard's insert then fails.
 pub async fn read_through<K, V, E, F>(cache: &Fresh<K, V>, key: K, read: F) -> Result<V, E>
 where
     K: Eq + Hash + Clone,
@@ -119,23 +123,24 @@ where
     F: std::future::Future<Output = Result<V, E>>,
 {
     loop {
-        match cache.copies.get_value_or_guard_async(&key).await {
-            Ok((value, stored_at)) if stored_at.elapsed() < cache.ttl => return Ok(value),
-            // Expired: dropped, and the next turn reads (or waits for the
-            // one caller that does).
-            Ok(_) => {
-                cache.copies.remove(&key);
+        let looked_up =
+            tokio::time::timeout(WAIT_FOR_READ, cache.copies.get_value_or_guard_async(&key)).await;
+        match looked_up {
+            Ok(Ok((value, stored_at))) if stored_at.elapsed() < cache.ttl => return Ok(value),
+            // Expired: dropped (unless replaced meanwhile), and the next
+            // turn reads or waits for the one caller that does.
+            Ok(Ok(_)) => {
+                cache
+                    .copies
+                    .remove_if(&key, |(_, stored_at)| stored_at.elapsed() >= cache.ttl);
             }
-            Err(guard) => {
-                let start = cache.generation.load(Ordering::Acquire);
+            Ok(Err(guard)) => {
                 // On an error the guard is dropped unfilled: a waiter reads.
                 let value = read.await?;
-                if cache.generation.load(Ordering::Acquire) == start {
-                    // Err: a write through this node forgot the key meanwhile.
-                    let _ = guard.insert((value.clone(), Instant::now()));
-                }
+                let _ = guard.insert((value.clone(), Instant::now()));
                 return Ok(value);
             }
+            Err(_waited_too_long) => return read.await,
         }
     }
 }
@@ -191,6 +196,8 @@ mod tests {
         assert_eq!(cache.get(&"a"), None);
     }
 
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_misses_of_one_key_read_once() {
         let cache = std::sync::Arc::new(Fresh::new(8, Duration::from_secs(60)));
@@ -210,6 +217,23 @@ mod tests {
             assert_eq!(answer.unwrap(), Ok(7));
         }
         assert_eq!(reads.load(Ordering::SeqCst), 1, "one read for 50 callers");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_on_a_failing_read_do_not_fail_in_series() {
+        let cache = Fresh::<&str, u32>::new(8, Duration::from_secs(60));
+        let started = tokio::time::Instant::now();
+        let callers = (0..10).map(|_| {
+            read_through(&cache, "token", async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Err::<u32, _>("down")
+            })
+        });
+        let answers = futures_util::future::join_all(callers).await;
+        assert!(answers.iter().all(|a| *a == Err("down")));
+        // One after another, ten failing reads would take 2 s.
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(1), "took {took:?}");
     }
 
     #[tokio::test]

@@ -403,20 +403,8 @@ impl ScyllaStore {
     }
 
     async fn write_meter_values(&self, event: &TransactionEvent, seq_no: i64) -> StoreResult<()> {
-        let rows = self.meter_value_rows(event)?;
+        let rows = meter_value_rows(event)?;
         self.put_meter_values(event, seq_no, rows).await
-    }
-
-    /// `event`'s meter values as stored: (index in the event, JSON).
-    fn meter_value_rows(&self, event: &TransactionEvent) -> StoreResult<Vec<(i32, String)>> {
-        let rows = event.meter_values.iter().enumerate().map(|(index, value)| {
-            let value = MeterValue {
-                seq_no: event.seq_no,
-                ..value.clone()
-            };
-            Ok((i32::try_from(index).unwrap_or(i32::MAX), to_json(&value)?))
-        });
-        rows.collect()
     }
 
     /// Writes meter value rows, a request each, side by side.
@@ -474,38 +462,27 @@ impl ScyllaStore {
             station,
             tx,
         );
-        // Every write of the event in one request: the row, the listing
-        // copy, the fleet index and its meter values, up to a size budget
-        // (the rest go beside it). In a burst of events the cluster's cost
-        // per request, not per row, is what stations queue behind. The batch
-        // is unlogged: each part is idempotent, and a retry of an event
-        // that failed here writes them all again (`apply_transaction_event`);
-        // readers pass over values of events the row does not list.
-        let mut batch = Batch::new(BatchType::Unlogged);
-        let mut values: Vec<Box<dyn SerializeRow + Send + Sync + '_>> = Vec::with_capacity(4);
-        let mut budget = BATCH_BYTES.saturating_sub(2 * summary.len() + row.5[&seq_no].len());
-        batch.append_statement(self.statements.transaction_write.clone());
-        values.push(Box::new(row));
-        batch.append_statement(self.statements.station_transaction_put.clone());
-        values.push(Box::new((station, tx, summary, next.revision)));
-        if let Some((statement, entry)) = self.index_entry(event) {
-            batch.append_statement(statement.clone());
-            values.push(Box::new(entry));
-        }
-        let mut apart = Vec::new();
-        for (index, value) in self.meter_value_rows(event)? {
-            if value.len() <= budget {
-                budget -= value.len();
-                batch.append_statement(self.statements.meter_value_put.clone());
-                values.push(Box::new(meter_value_bind(event, seq_no, index, value)));
-            } else {
-                apart.push((index, value));
-            }
-        }
-        batch.set_is_idempotent(true);
-        let together = self.batch_timed_as("transaction_event", &batch, values);
-        let beside = self.put_meter_values(event, seq_no, apart);
-        match futures_util::future::try_join(together, beside).await {
+        let fixed_bytes = 2 * summary.len() + row.5[&seq_no].len();
+        let written = if fixed_bytes > BATCH_BYTES {
+            // A summary this large (a huge meter value in it) would take
+            // the batch past the cluster's size limits: each write apart,
+            // side by side.
+            let row = async {
+                self.execute(&self.statements.transaction_write, row)
+                    .await
+                    .map(drop)
+            };
+            let listing = self.copy_to_station_list(&next.summary, next.revision);
+            let index = self.index_active(event);
+            let values = self.write_meter_values(event, seq_no);
+            futures_util::future::try_join4(row, listing, index, values)
+                .await
+                .map(drop)
+        } else {
+            self.write_event_batch(event, seq_no, row, summary, next.revision, fixed_bytes)
+                .await
+        };
+        match written {
             Ok(_) => {
                 if event.kind == TransactionEventKind::Ended {
                     self.written_transactions.forget(station, tx);
@@ -520,6 +497,52 @@ impl ScyllaStore {
                 Err(e)
             }
         }
+    }
+
+    /// Every write of an event in one request: the row, the listing copy,
+    /// the fleet index and its meter values up to [`BATCH_BYTES`] in all
+    /// (the rest go beside it). In a burst of events the cluster's cost per
+    /// request, not per row, is what stations queue behind. The batch is
+    /// unlogged: each part is idempotent, and a retry of an event that
+    /// failed here writes them all again (`apply_transaction_event`);
+    /// readers pass over values of events the row does not list.
+    async fn write_event_batch(
+        &self,
+        event: &TransactionEvent,
+        seq_no: i64,
+        row: RowWrite<'_>,
+        summary: String,
+        revision: i64,
+        fixed_bytes: usize,
+    ) -> StoreResult<()> {
+        let (station, tx) = (event.station_id.as_str(), event.transaction_id.as_str());
+        let mut batch = Batch::new(BatchType::Unlogged);
+        let mut values: Vec<Box<dyn SerializeRow + Send + Sync + '_>> = Vec::new();
+        batch.append_statement(self.statements.transaction_write.clone());
+        values.push(Box::new(row));
+        batch.append_statement(self.statements.station_transaction_put.clone());
+        values.push(Box::new((station, tx, summary, revision)));
+        if let Some((statement, entry)) = self.index_entry(event) {
+            batch.append_statement(statement.clone());
+            values.push(Box::new(entry));
+        }
+        let mut budget = BATCH_BYTES.saturating_sub(fixed_bytes);
+        let mut apart = Vec::new();
+        for (index, value) in meter_value_rows(event)? {
+            if value.len() <= budget {
+                budget -= value.len();
+                batch.append_statement(self.statements.meter_value_put.clone());
+                values.push(Box::new(meter_value_bind(event, seq_no, index, value)));
+            } else {
+                apart.push((index, value));
+            }
+        }
+        batch.set_is_idempotent(true);
+        let together = self.batch_timed_as("transaction_event", &batch, values);
+        let beside = self.put_meter_values(event, seq_no, apart);
+        futures_util::future::try_join(together, beside)
+            .await
+            .map(drop)
     }
 
     /// The fleet-wide index of running transactions follows Started and
@@ -637,6 +660,31 @@ impl ScyllaStore {
         }
     }
 }
+
+/// `event`'s meter values as stored: (index in the event, JSON).
+fn meter_value_rows(event: &TransactionEvent) -> StoreResult<Vec<(i32, String)>> {
+    let rows = event.meter_values.iter().enumerate().map(|(index, value)| {
+        let value = MeterValue {
+            seq_no: event.seq_no,
+            ..value.clone()
+        };
+        Ok((i32::try_from(index).unwrap_or(i32::MAX), to_json(&value)?))
+    });
+    rows.collect()
+}
+
+/// The bind values of `transaction_write`: write time, revision, summary,
+/// the seq_no, the meter bucket, the digest, station, transaction.
+type RowWrite<'a> = (
+    i64,
+    i64,
+    String,
+    Vec<i64>,
+    Vec<i64>,
+    BTreeMap<i64, String>,
+    &'a str,
+    &'a str,
+);
 
 /// The bind values of `meter_value_put` for one of `event`'s values.
 fn meter_value_bind(
