@@ -104,20 +104,19 @@ impl StationActor {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let store = self.engine.env.store.clone();
-        let handled = self.station.clone();
-        let station = self.station.id.clone();
+        let station = self.station.clone();
         // The command first: once a reader sees the value a setting taught,
         // it no longer sees the setting pending in the outbox.
         let stored = async move {
             let updated = store.update_command(&record).await;
-            keep_variables(&*store, &station, learnt).await;
+            keep_variables(&*store, &station.id, learnt).await;
             if runtime_changed {
                 // Copied now, not at the answer: a handler may have changed
                 // the record meanwhile.
-                let runtime = handled.update_runtime(|_| {});
-                if let Err(e) = store.set_runtime(&station, runtime).await {
+                let runtime = station.update_runtime(|_| {});
+                if let Err(e) = store.set_runtime(&station.id, runtime).await {
                     // Written again with the next runtime write or at close.
-                    tracing::warn!(error = %e, %station, "cannot store runtime state after a command");
+                    tracing::warn!(error = %e, station = %station.id, "cannot store runtime state after a command");
                 }
             }
             (record, updated)

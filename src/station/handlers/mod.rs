@@ -85,44 +85,38 @@ impl Station {
 
     /// Changes the in-memory runtime record and returns a copy to store.
     pub fn update_runtime(&self, change: impl FnOnce(&mut StationRuntime)) -> StationRuntime {
-        let mut runtime = self
-            .runtime
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut runtime = self.locked_runtime();
         change(&mut runtime);
         runtime.clone()
     }
 
     /// Reads the in-memory runtime record.
     pub fn runtime<T>(&self, read: impl FnOnce(&StationRuntime) -> T) -> T {
-        read(
-            &self
-                .runtime
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        read(&self.locked_runtime())
     }
 
     /// Clears the remote start marker set at `accepted_at`; one set since
     /// (a remote start accepted while a start was handled) stays. Stored
     /// with the next write.
     pub fn forget_remote_start(&self, accepted_at: DateTime<Utc>) {
-        let mut runtime = self
-            .runtime
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut runtime = self.locked_runtime();
         if runtime.remote_start_accepted_at == Some(accepted_at) {
             runtime.remote_start_accepted_at = None;
         }
     }
 
+    /// The in-memory runtime record, held (a handler that panicked while
+    /// holding it left a record still worth keeping).
+    fn locked_runtime(&self) -> std::sync::MutexGuard<'_, StationRuntime> {
+        self.runtime
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Records that a message arrived; kept in memory, stored with the next write.
     pub fn seen(&self, now: DateTime<Utc>) {
         // No copy here: this runs for every message.
-        let mut runtime = self
-            .runtime
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut runtime = self.locked_runtime();
         runtime.last_seen = Some(now);
     }
 }

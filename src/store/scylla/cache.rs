@@ -147,6 +147,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     use super::*;
 
     #[test]
@@ -195,8 +197,6 @@ mod tests {
         cache.forget(&"a");
         assert_eq!(cache.get(&"a"), None);
     }
-
-    use std::sync::atomic::{AtomicU64, Ordering};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_misses_of_one_key_read_once() {

@@ -472,12 +472,8 @@ impl ScyllaStore {
                     .await
                     .map(drop)
             };
-            let listing = self.copy_to_station_list(&next.summary, next.revision);
-            let index = self.index_active(event);
-            let values = self.write_meter_values(event, seq_no);
-            futures_util::future::try_join4(row, listing, index, values)
-                .await
-                .map(drop)
+            let rest = self.write_beside_row(event, &next);
+            futures_util::future::try_join(row, rest).await.map(drop)
         } else {
             self.write_event_batch(event, seq_no, row, summary, next.revision, fixed_bytes)
                 .await
@@ -497,6 +493,18 @@ impl ScyllaStore {
                 Err(e)
             }
         }
+    }
+
+    /// An event's writes other than its row (`stored` is the row after
+    /// it), each a request of its own, side by side: the listing copy, the
+    /// fleet index and the meter values.
+    async fn write_beside_row(&self, event: &TransactionEvent, stored: &Stored) -> StoreResult<()> {
+        let listing = self.copy_to_station_list(&stored.summary, stored.revision);
+        let index = self.index_active(event);
+        let values = self.write_meter_values(event, ordered(event.seq_no));
+        futures_util::future::try_join3(listing, index, values)
+            .await
+            .map(drop)
     }
 
     /// Every write of an event in one request: the row, the listing copy,
@@ -711,10 +719,7 @@ impl TransactionStore for ScyllaStore {
             if !applied {
                 // A retry: its first delivery may have stopped before all of
                 // its writes landed. They are idempotent: write them again.
-                let listing = self.copy_to_station_list(&row.summary, row.revision);
-                let index = self.index_active(&event);
-                let values = self.write_meter_values(&event, ordered(event.seq_no));
-                futures_util::future::try_join3(listing, index, values).await?;
+                self.write_beside_row(&event, &row).await?;
             }
             Ok(applied)
         })
