@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::ServerHandle;
 
 use api::auth::ApiTokens;
 use auth::CertificatePolicy;
@@ -100,6 +100,9 @@ pub struct App {
     outbound_thread: actix_rt::Arbiter,
     ws_addr: SocketAddr,
     wss_addr: Option<SocketAddr>,
+    /// The OCPP listeners' workers (plain, then TLS).
+    acceptors: Vec<station::acceptor::Acceptor>,
+    /// The HTTP servers (OCPI, cluster, REST).
     servers: Vec<ServerHandle>,
     server_tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     store: Arc<dyn Store>,
@@ -167,6 +170,9 @@ impl App {
         // Handshakes already past the accept loop are refused from here on,
         // so no station registers after everyone was told to go.
         self.gate.close();
+        for acceptor in &self.acceptors {
+            acceptor.pause();
+        }
         for server in &self.servers {
             server.pause().await;
         }
@@ -177,12 +183,19 @@ impl App {
             "shutting down"
         );
         let graceful = async {
+            for acceptor in &self.acceptors {
+                acceptor.drained().await;
+            }
             for server in &self.servers {
                 server.stop(true).await;
             }
         };
         if tokio::time::timeout(drain, graceful).await.is_err() {
-            tracing::warn!("drain time over: closing what is left");
+            let left: usize = self.acceptors.iter().map(|a| a.open()).sum();
+            tracing::warn!(
+                station_sockets = left,
+                "drain time over: closing what is left"
+            );
             for server in &self.servers {
                 server.stop(false).await;
             }
@@ -200,6 +213,10 @@ impl App {
             .is_err()
         {
             tracing::warn!("drain time over: some stations' last state was not stored");
+        }
+        // Only now: the last writes run on the listeners' workers.
+        for acceptor in self.acceptors {
+            acceptor.stop().await;
         }
         // Statuses reported by the closed connections are not applied once
         // the store closes; stations report them again when they reconnect.
@@ -314,7 +331,7 @@ async fn start_app(config: Config) -> Result<App, StartError> {
     let final_writes = engine.final_writes.clone();
     let gate = Arc::new(gate(&config));
     let gate_handle = gate.clone();
-    let (ws_server, ws_addr) = serve_ocpp(
+    let (mut ws_acceptor, ws_addr) = serve_ocpp(
         &config,
         config.ws_listen,
         engine.clone(),
@@ -325,15 +342,16 @@ async fn start_app(config: Config) -> Result<App, StartError> {
         addr: config.ws_listen,
         source,
     })?;
-    let mut servers = vec![ws_server.handle()];
-    let mut server_tasks = vec![tokio::spawn(ws_server)];
+    let mut servers = Vec::new();
+    let mut server_tasks = vec![tokio::spawn(ws_acceptor.failure())];
+    let mut acceptors = vec![ws_acceptor];
     let wss_addr = match tls {
         None => None,
         Some((addr, tls)) => {
-            let (server, bound) = serve_ocpp(&config, addr, engine, gate, Some(tls))
+            let (mut acceptor, bound) = serve_ocpp(&config, addr, engine, gate, Some(tls))
                 .map_err(|source| StartError::Bind { addr, source })?;
-            servers.push(server.handle());
-            server_tasks.push(tokio::spawn(server));
+            server_tasks.push(tokio::spawn(acceptor.failure()));
+            acceptors.push(acceptor);
             Some(bound)
         }
     };
@@ -402,6 +420,7 @@ async fn start_app(config: Config) -> Result<App, StartError> {
         outbound_thread,
         ws_addr,
         wss_addr,
+        acceptors,
         servers,
         server_tasks,
         store,
@@ -542,13 +561,12 @@ fn serve_ocpp(
     engine: Arc<Engine>,
     gate: Arc<Gate>,
     tls: Option<rustls::ServerConfig>,
-) -> std::io::Result<(Server, SocketAddr)> {
+) -> std::io::Result<(station::acceptor::Acceptor, SocketAddr)> {
     let settings = ListenerSettings {
         backlog: OCPP_ACCEPT_BACKLOG,
         head_timeout: REQUEST_HEAD_TIMEOUT,
         tls_timeout: TLS_HANDSHAKE_TIMEOUT,
         workers: config.ws_workers,
-        shutdown_secs: config.limits.shutdown_drain_secs,
     };
     station::listener::serve(addr, &settings, engine, gate, tls)
 }

@@ -124,9 +124,10 @@ pub async fn admit(
     tracing::info!(station = %id, version = version.label(), "station connected");
     // Stations do not boot again after a network drop: one accepted before
     // goes on without a BootNotification.
-    let accepted_before =
-        registration.provisioning == Provisioning::Provisioned && runtime.last_boot.is_some();
+    let provisioned = registration.provisioning == Provisioning::Provisioned;
+    let accepted_before = provisioned && runtime.last_boot.is_some();
     let actor = StationActor::new(engine.clone(), id, version, runtime, accepted_before)
+        .provisioned(provisioned)
         .with_slot(slot)
         .with_budget(budget);
     Admission::Station(

@@ -1,5 +1,5 @@
-//! The OCPP listeners (plain `ws://` and TLS `wss://`): actix-server accepts
-//! on its workers; each connection gets its TLS handshake (bounded in
+//! The OCPP listeners (plain `ws://` and TLS `wss://`): the workers accept
+//! (`acceptor`); each connection gets its TLS handshake (bounded in
 //! time), its request head read, the admission decided in `endpoint`, and
 //! then the answer written, or the station run on the socket (`socket`).
 //!
@@ -7,22 +7,21 @@
 //! a station's connection carries one request, and anything else gets an
 //! answer and is closed. That is what lets an idle station cost a few KiB.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::ws::Codec;
-use actix_rt::net::TcpStream;
-use actix_server::Server;
-use actix_service::fn_service;
 use actix_web::web::Bytes;
 use futures_util::future::Either;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use super::acceptor::Acceptor;
 use super::actor::{Engine, NoProtocol, StationActor};
 use super::endpoint::{self, Admission, Origin};
 use super::gate::Gate;
@@ -43,20 +42,17 @@ pub struct ListenerSettings {
     pub tls_timeout: Duration,
     /// Worker threads (None: one per core).
     pub workers: Option<usize>,
-    /// Longest wait for connections to end at a graceful stop, in seconds.
-    pub shutdown_secs: u64,
 }
 
-/// What every connection of a listener shares.
-#[derive(Clone)]
+/// What every connection on one worker shares.
 struct Shared {
     engine: Arc<Engine>,
     gate: Arc<Gate>,
     tls: Option<TlsAcceptor>,
-    /// TLS handshakes a worker runs at once; the others wait for a place
+    /// TLS handshakes this worker runs at once; the others wait for a place
     /// before their time starts (a wss storm would otherwise compute
     /// thousands of server flights that time out before they are sent).
-    tls_handshakes: Arc<Semaphore>,
+    tls_handshakes: Semaphore,
     head_timeout: Duration,
     tls_timeout: Duration,
 }
@@ -64,48 +60,35 @@ struct Shared {
 /// TLS handshakes in progress per worker (actix-tls's figure).
 const TLS_HANDSHAKES_PER_WORKER: usize = 256;
 
-/// Binds an OCPP listener on `addr`, TLS with `tls`; returns the running
-/// server and the address it is bound to.
+/// Binds an OCPP listener on `addr`, TLS with `tls`; returns its running
+/// workers and the address it is bound to.
 pub fn serve(
     addr: SocketAddr,
     settings: &ListenerSettings,
     engine: Arc<Engine>,
     gate: Arc<Gate>,
     tls: Option<rustls::ServerConfig>,
-) -> std::io::Result<(Server, SocketAddr)> {
+) -> std::io::Result<(Acceptor, SocketAddr)> {
     let listener = bind(addr, settings.backlog)?;
     let bound = listener.local_addr()?;
     let tls = tls.map(|config| TlsAcceptor::from(Arc::new(config)));
     let (head_timeout, tls_timeout) = (settings.head_timeout, settings.tls_timeout);
-    let mut builder = Server::build()
-        .backlog(settings.backlog)
-        // `main` handles SIGINT/SIGTERM and drains everything in order.
-        .disable_signals()
-        .shutdown_timeout(settings.shutdown_secs);
-    if let Some(workers) = settings.workers {
-        builder = builder.workers(workers.max(1));
-    }
-    let server = builder
-        .listen("ocpp", listener, move || {
-            // Called once per worker: each gets its own handshake places.
-            let shared = Shared {
-                engine: engine.clone(),
-                gate: gate.clone(),
-                tls: tls.clone(),
-                tls_handshakes: Arc::new(Semaphore::new(TLS_HANDSHAKES_PER_WORKER)),
-                head_timeout,
-                tls_timeout,
-            };
-            fn_service(move |tcp: TcpStream| {
-                let shared = shared.clone();
-                async move {
-                    connection(tcp, shared).await;
-                    Ok::<_, Infallible>(())
-                }
-            })
-        })?
-        .run();
-    Ok((server, bound))
+    let workers = settings.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let acceptor = Acceptor::start(listener, workers, move || {
+        // Called once per worker: each gets its own handshake places.
+        let shared = Rc::new(Shared {
+            engine: engine.clone(),
+            gate: gate.clone(),
+            tls: tls.clone(),
+            tls_handshakes: Semaphore::new(TLS_HANDSHAKES_PER_WORKER),
+            head_timeout,
+            tls_timeout,
+        });
+        move |tcp: TcpStream| connection(tcp, shared.clone())
+    })?;
+    Ok((acceptor, bound))
 }
 
 /// A listening socket with room for `backlog` pending connections.
@@ -119,15 +102,14 @@ fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<std::net::TcpListener
     Ok(socket.into())
 }
 
-async fn connection(tcp: TcpStream, shared: Shared) {
+async fn connection(tcp: TcpStream, shared: Rc<Shared>) {
     let peer = tcp.peer_addr().ok();
     // OCPP messages are small and answered one by one: no Nagle delay.
     let _ = tcp.set_nodelay(true);
     let Some(acceptor) = shared.tls.clone() else {
-        // A task's future is as large as its largest step, lives as long as
-        // the connection, and is kept twice by actix-server's spawn (once
-        // captured, once awaited): every step runs boxed, so that a station
-        // keeps its socket's state once, in its own allocation.
+        // A task's future is as large as its largest step and lives as long
+        // as the connection: every step runs boxed, so that a station keeps
+        // its socket's state once, in its own allocation.
         let origin = Origin { peer, tls: None };
         let upgraded = Box::pin(handshake(tcp, origin, &shared)).await;
         return Box::pin(Upgraded::run(upgraded)).await;
@@ -244,9 +226,9 @@ mod tests {
 
     #[test]
     fn a_connected_station_costs_its_tasks_little() {
-        // A connected station holds its connection task (which actix-server
-        // keeps twice over) and its socket's boxed state for as long as it is
-        // connected: their sizes are memory per station. With the handshake
+        // A connected station holds its connection task and its socket's
+        // boxed state for as long as it is connected: their sizes are memory
+        // per station. With the handshake
         // inline, the task was once 20 KiB.
         let task = future_size(connection);
         assert!(task <= 512, "connection task of {task} bytes");

@@ -2,6 +2,7 @@
 //! for what stations send, the commands sent to them, and the actor that
 //! ties a WebSocket to all of it.
 
+pub mod acceptor;
 pub mod actor;
 pub mod courier;
 pub mod directory;

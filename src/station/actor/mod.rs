@@ -91,6 +91,15 @@ impl StationActor {
         self
     }
 
+    /// Notes that the station's registration was provisioned at connect, so
+    /// its boot need not read it again.
+    pub fn provisioned(self, provisioned: bool) -> Self {
+        if provisioned {
+            self.station.mark_provisioned();
+        }
+        self
+    }
+
     /// Holds `slot` for as long as the connection lives.
     pub fn with_slot(mut self, slot: StationSlot) -> Self {
         self._slot = Some(slot);

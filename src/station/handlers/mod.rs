@@ -15,6 +15,7 @@ mod tests;
 mod v16;
 mod v201;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -71,6 +72,11 @@ pub struct Station {
     /// The protocol version of this connection.
     pub version: Version,
     runtime: Mutex<StationRuntime>,
+    /// Whether its registration is known to be provisioned (read at
+    /// connect, or set by an accepted boot). Provisioning only ever goes
+    /// from pending to provisioned, so a boot of a station known provisioned
+    /// need not read the registration again.
+    provisioned: AtomicBool,
 }
 
 impl Station {
@@ -80,7 +86,17 @@ impl Station {
             id,
             version,
             runtime: Mutex::new(runtime),
+            provisioned: AtomicBool::new(false),
         }
+    }
+
+    /// Notes that the station's registration is provisioned.
+    pub fn mark_provisioned(&self) {
+        self.provisioned.store(true, Ordering::Relaxed);
+    }
+
+    fn is_provisioned(&self) -> bool {
+        self.provisioned.load(Ordering::Relaxed)
     }
 
     /// Changes the in-memory runtime record and returns a copy to store.
@@ -254,12 +270,15 @@ pub(crate) async fn boot(
     } else {
         BootVerdict::Accepted
     };
-    if verdict == BootVerdict::Accepted {
+    if verdict == BootVerdict::Accepted && !station.is_provisioned() {
         let registered = env.store.station(&station.id).await?;
-        if registered.is_some_and(|s| s.provisioning == Provisioning::Pending) {
-            env.store
-                .set_provisioning(&station.id, Provisioning::Provisioned, now)
-                .await?;
+        if let Some(registered) = registered {
+            if registered.provisioning == Provisioning::Pending {
+                env.store
+                    .set_provisioning(&station.id, Provisioning::Provisioned, now)
+                    .await?;
+            }
+            station.mark_provisioned();
         }
     }
     let runtime = station.update_runtime(|r| {

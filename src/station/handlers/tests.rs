@@ -376,6 +376,30 @@ async fn boot_is_pending_until_configuration_is_applied() {
 }
 
 #[tokio::test]
+async fn a_boot_reads_the_registration_only_while_it_may_be_pending() {
+    let fx = fixture().await;
+    let provisioning = || async {
+        let station = fx.env.store.station("CS1").await.unwrap();
+        station.expect("registered").provisioning
+    };
+    let boot = json!({"chargePointVendor": "Acme", "chargePointModel": "One"});
+
+    // Known provisioned at connect: the registration is not read, so a
+    // pending one (which cannot happen after connect, provisioning never
+    // goes back) stays as it is.
+    let known = fx.station(Version::V16);
+    known.mark_provisioned();
+    fx.call(&known, "BootNotification", boot.clone()).await;
+    assert_eq!(provisioning().await, Provisioning::Pending);
+
+    // Not known: read, provisioned, and known from then on.
+    let unknown = fx.station(Version::V16);
+    fx.call(&unknown, "BootNotification", boot).await;
+    assert_eq!(provisioning().await, Provisioning::Provisioned);
+    assert!(unknown.is_provisioned());
+}
+
+#[tokio::test]
 async fn token_status_follows_the_store() {
     let fx = fixture().await;
     fx.token("GOOD", true).await;
