@@ -156,7 +156,10 @@ impl App {
         if self.server_tasks.is_empty() {
             return Ok(());
         }
-        let (result, _, _) = futures_util::future::select_all(self.server_tasks.iter_mut()).await;
+        let (result, index, _) =
+            futures_util::future::select_all(self.server_tasks.iter_mut()).await;
+        // A finished task's handle must not be awaited again (by `stop`).
+        drop(self.server_tasks.swap_remove(index));
         result.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 
@@ -200,6 +203,12 @@ impl App {
                 server.stop(false).await;
             }
         }
+        // Stopping the workers drops the station sockets still open after
+        // the drain time: their actors stop there and begin their last
+        // writes (on this runtime), which the wait below covers.
+        for acceptor in self.acceptors {
+            acceptor.stop().await;
+        }
         let finished = futures_util::future::join_all(self.server_tasks);
         if tokio::time::timeout(Duration::from_secs(5), finished)
             .await
@@ -213,10 +222,6 @@ impl App {
             .is_err()
         {
             tracing::warn!("drain time over: some stations' last state was not stored");
-        }
-        // Only now: the last writes run on the listeners' workers.
-        for acceptor in self.acceptors {
-            acceptor.stop().await;
         }
         // Statuses reported by the closed connections are not applied once
         // the store closes; stations report them again when they reconnect.

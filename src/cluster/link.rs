@@ -49,6 +49,9 @@ pub struct ClusterLink {
     /// This node's REST callers waiting for commands forwarded to other
     /// nodes, by command id.
     waiting: Arc<Mutex<HashMap<String, Waiter>>>,
+    /// The runtime the link was made on, which outlives the listeners'
+    /// workers.
+    background: tokio::runtime::Handle,
 }
 
 /// What a call to another node came to.
@@ -102,6 +105,7 @@ thread_local! {
 
 impl ClusterLink {
     /// The link of node `node`, sharing `store` (ScyllaDB) with the others.
+    /// Must be called within a runtime (the one `start` runs on).
     pub fn new(node: NodeSettings, store: Arc<dyn Store>, outbound: Outbound) -> Self {
         ClusterLink {
             node: Arc::new(node),
@@ -109,6 +113,7 @@ impl ClusterLink {
             outbound,
             nodes: Arc::default(),
             waiting: Arc::default(),
+            background: tokio::runtime::Handle::current(),
         }
     }
 
@@ -351,7 +356,10 @@ impl Peers for ClusterLink {
     fn disconnected(&self, station: &str, connection: ConnectionId) {
         let link = self.clone();
         let station = station.to_owned();
-        tokio::spawn(async move {
+        // On the runtime `start` ran on: a station dropped at shutdown stops
+        // while its worker's runtime is being torn down, where
+        // `tokio::spawn` would panic and the actor's last writes be skipped.
+        self.background.spawn(async move {
             if let Some(cluster) = link.store.cluster() {
                 match cluster.remove_presence(&station, connection).await {
                     Ok(()) => crate::metrics::cluster_presence_write("disconnect"),

@@ -12,7 +12,7 @@
 
 use std::future::Future;
 use std::io;
-use std::rc::Rc;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,9 @@ use tokio::sync::{mpsc, watch, Notify};
 /// (out of file descriptors or memory): accepting at once would fail again
 /// and spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Longest wait for the worker threads to end at a stop.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// Blocking-pool threads per worker runtime, as actix-server sets them
 /// (512 shared by the workers).
@@ -75,7 +78,7 @@ impl Acceptor {
     ) -> io::Result<Self>
     where
         S: Fn() -> H + Send + Clone + 'static,
-        H: Fn(TcpStream) -> F + 'static,
+        H: Fn(TcpStream, SocketAddr) -> F + 'static,
         F: Future<Output = ()> + 'static,
     {
         let workers = workers.max(1);
@@ -164,7 +167,8 @@ impl Acceptor {
 
     /// Stops the workers: connections still open are dropped (their sockets
     /// closed) with the worker's event loop. Resolves when the threads have
-    /// ended.
+    /// ended, or after [`STOP_WAIT`] (a worker's runtime waits for its
+    /// blocking reads as it ends; one that hangs is left behind).
     pub async fn stop(self) {
         self.pause();
         for worker in &self.workers {
@@ -176,7 +180,9 @@ impl Acceptor {
                 let _ = worker.join();
             }
         });
-        let _ = joined.await;
+        if tokio::time::timeout(STOP_WAIT, joined).await.is_err() {
+            tracing::warn!("an OCPP worker thread did not end in time: left behind");
+        }
     }
 }
 
@@ -189,10 +195,9 @@ async fn accept_loop<H, F>(
     connections: Arc<Connections>,
 ) -> io::Result<()>
 where
-    H: Fn(TcpStream) -> F + 'static,
+    H: Fn(TcpStream, SocketAddr) -> F + 'static,
     F: Future<Output = ()> + 'static,
 {
-    let handle = Rc::new(handle);
     loop {
         let accepted = tokio::select! {
             biased;
@@ -200,9 +205,9 @@ where
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((tcp, _)) => {
+            Ok((tcp, peer)) => {
                 let open = Open::new(&connections);
-                let connection = handle(tcp);
+                let connection = handle(tcp, peer);
                 actix_rt::spawn(async move {
                     connection.await;
                     drop(open);
@@ -222,20 +227,34 @@ where
 }
 
 /// Whether an accept error concerns only the connection being accepted.
+/// Linux's accept(2) also passes on the new socket's pending network
+/// errors; those say nothing about the listener either.
 fn about_one_connection(e: &io::Error) -> bool {
-    matches!(
+    let kind = matches!(
         e.kind(),
         io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::Interrupted
             | io::ErrorKind::WouldBlock
-    )
+    );
+    kind || e.raw_os_error().is_some_and(|code| {
+        [
+            libc::ENETDOWN,
+            libc::EPROTO,
+            libc::ENOPROTOOPT,
+            libc::EHOSTDOWN,
+            libc::ENONET,
+            libc::EHOSTUNREACH,
+            libc::EOPNOTSUPP,
+            libc::ENETUNREACH,
+        ]
+        .contains(&code)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn listener() -> std::net::TcpListener {
@@ -243,8 +262,8 @@ mod tests {
     }
 
     /// Echoes one line back, then holds the connection until the peer closes.
-    fn echo() -> impl Fn(TcpStream) -> std::pin::Pin<Box<dyn Future<Output = ()>>> {
-        |mut tcp: TcpStream| {
+    fn echo() -> impl Fn(TcpStream, SocketAddr) -> std::pin::Pin<Box<dyn Future<Output = ()>>> {
+        |mut tcp: TcpStream, _| {
             Box::pin(async move {
                 let mut buf = [0; 64];
                 while let Ok(n) = tcp.read(&mut buf).await {

@@ -86,7 +86,7 @@ pub fn serve(
             head_timeout,
             tls_timeout,
         });
-        move |tcp: TcpStream| connection(tcp, shared.clone())
+        move |tcp: TcpStream, peer: SocketAddr| connection(tcp, peer, shared.clone())
     })?;
     Ok((acceptor, bound))
 }
@@ -102,8 +102,8 @@ fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<std::net::TcpListener
     Ok(socket.into())
 }
 
-async fn connection(tcp: TcpStream, shared: Rc<Shared>) {
-    let peer = tcp.peer_addr().ok();
+async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Rc<Shared>) {
+    let peer = Some(peer);
     // OCPP messages are small and answered one by one: no Nagle delay.
     let _ = tcp.set_nodelay(true);
     let Some(acceptor) = shared.tls.clone() else {
@@ -220,7 +220,7 @@ mod tests {
     use super::*;
 
     /// The size of the future `f` returns, without calling it.
-    fn future_size<A, B, F: std::future::Future>(_: impl FnOnce(A, B) -> F) -> usize {
+    fn future_size<A, B, C, F: std::future::Future>(_: impl FnOnce(A, B, C) -> F) -> usize {
         std::mem::size_of::<F>()
     }
 

@@ -77,3 +77,66 @@ async fn a_closing_stations_last_state_is_stored_before_the_store_closes() {
         "the heartbeat's time ({last_seen}) was stored at shutdown (after {before})"
     );
 }
+
+#[actix_web::test]
+async fn a_station_left_at_the_drain_time_still_gets_its_last_state_stored() {
+    // A station that stops reading while it floods the server with
+    // heartbeats: the answers fill both sockets' buffers, the server's write
+    // waits (for the idle time, far past the drain), and its actor is not
+    // polled, so it never sees the shutdown's close. The drain time runs
+    // out with the station still connected.
+    let s = common::start_with(|c| {
+        c.limits.shutdown_drain_secs = 1;
+        c.limits.ocpp_messages_per_sec = 0;
+        c.limits.max_unread_bytes = 0;
+    })
+    .await;
+    register(&s, "CS1", 0).await;
+    let mut station = connect_plain(s.app.ws_addr(), "CS1", Some(("CS1", "secret")), &[])
+        .await
+        .connected();
+    boots(&mut station).await;
+    let before = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let heartbeat = r#"[2,"h","Heartbeat",{}]"#;
+    let flooding = async {
+        loop {
+            let sent = station.send_text(heartbeat);
+            if tokio::time::timeout(Duration::from_millis(500), sent)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), flooding)
+        .await
+        .expect("the server stopped reading within a minute");
+
+    let TestServer {
+        app, dir, keyspace, ..
+    } = s;
+    let started = Instant::now();
+    app.stop().await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the station held the drain to its end ({:?})",
+        started.elapsed()
+    );
+    // Its last state (seen during the flood; heartbeats are only kept in
+    // memory) is written when the stop drops the socket, and the stop
+    // waits for that write before it closes the store.
+    let restarted = TestServer::on(dir, keyspace).await;
+    let view = restarted.get("/api/v0/cs/CS1").await;
+    assert_eq!(view.status, 200, "{view:?}");
+    let last_seen = view.body["runtime"]["lastSeen"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no lastSeen in {}", view.body));
+    let last_seen: chrono::DateTime<chrono::Utc> = last_seen.parse().expect("a time");
+    assert!(
+        last_seen >= before,
+        "the flood's time ({last_seen}) was stored at shutdown (after {before})"
+    );
+    drop(station);
+}
