@@ -59,19 +59,7 @@ async fn a_closing_stations_last_state_is_stored_before_the_store_closes() {
         app, dir, keyspace, ..
     } = s;
     app.stop().await;
-    let again = common::start_in(common::config_in(dir.path())).await;
-    let restarted = TestServer {
-        base: format!("http://{}", again.api_addr()),
-        app: again,
-        dir,
-        keyspace,
-    };
-    let view = restarted.get("/api/v0/cs/CS1").await;
-    assert_eq!(view.status, 200, "{view:?}");
-    let last_seen = view.body["runtime"]["lastSeen"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no lastSeen in {}", view.body));
-    let last_seen: chrono::DateTime<chrono::Utc> = last_seen.parse().expect("a time");
+    let last_seen = stored_last_seen(TestServer::on(dir, keyspace).await).await;
     assert!(
         last_seen >= before,
         "the heartbeat's time ({last_seen}) was stored at shutdown (after {before})"
@@ -127,16 +115,20 @@ async fn a_station_left_at_the_drain_time_still_gets_its_last_state_stored() {
     // Its last state (seen during the flood; heartbeats are only kept in
     // memory) is written when the stop drops the socket, and the stop
     // waits for that write before it closes the store.
-    let restarted = TestServer::on(dir, keyspace).await;
-    let view = restarted.get("/api/v0/cs/CS1").await;
-    assert_eq!(view.status, 200, "{view:?}");
-    let last_seen = view.body["runtime"]["lastSeen"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no lastSeen in {}", view.body));
-    let last_seen: chrono::DateTime<chrono::Utc> = last_seen.parse().expect("a time");
+    let last_seen = stored_last_seen(TestServer::on(dir, keyspace).await).await;
     assert!(
         last_seen >= before,
         "the flood's time ({last_seen}) was stored at shutdown (after {before})"
     );
     drop(station);
+}
+
+/// When CS1 was last seen, as the restarted server `restarted` has it.
+async fn stored_last_seen(restarted: TestServer) -> chrono::DateTime<chrono::Utc> {
+    let view = restarted.get("/api/v0/cs/CS1").await;
+    assert_eq!(view.status, 200, "{view:?}");
+    let last_seen = view.body["runtime"]["lastSeen"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no lastSeen in {}", view.body));
+    last_seen.parse().expect("a time")
 }
