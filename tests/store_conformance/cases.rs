@@ -1980,4 +1980,13 @@ pub async fn active_transactions_are_indexed_fleet_wide(fx: Fixture) {
     }
     let all = fx.store.active_transactions(page(0, 10)).await.unwrap();
     assert_eq!(keys(all), ["CS1/T1", "CS1/T2", "CS2/T1"]);
+    // A Started retried after its Ended (a station resending its queue)
+    // does not list the ended transaction as active again.
+    assert!(!fx
+        .store
+        .apply_transaction_event(event("CS10", "T9", 0, TransactionEventKind::Started))
+        .await
+        .unwrap());
+    let all = fx.store.active_transactions(page(0, 10)).await.unwrap();
+    assert_eq!(keys(all), ["CS1/T1", "CS1/T2", "CS2/T1"]);
 }

@@ -6,7 +6,7 @@
 use std::ops::Bound;
 
 use async_trait::async_trait;
-use redb::ReadableTable;
+use redb::{ReadableTable, WriteTransaction};
 
 use super::{
     backend, decode, encode, owned_page, remove_one, RedbStore, ACTIVE_TRANSACTIONS, COUNTERS,
@@ -17,6 +17,23 @@ use crate::store::{
     TransactionEvent, TransactionEventKind, TransactionStore,
 };
 
+/// Lists the transaction under `key` as active after an event of `kind`,
+/// or takes it out once it has `ended`.
+fn index_active(
+    txn: &WriteTransaction,
+    key: &str,
+    kind: TransactionEventKind,
+    ended: bool,
+) -> StoreResult<()> {
+    if ended || kind == TransactionEventKind::Ended {
+        remove_one(txn, ACTIVE_TRANSACTIONS, key)?;
+    } else if kind == TransactionEventKind::Started {
+        let mut active = txn.open_table(ACTIVE_TRANSACTIONS).map_err(backend)?;
+        active.insert(key, &[][..]).map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// The counter behind OCPP 1.6 transaction ids.
 const V16_TRANSACTION_COUNTER: &str = "v16_transaction_id";
 
@@ -26,25 +43,22 @@ impl TransactionStore for RedbStore {
         self.write("apply_transaction_event", move |txn| {
             let station = event.station_id.as_str();
             let tx_id = event.transaction_id.as_str();
-            // The index of active transactions, in the same commit; set again
-            // for a retried event, which is harmless.
             let key = active_key(station, tx_id);
-            match event.kind {
-                TransactionEventKind::Started => {
-                    let mut active = txn.open_table(ACTIVE_TRANSACTIONS).map_err(backend)?;
-                    active.insert(key.as_str(), &[][..]).map_err(backend)?;
-                }
-                TransactionEventKind::Ended => {
-                    remove_one(txn, ACTIVE_TRANSACTIONS, &key)?;
-                }
-                TransactionEventKind::Updated => {}
-            }
             let mut seen = txn.open_table(TRANSACTION_EVENTS).map_err(backend)?;
             if seen
                 .get((station, tx_id, event.seq_no))
                 .map_err(backend)?
                 .is_some()
             {
+                // A retry. The index follows the transaction as stored: a
+                // Started retried after its Ended leaves it out.
+                let transactions = txn.open_table(TRANSACTIONS).map_err(backend)?;
+                let stored = transactions.get((station, tx_id)).map_err(backend)?;
+                let ended = match stored.map(|v| decode::<Transaction>(v.value())) {
+                    Some(summary) => !summary?.is_active(),
+                    None => false,
+                };
+                index_active(txn, &key, event.kind, ended)?;
                 return Ok(false);
             }
             let mut transactions = txn.open_table(TRANSACTIONS).map_err(backend)?;
@@ -54,6 +68,8 @@ impl TransactionStore for RedbStore {
                 None => Transaction::empty_for(&event),
             };
             summary.fold(&event);
+            // The index of active transactions, in the same commit.
+            index_active(txn, &key, event.kind, !summary.is_active())?;
             let bytes = encode(&summary)?;
             transactions
                 .insert((station, tx_id), bytes.as_slice())

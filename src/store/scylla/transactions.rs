@@ -475,7 +475,7 @@ impl ScyllaStore {
             let rest = self.write_beside_row(event, &next);
             futures_util::future::try_join(row, rest).await.map(drop)
         } else {
-            self.write_event_batch(event, seq_no, row, summary, next.revision, fixed_bytes)
+            self.write_event_batch(event, seq_no, row, summary, &next, fixed_bytes)
                 .await
         };
         match written {
@@ -500,7 +500,7 @@ impl ScyllaStore {
     /// fleet index and the meter values.
     async fn write_beside_row(&self, event: &TransactionEvent, stored: &Stored) -> StoreResult<()> {
         let listing = self.copy_to_station_list(&stored.summary, stored.revision);
-        let index = self.index_active(event);
+        let index = self.index_active(event, stored);
         let values = self.write_meter_values(event, ordered(event.seq_no));
         futures_util::future::try_join3(listing, index, values)
             .await
@@ -520,7 +520,7 @@ impl ScyllaStore {
         seq_no: i64,
         row: RowWrite<'_>,
         summary: String,
-        revision: i64,
+        stored: &Stored,
         fixed_bytes: usize,
     ) -> StoreResult<()> {
         let (station, tx) = (event.station_id.as_str(), event.transaction_id.as_str());
@@ -529,8 +529,8 @@ impl ScyllaStore {
         batch.append_statement(self.statements.transaction_write.clone());
         values.push(Box::new(row));
         batch.append_statement(self.statements.station_transaction_put.clone());
-        values.push(Box::new((station, tx, summary, revision)));
-        if let Some((statement, entry)) = self.index_entry(event) {
+        values.push(Box::new((station, tx, summary, stored.revision)));
+        if let Some((statement, entry)) = self.index_entry(event, stored) {
             batch.append_statement(statement.clone());
             values.push(Box::new(entry));
         }
@@ -555,11 +555,16 @@ impl ScyllaStore {
 
     /// The fleet-wide index of running transactions follows Started and
     /// Ended: the statement and its entry, none for Updated.
+    /// The fleet index's write for `event`, given its row after it
+    /// (`stored`): an ended transaction is taken out whatever the event (a
+    /// Started retried after its Ended must not list it again).
     fn index_entry(
         &self,
         event: &TransactionEvent,
+        stored: &Stored,
     ) -> Option<(&PreparedStatement, (&'static str, i16, String))> {
         let statement = match event.kind {
+            _ if !stored.summary.is_active() => &self.statements.directory_delete,
             TransactionEventKind::Started => &self.statements.directory_insert,
             TransactionEventKind::Ended => &self.statements.directory_delete,
             TransactionEventKind::Updated => return None,
@@ -569,8 +574,8 @@ impl ScyllaStore {
         Some((statement, row))
     }
 
-    async fn index_active(&self, event: &TransactionEvent) -> StoreResult<()> {
-        if let Some((statement, row)) = self.index_entry(event) {
+    async fn index_active(&self, event: &TransactionEvent, stored: &Stored) -> StoreResult<()> {
+        if let Some((statement, row)) = self.index_entry(event, stored) {
             self.execute(statement, row).await?;
         }
         Ok(())
