@@ -44,13 +44,7 @@ async fn shutdown_closes_station_sockets_with_service_restart() {
 #[actix_web::test]
 async fn a_closing_stations_last_state_is_stored_before_the_store_closes() {
     let s = common::start().await;
-    register(&s, "CS1", 0).await;
-    let mut station = connect_plain(s.app.ws_addr(), "CS1", Some(("CS1", "secret")), &[])
-        .await
-        .connected();
-    boots(&mut station).await;
-    let before = chrono::Utc::now();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (mut station, before) = booted_cs1(&s).await;
     // A heartbeat is only remembered in memory; the disconnect writes it.
     let answer = station.call("Heartbeat", serde_json::json!({})).await;
     assert_eq!(answer[0], 3, "{answer}");
@@ -79,13 +73,7 @@ async fn a_station_left_at_the_drain_time_still_gets_its_last_state_stored() {
         c.limits.max_unread_bytes = 0;
     })
     .await;
-    register(&s, "CS1", 0).await;
-    let mut station = connect_plain(s.app.ws_addr(), "CS1", Some(("CS1", "secret")), &[])
-        .await
-        .connected();
-    boots(&mut station).await;
-    let before = chrono::Utc::now();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (mut station, before) = booted_cs1(&s).await;
     let heartbeat = r#"[2,"h","Heartbeat",{}]"#;
     let flooding = async {
         loop {
@@ -121,6 +109,24 @@ async fn a_station_left_at_the_drain_time_still_gets_its_last_state_stored() {
         "the flood's time ({last_seen}) was stored at shutdown (after {before})"
     );
     drop(station);
+}
+
+/// CS1 registered, connected and booted, and a time before anything it
+/// sends from here on.
+async fn booted_cs1(
+    s: &TestServer,
+) -> (
+    crate::client::Station<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    chrono::DateTime<chrono::Utc>,
+) {
+    register(s, "CS1", 0).await;
+    let mut station = connect_plain(s.app.ws_addr(), "CS1", Some(("CS1", "secret")), &[])
+        .await
+        .connected();
+    boots(&mut station).await;
+    let before = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    (station, before)
 }
 
 /// When CS1 was last seen, as the restarted server `restarted` has it.

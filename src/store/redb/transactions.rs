@@ -44,6 +44,11 @@ impl TransactionStore for RedbStore {
             let station = event.station_id.as_str();
             let tx_id = event.transaction_id.as_str();
             let key = active_key(station, tx_id);
+            let mut transactions = txn.open_table(TRANSACTIONS).map_err(backend)?;
+            let existing = match transactions.get((station, tx_id)).map_err(backend)? {
+                Some(stored) => Some(decode::<Transaction>(stored.value())?),
+                None => None,
+            };
             let mut seen = txn.open_table(TRANSACTION_EVENTS).map_err(backend)?;
             if seen
                 .get((station, tx_id, event.seq_no))
@@ -52,21 +57,11 @@ impl TransactionStore for RedbStore {
             {
                 // A retry. The index follows the transaction as stored: a
                 // Started retried after its Ended leaves it out.
-                let transactions = txn.open_table(TRANSACTIONS).map_err(backend)?;
-                let stored = transactions.get((station, tx_id)).map_err(backend)?;
-                let ended = match stored.map(|v| decode::<Transaction>(v.value())) {
-                    Some(summary) => !summary?.is_active(),
-                    None => false,
-                };
+                let ended = existing.is_some_and(|summary| !summary.is_active());
                 index_active(txn, &key, event.kind, ended)?;
                 return Ok(false);
             }
-            let mut transactions = txn.open_table(TRANSACTIONS).map_err(backend)?;
-            let existing = transactions.get((station, tx_id)).map_err(backend)?;
-            let mut summary = match existing.map(|v| decode(v.value())) {
-                Some(decoded) => decoded?,
-                None => Transaction::empty_for(&event),
-            };
+            let mut summary = existing.unwrap_or_else(|| Transaction::empty_for(&event));
             summary.fold(&event);
             // The index of active transactions, in the same commit.
             index_active(txn, &key, event.kind, !summary.is_active())?;
