@@ -271,7 +271,7 @@ impl Fleet {
             sent_total: sent,
             received_total: received,
             round_trips: stats.round_trips.get(),
-            round_trips_by_action: stats.round_trips_by_action(),
+            rtt_by_action: stats.rtt_by_action(),
             commands: CommandCounts {
                 sent: stats.commands_sent.get(),
                 http_ok: stats.commands_http_ok.get(),

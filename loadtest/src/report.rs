@@ -177,6 +177,8 @@ pub struct Report {
     pub round_trips_by_action: BTreeMap<String, u64>,
     /// Station CALL round trip times.
     pub round_trip_ms: Option<Percentiles>,
+    /// ... by action: which message a run's tail comes from.
+    pub round_trip_ms_by_action: BTreeMap<String, Percentiles>,
     /// Errors by kind.
     pub errors: BTreeMap<String, u64>,
     /// One example per error kind.
@@ -348,8 +350,19 @@ impl Report {
             },
             round_trips: r.round_trips,
             round_trips_per_sec: per_sec(r.round_trips, secs),
-            round_trips_by_action: r.round_trips_by_action.clone(),
+            round_trips_by_action: r
+                .rtt_by_action
+                .iter()
+                .map(|(action, data)| (action.clone(), data.count()))
+                .collect(),
             round_trip_ms: summary(&r.rtt),
+            round_trip_ms_by_action: r
+                .rtt_by_action
+                .iter()
+                .filter_map(|(action, data)| {
+                    Some((action.clone(), Percentiles::of(&data.to_histogram())?))
+                })
+                .collect(),
             errors,
             error_examples: r.error_examples.clone(),
             server: ServerMemory {
@@ -454,13 +467,14 @@ impl fmt::Display for Report {
             self.round_trips_per_sec,
             ms(&self.round_trip_ms)
         )?;
-        if self.round_trips_by_action.len() > 1 {
-            let by_action: Vec<String> = self
-                .round_trips_by_action
-                .iter()
-                .map(|(action, n)| format!("{action} {n}"))
-                .collect();
-            writeln!(f, "  by action:  {}", by_action.join(", "))?;
+        if self.round_trip_ms_by_action.len() > 1 {
+            for (action, p) in &self.round_trip_ms_by_action {
+                writeln!(
+                    f,
+                    "  {action:<19} {:>6}: p50 {:.2} | p99 {:.2} | max {:.2} ms",
+                    p.count, p.p50, p.p99, p.max
+                )?;
+            }
         }
         let s = &self.server;
         match (s.pid, s.rss_booted_bytes) {

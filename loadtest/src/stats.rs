@@ -188,6 +188,36 @@ impl LatencyRecorder {
     }
 }
 
+/// The round trips of one action over the whole measuring phase (no
+/// timeline). A shard's histogram is made on its first value, so the
+/// actions a scenario never sends cost no memory.
+#[derive(Default)]
+struct ActionLatency {
+    shards: [Mutex<Option<Histogram<u64>>>; SHARDS],
+}
+
+impl ActionLatency {
+    fn record(&self, shard: usize, latency: Duration) {
+        lock(&self.shards[shard % SHARDS])
+            .get_or_insert_with(new_histogram)
+            .saturating_record(micros(latency));
+    }
+
+    /// Every shard's values in one, or None when there were none.
+    fn data(&self) -> Option<HistogramData> {
+        let mut total: Option<Histogram<u64>> = None;
+        for shard in &self.shards {
+            if let Some(histogram) = &*lock(shard) {
+                total
+                    .get_or_insert_with(new_histogram)
+                    .add(histogram)
+                    .expect("histograms of one shape always add");
+            }
+        }
+        total.map(|h| HistogramData::of(&h))
+    }
+}
+
 /// A poisoned lock only means another task panicked mid-record; the counts
 /// are still usable.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -217,8 +247,9 @@ pub struct Stats {
     pub received: Counter,
     /// Answers to our CALLs while measuring.
     pub round_trips: Counter,
-    /// ... by action, in the order of [`ACTIONS`].
-    round_trips_by_action: [Counter; ACTIONS.len()],
+    /// Their round trip times by action, in the order of [`ACTIONS`]: which
+    /// message a run's tail comes from.
+    rtt_by_action: [ActionLatency; ACTIONS.len()],
     /// Slowest storm re-boot, µs after the drop.
     pub last_reboot_micros: Counter,
     /// REST commands sent.
@@ -252,21 +283,22 @@ impl Stats {
         self.errors[kind.index()].inc();
     }
 
-    /// Counts an answer to our CALL of `action` while measuring.
-    pub fn round_trip(&self, action: &str) {
+    /// Records an answer to our CALL of `action` while measuring, `rtt`
+    /// after it was sent; `shard` spreads writers (the station's index).
+    pub fn round_trip(&self, shard: usize, action: &str, rtt: Duration) {
         self.round_trips.inc();
+        self.rtt.record(shard, rtt);
         if let Some(i) = ACTIONS.iter().position(|&a| a == action) {
-            self.round_trips_by_action[i].inc();
+            self.rtt_by_action[i].record(shard, rtt);
         }
     }
 
-    /// Non-zero round trips by action.
-    pub fn round_trips_by_action(&self) -> BTreeMap<String, u64> {
+    /// Round trip times of the actions that had any.
+    pub fn rtt_by_action(&self) -> BTreeMap<String, HistogramData> {
         ACTIONS
             .iter()
-            .zip(&self.round_trips_by_action)
-            .map(|(a, n)| ((*a).to_owned(), n.get()))
-            .filter(|&(_, n)| n > 0)
+            .zip(&self.rtt_by_action)
+            .filter_map(|(a, latency)| Some(((*a).to_owned(), latency.data()?)))
             .collect()
     }
 
@@ -431,8 +463,8 @@ pub struct PartResult {
     pub received_measured: u64,
     /// Answers to our CALLs while measuring.
     pub round_trips: u64,
-    /// ... by action.
-    pub round_trips_by_action: BTreeMap<String, u64>,
+    /// Their round trip times by action.
+    pub rtt_by_action: BTreeMap<String, HistogramData>,
     /// REST command counts.
     pub commands: CommandCounts,
     /// Errors by kind.
@@ -471,10 +503,12 @@ impl PartResult {
         self.commands.delivered += other.commands.delivered;
         self.commands.answered += other.commands.answered;
         merge_errors(&mut self.errors, &other.errors);
-        merge_errors(
-            &mut self.round_trips_by_action,
-            &other.round_trips_by_action,
-        );
+        for (action, data) in &other.rtt_by_action {
+            self.rtt_by_action
+                .entry(action.clone())
+                .or_default()
+                .merge(data);
+        }
         for (kind, detail) in &other.error_examples {
             self.error_examples
                 .entry(kind.clone())
@@ -487,7 +521,7 @@ impl PartResult {
     }
 }
 
-/// Adds counts by key (errors by kind, round trips by action).
+/// Adds counts by key (errors by kind).
 pub fn merge_errors(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
     for (kind, n) in from {
         *into.entry(kind.clone()).or_default() += n;
@@ -529,18 +563,22 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_are_counted_by_action() {
+    fn round_trips_are_timed_by_action() {
         let stats = Stats::default();
-        stats.round_trip("Heartbeat");
-        stats.round_trip("Heartbeat");
-        stats.round_trip("StartTransaction");
+        stats.round_trip(0, "Heartbeat", Duration::from_millis(2));
+        stats.round_trip(5, "Heartbeat", Duration::from_millis(4));
+        stats.round_trip(1, "StartTransaction", Duration::from_millis(90));
         assert_eq!(stats.round_trips.get(), 3);
-        let by_action = stats.round_trips_by_action();
-        assert_eq!(by_action.len(), 2);
-        assert_eq!(
-            (by_action["Heartbeat"], by_action["StartTransaction"]),
-            (2, 1)
-        );
+        stats.rtt.roll();
+        assert_eq!(stats.rtt.data().total.count(), 3);
+        let by_action = stats.rtt_by_action();
+        assert_eq!(by_action.len(), 2, "actions never answered are left out");
+        let heartbeat = by_action["Heartbeat"].to_histogram();
+        assert_eq!(heartbeat.len(), 2, "both shards' values are in");
+        assert!(heartbeat.equivalent(heartbeat.max(), 4_000));
+        let start = by_action["StartTransaction"].to_histogram();
+        assert_eq!(start.len(), 1);
+        assert!(start.equivalent(start.max(), 90_000));
     }
 
     #[test]

@@ -211,6 +211,13 @@ async fn charge_cycles_run_whole_transactions_on_both_versions() {
     }
     // 2.0.1 stations: Started, two Updated and Ended per transaction at least once.
     assert!(by_action["TransactionEvent"] >= 4, "{by_action:?}");
+    // Every action's round trips are timed apart, and add up to the run's.
+    let timed = &report.round_trip_ms_by_action;
+    for (action, n) in by_action {
+        assert_eq!(timed[action].count, *n, "{action}");
+    }
+    let total = report.round_trip_ms.as_ref().expect("timed").count;
+    assert_eq!(timed.values().map(|p| p.count).sum::<u64>(), total);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -254,8 +254,7 @@ async fn carry_out(
             }
             Output::Answered { action, rtt } => {
                 if measuring {
-                    stats.round_trip(action);
-                    stats.rtt.record(local, rtt);
+                    stats.round_trip(local, action, rtt);
                 }
             }
             Output::Booted => {
