@@ -77,13 +77,17 @@ async fn progress(
 
 /// Links the transaction `transaction_id` to the newest remote start of
 /// `action` the station accepted that `matches` and has no transaction
-/// yet. Whether another accepted remote start of `action` is still
+/// yet; with `accepted_since`, only one accepted (its status last changed)
+/// since then: a remote start the station never acted on stays Accepted
+/// for good, and must neither be linked to a much later start nor count
+/// as waiting. Whether another accepted remote start of `action` is still
 /// without one, as far as the read could tell (true when it failed).
 pub(super) async fn remote_start(
     env: &Env,
     station: &Station,
     action: &str,
     transaction_id: &str,
+    accepted_since: Option<DateTime<Utc>>,
     matches: impl Fn(&Value) -> bool,
 ) -> bool {
     // A bounded read of the station's newest commands, whatever their
@@ -98,7 +102,10 @@ pub(super) async fn remote_start(
         )
         .await;
     let open = |c: &CommandRecord| {
-        c.action == action && c.transaction_id.is_none() && c.status == CommandStatus::Accepted
+        c.action == action
+            && c.transaction_id.is_none()
+            && c.status == CommandStatus::Accepted
+            && accepted_since.is_none_or(|since| c.updated_at >= since)
     };
     let (found, others_open) = match recent {
         Ok(commands) => {

@@ -560,3 +560,54 @@ async fn a_1_6_start_looks_for_its_remote_start_only_while_one_may_wait() {
     s.forget_remote_start(earlier);
     assert_eq!(s.runtime(|r| r.remote_start_accepted_at), Some(later));
 }
+
+#[tokio::test]
+async fn a_remote_start_never_acted_on_is_not_linked_to_a_much_later_start() {
+    let fx = fixture().await;
+    let s = fx.station(Version::V16);
+    let accepted = |tag: &str, at: DateTime<Utc>| {
+        let mut command = CommandRecord::pending(
+            "CS1",
+            "remote-start",
+            "RemoteStartTransaction",
+            Version::V16,
+            json!({"idTag": tag, "connectorId": 1}),
+            DeliveryClass::Immediate,
+            at,
+        );
+        command.status = CommandStatus::Accepted;
+        command
+    };
+    // Accepted two hours ago; no cable came, so the station dropped it.
+    let stale = accepted("APP1", now() - chrono::TimeDelta::hours(2));
+    fx.env.store.create_command(stale.clone()).await.unwrap();
+    let fresh = accepted("APP2", now());
+    fx.env.store.create_command(fresh.clone()).await.unwrap();
+    let store = fx.env.store.clone();
+    let linked = |id: String| {
+        let store = store.clone();
+        async move {
+            let command = store.command("CS1", &id).await.unwrap();
+            command.expect("stored").transaction_id
+        }
+    };
+    let start = |tag: &str| json!({"connectorId": 1, "idTag": tag, "meterStart": 0, "timestamp": "2026-12-01T10:00:00Z"});
+
+    // A local start with the stale command's tag, while the fresh remote
+    // start waits (its marker set five minutes ago).
+    let marked = now() - chrono::TimeDelta::minutes(5);
+    s.update_runtime(|r| r.remote_start_accepted_at = Some(marked));
+    fx.call(&s, "StartTransaction", start("APP1")).await;
+    assert_eq!(
+        linked(stale.id.clone()).await,
+        None,
+        "not the stale remote start"
+    );
+
+    // The fresh one is linked, and the stale one does not count as still
+    // waiting: the marker goes.
+    let started = fx.call(&s, "StartTransaction", start("APP2")).await;
+    let id = started.response["transactionId"].to_string();
+    assert_eq!(linked(fresh.id.clone()).await, Some(id));
+    assert_eq!(s.runtime(|r| r.remote_start_accepted_at), None);
+}

@@ -25,6 +25,12 @@ use crate::store::{
 /// the station's commands: a start within it keeps the marker even when its
 /// read found no accepted remote start.
 const REMOTE_START_SETTLING: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// How long after its acceptance a 1.6 remote start may still be what
+/// caused a start (matched by idTag and connector only). A station drops
+/// a remote start when no cable is plugged in within its ConnectionTimeOut
+/// (a minute or a few); this leaves room for a slow one, and for a start
+/// reported with the time it happened after the station was offline.
+const REMOTE_START_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// The vendor id of the ISO 15118 Plug & Charge messages tunnelled through DataTransfer.
 pub const PNC_VENDOR_ID: &str = "org.openchargealliance.iso15118pnc";
@@ -247,6 +253,7 @@ async fn start_transaction(
             station,
             "RemoteStartTransaction",
             &transaction_id.to_string(),
+            Some(started.min(now) - REMOTE_START_WINDOW),
             |sent| {
                 sent["idTag"] == tag
                     && (sent["connectorId"].is_null() || sent["connectorId"] == connector)

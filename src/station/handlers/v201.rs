@@ -214,6 +214,8 @@ async fn transaction_event(
             station,
             "RequestStartTransaction",
             &transaction_id,
+            // Named by its id: linked however late the event comes.
+            None,
             |sent| sent["remoteStartId"].as_i64() == Some(remote_start_id),
         )
         .await;
