@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use super::{StationActor, Tag};
 use crate::station::courier::{Answer, Take};
-use crate::station::handlers::BootVerdict;
+use crate::station::handlers::{BootVerdict, RemoteStartWrite};
 use crate::station::in_flight::Waiter;
 use crate::station::session::{CallOutcome, OutboundCall};
 use crate::store::{CommandRecord, CommandStatus, ReportedVariable, Store};
@@ -67,7 +67,7 @@ impl StationActor {
         let id = command.id.clone();
         match self.courier.take(command, waiter, Utc::now()) {
             Take::Nothing => {}
-            Take::Store(record) => self.store_command(*record, Vec::new(), false, ctx),
+            Take::Store(record) => self.store_command(*record, Vec::new(), None, ctx),
             Take::Send(call) => {
                 if !self.queue_call(call, ctx) {
                     // The command stays pending: sent at the next boot while unexpired.
@@ -100,15 +100,18 @@ impl StationActor {
         &mut self,
         record: CommandRecord,
         learnt: Vec<ReportedVariable>,
-        runtime_changed: bool,
+        remote_start: Option<RemoteStartWrite>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let store = self.engine.env.store.clone();
         let station = self.station.clone();
+        let runtime_changed = remote_start.is_some();
         // The command first: once a reader sees the value a setting taught,
         // it no longer sees the setting pending in the outbox.
         let stored = async move {
             let updated = store.update_command(&record).await;
+            // A start waiting to link this remote start may read it now.
+            drop(remote_start);
             keep_variables(&*store, &station.id, learnt).await;
             if runtime_changed {
                 // Copied now, not at the answer: a handler may have changed
@@ -144,8 +147,8 @@ impl StationActor {
         {
             Answer::Command(done) => {
                 crate::metrics::command_answered(done.record.status);
-                let marked = self.note_remote_start(&done.record);
-                self.store_command(done.record, done.learnt, marked, ctx);
+                let remote_start = self.note_remote_start(&done.record);
+                self.store_command(done.record, done.learnt, remote_start, ctx);
             }
             Answer::FollowUp(why, outcome) => {
                 tracing::info!(station = %self.station.id, ?why, action, ?outcome, "station answered");
@@ -157,15 +160,17 @@ impl StationActor {
 
     /// Marks, before the station's next message is handled, that a 1.6
     /// remote start it accepted may wait for its transaction (the start
-    /// handler reads the station's commands only then); whether it did.
-    fn note_remote_start(&self, record: &CommandRecord) -> bool {
+    /// handler reads the station's commands only then) and that its
+    /// command is being stored as Accepted (the handler waits for that);
+    /// the write's guard when it did.
+    fn note_remote_start(&self, record: &CommandRecord) -> Option<RemoteStartWrite> {
         let accepted =
             record.action == "RemoteStartTransaction" && record.status == CommandStatus::Accepted;
-        if accepted {
+        accepted.then(|| {
             self.station
                 .update_runtime(|r| r.remote_start_accepted_at = Some(Utc::now()));
-        }
-        accepted
+            self.station.remote_start_write()
+        })
     }
 
     /// Once nothing is queued or in flight: the reset or boot trigger the

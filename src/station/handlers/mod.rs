@@ -15,7 +15,7 @@ mod tests;
 mod v16;
 mod v201;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -77,6 +77,23 @@ pub struct Station {
     /// from pending to provisioned, so a boot of a station known provisioned
     /// need not read the registration again.
     provisioned: AtomicBool,
+    /// Accepted remote starts whose new status is still on its way to the
+    /// store ([`RemoteStartWrite`]); `remote_starts_stored` wakes waiters
+    /// when the last one landed.
+    remote_start_writes: AtomicUsize,
+    remote_starts_stored: tokio::sync::Notify,
+}
+
+/// An accepted remote start's command being stored: held from the answer
+/// until the write is done (whatever its outcome).
+pub struct RemoteStartWrite(Arc<Station>);
+
+impl Drop for RemoteStartWrite {
+    fn drop(&mut self) {
+        if self.0.remote_start_writes.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.remote_starts_stored.notify_waiters();
+        }
+    }
 }
 
 impl Station {
@@ -87,7 +104,37 @@ impl Station {
             version,
             runtime: Mutex::new(runtime),
             provisioned: AtomicBool::new(false),
+            remote_start_writes: AtomicUsize::new(0),
+            remote_starts_stored: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Notes, before the station's next message is handled, that a remote
+    /// start it accepted is being stored as Accepted, until the returned
+    /// guard is dropped.
+    pub fn remote_start_write(self: &Arc<Self>) -> RemoteStartWrite {
+        self.remote_start_writes.fetch_add(1, Ordering::AcqRel);
+        RemoteStartWrite(self.clone())
+    }
+
+    /// Waits, at most `limit`, until no accepted remote start is still
+    /// being stored: a start right after the acceptance would otherwise
+    /// read the command before it says Accepted. False when it gave up.
+    pub async fn remote_starts_stored(&self, limit: std::time::Duration) -> bool {
+        let settled = async {
+            loop {
+                let stored = self.remote_starts_stored.notified();
+                tokio::pin!(stored);
+                // Registered before the count is read: a write landing in
+                // between still wakes this waiter.
+                stored.as_mut().enable();
+                if self.remote_start_writes.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                stored.await;
+            }
+        };
+        tokio::time::timeout(limit, settled).await.is_ok()
     }
 
     /// Notes that the station's registration is provisioned.

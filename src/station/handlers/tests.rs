@@ -562,6 +562,43 @@ async fn a_1_6_start_looks_for_its_remote_start_only_while_one_may_wait() {
 }
 
 #[tokio::test]
+async fn a_start_right_after_the_acceptance_waits_for_it_to_be_stored() {
+    let fx = fixture().await;
+    let s = fx.station(Version::V16);
+    let remote = CommandRecord::pending(
+        "CS1",
+        "remote-start",
+        "RemoteStartTransaction",
+        Version::V16,
+        json!({"idTag": "APP1", "connectorId": 1}),
+        DeliveryClass::Immediate,
+        now(),
+    );
+    fx.env.store.create_command(remote.clone()).await.unwrap();
+    // As the actor does at the Accepted answer: the marker, and the
+    // command's write begun; the write lands a little later.
+    s.update_runtime(|r| r.remote_start_accepted_at = Some(now()));
+    let write = s.remote_start_write();
+    let store = fx.env.store.clone();
+    let mut accepted = remote.clone();
+    accepted.status = CommandStatus::Accepted;
+    let landing = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        store.update_command(&accepted).await.unwrap();
+        drop(write);
+    });
+    let start = json!({"connectorId": 1, "idTag": "APP1", "meterStart": 0, "timestamp": "2026-12-01T10:00:00Z"});
+    let started = fx.call(&s, "StartTransaction", start).await;
+    landing.await.unwrap();
+    let command = fx.env.store.command("CS1", &remote.id).await.unwrap();
+    assert_eq!(
+        command.expect("stored").transaction_id,
+        Some(started.response["transactionId"].to_string()),
+        "linked once the acceptance was stored"
+    );
+}
+
+#[tokio::test]
 async fn a_remote_start_never_acted_on_is_not_linked_to_a_much_later_start() {
     let fx = fixture().await;
     let s = fx.station(Version::V16);
