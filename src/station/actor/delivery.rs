@@ -105,7 +105,7 @@ impl StationActor {
     ) {
         let store = self.engine.env.store.clone();
         let station = self.station.clone();
-        let runtime_changed = remote_start.is_some();
+        let runtime_changed = remote_start.is_some() && record.action == "RemoteStartTransaction";
         // The command first: once a reader sees the value a setting taught,
         // it no longer sees the setting pending in the outbox.
         let stored = async move {
@@ -158,19 +158,25 @@ impl StationActor {
         }
     }
 
-    /// Marks, before the station's next message is handled, that a 1.6
-    /// remote start it accepted may wait for its transaction (the start
-    /// handler reads the station's commands only then) and that its
-    /// command is being stored as Accepted (the handler waits for that);
-    /// the write's guard when it did.
+    /// Marks, before the station's next message is handled, that a remote
+    /// start it accepted is being stored as Accepted (a start handler
+    /// waits for that before it looks for the command to link) and, on
+    /// 1.6, that it may wait for its transaction (the 1.6 start handler
+    /// reads the station's commands only then); the write's guard when it
+    /// did.
     fn note_remote_start(&self, record: &CommandRecord) -> Option<RemoteStartWrite> {
-        let accepted =
-            record.action == "RemoteStartTransaction" && record.status == CommandStatus::Accepted;
-        accepted.then(|| {
-            self.station
-                .update_runtime(|r| r.remote_start_accepted_at = Some(Utc::now()));
-            self.station.remote_start_write()
-        })
+        if record.status != CommandStatus::Accepted {
+            return None;
+        }
+        match record.action.as_str() {
+            "RemoteStartTransaction" => {
+                self.station
+                    .update_runtime(|r| r.remote_start_accepted_at = Some(Utc::now()));
+            }
+            "RequestStartTransaction" => {}
+            _ => return None,
+        }
+        Some(self.station.remote_start_write())
     }
 
     /// Once nothing is queued or in flight: the reset or boot trigger the

@@ -84,6 +84,10 @@ pub struct Station {
     remote_starts_stored: tokio::sync::Notify,
 }
 
+/// How long a start waits for an accepted remote start's command to be
+/// stored before it looks for it (the store call is bounded by about as much).
+const REMOTE_START_STORED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An accepted remote start's command being stored: held from the answer
 /// until the write is done (whatever its outcome).
 pub struct RemoteStartWrite(Arc<Station>);

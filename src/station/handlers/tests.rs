@@ -517,13 +517,9 @@ async fn a_heartbeat_is_answered_at_once_as_its_handler_would() {
 async fn a_1_6_start_looks_for_its_remote_start_only_while_one_may_wait() {
     let fx = fixture().await;
     let s = fx.station(Version::V16);
-    let mut remote = CommandRecord::pending(
-        "CS1",
-        "remote-start",
-        "RemoteStartTransaction",
+    let mut remote = remote_start(
         Version::V16,
         json!({"idTag": "APP1", "connectorId": 1}),
-        DeliveryClass::Immediate,
         now(),
     );
     remote.status = CommandStatus::Accepted;
@@ -561,41 +557,69 @@ async fn a_1_6_start_looks_for_its_remote_start_only_while_one_may_wait() {
     assert_eq!(s.runtime(|r| r.remote_start_accepted_at), Some(later));
 }
 
-#[tokio::test]
-async fn a_start_right_after_the_acceptance_waits_for_it_to_be_stored() {
-    let fx = fixture().await;
-    let s = fx.station(Version::V16);
-    let remote = CommandRecord::pending(
+/// A remote start for CS1 in `version`'s action, made at `at` (Pending).
+fn remote_start(version: Version, payload: Value, at: DateTime<Utc>) -> CommandRecord {
+    let action = match version {
+        Version::V16 => "RemoteStartTransaction",
+        _ => "RequestStartTransaction",
+    };
+    CommandRecord::pending(
         "CS1",
         "remote-start",
-        "RemoteStartTransaction",
-        Version::V16,
-        json!({"idTag": "APP1", "connectorId": 1}),
+        action,
+        version,
+        payload,
         DeliveryClass::Immediate,
-        now(),
-    );
-    fx.env.store.create_command(remote.clone()).await.unwrap();
-    // As the actor does at the Accepted answer: the marker, and the
-    // command's write begun; the write lands a little later.
-    s.update_runtime(|r| r.remote_start_accepted_at = Some(now()));
-    let write = s.remote_start_write();
-    let store = fx.env.store.clone();
-    let mut accepted = remote.clone();
-    accepted.status = CommandStatus::Accepted;
-    let landing = tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        store.update_command(&accepted).await.unwrap();
-        drop(write);
-    });
-    let start = json!({"connectorId": 1, "idTag": "APP1", "meterStart": 0, "timestamp": "2026-12-01T10:00:00Z"});
-    let started = fx.call(&s, "StartTransaction", start).await;
-    landing.await.unwrap();
-    let command = fx.env.store.command("CS1", &remote.id).await.unwrap();
-    assert_eq!(
-        command.expect("stored").transaction_id,
-        Some(started.response["transactionId"].to_string()),
-        "linked once the acceptance was stored"
-    );
+        at,
+    )
+}
+
+#[tokio::test]
+async fn a_start_right_after_the_acceptance_waits_for_it_to_be_stored() {
+    for version in [Version::V16, Version::V201] {
+        let fx = fixture().await;
+        let s = fx.station(version);
+        let (payload, start_action, start) = match version {
+            Version::V16 => (
+                json!({"idTag": "APP1", "connectorId": 1}),
+                "StartTransaction",
+                json!({"connectorId": 1, "idTag": "APP1", "meterStart": 0, "timestamp": "2026-12-01T10:00:00Z"}),
+            ),
+            _ => (
+                json!({"idToken": {"idToken": "APP1", "type": "ISO14443"}, "remoteStartId": 7}),
+                "TransactionEvent",
+                json!({"eventType": "Started", "timestamp": "2026-12-01T10:00:00Z", "triggerReason": "RemoteStart", "seqNo": 0, "transactionInfo": {"transactionId": "TX7", "remoteStartId": 7}}),
+            ),
+        };
+        let remote = remote_start(version, payload, now());
+        fx.env.store.create_command(remote.clone()).await.unwrap();
+        // As the actor does at the Accepted answer: the 1.6 marker, and the
+        // command's write begun; the write lands a little later.
+        if version == Version::V16 {
+            s.update_runtime(|r| r.remote_start_accepted_at = Some(now()));
+        }
+        let write = s.remote_start_write();
+        let store = fx.env.store.clone();
+        let mut accepted = remote.clone();
+        accepted.status = CommandStatus::Accepted;
+        let landing = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            store.update_command(&accepted).await.unwrap();
+            drop(write);
+        });
+        let started = fx.call(&s, start_action, start).await;
+        landing.await.unwrap();
+        let transaction = match version {
+            Version::V16 => started.response["transactionId"].to_string(),
+            _ => "TX7".to_owned(),
+        };
+        let command = fx.env.store.command("CS1", &remote.id).await.unwrap();
+        assert_eq!(
+            command.expect("stored").transaction_id,
+            Some(transaction),
+            "{version:?}: linked once the acceptance was stored"
+        );
+    }
 }
 
 #[tokio::test]
@@ -603,15 +627,7 @@ async fn a_remote_start_never_acted_on_is_not_linked_to_a_much_later_start() {
     let fx = fixture().await;
     let s = fx.station(Version::V16);
     let accepted = |tag: &str, at: DateTime<Utc>| {
-        let mut command = CommandRecord::pending(
-            "CS1",
-            "remote-start",
-            "RemoteStartTransaction",
-            Version::V16,
-            json!({"idTag": tag, "connectorId": 1}),
-            DeliveryClass::Immediate,
-            at,
-        );
+        let mut command = remote_start(Version::V16, json!({"idTag": tag, "connectorId": 1}), at);
         command.status = CommandStatus::Accepted;
         command
     };

@@ -31,9 +31,6 @@ const REMOTE_START_SETTLING: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// (a minute or a few); this leaves room for a slow one, and for a start
 /// reported with the time it happened after the station was offline.
 const REMOTE_START_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
-/// How long a start waits for an accepted remote start's command to be
-/// stored before it looks for it (the store call is bounded by about as much).
-const REMOTE_START_STORED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The vendor id of the ISO 15118 Plug & Charge messages tunnelled through DataTransfer.
 pub const PNC_VENDOR_ID: &str = "org.openchargealliance.iso15118pnc";
@@ -252,7 +249,10 @@ async fn start_transaction(
     if let Some(accepted_at) = station.runtime(|r| r.remote_start_accepted_at) {
         // A start sent right after the acceptance: its command may still
         // be on its way to the store as Accepted.
-        if !station.remote_starts_stored(REMOTE_START_STORED_WAIT).await {
+        if !station
+            .remote_starts_stored(super::REMOTE_START_STORED_WAIT)
+            .await
+        {
             tracing::debug!(station = %station.id, "a remote start's acceptance is still not stored; looking anyway");
         }
         let (tag, connector) = (p["idTag"].clone(), p["connectorId"].clone());
