@@ -67,7 +67,7 @@ impl StationActor {
         let id = command.id.clone();
         match self.courier.take(command, waiter, Utc::now()) {
             Take::Nothing => {}
-            Take::Store(record) => self.store_command(*record, Vec::new(), None, ctx),
+            Take::Store(record) => self.store_command(*record, Vec::new(), Noted::default(), ctx),
             Take::Send(call) => {
                 if !self.queue_call(call, ctx) {
                     // The command stays pending: sent at the next boot while unexpired.
@@ -100,12 +100,14 @@ impl StationActor {
         &mut self,
         record: CommandRecord,
         learnt: Vec<ReportedVariable>,
-        remote_start: Option<RemoteStartWrite>,
+        Noted {
+            runtime_changed,
+            remote_start,
+        }: Noted,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let store = self.engine.env.store.clone();
         let station = self.station.clone();
-        let runtime_changed = remote_start.is_some() && record.action == "RemoteStartTransaction";
         // The command first: once a reader sees the value a setting taught,
         // it no longer sees the setting pending in the outbox.
         let stored = async move {
@@ -147,8 +149,8 @@ impl StationActor {
         {
             Answer::Command(done) => {
                 crate::metrics::command_answered(done.record.status);
-                let remote_start = self.note_remote_start(&done.record);
-                self.store_command(done.record, done.learnt, remote_start, ctx);
+                let noted = self.note_remote_start(&done.record);
+                self.store_command(done.record, done.learnt, noted, ctx);
             }
             Answer::FollowUp(why, outcome) => {
                 tracing::info!(station = %self.station.id, ?why, action, ?outcome, "station answered");
@@ -162,21 +164,24 @@ impl StationActor {
     /// start it accepted is being stored as Accepted (a start handler
     /// waits for that before it looks for the command to link) and, on
     /// 1.6, that it may wait for its transaction (the 1.6 start handler
-    /// reads the station's commands only then); the write's guard when it
-    /// did.
-    fn note_remote_start(&self, record: &CommandRecord) -> Option<RemoteStartWrite> {
+    /// reads the station's commands only then).
+    fn note_remote_start(&self, record: &CommandRecord) -> Noted {
         if record.status != CommandStatus::Accepted {
-            return None;
+            return Noted::default();
         }
-        match record.action.as_str() {
+        let runtime_changed = match record.action.as_str() {
             "RemoteStartTransaction" => {
                 self.station
                     .update_runtime(|r| r.remote_start_accepted_at = Some(Utc::now()));
+                true
             }
-            "RequestStartTransaction" => {}
-            _ => return None,
+            "RequestStartTransaction" => false,
+            _ => return Noted::default(),
+        };
+        Noted {
+            runtime_changed,
+            remote_start: Some(self.station.remote_start_write()),
         }
-        Some(self.station.remote_start_write())
     }
 
     /// Once nothing is queued or in flight: the reset or boot trigger the
@@ -186,6 +191,14 @@ impl StationActor {
             self.queue_call(call, ctx);
         }
     }
+}
+
+/// What an answer changed beside its command: whether the runtime record
+/// (stored with the command), and the accepted remote start being stored.
+#[derive(Default)]
+struct Noted {
+    runtime_changed: bool,
+    remote_start: Option<RemoteStartWrite>,
 }
 
 /// Stores what a station's answer taught about its configuration; a

@@ -85,7 +85,10 @@ pub struct Station {
 }
 
 /// How long a start waits for an accepted remote start's command to be
-/// stored before it looks for it (the store call is bounded by about as much).
+/// stored before it looks for it anyway. The write normally lands within
+/// milliseconds; a store slower than this delays the start's answer by
+/// this much, and the start may then link nothing, as it would without
+/// the wait.
 const REMOTE_START_STORED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An accepted remote start's command being stored: held from the answer

@@ -623,6 +623,31 @@ async fn a_start_right_after_the_acceptance_waits_for_it_to_be_stored() {
 }
 
 #[tokio::test]
+async fn a_start_reported_late_is_linked_by_when_it_happened() {
+    let fx = fixture().await;
+    let s = fx.station(Version::V16);
+    // Accepted half an hour ago; the station started five minutes later
+    // while offline, and reports the start only now.
+    let accepted_at = now() - chrono::TimeDelta::minutes(30);
+    let mut remote = remote_start(
+        Version::V16,
+        json!({"idTag": "APP1", "connectorId": 1}),
+        accepted_at,
+    );
+    remote.status = CommandStatus::Accepted;
+    fx.env.store.create_command(remote.clone()).await.unwrap();
+    s.update_runtime(|r| r.remote_start_accepted_at = Some(accepted_at));
+    let at = super::timestamp(now() - chrono::TimeDelta::minutes(25));
+    let start = json!({"connectorId": 1, "idTag": "APP1", "meterStart": 0, "timestamp": at});
+    let started = fx.call(&s, "StartTransaction", start).await;
+    let command = fx.env.store.command("CS1", &remote.id).await.unwrap();
+    assert_eq!(
+        command.expect("stored").transaction_id,
+        Some(started.response["transactionId"].to_string())
+    );
+}
+
+#[tokio::test]
 async fn a_remote_start_never_acted_on_is_not_linked_to_a_much_later_start() {
     let fx = fixture().await;
     let s = fx.station(Version::V16);
