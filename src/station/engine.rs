@@ -71,8 +71,7 @@ impl Engine {
         interrupted: Option<CommandRecord>,
     ) {
         let store = self.env.store.clone();
-        let pending = self.final_writes.begin();
-        let write = async move {
+        drop(self.spawn_write(async move {
             if let Err(e) = store.set_runtime(&station, runtime).await {
                 tracing::warn!(error = %e, %station, "cannot store runtime state at disconnect");
             }
@@ -81,11 +80,27 @@ impl Engine {
                     tracing::warn!(error = %e, %station, "cannot record an interrupted command");
                 }
             }
+        }));
+    }
+
+    /// Runs a connection's store write off its actor, so that it lands even
+    /// when the connection closes first (a stopping actor drops the futures
+    /// it spawned: a command's answer followed at once by the station's
+    /// close was lost so); a shutdown waits for it. The handle gives the
+    /// outcome to an actor still there.
+    pub fn spawn_write<T: Send + 'static>(
+        &self,
+        write: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        let pending = self.final_writes.begin();
+        let write = async move {
+            let outcome = write.await;
             drop(pending);
+            outcome
         };
         match &self.background {
-            Some(runtime) => drop(runtime.spawn(write)),
-            None => drop(actix::spawn(write)),
+            Some(runtime) => runtime.spawn(write),
+            None => tokio::spawn(write),
         }
     }
 }

@@ -191,6 +191,15 @@ where
         self.send_text(&json!([3, id, payload]).to_string()).await;
     }
 
+    /// Answers a CSMS CALL and closes the connection in the same write, as
+    /// a station that reboots at once after accepting a Reset.
+    pub async fn reply_and_close(&mut self, id: &str, payload: Value) {
+        let answer = json!([3, id, payload]).to_string();
+        self.ws.feed(Message::text(answer)).await.expect("feed");
+        self.ws.feed(Message::Close(None)).await.expect("feed");
+        self.ws.flush().await.expect("flush");
+    }
+
     /// Boots as a 2.0.1 station; returns the BootNotification answer.
     pub async fn boot_201(&mut self) -> Value {
         self.ok("BootNotification", json!({"reason": "PowerUp", "chargingStation": {"model": "Volt", "vendorName": "Acme"}})).await

@@ -336,6 +336,33 @@ async fn answers_and_errors_are_kept_and_listed_newest_first() {
         .assert_error(404, "charge station");
 }
 
+/// A station that answers a command and leaves in the same breath (a
+/// Reset accepted, then the reboot): the answer is kept, and the command is
+/// not sent again when the station is back.
+#[actix_web::test]
+async fn an_answer_sent_as_the_station_leaves_is_kept() {
+    let s = crate::common::start().await;
+    let mut cs = booted(&s, "CS1", Version::V16).await;
+    let accepted = s
+        .post("/api/v0/cs/CS1/ocpp/Reset", &json!({"type": "Soft"}))
+        .await;
+    assert_eq!(accepted.status, 202);
+    let command = accepted.body["commandId"].as_str().unwrap().to_owned();
+    let (id, _) = cs.expect_call("Reset").await;
+    cs.reply_and_close(&id, json!({"status": "Accepted"})).await;
+    wait_disconnected(&s, "CS1").await;
+    wait_for(&s, "CS1", &command, "Accepted").await;
+
+    let mut back = connect(s.app.ws_addr(), "CS1", subprotocol(Version::V16)).await;
+    assert_eq!(back.boot_16().await["status"], "Accepted");
+    back.ok("Heartbeat", json!({})).await;
+    assert!(
+        back.unexpected_calls().is_empty(),
+        "nothing sent again: {:?}",
+        back.unexpected_calls()
+    );
+}
+
 #[actix_web::test]
 async fn bad_operations_are_refused_and_nothing_is_sent() {
     let s = registered("NEVER").await;

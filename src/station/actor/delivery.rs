@@ -111,7 +111,9 @@ impl StationActor {
         // The command first: once a reader sees the value a setting taught,
         // it no longer sees the setting pending in the outbox.
         let stored = async move {
-            let updated = store.update_command(&record).await;
+            if let Err(e) = store.update_command(&record).await {
+                tracing::error!(error = %e, station = %station.id, command = %record.id, "cannot record a command's outcome");
+            }
             // A start waiting to link this remote start may read it now.
             drop(remote_start);
             keep_variables(&*store, &station.id, learnt).await;
@@ -124,15 +126,24 @@ impl StationActor {
                     tracing::warn!(error = %e, station = %station.id, "cannot store runtime state after a command");
                 }
             }
-            (record, updated)
+            record
         };
-        ctx.spawn(stored.into_actor(self).map(|(record, result), act, ctx| {
-            if let Err(e) = result {
-                tracing::error!(error = %e, station = %act.station.id, command = %record.id, "cannot record a command's outcome");
-            }
-            act.courier.stored(record);
-            act.after_work(ctx);
-        }));
+        // Off the actor: a station that answers and closes at once (a
+        // Reset's reboot) stops the actor before a future of its own ran.
+        let written = self.engine.spawn_write(stored);
+        ctx.spawn(
+            written
+                .into_actor(self)
+                .map(|written, act, ctx| match written {
+                    Ok(record) => {
+                        act.courier.stored(record);
+                        act.after_work(ctx);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, station = %act.station.id, "a command's store write did not finish");
+                    }
+                }),
+        );
     }
 
     pub(super) fn on_answered(
