@@ -100,7 +100,7 @@ impl Engine {
         };
         match &self.background {
             Some(runtime) => runtime.spawn(write),
-            None => tokio::spawn(write),
+            None => actix::spawn(write),
         }
     }
 }

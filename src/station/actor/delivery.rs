@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use super::{StationActor, Tag};
 use crate::station::courier::{Answer, Take};
-use crate::station::handlers::{BootVerdict, RemoteStartWrite};
+use crate::station::handlers::{BootVerdict, CommandWrite};
 use crate::station::in_flight::Waiter;
 use crate::station::session::{CallOutcome, OutboundCall};
 use crate::store::{CommandRecord, CommandStatus, ReportedVariable, Store};
@@ -102,7 +102,7 @@ impl StationActor {
         learnt: Vec<ReportedVariable>,
         Noted {
             runtime_changed,
-            remote_start,
+            write,
         }: Noted,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
@@ -114,8 +114,8 @@ impl StationActor {
             if let Err(e) = store.update_command(&record).await {
                 tracing::error!(error = %e, station = %station.id, command = %record.id, "cannot record a command's outcome");
             }
-            // A start waiting to link this remote start may read it now.
-            drop(remote_start);
+            // A station message about this command may read it now.
+            drop(write);
             keep_variables(&*store, &station.id, learnt).await;
             if runtime_changed {
                 // Copied now, not at the answer: a handler may have changed
@@ -160,7 +160,7 @@ impl StationActor {
         {
             Answer::Command(done) => {
                 crate::metrics::command_answered(done.record.status);
-                let noted = self.note_remote_start(&done.record);
+                let noted = self.note_answer(&done.record);
                 self.store_command(done.record, done.learnt, noted, ctx);
             }
             Answer::FollowUp(why, outcome) => {
@@ -171,27 +171,22 @@ impl StationActor {
         }
     }
 
-    /// Marks, before the station's next message is handled, that a remote
-    /// start it accepted is being stored as Accepted (a start handler
-    /// waits for that before it looks for the command to link) and, on
-    /// 1.6, that it may wait for its transaction (the 1.6 start handler
-    /// reads the station's commands only then).
-    fn note_remote_start(&self, record: &CommandRecord) -> Noted {
-        if record.status != CommandStatus::Accepted {
-            return Noted::default();
+    /// Marks, before the station's next message is handled, that the
+    /// command it answered is being stored (a message about that command,
+    /// a start linking its remote start or a firmware status, waits for
+    /// that before it reads it) and, for an accepted 1.6 remote start, that
+    /// it may wait for its transaction (the 1.6 start handler reads the
+    /// station's commands only then).
+    fn note_answer(&self, record: &CommandRecord) -> Noted {
+        let remote_start =
+            record.action == "RemoteStartTransaction" && record.status == CommandStatus::Accepted;
+        if remote_start {
+            self.station
+                .update_runtime(|r| r.remote_start_accepted_at = Some(Utc::now()));
         }
-        let runtime_changed = match record.action.as_str() {
-            "RemoteStartTransaction" => {
-                self.station
-                    .update_runtime(|r| r.remote_start_accepted_at = Some(Utc::now()));
-                true
-            }
-            "RequestStartTransaction" => false,
-            _ => return Noted::default(),
-        };
         Noted {
-            runtime_changed,
-            remote_start: Some(self.station.remote_start_write()),
+            runtime_changed: remote_start,
+            write: Some(self.station.command_write()),
         }
     }
 
@@ -205,11 +200,11 @@ impl StationActor {
 }
 
 /// What an answer changed beside its command: whether the runtime record
-/// (stored with the command), and the accepted remote start being stored.
+/// (stored with the command), and the command's write in progress.
 #[derive(Default)]
 struct Noted {
     runtime_changed: bool,
-    remote_start: Option<RemoteStartWrite>,
+    write: Option<CommandWrite>,
 }
 
 /// Stores what a station's answer taught about its configuration; a

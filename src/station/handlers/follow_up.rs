@@ -54,6 +54,9 @@ async fn progress(
     status: &str,
     now: DateTime<Utc>,
 ) {
+    // Sent right after the command's answer, the notification must see
+    // (and keep) what the answer stored.
+    station.commands_stored().await;
     let found = find(env, station, actions, |c| match request_id {
         Some(id) => c.payload["requestId"].as_i64() == Some(id),
         None => c.status == CommandStatus::Accepted,
@@ -90,6 +93,9 @@ pub(super) async fn remote_start(
     accepted_since: Option<DateTime<Utc>>,
     matches: impl Fn(&Value) -> bool,
 ) -> bool {
+    // A start sent right after the acceptance: the command may still be on
+    // its way to the store as Accepted.
+    station.commands_stored().await;
     // A bounded read of the station's newest commands, whatever their
     // action (a remote start is answered within seconds and expires within
     // minutes, so it is recent).

@@ -77,28 +77,29 @@ pub struct Station {
     /// from pending to provisioned, so a boot of a station known provisioned
     /// need not read the registration again.
     provisioned: AtomicBool,
-    /// Accepted remote starts whose new status is still on its way to the
-    /// store ([`RemoteStartWrite`]); `remote_starts_stored` wakes waiters
-    /// when the last one landed.
-    remote_start_writes: AtomicUsize,
-    remote_starts_stored: tokio::sync::Notify,
+    /// Answered commands whose new record is still on its way to the
+    /// store ([`CommandWrite`]); `commands_stored` wakes waiters when the
+    /// last one landed.
+    command_writes: AtomicUsize,
+    commands_stored: tokio::sync::Notify,
 }
 
-/// How long a start waits for an accepted remote start's command to be
-/// stored before it looks for it anyway. The write normally lands within
-/// milliseconds; a store slower than this delays the start's answer by
-/// this much, and the start may then link nothing, as it would without
-/// the wait.
-const REMOTE_START_STORED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a message about an earlier command (a start linking its
+/// remote start, a firmware or log status) waits for that command's answer
+/// to be stored before it looks for it anyway. The write normally lands
+/// within milliseconds; a store slower than this delays the message's
+/// answer by this much, and the message may then find the command as it
+/// was before its answer, as it would without the wait.
+const COMMANDS_STORED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// An accepted remote start's command being stored: held from the answer
-/// until the write is done (whatever its outcome).
-pub struct RemoteStartWrite(Arc<Station>);
+/// An answered command's record being stored: held from the answer until
+/// the write is done (whatever its outcome).
+pub struct CommandWrite(Arc<Station>);
 
-impl Drop for RemoteStartWrite {
+impl Drop for CommandWrite {
     fn drop(&mut self) {
-        if self.0.remote_start_writes.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.remote_starts_stored.notify_waiters();
+        if self.0.command_writes.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.commands_stored.notify_waiters();
         }
     }
 }
@@ -111,37 +112,45 @@ impl Station {
             version,
             runtime: Mutex::new(runtime),
             provisioned: AtomicBool::new(false),
-            remote_start_writes: AtomicUsize::new(0),
-            remote_starts_stored: tokio::sync::Notify::new(),
+            command_writes: AtomicUsize::new(0),
+            commands_stored: tokio::sync::Notify::new(),
         }
     }
 
-    /// Notes, before the station's next message is handled, that a remote
-    /// start it accepted is being stored as Accepted, until the returned
-    /// guard is dropped.
-    pub fn remote_start_write(self: &Arc<Self>) -> RemoteStartWrite {
-        self.remote_start_writes.fetch_add(1, Ordering::AcqRel);
-        RemoteStartWrite(self.clone())
+    /// Notes, before the station's next message is handled, that a
+    /// command it answered is being stored, until the returned guard is
+    /// dropped.
+    pub fn command_write(self: &Arc<Self>) -> CommandWrite {
+        self.command_writes.fetch_add(1, Ordering::AcqRel);
+        CommandWrite(self.clone())
     }
 
-    /// Waits, at most `limit`, until no accepted remote start is still
-    /// being stored: a start right after the acceptance would otherwise
-    /// read the command before it says Accepted. False when it gave up.
-    pub async fn remote_starts_stored(&self, limit: std::time::Duration) -> bool {
+    /// Waits, at most [`COMMANDS_STORED_WAIT`], until no answered command
+    /// is still being stored: a message right after the answer (a start
+    /// after a remote start, a firmware status after UpdateFirmware) would
+    /// otherwise read the command as it was before, and its write could
+    /// undo the answer. False when it gave up.
+    pub async fn commands_stored(&self) -> bool {
         let settled = async {
             loop {
-                let stored = self.remote_starts_stored.notified();
+                let stored = self.commands_stored.notified();
                 tokio::pin!(stored);
                 // Registered before the count is read: a write landing in
                 // between still wakes this waiter.
                 stored.as_mut().enable();
-                if self.remote_start_writes.load(Ordering::Acquire) == 0 {
+                if self.command_writes.load(Ordering::Acquire) == 0 {
                     return;
                 }
                 stored.await;
             }
         };
-        tokio::time::timeout(limit, settled).await.is_ok()
+        let stored = tokio::time::timeout(COMMANDS_STORED_WAIT, settled)
+            .await
+            .is_ok();
+        if !stored {
+            tracing::debug!(station = %self.id, "an answered command is still not stored; looking anyway");
+        }
+        stored
     }
 
     /// Notes that the station's registration is provisioned.

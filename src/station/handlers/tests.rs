@@ -598,7 +598,7 @@ async fn a_start_right_after_the_acceptance_waits_for_it_to_be_stored() {
         if version == Version::V16 {
             s.update_runtime(|r| r.remote_start_accepted_at = Some(now()));
         }
-        let write = s.remote_start_write();
+        let write = s.command_write();
         let store = fx.env.store.clone();
         let mut accepted = remote.clone();
         accepted.status = CommandStatus::Accepted;
@@ -620,6 +620,45 @@ async fn a_start_right_after_the_acceptance_waits_for_it_to_be_stored() {
             "{version:?}: linked once the acceptance was stored"
         );
     }
+}
+
+#[tokio::test]
+async fn a_status_right_after_the_answer_keeps_both() {
+    let fx = fixture().await;
+    let s = fx.station(Version::V201);
+    let command = CommandRecord::pending(
+        "CS1",
+        "update-firmware",
+        "UpdateFirmware",
+        Version::V201,
+        json!({"requestId": 5}),
+        DeliveryClass::Immediate,
+        now(),
+    );
+    fx.env.store.create_command(command.clone()).await.unwrap();
+    // The station accepts, and its first FirmwareStatusNotification comes
+    // before the Accepted record landed.
+    let write = s.command_write();
+    let store = fx.env.store.clone();
+    let mut accepted = command.clone();
+    accepted.status = CommandStatus::Accepted;
+    let landing = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        store.update_command(&accepted).await.unwrap();
+        drop(write);
+    });
+    let status = json!({"status": "Downloading", "requestId": 5});
+    fx.call(&s, "FirmwareStatusNotification", status).await;
+    landing.await.unwrap();
+    let stored = fx.env.store.command("CS1", &command.id).await.unwrap();
+    let stored = stored.expect("stored");
+    assert_eq!(stored.status, CommandStatus::Accepted);
+    let progress: Vec<&str> = stored.progress.iter().map(|p| p.status.as_str()).collect();
+    assert_eq!(
+        progress,
+        ["Downloading"],
+        "the answer and the status both kept"
+    );
 }
 
 #[tokio::test]

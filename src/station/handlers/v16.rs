@@ -247,14 +247,6 @@ async fn start_transaction(
     // wait for its transaction (most starts are local, and that read would
     // be a second store round trip on each of them).
     if let Some(accepted_at) = station.runtime(|r| r.remote_start_accepted_at) {
-        // A start sent right after the acceptance: its command may still
-        // be on its way to the store as Accepted.
-        if !station
-            .remote_starts_stored(super::REMOTE_START_STORED_WAIT)
-            .await
-        {
-            tracing::debug!(station = %station.id, "a remote start's acceptance is still not stored; looking anyway");
-        }
         let (tag, connector) = (p["idTag"].clone(), p["connectorId"].clone());
         let others_open = follow_up::remote_start(
             env,

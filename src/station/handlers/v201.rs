@@ -209,14 +209,6 @@ async fn transaction_event(
     // Idempotent by seqNo: a retried event is answered again, stored once.
     let first_time = env.apply_transaction_event(event).await?;
     if let (true, Some(remote_start_id)) = (first_time, info["remoteStartId"].as_i64()) {
-        // Sent right after the acceptance, the command may still be on
-        // its way to the store as Accepted.
-        if !station
-            .remote_starts_stored(super::REMOTE_START_STORED_WAIT)
-            .await
-        {
-            tracing::debug!(station = %station.id, "a remote start's acceptance is still not stored; looking anyway");
-        }
         follow_up::remote_start(
             env,
             station,
