@@ -129,8 +129,8 @@ impl Station {
     /// is still being stored: a message right after the answer (a start
     /// after a remote start, a firmware status after UpdateFirmware) would
     /// otherwise read the command as it was before, and its write could
-    /// undo the answer. False when it gave up.
-    pub async fn commands_stored(&self) -> bool {
+    /// undo the answer.
+    pub async fn commands_stored(&self) {
         let settled = async {
             loop {
                 let stored = self.commands_stored.notified();
@@ -144,13 +144,12 @@ impl Station {
                 stored.await;
             }
         };
-        let stored = tokio::time::timeout(COMMANDS_STORED_WAIT, settled)
+        if tokio::time::timeout(COMMANDS_STORED_WAIT, settled)
             .await
-            .is_ok();
-        if !stored {
+            .is_err()
+        {
             tracing::debug!(station = %self.id, "an answered command is still not stored; looking anyway");
         }
-        stored
     }
 
     /// Notes that the station's registration is provisioned.

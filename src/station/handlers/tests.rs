@@ -557,6 +557,27 @@ async fn a_1_6_start_looks_for_its_remote_start_only_while_one_may_wait() {
     assert_eq!(s.runtime(|r| r.remote_start_accepted_at), Some(later));
 }
 
+impl Fixture {
+    /// As the actor does when `station` answers `command` Accepted: the
+    /// write noted at once, the record landing 100 ms later (a message
+    /// about the command comes in between).
+    fn accepted_later(
+        &self,
+        station: &Arc<Station>,
+        command: &CommandRecord,
+    ) -> tokio::task::JoinHandle<()> {
+        let write = station.command_write();
+        let store = self.env.store.clone();
+        let mut accepted = command.clone();
+        accepted.status = CommandStatus::Accepted;
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            store.update_command(&accepted).await.unwrap();
+            drop(write);
+        })
+    }
+}
+
 /// A remote start for CS1 in `version`'s action, made at `at` (Pending).
 fn remote_start(version: Version, payload: Value, at: DateTime<Utc>) -> CommandRecord {
     let action = match version {
@@ -598,15 +619,7 @@ async fn a_start_right_after_the_acceptance_waits_for_it_to_be_stored() {
         if version == Version::V16 {
             s.update_runtime(|r| r.remote_start_accepted_at = Some(now()));
         }
-        let write = s.command_write();
-        let store = fx.env.store.clone();
-        let mut accepted = remote.clone();
-        accepted.status = CommandStatus::Accepted;
-        let landing = tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            store.update_command(&accepted).await.unwrap();
-            drop(write);
-        });
+        let landing = fx.accepted_later(&s, &remote);
         let started = fx.call(&s, start_action, start).await;
         landing.await.unwrap();
         let transaction = match version {
@@ -638,15 +651,7 @@ async fn a_status_right_after_the_answer_keeps_both() {
     fx.env.store.create_command(command.clone()).await.unwrap();
     // The station accepts, and its first FirmwareStatusNotification comes
     // before the Accepted record landed.
-    let write = s.command_write();
-    let store = fx.env.store.clone();
-    let mut accepted = command.clone();
-    accepted.status = CommandStatus::Accepted;
-    let landing = tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        store.update_command(&accepted).await.unwrap();
-        drop(write);
-    });
+    let landing = fx.accepted_later(&s, &command);
     let status = json!({"status": "Downloading", "requestId": 5});
     fx.call(&s, "FirmwareStatusNotification", status).await;
     landing.await.unwrap();

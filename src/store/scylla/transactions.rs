@@ -554,10 +554,10 @@ impl ScyllaStore {
     }
 
     /// The fleet-wide index of running transactions follows Started and
-    /// Ended: the statement and its entry, none for Updated.
-    /// The fleet index's write for `event`, given its row after it
-    /// (`stored`): an ended transaction is taken out whatever the event (a
-    /// Started retried after its Ended must not list it again).
+    /// Ended: the statement and entry of `event`'s write, given its row
+    /// after it (`stored`), none for Updated. An ended transaction is
+    /// taken out whatever the event (a Started retried after its Ended must
+    /// not list it again).
     fn index_entry(
         &self,
         event: &TransactionEvent,
