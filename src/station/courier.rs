@@ -50,8 +50,9 @@ pub enum Take {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Answer {
-    /// A command: its settled record to store, and what the answer taught.
-    Command(Answered),
+    /// A command: its settled record to store, what the answer taught,
+    /// and who waits to hear the record once it is stored.
+    Command(Answered, Vec<Waiter>),
     /// A follow-up the connection sent of its own.
     FollowUp(FollowUp, CallOutcome),
     /// A command no longer known here (settled meanwhile).
@@ -204,7 +205,7 @@ impl Courier {
         );
         self.reboot.reset_needed |= done.reset_needed;
         self.commands.settled(&id);
-        Answer::Command(done)
+        Answer::Command(done, self.commands.take_waiters(&id))
     }
 
     /// A settled record was stored: its waiters hear it.
@@ -255,6 +256,7 @@ impl Courier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::station::in_flight;
     use crate::store::CommandStatus;
     use serde_json::json;
     use tokio::sync::oneshot;
@@ -285,11 +287,14 @@ mod tests {
             Take::Nothing
         ));
         assert!(courier.follow_up(true).is_none(), "a command is in flight");
-        let Answer::Command(done) = courier.answered(call.tag, "Reset", accepted(), Utc::now(), 30)
+        let Answer::Command(done, waiters) =
+            courier.answered(call.tag, "Reset", accepted(), Utc::now(), 30)
         else {
             panic!("a command's answer");
         };
         assert_eq!(done.record.status, CommandStatus::Accepted);
+        assert_eq!(waiters.len(), 1, "the waiter goes with the answer");
+        in_flight::tell(waiters, &done.record);
         courier.stored(done.record);
         assert_eq!(rx.try_recv().unwrap().id, id);
         assert!(

@@ -71,22 +71,29 @@ impl InFlight {
         }
     }
 
-    /// Hands the settled record to whoever waits for it (the last waiter
-    /// gets the record itself, the others copies).
+    /// Hands the settled record to whoever waits for it.
     pub fn tell(&mut self, record: CommandRecord) {
-        let mut waiters = self.waiters.remove(&record.id).unwrap_or_default();
-        let last = waiters.pop();
-        for waiter in waiters {
-            let _ = waiter.send(record.clone());
-        }
-        if let Some(waiter) = last {
-            let _ = waiter.send(record);
-        }
+        tell(self.take_waiters(&record.id), &record);
+    }
+
+    /// Who waits for command `id`, no longer waiting here: an answered
+    /// command's waiters go with its store write, which outlives the
+    /// connection when the station leaves right after answering.
+    pub fn take_waiters(&mut self, id: &str) -> Vec<Waiter> {
+        self.waiters.remove(id).unwrap_or_default()
     }
 
     /// Lets every waiter go (the connection ends; they read the store).
     pub fn forget_waiters(&mut self) {
         self.waiters.clear();
+    }
+}
+
+/// Hands the settled `record` to each of `waiters` (a waiter gone is no
+/// matter: it reads the store).
+pub fn tell(waiters: Vec<Waiter>, record: &CommandRecord) {
+    for waiter in waiters {
+        let _ = waiter.send(record.clone());
     }
 }
 

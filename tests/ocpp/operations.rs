@@ -363,6 +363,40 @@ async fn an_answer_sent_as_the_station_leaves_is_kept() {
     );
 }
 
+/// A caller waiting for a command hears the station's answer even when the
+/// station closes its connection in the same write (a Reset's reboot), on a
+/// typed operation and on a MaEVe queueing endpoint alike.
+#[actix_web::test]
+async fn a_waiting_caller_hears_an_answer_sent_as_the_station_leaves() {
+    let s = crate::common::start().await;
+    let mut cs = booted(&s, "CS1", Version::V16).await;
+    let waiting = spawn_post(
+        &s,
+        "/api/v0/cs/CS1/reset?wait=true",
+        json!({"type": "Soft"}),
+    );
+    let (id, _) = cs.expect_call("Reset").await;
+    cs.reply_and_close(&id, json!({"status": "Accepted"})).await;
+    let reply = waiting.await.expect("request task");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.body["status"], "Accepted", "{reply:?}");
+    assert!(reply.body.get("wait").is_none(), "{reply:?}");
+    wait_disconnected(&s, "CS1").await;
+
+    let mut cs = booted(&s, "CS1", Version::V16).await;
+    let waiting = spawn_post(
+        &s,
+        "/api/v0/cs/CS1/trigger?wait=true",
+        json!({"trigger": "StatusNotification"}),
+    );
+    let (id, _) = cs.expect_call("TriggerMessage").await;
+    cs.reply_and_close(&id, json!({"status": "Accepted"})).await;
+    let reply = waiting.await.expect("request task");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.body["delivered"], true, "{reply:?}");
+    assert_eq!(reply.body["results"][0]["status"], "Accepted", "{reply:?}");
+}
+
 #[actix_web::test]
 async fn bad_operations_are_refused_and_nothing_is_sent() {
     let s = registered("NEVER").await;

@@ -12,7 +12,7 @@ use chrono::Utc;
 use super::{StationActor, Tag};
 use crate::station::courier::{Answer, Take};
 use crate::station::handlers::{BootVerdict, CommandWrite};
-use crate::station::in_flight::Waiter;
+use crate::station::in_flight::{self, Waiter};
 use crate::station::session::{CallOutcome, OutboundCall};
 use crate::store::{CommandRecord, CommandStatus, ReportedVariable, Store};
 
@@ -67,7 +67,9 @@ impl StationActor {
         let id = command.id.clone();
         match self.courier.take(command, waiter, Utc::now()) {
             Take::Nothing => {}
-            Take::Store(record) => self.store_command(*record, Vec::new(), Noted::default(), ctx),
+            Take::Store(record) => {
+                self.store_command(*record, Vec::new(), Noted::default(), Vec::new(), ctx)
+            }
             Take::Send(call) => {
                 if !self.queue_call(call, ctx) {
                     // The command stays pending: sent at the next boot while unexpired.
@@ -95,7 +97,10 @@ impl StationActor {
 
     /// Stores a settled command, what its answer taught about the
     /// station's configuration and the runtime record it changed, then
-    /// tells its waiters (who may read all of it).
+    /// tells its waiters (who may read all of it): those known at the
+    /// answer from the write itself, so that they hear the outcome even
+    /// when the station left meanwhile, and any that came since from the
+    /// actor.
     fn store_command(
         &mut self,
         record: CommandRecord,
@@ -104,6 +109,7 @@ impl StationActor {
             runtime_changed,
             write,
         }: Noted,
+        waiters: Vec<Waiter>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let store = self.engine.env.store.clone();
@@ -126,6 +132,7 @@ impl StationActor {
                     tracing::warn!(error = %e, station = %station.id, "cannot store runtime state after a command");
                 }
             }
+            in_flight::tell(waiters, &record);
             record
         };
         // Off the actor: a station that answers and closes at once (a
@@ -158,10 +165,10 @@ impl StationActor {
             .courier
             .answered(tag, action, outcome, Utc::now(), timeout)
         {
-            Answer::Command(done) => {
+            Answer::Command(done, waiters) => {
                 crate::metrics::command_answered(done.record.status);
                 let noted = self.note_answer(&done.record);
-                self.store_command(done.record, done.learnt, noted, ctx);
+                self.store_command(done.record, done.learnt, noted, waiters, ctx);
             }
             Answer::FollowUp(why, outcome) => {
                 tracing::info!(station = %self.station.id, ?why, action, ?outcome, "station answered");
