@@ -294,7 +294,7 @@ mod tests {
         };
         assert_eq!(done.record.status, CommandStatus::Accepted);
         assert_eq!(waiters.len(), 1, "the waiter goes with the answer");
-        in_flight::tell(waiters, &done.record);
+        in_flight::tell(waiters, done.record.clone());
         courier.stored(done.record);
         assert_eq!(rx.try_recv().unwrap().id, id);
         assert!(

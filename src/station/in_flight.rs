@@ -73,7 +73,7 @@ impl InFlight {
 
     /// Hands the settled record to whoever waits for it.
     pub fn tell(&mut self, record: CommandRecord) {
-        tell(self.take_waiters(&record.id), &record);
+        tell(self.take_waiters(&record.id), record);
     }
 
     /// Who waits for command `id`, no longer waiting here: an answered
@@ -89,11 +89,16 @@ impl InFlight {
     }
 }
 
-/// Hands the settled `record` to each of `waiters` (a waiter gone is no
-/// matter: it reads the store).
-pub fn tell(waiters: Vec<Waiter>, record: &CommandRecord) {
+/// Hands the settled `record` to each of `waiters`: the last gets the
+/// record itself, the others copies (a waiter gone is no matter: it reads
+/// the store).
+pub fn tell(mut waiters: Vec<Waiter>, record: CommandRecord) {
+    let last = waiters.pop();
     for waiter in waiters {
         let _ = waiter.send(record.clone());
+    }
+    if let Some(waiter) = last {
+        let _ = waiter.send(record);
     }
 }
 

@@ -132,7 +132,11 @@ impl StationActor {
                     tracing::warn!(error = %e, station = %station.id, "cannot store runtime state after a command");
                 }
             }
-            in_flight::tell(waiters, &record);
+            if !waiters.is_empty() {
+                // A copy: the actor keeps the record for any waiter that
+                // came after the answer.
+                in_flight::tell(waiters, record.clone());
+            }
             record
         };
         // Off the actor: a station that answers and closes at once (a
