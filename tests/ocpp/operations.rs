@@ -370,31 +370,36 @@ async fn an_answer_sent_as_the_station_leaves_is_kept() {
 async fn a_waiting_caller_hears_an_answer_sent_as_the_station_leaves() {
     let s = crate::common::start().await;
     let mut cs = booted(&s, "CS1", Version::V16).await;
-    let waiting = spawn_post(
-        &s,
-        "/api/v0/cs/CS1/reset?wait=true",
-        json!({"type": "Soft"}),
-    );
-    let (id, _) = cs.expect_call("Reset").await;
-    cs.reply_and_close(&id, json!({"status": "Accepted"})).await;
-    let reply = waiting.await.expect("request task");
-    assert_eq!(reply.status, 200, "{reply:?}");
+    let reset = json!({"type": "Soft"});
+    let reply = answered_as_it_leaves(&s, &mut cs, "/api/v0/cs/CS1/reset", reset, "Reset").await;
     assert_eq!(reply.body["status"], "Accepted", "{reply:?}");
     assert!(reply.body.get("wait").is_none(), "{reply:?}");
     wait_disconnected(&s, "CS1").await;
 
     let mut cs = booted(&s, "CS1", Version::V16).await;
-    let waiting = spawn_post(
-        &s,
-        "/api/v0/cs/CS1/trigger?wait=true",
-        json!({"trigger": "StatusNotification"}),
-    );
-    let (id, _) = cs.expect_call("TriggerMessage").await;
+    let trigger = json!({"trigger": "StatusNotification"});
+    let path = "/api/v0/cs/CS1/trigger";
+    let reply = answered_as_it_leaves(&s, &mut cs, path, trigger, "TriggerMessage").await;
+    assert_eq!(reply.body["delivered"], true, "{reply:?}");
+    assert_eq!(reply.body["results"][0]["status"], "Accepted", "{reply:?}");
+}
+
+/// Posts `body` to `path` with `?wait=true` while `cs` answers the CALL of
+/// `action` Accepted and closes in the same write; the caller's reply,
+/// which must be a 200.
+async fn answered_as_it_leaves(
+    s: &TestServer,
+    cs: &mut Station,
+    path: &str,
+    body: Value,
+    action: &str,
+) -> crate::common::Reply {
+    let waiting = spawn_post(s, &format!("{path}?wait=true"), body);
+    let (id, _) = cs.expect_call(action).await;
     cs.reply_and_close(&id, json!({"status": "Accepted"})).await;
     let reply = waiting.await.expect("request task");
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(reply.body["delivered"], true, "{reply:?}");
-    assert_eq!(reply.body["results"][0]["status"], "Accepted", "{reply:?}");
+    reply
 }
 
 #[actix_web::test]
